@@ -1,0 +1,131 @@
+# softpr: SCSI persistent reservations emulated in sqlite, behind QEMU's
+# pr-helper protocol.
+#
+#   make                  build build/softprd
+#   make check            unit and integration tests (CHECK_FILTER=glob)
+#   make check-asan       the same under AddressSanitizer and UBSan
+#   make check-valgrind   the same under valgrind
+#   make install          honours PREFIX and DESTDIR
+
+VERSION := 0.1.0
+
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+MANDIR     ?= $(PREFIX)/share/man
+DOCDIR     ?= $(PREFIX)/share/doc/softpr
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+BUILD      ?= build
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
+CFLAGS     ?= -O2 -g
+GLIB_COMPILE_RESOURCES ?= glib-compile-resources
+
+PKGS      := glib-2.0 sqlite3
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
+CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARNINGS := -Wall -Wextra -Wformat=2 -Wshadow -Wstrict-prototypes \
+	-Wmissing-prototypes -Wwrite-strings -Wpointer-arith -Wvla \
+	-Wno-unused-parameter -Wno-missing-field-initializers
+ifeq ($(WERROR),1)
+WARNINGS += -Werror
+endif
+ifeq ($(SANITIZE),1)
+SAN_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all \
+	-fno-omit-frame-pointer
+endif
+
+# Our flags come after the user's CFLAGS and never replace them.
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DG_LOG_USE_STRUCTURED=1 \
+	-DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 \
+	-DSOFTPR_VERSION=\"$(VERSION)\" \
+	$(WARNINGS) $(CFLAGS) $(SAN_FLAGS) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) \
+	-MMD -MP
+ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
+
+LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
+	src/store.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
+
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
+	$(wildcard tests/unit/test_*.c))
+INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,\
+	$(wildcard tests/integration/test_*.c))
+TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
+TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildcard tests/support/*.c))
+
+PROGRAMS := $(BUILD)/softprd
+
+.PHONY: all check check-asan check-valgrind tests install uninstall clean
+
+all: $(PROGRAMS)
+
+$(BUILD)/gen/schema-resources.c: schema/schema.gresource.xml $(wildcard schema/*.sql)
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema --generate-source \
+		--c-name softpr_schema --manual-register --target=$@ $<
+
+$(BUILD)/gen/schema-resources.h: schema/schema.gresource.xml
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema --generate-header \
+		--c-name softpr_schema --manual-register --target=$@ $<
+
+$(BUILD)/gen/schema-resources.o: $(BUILD)/gen/schema-resources.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/src/%.o: src/%.c $(BUILD)/gen/schema-resources.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softprd\" -c -o $@ $<
+
+$(BUILD)/libsoftpr.a: $(LIB_OBJS)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/softprd: $(BUILD)/src/softprd.o $(BUILD)/libsoftpr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(BUILD)/tests/%.o: tests/%.c $(BUILD)/gen/schema-resources.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softpr-test\" $(CMOCKA_CFLAGS) \
+		-Itests/support -c -o $@ $<
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(TEST_SUPPORT) $(BUILD)/libsoftpr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
+
+$(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(TEST_SUPPORT) $(BUILD)/libsoftpr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
+
+tests: $(PROGRAMS) $(TESTS)
+
+check: tests
+	@tests/run-tests.sh $(BUILD) $(TESTS)
+
+check-asan:
+	$(MAKE) BUILD=build/asan SANITIZE=1 check
+
+VALGRIND_SUPP := $(shell $(PKG_CONFIG) --variable=prefix glib-2.0)/share/glib-2.0/valgrind/glib.supp
+check-valgrind: tests
+	@SOFTPR_VALGRIND="valgrind -q --error-exitcode=99 --leak-check=full \
+		--errors-for-leak-kinds=definite --track-fds=no \
+		--suppressions=$(VALGRIND_SUPP) \
+		--suppressions=tests/support/valgrind.supp" \
+	 G_SLICE=always-malloc G_DEBUG=gc-friendly \
+	 tests/run-tests.sh $(BUILD) $(TESTS)
+
+install: all
+	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -m 0755 $(BUILD)/softprd $(DESTDIR)$(BINDIR)/softprd
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/softprd
+
+clean:
+	rm -rf build
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,165 @@
+/*
+ * engine: the SPC-4 persistent reservation device server, as pure
+ * functions.
+ *
+ * Input: one logical unit's PR state, the I_T nexus a command came from,
+ * the CDB and its parameter list.  Output: the new state, the SCSI status
+ * and sense, and the PR IN payload.  No sqlite, no sockets, no clock:
+ * every rule of SPC-4 r37 5.12, 6.13, 6.14 and 7.6.4 (and REPLACE LOST
+ * RESERVATION from SPC-5 5.14.11.3) lives here and only here.
+ */
+#ifndef SOFTPR_ENGINE_H
+#define SOFTPR_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "scsi.h"
+#include "tid.h"
+
+/* Reservation types (SPC-4 6.14.3 table 169). */
+#define PR_TYPE_NONE                 0x0
+#define PR_TYPE_WRITE_EXCLUSIVE      0x1
+#define PR_TYPE_EXCLUSIVE_ACCESS     0x3
+#define PR_TYPE_WRITE_EXCLUSIVE_RO   0x5
+#define PR_TYPE_EXCLUSIVE_ACCESS_RO  0x6
+#define PR_TYPE_WRITE_EXCLUSIVE_AR   0x7
+#define PR_TYPE_EXCLUSIVE_ACCESS_AR  0x8
+
+#define PR_SCOPE_LU 0x0
+
+/* PERSISTENT RESERVE IN service actions (SPC-4 6.13.1 table 162). */
+#define PR_IN_READ_KEYS           0x00
+#define PR_IN_READ_RESERVATION    0x01
+#define PR_IN_REPORT_CAPABILITIES 0x02
+#define PR_IN_READ_FULL_STATUS    0x03
+
+/* PERSISTENT RESERVE OUT service actions (SPC-4 6.14.2 table 168). */
+#define PR_OUT_REGISTER              0x00
+#define PR_OUT_RESERVE               0x01
+#define PR_OUT_RELEASE               0x02
+#define PR_OUT_CLEAR                 0x03
+#define PR_OUT_PREEMPT               0x04
+#define PR_OUT_PREEMPT_AND_ABORT     0x05
+#define PR_OUT_REGISTER_IGNORE       0x06
+#define PR_OUT_REGISTER_AND_MOVE     0x07
+#define PR_OUT_REPLACE_LOST          0x08
+
+/* Largest PR IN payload a client can ask for (QEMU's framing limit). */
+#define PR_DATA_MAX 8192
+
+/* Default bound on registrations per logical unit. */
+#define PR_MAX_REGISTRATIONS_DEFAULT 1024
+
+/* An I_T nexus: an initiator port and a relative target port identifier. */
+typedef struct PrNexus {
+    TransportId initiator;
+    uint16_t rtpi;
+} PrNexus;
+
+typedef struct PrRegistration {
+    TransportId initiator;
+    uint16_t rtpi;      /* 0 when all_tg_pt: every target port */
+    bool all_tg_pt;
+    uint64_t key;
+    bool holder;        /* holds a reservation that is not all-registrants */
+} PrRegistration;
+
+/* A unit attention condition queued for one nexus (or every port of it). */
+typedef struct PrUnitAttention {
+    TransportId initiator;
+    uint16_t rtpi;      /* 0: every target port */
+    uint8_t asc;
+    uint8_t ascq;
+} PrUnitAttention;
+
+/* Everything SPC-4 remembers about one logical unit's reservations. */
+typedef struct PrState {
+    uint32_t generation;   /* PRgeneration */
+    bool aptpl;            /* last APTPL value received */
+    bool info_lost;        /* PR information was lost (SPC-5) */
+    uint8_t res_type;      /* PR_TYPE_NONE when nothing is reserved */
+    uint8_t res_scope;
+    GArray *regs;          /* PrRegistration, in registration order */
+    GArray *uas;           /* PrUnitAttention, oldest first */
+} PrState;
+
+typedef enum PrUaPolicy {
+    /* Record unit attentions; drop them unreported when their nexus sends
+     * its next PR command (softprd never sees the TEST UNIT READY that a
+     * real device would report them to). */
+    PR_UA_RECORD,
+    /* Report a pending unit attention on the nexus's next PR command. */
+    PR_UA_REPORT,
+} PrUaPolicy;
+
+typedef struct PrConfig {
+    const uint16_t *ports;       /* relative target port ids of the LU */
+    size_t n_ports;
+    unsigned max_registrations;
+    PrUaPolicy ua_policy;
+} PrConfig;
+
+typedef struct PrResult {
+    uint8_t status;
+    uint8_t sense[SCSI_SENSE_FIXED_LEN];  /* valid with CHECK CONDITION */
+    size_t data_len;                      /* PR IN payload length */
+    uint8_t data[PR_DATA_MAX];
+    bool changed;        /* the state changed and must be stored */
+    bool ua_reported;    /* a unit attention was reported instead */
+    bool generation_raised;
+} PrResult;
+
+PrState *pr_state_new(void);
+PrState *pr_state_copy(const PrState *state);
+void pr_state_free(PrState *state);
+bool pr_state_equal(const PrState *a, const PrState *b);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PrState, pr_state_free)
+
+/*
+ * Execute one PERSISTENT RESERVE IN or OUT command from @nexus against
+ * @state.  @cdb holds at least 10 bytes; @param holds the @param_len
+ * bytes of PR OUT parameter data actually transferred.  On return
+ * @result holds the status, sense and payload; @state holds the new state
+ * (@result->changed says whether it differs).  A command that does not
+ * complete with GOOD status leaves the reservations unchanged; only a
+ * unit attention it consumed may be gone.
+ */
+void engine_execute(const PrConfig *config, const PrNexus *nexus,
+                    const uint8_t *cdb, const uint8_t *param, size_t param_len,
+                    PrState *state, PrResult *result);
+
+/*
+ * Simulated power loss (SPC-4 5.12.4): registrations and the reservation
+ * are dropped unless the last APTPL value received was one; PRgeneration
+ * returns to zero either way; queued unit attentions are dropped.
+ */
+void engine_power_loss(PrState *state);
+
+/*
+ * Whether a command other than PERSISTENT RESERVE IN/OUT, with operation
+ * code @cdb[0], from @nexus conflicts with the reservation in @state
+ * (SPC-4 5.12.1 table 63).  softprd never sees such commands; this is for
+ * any component that does.
+ */
+bool engine_access_conflicts(const PrState *state, const PrNexus *nexus,
+                             const uint8_t *cdb);
+
+/* Whether @type is one of the six reservation types. */
+bool engine_type_valid(uint8_t type);
+
+/* Whether @type is an all-registrants type (every registrant holds it). */
+bool engine_type_all_registrants(uint8_t type);
+
+/* Names for logs and tools; never NULL. */
+const char *engine_type_name(uint8_t type);
+const char *engine_in_action_name(uint8_t service_action);
+const char *engine_out_action_name(uint8_t service_action);
+
+/* Index of the registration of @nexus in @state->regs, or -1. */
+int engine_find_registration(const PrState *state, const PrNexus *nexus);
+
+#endif /* SOFTPR_ENGINE_H */

@@ -1,0 +1,900 @@
+/*
+ * store: the sqlite database holding every logical unit's PR state.
+ *
+ * Safety rules, from sqlite's own documentation for files that several
+ * hosts share (useovernet.html, howtocorrupt.html): the default unix VFS
+ * with POSIX locks, the rollback journal (WAL needs shared memory, which
+ * hosts do not share, and is persistent once set), synchronous EXTRA so
+ * that a commit is on disk, directory included, before GOOD is returned,
+ * no mmap, BEGIN IMMEDIATE for every read-modify-write so that lock
+ * waits never deadlock, and a busy handler that gives up at a deadline.
+ */
+#include "store.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#include "error.h"
+#include "schema-resources.h"
+
+#define SCHEMA_RESOURCE_DIR "/org/softpr/schema"
+
+typedef enum StmtId {
+    STMT_BEGIN_READ,
+    STMT_BEGIN_WRITE,
+    STMT_COMMIT,
+    STMT_LU_SELECT,
+    STMT_REG_SELECT,
+    STMT_UA_SELECT,
+    STMT_LU_INSERT,
+    STMT_LU_UPDATE,
+    STMT_REG_INSERT,
+    STMT_REG_UPDATE,
+    STMT_REG_DELETE,
+    STMT_UA_INSERT,
+    STMT_UA_DELETE,
+    STMT_COUNT
+} StmtId;
+
+static const char *const stmt_sql[STMT_COUNT] = {
+    [STMT_BEGIN_READ] = "BEGIN DEFERRED",
+    [STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
+    [STMT_COMMIT] = "COMMIT",
+    [STMT_LU_SELECT] =
+        "SELECT id, generation, aptpl, info_lost, res_type, res_scope "
+        "FROM lu WHERE name = ?1",
+    [STMT_REG_SELECT] =
+        "SELECT initiator, rtpi, all_tg_pt, key, holder "
+        "FROM registration WHERE lu_id = ?1 ORDER BY id",
+    [STMT_UA_SELECT] =
+        "SELECT initiator, rtpi, asc, ascq "
+        "FROM unit_attention WHERE lu_id = ?1 ORDER BY id",
+    [STMT_LU_INSERT] =
+        "INSERT INTO lu (name, id_source, generation, aptpl, info_lost, "
+        "res_type, res_scope, last_host, last_path, last_seen, created_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    [STMT_LU_UPDATE] =
+        "UPDATE lu SET id_source = ?2, generation = ?3, aptpl = ?4, "
+        "info_lost = ?5, res_type = ?6, res_scope = ?7, last_host = ?8, "
+        "last_path = ?9, last_seen = ?10 WHERE id = ?1",
+    [STMT_REG_INSERT] =
+        "INSERT INTO registration (lu_id, initiator, initiator_name, rtpi, "
+        "all_tg_pt, key, holder, host, registered_at) "
+        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [STMT_REG_UPDATE] =
+        "UPDATE registration SET all_tg_pt = ?4, key = ?5, holder = ?6 "
+        "WHERE lu_id = ?1 AND initiator = ?2 AND rtpi = ?3",
+    [STMT_REG_DELETE] =
+        "DELETE FROM registration "
+        "WHERE lu_id = ?1 AND initiator = ?2 AND rtpi = ?3",
+    [STMT_UA_INSERT] =
+        "INSERT INTO unit_attention (lu_id, initiator, initiator_name, rtpi, "
+        "asc, ascq, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [STMT_UA_DELETE] =
+        "DELETE FROM unit_attention WHERE lu_id = ?1 AND initiator = ?2 "
+        "AND rtpi = ?3 AND asc = ?4 AND ascq = ?5",
+};
+
+struct Store {
+    sqlite3 *db;
+    char *path;
+    char *host_id;
+    StoreJournal journal;
+    unsigned lock_timeout_ms;
+    gint64 deadline;  /* monotonic microseconds: give up waiting after */
+    GRand *rand;      /* jitter for lock retries, so hosts do not collide */
+    sqlite3_stmt *stmts[STMT_COUNT];
+};
+
+/* ------------------------------------------------------------------ */
+/* Errors                                                              */
+/* ------------------------------------------------------------------ */
+
+static SoftprError error_code_for(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        return SOFTPR_ERROR_BUSY;
+    case SQLITE_IOERR:
+    case SQLITE_FULL:
+    case SQLITE_CANTOPEN:
+    case SQLITE_PROTOCOL:
+    case SQLITE_NOLFS:
+    case SQLITE_READONLY:
+    case SQLITE_PERM:
+    case SQLITE_NOMEM:
+        return SOFTPR_ERROR_IO;
+    case SQLITE_CORRUPT:
+        return SOFTPR_ERROR_CORRUPT;
+    case SQLITE_NOTADB:
+        return SOFTPR_ERROR_FOREIGN;
+    default:
+        return SOFTPR_ERROR_FAILED;
+    }
+}
+
+/* Report sqlite result @rc of doing @what on @store's database. */
+static void set_db_error(Store *store, GError **error, int rc,
+                         const char *what)
+{
+    const char *msg = store->db != NULL ? sqlite3_errmsg(store->db)
+                                        : sqlite3_errstr(rc);
+
+    g_set_error(error, SOFTPR_ERROR, error_code_for(rc), "%s: %s: %s",
+                store->path, what, msg);
+}
+
+/* ------------------------------------------------------------------ */
+/* Lock waits                                                          */
+/* ------------------------------------------------------------------ */
+
+/*
+ * sqlite calls this while another connection holds a conflicting lock.
+ * Sleep a little longer each time, with jitter, until the deadline of
+ * the current operation; returning 0 makes the operation fail BUSY.
+ */
+static int busy_handler(void *arg, int count)
+{
+    Store *store = arg;
+    gint64 now = g_get_monotonic_time();
+    gint64 wait;
+
+    if (now >= store->deadline) {
+        return 0;
+    }
+    wait = (gint64)500 << (count < 6 ? count : 6); /* 0.5 ms .. 32 ms */
+    wait += g_rand_int_range(store->rand, 0, (gint32)(wait / 2 + 1));
+    if (wait > store->deadline - now) {
+        wait = store->deadline - now;
+    }
+    g_usleep((gulong)wait);
+    return 1;
+}
+
+static void set_deadline_from_now(Store *store)
+{
+    store->deadline =
+        g_get_monotonic_time() + (gint64)store->lock_timeout_ms * 1000;
+}
+
+/* ------------------------------------------------------------------ */
+/* Statements                                                          */
+/* ------------------------------------------------------------------ */
+
+/* The prepared statement @id, reset and with no bindings. */
+static sqlite3_stmt *stmt_get(Store *store, StmtId id, GError **error)
+{
+    int rc;
+
+    if (store->stmts[id] == NULL) {
+        rc = sqlite3_prepare_v3(store->db, stmt_sql[id], -1,
+                                SQLITE_PREPARE_PERSISTENT, &store->stmts[id],
+                                NULL);
+        if (rc != SQLITE_OK) {
+            set_db_error(store, error, rc, "preparing a statement");
+            return NULL;
+        }
+    }
+    return store->stmts[id];
+}
+
+static void stmt_done(sqlite3_stmt *stmt)
+{
+    sqlite3_reset(stmt);
+    sqlite3_clear_bindings(stmt);
+}
+
+/* Run a statement that returns no rows; resets it. */
+static bool stmt_run(Store *store, sqlite3_stmt *stmt, const char *what,
+                     GError **error)
+{
+    int rc = sqlite3_step(stmt);
+
+    stmt_done(stmt);
+    if (rc != SQLITE_DONE) {
+        set_db_error(store, error, rc, what);
+        return false;
+    }
+    return true;
+}
+
+static bool exec_sql(Store *store, const char *sql, const char *what,
+                     GError **error)
+{
+    int rc = sqlite3_exec(store->db, sql, NULL, NULL, NULL);
+
+    if (rc != SQLITE_OK) {
+        set_db_error(store, error, rc, what);
+        return false;
+    }
+    return true;
+}
+
+/* Run a single-row query (a PRAGMA) and return column 0 as text. */
+static char *query_text(Store *store, const char *sql, GError **error)
+{
+    sqlite3_stmt *stmt = NULL;
+    char *value = NULL;
+    int rc;
+
+    rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_step(stmt);
+    }
+    if (rc == SQLITE_ROW) {
+        const unsigned char *text = sqlite3_column_text(stmt, 0);
+
+        value = g_strdup(text != NULL ? (const char *)text : "");
+    } else {
+        set_db_error(store, error, rc, sql);
+    }
+    sqlite3_finalize(stmt);
+    return value;
+}
+
+static bool query_int(Store *store, const char *sql, gint64 *out,
+                      GError **error)
+{
+    g_autofree char *text = query_text(store, sql, error);
+
+    if (text == NULL) {
+        return false;
+    }
+    *out = g_ascii_strtoll(text, NULL, 10);
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Opening, checking, migrating                                        */
+/* ------------------------------------------------------------------ */
+
+static int compare_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Migration resource names, in order: "001-initial.sql", ... */
+static char **migrations_sorted(void)
+{
+    char **names = g_resource_enumerate_children(
+        softpr_schema_get_resource(), SCHEMA_RESOURCE_DIR,
+        G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+
+    if (names == NULL) {
+        return g_new0(char *, 1);
+    }
+    qsort(names, g_strv_length(names), sizeof(char *), compare_names);
+    return names;
+}
+
+int store_schema_version(void)
+{
+    g_auto(GStrv) names = migrations_sorted();
+    guint n = g_strv_length(names);
+
+    return n == 0 ? 0 : atoi(names[n - 1]);
+}
+
+/* Apply every migration above the file's version, in one transaction. */
+static bool migrate(Store *store, GError **error)
+{
+    g_auto(GStrv) names = migrations_sorted();
+    gint64 app_id = 0;
+    gint64 version = 0;
+    gint64 objects = 0;
+    int latest = store_schema_version();
+    guint i;
+
+    set_deadline_from_now(store);
+    if (!exec_sql(store, "BEGIN IMMEDIATE", "starting the schema migration",
+                  error)) {
+        return false;
+    }
+    /* Another process may have migrated while we waited for the lock. */
+    if (!query_int(store, "PRAGMA application_id", &app_id, error) ||
+        !query_int(store, "PRAGMA user_version", &version, error) ||
+        !query_int(store, "SELECT count(*) FROM sqlite_schema", &objects,
+                   error)) {
+        goto fail;
+    }
+    if (app_id == 0 && version == 0 && objects > 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FOREIGN,
+                    "%s is not a softpr database (it holds other tables)",
+                    store->path);
+        goto fail;
+    }
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FOREIGN,
+                    "%s is not a softpr database (application_id 0x%08x)",
+                    store->path, (unsigned)app_id);
+        goto fail;
+    }
+    for (i = 0; names[i] != NULL; i++) {
+        int v = atoi(names[i]);
+        g_autofree char *rpath = NULL;
+        g_autoptr(GBytes) sql = NULL;
+        g_autoptr(GError) local = NULL;
+        g_autofree char *what = NULL;
+
+        if (v <= version) {
+            continue;
+        }
+        rpath = g_build_path("/", SCHEMA_RESOURCE_DIR, names[i], NULL);
+        sql = g_resource_lookup_data(softpr_schema_get_resource(), rpath,
+                                     G_RESOURCE_LOOKUP_FLAGS_NONE, &local);
+        if (sql == NULL) {
+            g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FAILED,
+                        "schema migration %s is missing: %s", names[i],
+                        local->message);
+            goto fail;
+        }
+        what = g_strdup_printf("applying schema migration %s", names[i]);
+        if (!exec_sql(store, g_bytes_get_data(sql, NULL), what, error)) {
+            goto fail;
+        }
+    }
+    {
+        g_autofree char *pragmas = g_strdup_printf(
+            "PRAGMA application_id = %d; PRAGMA user_version = %d",
+            STORE_APPLICATION_ID, latest);
+
+        if (!exec_sql(store, pragmas, "recording the schema version",
+                      error)) {
+            goto fail;
+        }
+    }
+    if (!exec_sql(store, "COMMIT", "committing the schema migration",
+                  error)) {
+        goto fail;
+    }
+    return true;
+fail:
+    sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    return false;
+}
+
+static bool check_schema(Store *store, GError **error)
+{
+    gint64 app_id = 0;
+    gint64 version = 0;
+    int latest = store_schema_version();
+
+    if (!query_int(store, "PRAGMA application_id", &app_id, error) ||
+        !query_int(store, "PRAGMA user_version", &version, error)) {
+        return false;
+    }
+    if (app_id != 0 && app_id != STORE_APPLICATION_ID) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FOREIGN,
+                    "%s is not a softpr database (application_id 0x%08x)",
+                    store->path, (unsigned)app_id);
+        return false;
+    }
+    if (version > latest) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NEWER,
+                    "%s has schema version %d, newer than the %d this "
+                    "softpr supports; upgrade softpr", store->path,
+                    (int)version, latest);
+        return false;
+    }
+    if (app_id == STORE_APPLICATION_ID && version == latest) {
+        return true;
+    }
+    return migrate(store, error);
+}
+
+static bool check_journal(Store *store, GError **error)
+{
+    const char *want = store->journal == STORE_JOURNAL_WAL ? "wal" : "delete";
+    g_autofree char *mode = NULL;
+    g_autofree char *set = NULL;
+
+    mode = query_text(store, "PRAGMA journal_mode", error);
+    if (mode == NULL) {
+        return false;
+    }
+    if (store->journal == STORE_JOURNAL_DELETE &&
+        g_ascii_strcasecmp(mode, "wal") == 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_JOURNAL,
+                    "%s is in WAL journal mode, which is unsafe when hosts "
+                    "share the file; use journal-mode=wal only on a single "
+                    "host, or convert it with: sqlite3 %s "
+                    "'PRAGMA journal_mode=DELETE'", store->path, store->path);
+        return false;
+    }
+    set = query_text(store,
+                     store->journal == STORE_JOURNAL_WAL
+                         ? "PRAGMA journal_mode = WAL"
+                         : "PRAGMA journal_mode = DELETE",
+                     error);
+    if (set == NULL) {
+        return false;
+    }
+    if (g_ascii_strcasecmp(set, want) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_JOURNAL,
+                    "%s: journal mode is '%s', could not set '%s'",
+                    store->path, set, want);
+        return false;
+    }
+    return true;
+}
+
+Store *store_open(const StoreOptions *options, GError **error)
+{
+    g_autoptr(Store) store = g_new0(Store, 1);
+    g_autofree char *dir = g_path_get_dirname(options->path);
+    int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
+                SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
+    const char *sync;
+    int rc;
+
+    store->path = g_strdup(options->path);
+    store->host_id = g_strdup(options->host_id != NULL ? options->host_id
+                                                       : g_get_host_name());
+    store->journal = options->journal;
+    store->lock_timeout_ms = options->lock_timeout_ms;
+    store->rand = g_rand_new();
+
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "database directory %s does not exist", dir);
+        return NULL;
+    }
+    if (options->create) {
+        flags |= SQLITE_OPEN_CREATE;
+    } else if (!g_file_test(options->path, G_FILE_TEST_EXISTS)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "database %s does not exist", options->path);
+        return NULL;
+    }
+    rc = sqlite3_open_v2(options->path, &store->db, flags, options->vfs);
+    if (rc != SQLITE_OK) {
+        set_db_error(store, error, rc, "cannot open the database");
+        return NULL;
+    }
+    /* Limit what a hostile file on shared storage can do. */
+    sqlite3_db_config(store->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
+    sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
+    sqlite3_busy_handler(store->db, busy_handler, store);
+    set_deadline_from_now(store);
+
+    if (!exec_sql(store,
+                  "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
+                  "PRAGMA mmap_size = 0",
+                  "configuring the connection", error)) {
+        return NULL;
+    }
+    if (!check_journal(store, error)) {
+        return NULL;
+    }
+    /* EXTRA also syncs the directory after the journal is deleted, which
+     * is the commit point in rollback mode. */
+    sync = store->journal == STORE_JOURNAL_WAL ? "PRAGMA synchronous = FULL"
+                                               : "PRAGMA synchronous = EXTRA";
+    if (!exec_sql(store, sync, "setting synchronous", error)) {
+        return NULL;
+    }
+    set_deadline_from_now(store);
+    if (!check_schema(store, error)) {
+        return NULL;
+    }
+    return g_steal_pointer(&store);
+}
+
+void store_close(Store *store)
+{
+    int i;
+
+    if (store == NULL) {
+        return;
+    }
+    for (i = 0; i < STMT_COUNT; i++) {
+        sqlite3_finalize(store->stmts[i]);
+    }
+    if (store->db != NULL) {
+        sqlite3_close(store->db);
+    }
+    if (store->rand != NULL) {
+        g_rand_free(store->rand);
+    }
+    g_free(store->path);
+    g_free(store->host_id);
+    g_free(store);
+}
+
+const char *store_path(const Store *store)
+{
+    return store->path;
+}
+
+/* ------------------------------------------------------------------ */
+/* Transactions                                                        */
+/* ------------------------------------------------------------------ */
+
+bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
+{
+    sqlite3_stmt *stmt;
+
+    store->deadline = deadline;
+    stmt = stmt_get(store, write ? STMT_BEGIN_WRITE : STMT_BEGIN_READ, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    return stmt_run(store, stmt, "beginning a transaction", error);
+}
+
+void store_rollback(Store *store)
+{
+    if (!sqlite3_get_autocommit(store->db)) {
+        sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
+    }
+}
+
+bool store_commit(Store *store, GError **error)
+{
+    gint64 floor = g_get_monotonic_time() + 50 * 1000;
+    sqlite3_stmt *stmt;
+
+    /* Readers finishing is all a commit waits for: give them a moment
+     * even when the command's own deadline has just passed. */
+    if (store->deadline < floor) {
+        store->deadline = floor;
+    }
+    stmt = stmt_get(store, STMT_COMMIT, error);
+    if (stmt == NULL || !stmt_run(store, stmt, "committing", error)) {
+        store_rollback(store);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Loading and saving state                                            */
+/* ------------------------------------------------------------------ */
+
+static bool column_tid(sqlite3_stmt *stmt, int col, TransportId *tid)
+{
+    const uint8_t *blob = sqlite3_column_blob(stmt, col);
+    size_t len = (size_t)sqlite3_column_bytes(stmt, col);
+    size_t used = 0;
+
+    return blob != NULL && tid_decode(blob, len, tid, &used) == TID_OK &&
+           used == len;
+}
+
+static bool corrupt(Store *store, GError **error, const char *name,
+                    const char *what)
+{
+    g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
+                "%s: logical unit %s: %s", store->path, name, what);
+    return false;
+}
+
+/* The invariants SPC-4 5.12.10 implies for a stored state. */
+static bool state_consistent(const PrState *state)
+{
+    guint holders = 0;
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *reg =
+            &g_array_index(state->regs, PrRegistration, i);
+
+        if (reg->key == 0 || (reg->all_tg_pt && reg->rtpi != 0)) {
+            return false;
+        }
+        holders += reg->holder ? 1 : 0;
+    }
+    if (state->res_type == PR_TYPE_NONE ||
+        engine_type_all_registrants(state->res_type)) {
+        return holders == 0 &&
+               (state->res_type == PR_TYPE_NONE || state->regs->len > 0);
+    }
+    return holders == 1;
+}
+
+bool store_load_state(Store *store, const char *name, PrState *state,
+                      gint64 *lu_id, GError **error)
+{
+    sqlite3_stmt *stmt;
+    int rc;
+
+    *lu_id = 0;
+    stmt = stmt_get(store, STMT_LU_SELECT, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_DONE) {
+        stmt_done(stmt);
+        return true;
+    }
+    if (rc != SQLITE_ROW) {
+        stmt_done(stmt);
+        set_db_error(store, error, rc, "reading a logical unit");
+        return false;
+    }
+    *lu_id = sqlite3_column_int64(stmt, 0);
+    state->generation = (uint32_t)sqlite3_column_int64(stmt, 1);
+    state->aptpl = sqlite3_column_int(stmt, 2) != 0;
+    state->info_lost = sqlite3_column_int(stmt, 3) != 0;
+    state->res_type = (uint8_t)sqlite3_column_int(stmt, 4);
+    state->res_scope = (uint8_t)sqlite3_column_int(stmt, 5);
+    stmt_done(stmt);
+
+    stmt = stmt_get(store, STMT_REG_SELECT, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, *lu_id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        PrRegistration reg;
+
+        memset(&reg, 0, sizeof(reg));
+        if (!column_tid(stmt, 0, &reg.initiator)) {
+            stmt_done(stmt);
+            return corrupt(store, error, name, "undecodable initiator");
+        }
+        reg.rtpi = (uint16_t)sqlite3_column_int(stmt, 1);
+        reg.all_tg_pt = sqlite3_column_int(stmt, 2) != 0;
+        reg.key = (uint64_t)sqlite3_column_int64(stmt, 3);
+        reg.holder = sqlite3_column_int(stmt, 4) != 0;
+        g_array_append_val(state->regs, reg);
+    }
+    stmt_done(stmt);
+    if (rc != SQLITE_DONE) {
+        set_db_error(store, error, rc, "reading registrations");
+        return false;
+    }
+
+    stmt = stmt_get(store, STMT_UA_SELECT, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, *lu_id);
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        PrUnitAttention ua;
+
+        memset(&ua, 0, sizeof(ua));
+        if (!column_tid(stmt, 0, &ua.initiator)) {
+            stmt_done(stmt);
+            return corrupt(store, error, name, "undecodable initiator");
+        }
+        ua.rtpi = (uint16_t)sqlite3_column_int(stmt, 1);
+        ua.asc = (uint8_t)sqlite3_column_int(stmt, 2);
+        ua.ascq = (uint8_t)sqlite3_column_int(stmt, 3);
+        g_array_append_val(state->uas, ua);
+    }
+    stmt_done(stmt);
+    if (rc != SQLITE_DONE) {
+        set_db_error(store, error, rc, "reading unit attentions");
+        return false;
+    }
+    if (!state_consistent(state)) {
+        return corrupt(store, error, name,
+                       "reservation holder and registrations disagree");
+    }
+    return true;
+}
+
+static gint64 now_seconds(void)
+{
+    return g_get_real_time() / G_USEC_PER_SEC;
+}
+
+/* Bind @tid as a TransportID blob at @col and its text at @text_col. */
+static void bind_tid(sqlite3_stmt *stmt, int col, int text_col,
+                     const TransportId *tid)
+{
+    uint8_t buf[TID_ENCODED_MAX];
+    size_t len = tid_encode(tid, buf);
+
+    sqlite3_bind_blob(stmt, col, buf, (int)len, SQLITE_TRANSIENT);
+    if (text_col > 0) {
+        sqlite3_bind_text(stmt, text_col, tid_to_string(tid), -1, g_free);
+    }
+}
+
+static int find_reg(const PrState *state, const PrRegistration *reg)
+{
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *r =
+            &g_array_index(state->regs, PrRegistration, i);
+
+        if (r->rtpi == reg->rtpi && tid_equal(&r->initiator, &reg->initiator)) {
+            return (int)i;
+        }
+    }
+    return -1;
+}
+
+static bool find_ua(const PrState *state, const PrUnitAttention *ua)
+{
+    guint i;
+
+    for (i = 0; i < state->uas->len; i++) {
+        const PrUnitAttention *u =
+            &g_array_index(state->uas, PrUnitAttention, i);
+
+        if (u->rtpi == ua->rtpi && u->asc == ua->asc && u->ascq == ua->ascq &&
+            tid_equal(&u->initiator, &ua->initiator)) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                    const PrState *after, GError **error)
+{
+    sqlite3_stmt *stmt =
+        stmt_get(store, *lu_id == 0 ? STMT_LU_INSERT : STMT_LU_UPDATE, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    if (*lu_id == 0) {
+        sqlite3_bind_text(stmt, 1, lu->name, -1, SQLITE_STATIC);
+    } else {
+        sqlite3_bind_int64(stmt, 1, *lu_id);
+    }
+    sqlite3_bind_text(stmt, 2, lu->id_source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 3, after->generation);
+    sqlite3_bind_int(stmt, 4, after->aptpl);
+    sqlite3_bind_int(stmt, 5, after->info_lost);
+    sqlite3_bind_int(stmt, 6, after->res_type);
+    sqlite3_bind_int(stmt, 7, after->res_scope);
+    sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 9, lu->path, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 10, now_seconds());
+    if (!stmt_run(store, stmt, "writing a logical unit", error)) {
+        return false;
+    }
+    if (*lu_id == 0) {
+        *lu_id = sqlite3_last_insert_rowid(store->db);
+    }
+    return true;
+}
+
+static bool save_registrations(Store *store, gint64 lu_id,
+                               const PrState *before, const PrState *after,
+                               GError **error)
+{
+    gint64 now = now_seconds();
+    guint i;
+
+    for (i = 0; i < before->regs->len; i++) {
+        const PrRegistration *old =
+            &g_array_index(before->regs, PrRegistration, i);
+        sqlite3_stmt *stmt;
+
+        if (find_reg(after, old) >= 0) {
+            continue;
+        }
+        stmt = stmt_get(store, STMT_REG_DELETE, error);
+        if (stmt == NULL) {
+            return false;
+        }
+        sqlite3_bind_int64(stmt, 1, lu_id);
+        bind_tid(stmt, 2, 0, &old->initiator);
+        sqlite3_bind_int(stmt, 3, old->rtpi);
+        if (!stmt_run(store, stmt, "removing a registration", error)) {
+            return false;
+        }
+    }
+    for (i = 0; i < after->regs->len; i++) {
+        const PrRegistration *reg =
+            &g_array_index(after->regs, PrRegistration, i);
+        int j = find_reg(before, reg);
+        sqlite3_stmt *stmt;
+
+        if (j >= 0) {
+            const PrRegistration *old =
+                &g_array_index(before->regs, PrRegistration, j);
+
+            if (old->key == reg->key && old->holder == reg->holder &&
+                old->all_tg_pt == reg->all_tg_pt) {
+                continue;
+            }
+            stmt = stmt_get(store, STMT_REG_UPDATE, error);
+            if (stmt == NULL) {
+                return false;
+            }
+            sqlite3_bind_int64(stmt, 1, lu_id);
+            bind_tid(stmt, 2, 0, &reg->initiator);
+            sqlite3_bind_int(stmt, 3, reg->rtpi);
+            sqlite3_bind_int(stmt, 4, reg->all_tg_pt);
+            sqlite3_bind_int64(stmt, 5, (sqlite3_int64)reg->key);
+            sqlite3_bind_int(stmt, 6, reg->holder);
+            if (!stmt_run(store, stmt, "updating a registration", error)) {
+                return false;
+            }
+            continue;
+        }
+        stmt = stmt_get(store, STMT_REG_INSERT, error);
+        if (stmt == NULL) {
+            return false;
+        }
+        sqlite3_bind_int64(stmt, 1, lu_id);
+        bind_tid(stmt, 2, 3, &reg->initiator);
+        sqlite3_bind_int(stmt, 4, reg->rtpi);
+        sqlite3_bind_int(stmt, 5, reg->all_tg_pt);
+        sqlite3_bind_int64(stmt, 6, (sqlite3_int64)reg->key);
+        sqlite3_bind_int(stmt, 7, reg->holder);
+        sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 9, now);
+        if (!stmt_run(store, stmt, "adding a registration", error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool save_unit_attentions(Store *store, gint64 lu_id,
+                                 const PrState *before, const PrState *after,
+                                 GError **error)
+{
+    gint64 now = now_seconds();
+    guint i;
+
+    for (i = 0; i < before->uas->len; i++) {
+        const PrUnitAttention *ua =
+            &g_array_index(before->uas, PrUnitAttention, i);
+        sqlite3_stmt *stmt;
+
+        if (find_ua(after, ua)) {
+            continue;
+        }
+        stmt = stmt_get(store, STMT_UA_DELETE, error);
+        if (stmt == NULL) {
+            return false;
+        }
+        sqlite3_bind_int64(stmt, 1, lu_id);
+        bind_tid(stmt, 2, 0, &ua->initiator);
+        sqlite3_bind_int(stmt, 3, ua->rtpi);
+        sqlite3_bind_int(stmt, 4, ua->asc);
+        sqlite3_bind_int(stmt, 5, ua->ascq);
+        if (!stmt_run(store, stmt, "removing a unit attention", error)) {
+            return false;
+        }
+    }
+    for (i = 0; i < after->uas->len; i++) {
+        const PrUnitAttention *ua =
+            &g_array_index(after->uas, PrUnitAttention, i);
+        sqlite3_stmt *stmt;
+
+        if (find_ua(before, ua)) {
+            continue;
+        }
+        stmt = stmt_get(store, STMT_UA_INSERT, error);
+        if (stmt == NULL) {
+            return false;
+        }
+        sqlite3_bind_int64(stmt, 1, lu_id);
+        bind_tid(stmt, 2, 3, &ua->initiator);
+        sqlite3_bind_int(stmt, 4, ua->rtpi);
+        sqlite3_bind_int(stmt, 5, ua->asc);
+        sqlite3_bind_int(stmt, 6, ua->ascq);
+        sqlite3_bind_int64(stmt, 7, now);
+        if (!stmt_run(store, stmt, "queueing a unit attention", error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
+                      const PrState *before, const PrState *after,
+                      GError **error)
+{
+    return save_lu(store, &lu_id, lu, after, error) &&
+           save_registrations(store, lu_id, before, after, error) &&
+           save_unit_attentions(store, lu_id, before, after, error);
+}

@@ -1,0 +1,61 @@
+/*
+ * testutil: shared helpers for the cmocka test programs.
+ */
+#include "testutil.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <glib/gstdio.h>
+
+void testutil_apply_filter(void)
+{
+    const char *filter = g_getenv("CHECK_FILTER");
+
+    if (filter != NULL && *filter != '\0') {
+        cmocka_set_test_filter(filter);
+    }
+}
+
+char *testutil_tmpdir(void)
+{
+    g_autoptr(GError) error = NULL;
+    char *dir = g_dir_make_tmp("softpr-test-XXXXXX", &error);
+
+    if (dir == NULL) {
+        fprintf(stderr, "cannot make a scratch directory: %s\n",
+                error->message);
+        abort();
+    }
+    return dir;
+}
+
+void testutil_rmtree(const char *path)
+{
+    GDir *dir = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    if (dir != NULL) {
+        while ((name = g_dir_read_name(dir)) != NULL) {
+            g_autofree char *child = g_build_filename(path, name, NULL);
+
+            if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+                !g_file_test(child, G_FILE_TEST_IS_SYMLINK)) {
+                testutil_rmtree(child);
+            } else {
+                g_unlink(child);
+            }
+        }
+        g_dir_close(dir);
+    }
+    g_rmdir(path);
+}
+
+const char *testutil_build_dir(void)
+{
+    const char *build = g_getenv("SOFTPR_BUILD");
+
+    return build != NULL && *build != '\0' ? build : "build";
+}

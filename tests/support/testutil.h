@@ -1,0 +1,32 @@
+/*
+ * testutil: helpers shared by the test programs: running a cmocka group
+ * with a name filter, scratch directories, and where the build is.
+ */
+#ifndef SOFTPR_TESTUTIL_H
+#define SOFTPR_TESTUTIL_H
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+#include <glib.h>
+
+/* Apply CHECK_FILTER (a test-name glob) and run the group. */
+#define TESTUTIL_RUN(name, tests, setup, teardown)                          \
+    (testutil_apply_filter(),                                               \
+     cmocka_run_group_tests_name(name, tests, setup, teardown))
+
+void testutil_apply_filter(void);
+
+/* A new empty directory under $TMPDIR (g_free() the name). */
+char *testutil_tmpdir(void);
+
+/* Remove @path and everything below it. */
+void testutil_rmtree(const char *path);
+
+/* The build directory holding softprd (SOFTPR_BUILD, default "build"). */
+const char *testutil_build_dir(void);
+
+#endif /* SOFTPR_TESTUTIL_H */
