@@ -24,7 +24,7 @@ INSTALL    ?= install
 CFLAGS     ?= -O2 -g
 GLIB_COMPILE_RESOURCES ?= glib-compile-resources
 
-PKGS      := glib-2.0 sqlite3
+PKGS      := glib-2.0 gio-2.0 sqlite3
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
@@ -44,13 +44,14 @@ endif
 # Our flags come after the user's CFLAGS and never replace them.
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DG_LOG_USE_STRUCTURED=1 \
 	-DGLIB_VERSION_MIN_REQUIRED=GLIB_VERSION_2_74 \
-	-DSOFTPR_VERSION=\"$(VERSION)\" \
+	-DSOFTPR_VERSION=\"$(VERSION)\" -DSOFTPR_SYSCONFDIR=\"$(SYSCONFDIR)\" \
 	$(WARNINGS) $(CFLAGS) $(SAN_FLAGS) -Isrc -I$(BUILD)/gen $(PKG_CFLAGS) \
 	-MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
-	src/store.c
+	src/store.c src/config.c src/log.c src/identity.c src/command.c \
+	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
@@ -69,12 +70,12 @@ all: $(PROGRAMS)
 $(BUILD)/gen/schema-resources.c: schema/schema.gresource.xml $(wildcard schema/*.sql)
 	@mkdir -p $(dir $@)
 	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema --generate-source \
-		--c-name softpr_schema --manual-register --target=$@ $<
+		--c-name softpr_schema --target=$@ $<
 
 $(BUILD)/gen/schema-resources.h: schema/schema.gresource.xml
 	@mkdir -p $(dir $@)
 	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema --generate-header \
-		--c-name softpr_schema --manual-register --target=$@ $<
+		--c-name softpr_schema --target=$@ $<
 
 $(BUILD)/gen/schema-resources.o: $(BUILD)/gen/schema-resources.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<

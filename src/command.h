@@ -1,0 +1,40 @@
+/*
+ * command: one PERSISTENT RESERVE command, from a nexus, to a logical
+ * unit: the store transaction around the engine.
+ *
+ * PR OUT runs in one BEGIN IMMEDIATE transaction and is answered GOOD
+ * only after its commit is durable.  PR IN reads one consistent snapshot
+ * (and upgrades to a write when it consumes a unit attention).  When the
+ * database lock is not obtained before the deadline the answer is BUSY;
+ * when the database fails it is CHECK CONDITION, ABORTED COMMAND,
+ * INTERNAL TARGET FAILURE.  Either way nothing is half-written.
+ */
+#ifndef SOFTPR_COMMAND_H
+#define SOFTPR_COMMAND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <glib.h>
+
+#include "engine.h"
+#include "store.h"
+
+typedef struct CommandRequest {
+    const uint8_t *cdb;        /* 16 bytes */
+    const uint8_t *data;       /* PR OUT parameter list */
+    size_t data_len;
+    bool fd_read_only;         /* the disk descriptor was opened O_RDONLY */
+    gint64 deadline;           /* monotonic microseconds */
+} CommandRequest;
+
+/*
+ * Run @request from @nexus against the LU @lu in @store, with the engine
+ * configured by @pr.  The answer (status, sense, payload) is in @result.
+ */
+void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
+                     const StoreLuInfo *lu, const CommandRequest *request,
+                     PrResult *result);
+
+#endif /* SOFTPR_COMMAND_H */

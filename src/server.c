@@ -1,0 +1,780 @@
+/*
+ * server: sockets, descriptor passing, connections and the worker pool.
+ */
+#include "server.h"
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <glib-unix.h>
+
+#include "command.h"
+#include "error.h"
+#include "identity.h"
+#include "scsi.h"
+#include "wire.h"
+
+/* Room for more descriptors than allowed, to see that there were more. */
+#define MAX_FDS_PER_READ 8
+
+/* Features softprd grants.  The initiator identity extension comes with
+ * per-socket identity policies. */
+#define SUPPORTED_FEATURES 0u
+
+typedef struct Listener {
+    Server *server;
+    int fd;
+    char *unlink_path;
+    PrNexus nexus;
+    GSource *source;
+} Listener;
+
+typedef struct Conn {
+    Server *server;
+    Listener *listener;
+    guint64 id;
+    int fd;
+    pid_t peer_pid;
+    uid_t peer_uid;
+    WireReader reader;
+    int request_fd;        /* descriptor of the request being read */
+    GSource *watch;
+    GIOCondition watching;
+    GSource *timer;        /* a started frame must finish by then */
+    uint8_t *out;          /* reply (or feature word) being written */
+    size_t out_len;
+    size_t out_off;
+    bool busy;             /* its command is in the worker pool */
+} Conn;
+
+typedef struct Job {
+    Conn *conn;
+    int fd;
+    gint64 received_at;
+} Job;
+
+struct Server {
+    GMainContext *context;
+    GMainLoop *loop;
+    GThreadPool *pool;
+    GAsyncQueue *stores;       /* idle database connections */
+    StoreOptions store_options;
+    char *db_path;
+    char *host_id;
+    char *vfs;
+    char *sysfs;
+    uint16_t *ports;
+    PrConfig pr;
+    unsigned max_connections;
+    unsigned request_timeout_ms;
+    unsigned lock_timeout_ms;
+    GPtrArray *listeners;
+    GHashTable *conns;         /* Conn * set */
+    unsigned in_flight;
+    guint64 next_conn_id;
+    bool stopping;
+    gint64 last_refusal_log;
+};
+
+static void conn_close(Conn *conn, const char *why);
+static void conn_watch(Conn *conn, GIOCondition cond);
+static void conn_write(Conn *conn);
+
+/* ------------------------------------------------------------------ */
+/* Listening sockets                                                   */
+/* ------------------------------------------------------------------ */
+
+int server_bind(const char *path, GError **error)
+{
+    struct sockaddr_un addr;
+    int fd;
+
+    memset(&addr, 0, sizeof(addr));
+    addr.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(addr.sun_path)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "socket path %s is longer than %zu bytes", path,
+                    sizeof(addr.sun_path) - 1);
+        return -1;
+    }
+    strcpy(addr.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "socket: %s", g_strerror(errno));
+        return -1;
+    }
+    if (unlink(path) != 0 && errno != ENOENT) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot remove %s: %s", path, g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+        listen(fd, SOMAXCONN) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot listen on %s: %s", path, g_strerror(errno));
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+bool server_check_listener(int fd, GError **error)
+{
+    int value = 0;
+    socklen_t len = sizeof(value);
+    struct stat st;
+
+    if (fstat(fd, &st) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "invalid file descriptor fd = %d: %s", fd,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!S_ISSOCK(st.st_mode) ||
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 ||
+        value != AF_UNIX ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 ||
+        value == 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "file descriptor %d is not a listening Unix socket", fd);
+        return false;
+    }
+    return true;
+}
+
+/* ------------------------------------------------------------------ */
+/* Database connections for the workers                                */
+/* ------------------------------------------------------------------ */
+
+static Store *store_acquire(Server *server, GError **error)
+{
+    Store *store = g_async_queue_try_pop(server->stores);
+
+    if (store != NULL) {
+        return store;
+    }
+    /* At most one per worker thread ever exists. */
+    return store_open(&server->store_options, error);
+}
+
+static void store_release(Server *server, Store *store)
+{
+    g_async_queue_push(server->stores, store);
+}
+
+/* ------------------------------------------------------------------ */
+/* Running a command (worker threads)                                  */
+/* ------------------------------------------------------------------ */
+
+static gboolean job_done(gpointer data);
+
+/* Fill @result with CHECK CONDITION @code. */
+static void fail_command(PrResult *result, ScsiSenseCode code)
+{
+    memset(result, 0, offsetof(PrResult, data));
+    result->status = SCSI_STATUS_CHECK_CONDITION;
+    scsi_sense_build(result->sense, code);
+}
+
+static void job_run(gpointer data, gpointer user_data)
+{
+    Job *job = data;
+    Server *server = user_data;
+    Conn *conn = job->conn;
+    const WireRequest *req = &conn->reader.request;
+    g_autoptr(GError) error = NULL;
+    PrResult *result = g_new(PrResult, 1);
+    LuIdentity lu = { 0 };
+    Store *store;
+
+    if (!identity_lu(job->fd, server->sysfs, &lu, &error)) {
+        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
+                  error->message);
+        fail_command(result, SENSE_LU_NOT_SUPPORTED);
+    } else if ((store = store_acquire(server, &error)) == NULL) {
+        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
+                  error->message);
+        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
+    } else {
+        StoreLuInfo info = { lu.name, lu.source, lu.path };
+        CommandRequest request;
+
+        request.cdb = req->cdb;
+        request.data = req->data;
+        request.data_len = req->data_len;
+        request.fd_read_only = identity_fd_read_only(job->fd);
+        request.deadline =
+            job->received_at + (gint64)server->lock_timeout_ms * 1000;
+        command_execute(store, &server->pr, &conn->listener->nexus, &info,
+                        &request, result);
+        store_release(server, store);
+    }
+    identity_lu_clear(&lu);
+    /* The descriptor is QEMU's: close our copy, never touch its flags. */
+    close(job->fd);
+    job->fd = -1;
+
+    conn->out_len = wire_reply_encode(conn->out, req->cdb, result->status,
+                                      result->sense, sizeof(result->sense),
+                                      result->data, result->data_len);
+    conn->out_off = 0;
+    g_free(result);
+    g_main_context_invoke(server->context, job_done, job);
+}
+
+static void maybe_finish(Server *server)
+{
+    if (server->stopping && server->in_flight == 0 &&
+        g_hash_table_size(server->conns) == 0) {
+        g_main_loop_quit(server->loop);
+    }
+}
+
+/* Back on the main thread: send the reply. */
+static gboolean job_done(gpointer data)
+{
+    Job *job = data;
+    Conn *conn = job->conn;
+    Server *server = conn->server;
+
+    g_free(job);
+    conn->busy = false;
+    server->in_flight--;
+    conn_write(conn);
+    maybe_finish(server);
+    return G_SOURCE_REMOVE;
+}
+
+static void dispatch(Conn *conn)
+{
+    Server *server = conn->server;
+    Job *job = g_new0(Job, 1);
+
+    job->conn = conn;
+    job->fd = conn->request_fd;
+    job->received_at = g_get_monotonic_time();
+    conn->request_fd = -1;
+    conn->busy = true;
+    g_debug("connection %" G_GUINT64_FORMAT ": %s received", conn->id,
+            conn->reader.request.cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN
+                ? engine_in_action_name(conn->reader.request.cdb[1] & 0x1f)
+                : engine_out_action_name(conn->reader.request.cdb[1] & 0x1f));
+    server->in_flight++;
+    /* Not reading while the command runs: one request at a time. */
+    conn_watch(conn, 0);
+    g_thread_pool_push(server->pool, job, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Connections (main thread)                                           */
+/* ------------------------------------------------------------------ */
+
+static void timer_stop(Conn *conn)
+{
+    if (conn->timer != NULL) {
+        g_source_destroy(conn->timer);
+        g_source_unref(conn->timer);
+        conn->timer = NULL;
+    }
+}
+
+static gboolean timer_fired(gpointer data)
+{
+    Conn *conn = data;
+    g_autofree char *why = g_strdup_printf(
+        "incomplete after %u ms", conn->server->request_timeout_ms);
+
+    g_warning("connection %" G_GUINT64_FORMAT " (pid %d): request %s, "
+              "closing it",
+              conn->id, (int)conn->peer_pid, why);
+    conn_close(conn, NULL);
+    return G_SOURCE_REMOVE;
+}
+
+/* Bound the time a frame (or the reply being written) may take. */
+static void timer_start(Conn *conn)
+{
+    if (conn->timer != NULL) {
+        return;
+    }
+    conn->timer = g_timeout_source_new(conn->server->request_timeout_ms);
+    g_source_set_callback(conn->timer, timer_fired, conn, NULL);
+    g_source_attach(conn->timer, conn->server->context);
+}
+
+static void close_fds(const int *fds, unsigned n)
+{
+    unsigned i;
+
+    for (i = 0; i < n; i++) {
+        close(fds[i]);
+    }
+}
+
+/* Log a protocol violation and drop the connection. */
+static void violation(Conn *conn, const char *what)
+{
+    g_warning("connection %" G_GUINT64_FORMAT " (pid %d): %s", conn->id,
+              (int)conn->peer_pid, what);
+    conn_close(conn, NULL);
+}
+
+/* Read what the current frame still needs; returns false once closed. */
+static bool conn_read_once(Conn *conn, bool *again)
+{
+    uint8_t buf[WIRE_DATA_MAX];
+    union {
+        char buf[CMSG_SPACE(sizeof(int) * MAX_FDS_PER_READ)];
+        struct cmsghdr align;
+    } control;
+    struct iovec iov;
+    struct msghdr msg;
+    struct cmsghdr *cmsg;
+    int fds[MAX_FDS_PER_READ];
+    unsigned n_fds = 0;
+    size_t want = wire_reader_want(&conn->reader);
+    ssize_t n;
+    WireEvent ev;
+
+    *again = false;
+    iov.iov_base = buf;
+    iov.iov_len = want;
+    memset(&msg, 0, sizeof(msg));
+    msg.msg_iov = &iov;
+    msg.msg_iovlen = 1;
+    msg.msg_control = control.buf;
+    msg.msg_controllen = sizeof(control.buf);
+    n = recvmsg(conn->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    if (n < 0) {
+        if (errno == EINTR) {
+            *again = true;
+            return true;
+        }
+        if (errno == EAGAIN || errno == EWOULDBLOCK) {
+            return true;
+        }
+        conn_close(conn, g_strerror(errno));
+        return false;
+    }
+    for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
+         cmsg = CMSG_NXTHDR(&msg, cmsg)) {
+        if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
+            unsigned count = (cmsg->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+            unsigned i;
+
+            for (i = 0; i < count; i++) {
+                int fd;
+
+                memcpy(&fd, CMSG_DATA(cmsg) + i * sizeof(int), sizeof(int));
+                if (n_fds < MAX_FDS_PER_READ) {
+                    fds[n_fds++] = fd;
+                } else {
+                    close(fd);
+                }
+            }
+        }
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        close_fds(fds, n_fds);
+        violation(conn, "More file descriptors than one in request.");
+        return false;
+    }
+    if (n == 0) {
+        close_fds(fds, n_fds);
+        if (wire_reader_mid_frame(&conn->reader)) {
+            g_warning("connection %" G_GUINT64_FORMAT
+                      " (pid %d): end of file in the middle of a request",
+                      conn->id, (int)conn->peer_pid);
+            conn_close(conn, NULL);
+        } else {
+            conn_close(conn, "closed by the client");
+        }
+        return false;
+    }
+    /* Keep the request's one descriptor; the reader judges the count. */
+    if (n_fds > 0 && conn->reader.phase == WIRE_PHASE_CDB &&
+        conn->request_fd < 0) {
+        conn->request_fd = fds[0];
+        close_fds(fds + 1, n_fds - 1);
+    } else {
+        close_fds(fds, n_fds);
+    }
+
+    ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds);
+    switch (ev) {
+    case WIRE_NEED_MORE:
+        timer_start(conn);
+        *again = true;
+        return true;
+    case WIRE_FEATURES:
+        timer_stop(conn);
+        if (conn->reader.features & ~SUPPORTED_FEATURES) {
+            g_autofree char *what = g_strdup_printf(
+                "requested features 0x%08x, only 0x%08x are supported",
+                conn->reader.features, SUPPORTED_FEATURES);
+
+            violation(conn, what);
+            return false;
+        }
+        wire_reader_next_request(&conn->reader);
+        *again = true;
+        return true;
+    case WIRE_REQUEST:
+        timer_stop(conn);
+        dispatch(conn);
+        return true;
+    default:
+        violation(conn, wire_event_describe(ev));
+        return false;
+    }
+}
+
+static gboolean conn_event(gint fd, GIOCondition cond, gpointer data)
+{
+    Conn *conn = data;
+    bool again;
+
+    /* While a reply is pending nothing is read: one request at a time. */
+    if (conn->out_len > 0) {
+        conn_write(conn);
+        return G_SOURCE_CONTINUE;
+    }
+    do {
+        if (!conn_read_once(conn, &again)) {
+            /* Closed: its watch is destroyed already. */
+            return G_SOURCE_REMOVE;
+        }
+    } while (again && !conn->busy);
+    return G_SOURCE_CONTINUE;
+}
+
+/* Watch @conn for @cond (0: not at all). */
+static void conn_watch(Conn *conn, GIOCondition cond)
+{
+    if (conn->watch != NULL && conn->watching == cond) {
+        return;
+    }
+    if (conn->watch != NULL) {
+        g_source_destroy(conn->watch);
+        g_source_unref(conn->watch);
+        conn->watch = NULL;
+    }
+    conn->watching = cond;
+    if (cond == 0) {
+        return;
+    }
+    conn->watch = g_unix_fd_source_new(conn->fd, cond);
+    g_source_set_callback(conn->watch, G_SOURCE_FUNC(conn_event), conn,
+                          NULL);
+    g_source_attach(conn->watch, conn->server->context);
+}
+
+/* Write what is pending; then read the next request (or close). */
+static void conn_write(Conn *conn)
+{
+    while (conn->out_off < conn->out_len) {
+        ssize_t n = send(conn->fd, conn->out + conn->out_off,
+                         conn->out_len - conn->out_off,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            /* A client not reading its reply gets the request timeout. */
+            timer_start(conn);
+            conn_watch(conn, G_IO_OUT);
+            return;
+        }
+        if (n < 0) {
+            conn_close(conn, g_strerror(errno));
+            return;
+        }
+        conn->out_off += (size_t)n;
+    }
+    conn->out_len = 0;
+    conn->out_off = 0;
+    timer_stop(conn);
+    if (conn->server->stopping) {
+        conn_close(conn, "stopping");
+        return;
+    }
+    if (conn->reader.phase != WIRE_PHASE_FEATURES) {
+        wire_reader_next_request(&conn->reader);
+    } else {
+        /* The feature word went out: the client's comes next. */
+        timer_start(conn);
+    }
+    conn_watch(conn, G_IO_IN);
+}
+
+static void conn_free(Conn *conn)
+{
+    timer_stop(conn);
+    conn_watch(conn, 0);
+    if (conn->request_fd >= 0) {
+        close(conn->request_fd);
+    }
+    close(conn->fd);
+    g_free(conn->out);
+    g_free(conn);
+}
+
+/* Close and forget @conn; @why (debug detail) may be NULL. */
+static void conn_close(Conn *conn, const char *why)
+{
+    Server *server = conn->server;
+
+    g_debug("connection %" G_GUINT64_FORMAT " closed%s%s", conn->id,
+            why != NULL ? ": " : "", why != NULL ? why : "");
+    g_hash_table_remove(server->conns, conn);
+    conn_free(conn);
+    maybe_finish(server);
+}
+
+/* Log refusals at most once a second: a flood must not flood the log. */
+static void refusal_warning(Server *server, const char *what)
+{
+    gint64 now = g_get_monotonic_time();
+
+    if (now - server->last_refusal_log >= G_USEC_PER_SEC) {
+        server->last_refusal_log = now;
+        g_warning("%s", what);
+    }
+}
+
+static gboolean listener_resume(gpointer data);
+
+static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
+{
+    Listener *listener = data;
+    Server *server = listener->server;
+
+    for (;;) {
+        int cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        struct ucred cred;
+        socklen_t len = sizeof(cred);
+        Conn *conn;
+
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED) {
+                continue;
+            }
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+                errno == ENOMEM) {
+                /* Out of descriptors: pause accepting for a moment rather
+                 * than spin on a socket that stays readable. */
+                refusal_warning(server, "cannot accept a connection: out of "
+                                        "file descriptors");
+                g_source_destroy(listener->source);
+                g_source_unref(listener->source);
+                listener->source = NULL;
+                g_timeout_add_full(G_PRIORITY_DEFAULT, 100, listener_resume,
+                                   listener, NULL);
+                return G_SOURCE_REMOVE;
+            }
+            return G_SOURCE_CONTINUE;
+        }
+        if (g_hash_table_size(server->conns) >= server->max_connections) {
+            close(cfd);
+            refusal_warning(server, "connection refused: max-connections "
+                                    "reached");
+            continue;
+        }
+        conn = g_new0(Conn, 1);
+        conn->server = server;
+        conn->listener = listener;
+        conn->id = ++server->next_conn_id;
+        conn->fd = cfd;
+        conn->request_fd = -1;
+        conn->out = g_malloc(WIRE_REPLY_MAX);
+        memset(&cred, 0, sizeof(cred));
+        cred.pid = -1;
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
+            conn->peer_pid = cred.pid;
+            conn->peer_uid = cred.uid;
+        }
+        wire_reader_init(&conn->reader);
+        g_hash_table_add(server->conns, conn);
+        g_info("connection %" G_GUINT64_FORMAT " from pid %d (uid %u)",
+               conn->id, (int)conn->peer_pid, (unsigned)conn->peer_uid);
+        /* QEMU blocks until the feature word arrives: send it now. */
+        wire_features_encode(conn->out, SUPPORTED_FEATURES);
+        conn->out_len = WIRE_FEATURES_LEN;
+        conn->out_off = 0;
+        conn_write(conn);
+    }
+}
+
+static void listener_watch(Listener *listener)
+{
+    listener->source = g_unix_fd_source_new(listener->fd, G_IO_IN);
+    g_source_set_callback(listener->source, G_SOURCE_FUNC(listener_event),
+                          listener, NULL);
+    g_source_attach(listener->source, listener->server->context);
+}
+
+static gboolean listener_resume(gpointer data)
+{
+    Listener *listener = data;
+
+    if (!listener->server->stopping && listener->source == NULL) {
+        listener_watch(listener);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* ------------------------------------------------------------------ */
+/* The server                                                          */
+/* ------------------------------------------------------------------ */
+
+Server *server_new(const ServerOptions *options, GError **error)
+{
+    Server *server = g_new0(Server, 1);
+    size_t i;
+
+    server->context = g_main_context_ref_thread_default();
+    server->loop = g_main_loop_new(server->context, FALSE);
+    server->stores = g_async_queue_new();
+    server->db_path = g_strdup(options->store.path);
+    server->host_id = g_strdup(options->store.host_id);
+    server->vfs = g_strdup(options->store.vfs);
+    server->store_options = options->store;
+    server->store_options.path = server->db_path;
+    server->store_options.host_id = server->host_id;
+    server->store_options.vfs = server->vfs;
+    server->store_options.create = false;
+    server->sysfs = g_strdup(options->sysfs != NULL ? options->sysfs
+                                                    : "/sys");
+    server->ports = g_new(uint16_t, options->pr.n_ports);
+    for (i = 0; i < options->pr.n_ports; i++) {
+        server->ports[i] = options->pr.ports[i];
+    }
+    server->pr = options->pr;
+    server->pr.ports = server->ports;
+    server->max_connections = options->max_connections;
+    server->request_timeout_ms = options->request_timeout_ms;
+    server->lock_timeout_ms = options->lock_timeout_ms;
+    server->listeners = g_ptr_array_new();
+    server->conns = g_hash_table_new(NULL, NULL);
+    server->pool = g_thread_pool_new(job_run, server, (int)options->workers,
+                                     FALSE, error);
+    if (server->pool == NULL) {
+        server_free(server);
+        return NULL;
+    }
+    return server;
+}
+
+void server_add_listener(Server *server, int fd, const PrNexus *nexus,
+                         const char *unlink_path)
+{
+    Listener *listener = g_new0(Listener, 1);
+
+    listener->server = server;
+    listener->fd = fd;
+    listener->nexus = *nexus;
+    listener->unlink_path = g_strdup(unlink_path);
+    g_ptr_array_add(server->listeners, listener);
+    listener_watch(listener);
+}
+
+void server_run(Server *server)
+{
+    g_main_loop_run(server->loop);
+}
+
+static void listener_close(Listener *listener)
+{
+    if (listener->source != NULL) {
+        g_source_destroy(listener->source);
+        g_source_unref(listener->source);
+        listener->source = NULL;
+    }
+    if (listener->fd >= 0) {
+        close(listener->fd);
+        listener->fd = -1;
+    }
+    if (listener->unlink_path != NULL) {
+        unlink(listener->unlink_path);
+        g_clear_pointer(&listener->unlink_path, g_free);
+    }
+}
+
+void server_stop(Server *server)
+{
+    GHashTableIter iter;
+    gpointer key;
+    GPtrArray *idle = g_ptr_array_new();
+    guint i;
+
+    if (server->stopping) {
+        return;
+    }
+    server->stopping = true;
+    for (i = 0; i < server->listeners->len; i++) {
+        listener_close(g_ptr_array_index(server->listeners, i));
+    }
+    /* Idle connections go now; busy ones after their reply is sent. */
+    g_hash_table_iter_init(&iter, server->conns);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        Conn *conn = key;
+
+        if (!conn->busy && conn->out_len == 0) {
+            g_ptr_array_add(idle, conn);
+        }
+    }
+    for (i = 0; i < idle->len; i++) {
+        conn_close(g_ptr_array_index(idle, i), "stopping");
+    }
+    g_ptr_array_free(idle, TRUE);
+    maybe_finish(server);
+}
+
+void server_free(Server *server)
+{
+    GHashTableIter iter;
+    gpointer key;
+    Store *store;
+    guint i;
+
+    if (server == NULL) {
+        return;
+    }
+    if (server->pool != NULL) {
+        g_thread_pool_free(server->pool, FALSE, TRUE);
+    }
+    /* Completions queued by the last jobs run here, then nothing is left. */
+    while (g_main_context_iteration(server->context, FALSE)) {
+    }
+    g_hash_table_iter_init(&iter, server->conns);
+    while (g_hash_table_iter_next(&iter, &key, NULL)) {
+        conn_free(key);
+    }
+    g_hash_table_destroy(server->conns);
+    for (i = 0; i < server->listeners->len; i++) {
+        Listener *listener = g_ptr_array_index(server->listeners, i);
+
+        listener_close(listener);
+        g_free(listener);
+    }
+    g_ptr_array_free(server->listeners, TRUE);
+    while ((store = g_async_queue_try_pop(server->stores)) != NULL) {
+        store_close(store);
+    }
+    g_async_queue_unref(server->stores);
+    g_main_loop_unref(server->loop);
+    g_main_context_unref(server->context);
+    g_free(server->db_path);
+    g_free(server->host_id);
+    g_free(server->vfs);
+    g_free(server->sysfs);
+    g_free(server->ports);
+    g_free(server);
+}

@@ -1,0 +1,65 @@
+/*
+ * server: the listening sockets and client connections of softprd.
+ *
+ * The only module that touches sockets.  The main thread runs a GLib main
+ * loop that accepts connections, sends the feature word, reads frames
+ * with their descriptors (non-blocking, one request at a time per
+ * connection) and writes replies; a GThreadPool runs the commands, each
+ * worker with its own database connection.  A slow or hostile client
+ * only ever occupies its own connection: a request that starts arriving
+ * must finish within the request timeout, and the number of connections
+ * is bounded.  Stopping closes the listeners, unlinks their socket
+ * files, lets the commands in flight finish and answer, then returns.
+ */
+#ifndef SOFTPR_SERVER_H
+#define SOFTPR_SERVER_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+
+#include "engine.h"
+#include "store.h"
+
+typedef struct ServerOptions {
+    unsigned workers;
+    unsigned max_connections;
+    unsigned request_timeout_ms;
+    unsigned lock_timeout_ms;   /* a command's bound on lock waits */
+    StoreOptions store;         /* how workers open the database */
+    PrConfig pr;
+    const char *sysfs;          /* sysfs mount point for LU identity */
+} ServerOptions;
+
+typedef struct Server Server;
+
+/*
+ * Create a listening Unix socket at @path: any existing file there is
+ * unlinked first, as qemu-pr-helper does.  Returns the descriptor, or -1
+ * with @error set.
+ */
+int server_bind(const char *path, GError **error);
+
+/* Check that inherited descriptor @fd is a listening Unix stream socket. */
+bool server_check_listener(int fd, GError **error);
+
+/* A server with no listeners yet.  Copies what it keeps of @options. */
+Server *server_new(const ServerOptions *options, GError **error);
+
+/*
+ * Serve listening socket @fd (from server_bind() or socket activation).
+ * Commands arriving on it come from @nexus.  @unlink_path, when not NULL,
+ * is removed when the server stops.
+ */
+void server_add_listener(Server *server, int fd, const PrNexus *nexus,
+                         const char *unlink_path);
+
+/* Serve until server_stop() has been called and everything has drained. */
+void server_run(Server *server);
+
+/* Begin stopping; call from the main loop (a signal source, say). */
+void server_stop(Server *server);
+
+void server_free(Server *server);
+
+#endif /* SOFTPR_SERVER_H */

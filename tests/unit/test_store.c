@@ -1,0 +1,472 @@
+/*
+ * test_store: the sqlite store on a real file: opening and refusing
+ * databases, round trips of PR state, bounded lock waits, rollback.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "testutil.h"
+
+#include "error.h"
+#include "store.h"
+
+typedef struct Fixture {
+    char *dir;
+    char *path;
+} Fixture;
+
+static int setup(void **state)
+{
+    Fixture *f = g_new0(Fixture, 1);
+
+    f->dir = testutil_tmpdir();
+    f->path = g_build_filename(f->dir, "pr.db", NULL);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+
+    testutil_rmtree(f->dir);
+    g_free(f->dir);
+    g_free(f->path);
+    g_free(f);
+    return 0;
+}
+
+static StoreOptions options_for(const char *path)
+{
+    StoreOptions o = { 0 };
+
+    o.path = path;
+    o.journal = STORE_JOURNAL_DELETE;
+    o.lock_timeout_ms = 200;
+    o.host_id = "host-a";
+    o.create = true;
+    return o;
+}
+
+static Store *open_ok(const char *path)
+{
+    StoreOptions o = options_for(path);
+    GError *error = NULL;
+    Store *store = store_open(&o, &error);
+
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+static void expect_open_error(const char *path, StoreJournal journal,
+                              int code, const char *fragment)
+{
+    StoreOptions o = options_for(path);
+    GError *error = NULL;
+    Store *store;
+
+    o.journal = journal;
+    store = store_open(&o, &error);
+    assert_null(store);
+    assert_non_null(error);
+    if (error->code != code || strstr(error->message, fragment) == NULL) {
+        fail_msg("expected error %d with '%s', got %d: %s", code, fragment,
+                 error->code, error->message);
+    }
+    /* One line, for the one-line startup error. */
+    assert_null(strchr(error->message, '\n'));
+    g_error_free(error);
+}
+
+/* Run SQL directly on the file, as another program would. */
+static void raw_sql(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    if (sqlite3_exec(db, sql, NULL, NULL, NULL) != SQLITE_OK) {
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    }
+    sqlite3_close(db);
+}
+
+static gint64 raw_int(const char *path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    gint64 v = -1;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        v = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+/* A new file gets our application_id, the schema version and the
+ * rollback journal. */
+static void test_create(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+
+    store_close(store);
+    assert_int_equal(raw_int(f->path, "PRAGMA application_id"),
+                     STORE_APPLICATION_ID);
+    assert_int_equal(raw_int(f->path, "PRAGMA user_version"),
+                     store_schema_version());
+    assert_true(store_schema_version() >= 1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+    /* Reopening an existing database is fine. */
+    store_close(open_ok(f->path));
+}
+
+static void test_missing_directory(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *path = g_build_filename(f->dir, "no", "pr.db", NULL);
+
+    expect_open_error(path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_IO,
+                      "does not exist");
+}
+
+static void test_not_sqlite(void **state)
+{
+    Fixture *f = *state;
+
+    assert_true(g_file_set_contents(
+        f->path, "this is a text file, certainly not a database, but long "
+                 "enough to have a header ............................",
+        -1, NULL));
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN,
+                      "");
+}
+
+static void test_foreign_database(void **state)
+{
+    Fixture *f = *state;
+
+    raw_sql(f->path, "CREATE TABLE t (x)");
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN,
+                      "not a softpr database");
+    unlink(f->path);
+    raw_sql(f->path, "PRAGMA application_id = 1234");
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN,
+                      "application_id");
+}
+
+static void test_newer_schema(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *sql = NULL;
+
+    store_close(open_ok(f->path));
+    sql = g_strdup_printf("PRAGMA user_version = %d",
+                          store_schema_version() + 1);
+    raw_sql(f->path, sql);
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_NEWER,
+                      "newer");
+}
+
+/* A WAL file is refused where the rollback journal is required, and
+ * accepted in single-host WAL mode. */
+static void test_wal_refused(void **state)
+{
+    Fixture *f = *state;
+    StoreOptions o = options_for(f->path);
+    Store *store;
+
+    store_close(open_ok(f->path));
+    raw_sql(f->path, "PRAGMA journal_mode = WAL");
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_JOURNAL,
+                      "WAL");
+    o.journal = STORE_JOURNAL_WAL;
+    store = store_open(&o, NULL);
+    assert_non_null(store);
+    store_close(store);
+}
+
+static void test_no_create(void **state)
+{
+    Fixture *f = *state;
+    StoreOptions o = options_for(f->path);
+    GError *error = NULL;
+
+    o.create = false;
+    assert_null(store_open(&o, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_IO);
+    g_error_free(error);
+}
+
+static PrState *sample_state(void)
+{
+    PrState *s = pr_state_new();
+    PrRegistration reg = { 0 };
+    PrUnitAttention ua = { 0 };
+
+    s->generation = 0xfffffffeu;
+    s->aptpl = true;
+    s->res_type = PR_TYPE_WRITE_EXCLUSIVE_RO;
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:a", &reg.initiator,
+                                    NULL));
+    reg.rtpi = 1;
+    reg.key = 0xffffffffffffffffULL; /* all 64 bits survive */
+    reg.holder = true;
+    g_array_append_val(s->regs, reg);
+    memset(&reg, 0, sizeof(reg));
+    assert_true(tid_parse("fcp,2100001b32a1b2c3", &reg.initiator, NULL));
+    reg.all_tg_pt = true;
+    reg.key = 0x5eed;
+    g_array_append_val(s->regs, reg);
+    memset(&reg, 0, sizeof(reg));
+    assert_true(tid_parse("iqn.2026-11.test:c,i,0x000000000001",
+                          &reg.initiator, NULL));
+    reg.rtpi = 2;
+    reg.key = 1;
+    g_array_append_val(s->regs, reg);
+    ua.initiator = reg.initiator;
+    ua.rtpi = 2;
+    ua.asc = 0x2a;
+    ua.ascq = 0x04;
+    g_array_append_val(s->uas, ua);
+    return s;
+}
+
+static void save(Store *store, gint64 lu_id, const PrState *before,
+                 const PrState *after)
+{
+    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+    GError *error = NULL;
+
+    assert_true(store_begin(store, true, g_get_monotonic_time() + 1000000,
+                            &error));
+    if (!store_save_state(store, lu_id, &info, before, after, &error) ||
+        !store_commit(store, &error)) {
+        fail_msg("save: %s", error->message);
+    }
+}
+
+static PrState *load(Store *store, gint64 *lu_id)
+{
+    PrState *s = pr_state_new();
+    GError *error = NULL;
+
+    assert_true(store_begin(store, false, g_get_monotonic_time() + 1000000,
+                            &error));
+    if (!store_load_state(store, "naa.600140512345678", s, lu_id, &error)) {
+        fail_msg("load: %s", error->message);
+    }
+    store_rollback(store);
+    return s;
+}
+
+/* Everything the engine keeps survives a round trip, in order. */
+static void test_round_trip(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    g_autoptr(PrState) loaded = NULL;
+    gint64 lu_id = -1;
+
+    loaded = load(store, &lu_id);
+    assert_int_equal(lu_id, 0);
+    assert_true(pr_state_equal(loaded, empty));
+    pr_state_free(g_steal_pointer(&loaded));
+
+    save(store, 0, empty, s);
+    store_close(store);
+
+    /* Survives closing: a daemon restart loses nothing. */
+    store = open_ok(f->path);
+    loaded = load(store, &lu_id);
+    assert_true(lu_id > 0);
+    assert_true(pr_state_equal(loaded, s));
+    store_close(store);
+    assert_int_equal(
+        raw_int(f->path, "SELECT count(*) FROM registration WHERE host = "
+                         "'host-a'"),
+        3);
+}
+
+/* Saving writes only the difference: untouched rows keep their id and
+ * registration time, removed ones go, new ones are appended. */
+static void test_save_difference(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    g_autoptr(PrState) next = NULL;
+    g_autoptr(PrState) loaded = NULL;
+    PrRegistration reg = { 0 };
+    gint64 lu_id = 0;
+    gint64 first_id;
+
+    save(store, 0, empty, s);
+    pr_state_free(load(store, &lu_id));
+    raw_sql(f->path, "UPDATE registration SET registered_at = 7");
+    first_id = raw_int(f->path, "SELECT min(id) FROM registration");
+
+    next = pr_state_copy(s);
+    g_array_index(next->regs, PrRegistration, 0).key = 42;
+    g_array_remove_index(next->regs, 1);
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:d", &reg.initiator,
+                                    NULL));
+    reg.rtpi = 1;
+    reg.key = 99;
+    g_array_append_val(next->regs, reg);
+    g_array_set_size(next->uas, 0);
+    next->generation++;
+    save(store, lu_id, s, next);
+
+    loaded = load(store, &lu_id);
+    assert_true(pr_state_equal(loaded, next));
+    assert_int_equal(raw_int(f->path, "SELECT registered_at FROM registration "
+                                      "WHERE key = 42"),
+                     7);
+    assert_int_equal(raw_int(f->path, "SELECT id FROM registration "
+                                      "WHERE key = 42"),
+                     first_id);
+    assert_true(raw_int(f->path, "SELECT registered_at FROM registration "
+                                 "WHERE key = 99") > 7);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM unit_attention"),
+                     0);
+    store_close(store);
+}
+
+/* A stored state that breaks SPC-4's invariants is reported, not used. */
+static void test_corrupt_state(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    g_autoptr(PrState) loaded = pr_state_new();
+    GError *error = NULL;
+    gint64 lu_id = 0;
+
+    save(store, 0, empty, s);
+    raw_sql(f->path, "UPDATE registration SET holder = 1");
+    assert_true(store_begin(store, false, g_get_monotonic_time() + 1000000,
+                            NULL));
+    assert_false(store_load_state(store, "naa.600140512345678", loaded,
+                                  &lu_id, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_CORRUPT);
+    g_error_free(error);
+    store_rollback(store);
+    store_close(store);
+}
+
+/*
+ * Another process holds the write lock: BEGIN IMMEDIATE gives up with
+ * SOFTPR_ERROR_BUSY at the deadline, and succeeds once it is released.
+ */
+static void test_bounded_lock_wait(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    sqlite3 *other = NULL;
+    GError *error = NULL;
+
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_false(store_begin(store, true, g_get_monotonic_time() + 100000,
+                             &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
+    g_clear_error(&error);
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
+                            &error));
+    store_rollback(store);
+    sqlite3_close(other);
+    store_close(store);
+}
+
+/*
+ * A commit that cannot get the exclusive lock (a reader holds a shared
+ * lock past the deadline) fails BUSY and writes nothing.
+ */
+static void test_commit_busy_writes_nothing(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+    sqlite3 *reader = NULL;
+    sqlite3_stmt *stmt = NULL;
+    GError *error = NULL;
+
+    assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(reader, "BEGIN", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM lu", -1,
+                                        &stmt, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+
+    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
+                            &error));
+    assert_true(store_save_state(store, 0, &info, empty, s, &error));
+    assert_false(store_commit(store, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
+    g_clear_error(&error);
+
+    sqlite3_finalize(stmt);
+    sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(reader);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+    store_close(store);
+}
+
+/* Rolling back discards everything saved in the transaction. */
+static void test_rollback(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+
+    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
+                            NULL));
+    assert_true(store_save_state(store, 0, &info, empty, s, NULL));
+    store_rollback(store);
+    store_close(store);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+}
+
+int main(void)
+{
+#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_create),
+        T(test_missing_directory),
+        T(test_not_sqlite),
+        T(test_foreign_database),
+        T(test_newer_schema),
+        T(test_wal_refused),
+        T(test_no_create),
+        T(test_round_trip),
+        T(test_save_difference),
+        T(test_corrupt_state),
+        T(test_bounded_lock_wait),
+        T(test_commit_busy_writes_nothing),
+        T(test_rollback),
+    };
+#undef T
+
+    return TESTUTIL_RUN("store", tests, NULL, NULL);
+}
