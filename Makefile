@@ -5,6 +5,7 @@
 #   make check            unit and integration tests (CHECK_FILTER=glob)
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
+#   make check-docs       man pages, systemd units, install/uninstall
 #   make install          honours PREFIX and DESTDIR
 
 VERSION := 0.1.0
@@ -63,7 +64,7 @@ TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildca
 
 PROGRAMS := $(BUILD)/softprd
 
-.PHONY: all check check-asan check-valgrind tests install uninstall clean
+.PHONY: all check check-asan check-valgrind check-docs tests install uninstall clean
 
 all: $(PROGRAMS)
 
@@ -119,12 +120,48 @@ check-valgrind: tests
 	 G_SLICE=always-malloc G_DEBUG=gc-friendly \
 	 tests/run-tests.sh $(BUILD) $(TESTS)
 
+MANPAGES := docs/softprd.8
+DOCS := README.md docs/emulation.md docs/softprd.conf.example
+
 install: all
-	$(INSTALL) -d $(DESTDIR)$(BINDIR)
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BUILD)/softprd $(DESTDIR)$(BINDIR)/softprd
+	$(INSTALL) -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
+	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/softprd.service.in \
+		> $(DESTDIR)$(UNITDIR)/softprd.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/softprd.service
+	$(INSTALL) -m 0644 systemd/softprd.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/softprd
+	rm -f $(DESTDIR)$(MANDIR)/man8/softprd.8
+	rm -f $(DESTDIR)$(UNITDIR)/softprd.service $(DESTDIR)$(UNITDIR)/softprd.socket
+	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
+	-rmdir $(DESTDIR)$(DOCDIR)
+
+# Man pages render without warnings; the units pass systemd-analyze;
+# install and uninstall into a scratch DESTDIR leave nothing behind.
+check-docs:
+	@for m in $(MANPAGES); do \
+		out=$$(LC_ALL=C.UTF-8 groff -man -ww -z $$m 2>&1); \
+		if [ -n "$$out" ]; then echo "$$m: $$out"; exit 1; fi; \
+		echo "ok   $$m"; \
+	done
+	@if command -v systemd-analyze >/dev/null; then \
+		d=$$(mktemp -d) && \
+		sed 's|@BINDIR@|/bin|; s|/bin/softprd|/bin/true|' systemd/softprd.service.in > $$d/softprd.service && \
+		cp systemd/softprd.socket $$d/ && \
+		systemd-analyze verify --man=no $$d/softprd.socket $$d/softprd.service && \
+		echo "ok   systemd units" && rm -rf $$d || { rm -rf $$d; exit 1; }; \
+	else echo "systemd-analyze not installed"; exit 1; fi
+	@d=$$(mktemp -d) && \
+	$(MAKE) -s install DESTDIR=$$d PREFIX=/usr >/dev/null && \
+	test -x $$d/usr/bin/softprd && test -f $$d/usr/share/man/man8/softprd.8 && \
+	grep -q '^ExecStart=/usr/bin/softprd' $$d/usr/lib/systemd/system/softprd.service && \
+	$(MAKE) -s uninstall DESTDIR=$$d PREFIX=/usr >/dev/null && \
+	test -z "$$(find $$d -type f)" && echo "ok   install and uninstall" && rm -rf $$d
 
 clean:
 	rm -rf build

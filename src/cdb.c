@@ -26,8 +26,8 @@ void cdb_pr_out(uint8_t *cdb, uint8_t service_action, uint8_t scope,
     put_be32(cdb + 5, param_len);
 }
 
-size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark,
-                       uint8_t flags, const TransportId *tids, size_t n_tids)
+size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark, uint8_t flags,
+                       const TransportId *tids, size_t n_tids)
 {
     size_t len = 24;
     size_t i;

@@ -17,7 +17,7 @@
 /* Flags of the basic parameter list, byte 20. */
 #define PROUT_SPEC_I_PT 0x08
 #define PROUT_ALL_TG_PT 0x04
-#define PROUT_APTPL     0x01
+#define PROUT_APTPL 0x01
 
 /* Largest parameter list the builders produce (the transport's limit). */
 #define PROUT_PARAM_MAX 8192
@@ -35,8 +35,8 @@ void cdb_pr_out(uint8_t *cdb, uint8_t service_action, uint8_t scope,
  * and the @n_tids TransportIDs.  Returns its length, or 0 when the list
  * would not fit.
  */
-size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark,
-                       uint8_t flags, const TransportId *tids, size_t n_tids);
+size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark, uint8_t flags,
+                       const TransportId *tids, size_t n_tids);
 
 /* The REGISTER AND MOVE parameter list into @out; returns its length. */
 size_t cdb_prout_move(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,

@@ -24,8 +24,8 @@ static bool io_error(GError **error, const char *what, ssize_t n)
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_PROTOCOL,
                     "%s: the daemon closed the connection", what);
     } else {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_PROTOCOL, "%s: %s",
-                    what, errno == EAGAIN ? "timed out" : g_strerror(errno));
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_PROTOCOL, "%s: %s", what,
+                    errno == EAGAIN ? "timed out" : g_strerror(errno));
     }
     return false;
 }

@@ -33,7 +33,8 @@ static void result_store_error(PrResult *result, const GError *error,
         result_reset(result);
         result->status = SCSI_STATUS_BUSY;
         g_warning("LU %s: database lock not obtained in time, answering "
-                  "BUSY: %s", lu->name, error->message);
+                  "BUSY: %s",
+                  lu->name, error->message);
         return;
     }
     result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
@@ -57,12 +58,11 @@ static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
                                : G_LOG_LEVEL_DEBUG;
 
     if (result->status == SCSI_STATUS_CHECK_CONDITION) {
-        g_log_structured(G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name,
-                         "SOFTPR_INITIATOR", who, "MESSAGE",
-                         "LU %s: %s from %s: CHECK CONDITION %s, %s", lu->name,
-                         action_name(cdb), who,
-                         scsi_sense_key_name(result->sense[2]),
-                         scsi_asc_name(result->sense[12], result->sense[13]));
+        g_log_structured(
+            G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name, "SOFTPR_INITIATOR", who,
+            "MESSAGE", "LU %s: %s from %s: CHECK CONDITION %s, %s", lu->name,
+            action_name(cdb), who, scsi_sense_key_name(result->sense[2]),
+            scsi_asc_name(result->sense[12], result->sense[13]));
     } else {
         g_log_structured(G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name,
                          "SOFTPR_INITIATOR", who, "MESSAGE",

@@ -22,11 +22,11 @@
 #include "store.h"
 
 typedef struct CommandRequest {
-    const uint8_t *cdb;        /* 16 bytes */
-    const uint8_t *data;       /* PR OUT parameter list */
+    const uint8_t *cdb;  /* 16 bytes */
+    const uint8_t *data; /* PR OUT parameter list */
     size_t data_len;
-    bool fd_read_only;         /* the disk descriptor was opened O_RDONLY */
-    gint64 deadline;           /* monotonic microseconds */
+    bool fd_read_only; /* the disk descriptor was opened O_RDONLY */
+    gint64 deadline;   /* monotonic microseconds */
 } CommandRequest;
 
 /*

@@ -78,24 +78,26 @@ char *config_initiator_for_host(const char *host_id)
     for (p = host_id; *p != '\0' && name->len < TID_ISCSI_NAME_MAX; p++) {
         char c = g_ascii_tolower(*p);
 
-        g_string_append_c(name, g_ascii_isalnum(c) || c == '-' || c == '.'
-                                     ? c
-                                     : '-');
+        g_string_append_c(name,
+                          g_ascii_isalnum(c) || c == '-' || c == '.' ? c : '-');
     }
     return g_string_free(name, FALSE);
 }
 
 /* The keys of each group, for spotting typos. */
 static const char *const daemon_keys[] = {
-    "socket", "pidfile", "user", "group", "host-id", "workers",
+    "socket",          "pidfile",         "user", "group", "host-id", "workers",
     "max-connections", "request-timeout", NULL,
 };
 static const char *const database_keys[] = {
-    "path", "journal-mode", "lock-timeout", NULL,
+    "path",
+    "journal-mode",
+    "lock-timeout",
+    NULL,
 };
 static const char *const scsi_keys[] = {
-    "initiator", "relative-target-port", "unit-attentions",
-    "max-registrations", NULL,
+    "initiator", "relative-target-port", "unit-attentions", "max-registrations",
+    NULL,
 };
 
 static bool check_keys(GKeyFile *kf, const char *path, GError **error)
@@ -104,9 +106,9 @@ static bool check_keys(GKeyFile *kf, const char *path, GError **error)
         const char *group;
         const char *const *keys;
     } groups[] = {
-        { "daemon", daemon_keys },
-        { "database", database_keys },
-        { "scsi", scsi_keys },
+        {"daemon", daemon_keys},
+        {"database", database_keys},
+        {"scsi", scsi_keys},
     };
     g_auto(GStrv) names = g_key_file_get_groups(kf, NULL);
     guint i;
@@ -131,8 +133,8 @@ static bool check_keys(GKeyFile *kf, const char *path, GError **error)
         for (k = 0; keys != NULL && keys[k] != NULL; k++) {
             if (!g_strv_contains(known, keys[k])) {
                 g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                            "%s: unknown key '%s' in group [%s]", path,
-                            keys[k], names[i]);
+                            "%s: unknown key '%s' in group [%s]", path, keys[k],
+                            names[i]);
                 return false;
             }
         }
@@ -173,8 +175,8 @@ static bool get_string(GKeyFile *kf, const char *path, const char *group,
 
 /* Read an integer key in [@min, @max] when present. */
 static bool get_uint(GKeyFile *kf, const char *path, const char *group,
-                     const char *key, guint64 min, guint64 max,
-                     unsigned *out, GError **error)
+                     const char *key, guint64 min, guint64 max, unsigned *out,
+                     GError **error)
 {
     g_autofree char *text = NULL;
     g_autoptr(GError) local = NULL;
@@ -188,10 +190,10 @@ static bool get_uint(GKeyFile *kf, const char *path, const char *group,
     }
     if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, min, max, &value,
                                     &local)) {
-        g_autofree char *why = g_strdup_printf(
-            "expected a whole number from %" G_GUINT64_FORMAT
-            " to %" G_GUINT64_FORMAT ", got '%s'",
-            min, max, text);
+        g_autofree char *why =
+            g_strdup_printf("expected a whole number from %" G_GUINT64_FORMAT
+                            " to %" G_GUINT64_FORMAT ", got '%s'",
+                            min, max, text);
         return bad_value(error, path, group, key, why);
     }
     *out = (unsigned)value;
@@ -216,9 +218,9 @@ static bool get_seconds(GKeyFile *kf, const char *path, const char *group,
     seconds = g_ascii_strtod(g_strstrip(text), &end);
     if (end == text || *end != '\0' || !(seconds > 0) ||
         seconds * 1000 > max_ms) {
-        g_autofree char *why = g_strdup_printf(
-            "expected seconds above 0 and at most %g, got '%s'",
-            max_ms / 1000.0, text);
+        g_autofree char *why =
+            g_strdup_printf("expected seconds above 0 and at most %g, got '%s'",
+                            max_ms / 1000.0, text);
         return bad_value(error, path, group, key, why);
     }
     *out_ms = (unsigned)(seconds * 1000 + 0.5);
@@ -258,8 +260,8 @@ static bool get_choice(GKeyFile *kf, const char *path, const char *group,
 
 bool config_load_file(Config *config, const char *path, GError **error)
 {
-    static const char *const journals[] = { "delete", "wal", NULL };
-    static const char *const policies[] = { "record", "report", NULL };
+    static const char *const journals[] = {"delete", "wal", NULL};
+    static const char *const policies[] = {"record", "report", NULL};
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
     g_autofree char *db_path = NULL;
@@ -275,12 +277,10 @@ bool config_load_file(Config *config, const char *path, GError **error)
     if (!check_keys(kf, path, error) ||
         !get_string(kf, path, "daemon", "socket", &config->socket_path,
                     error) ||
-        !get_string(kf, path, "daemon", "pidfile", &config->pidfile,
-                    error) ||
+        !get_string(kf, path, "daemon", "pidfile", &config->pidfile, error) ||
         !get_string(kf, path, "daemon", "user", &config->user, error) ||
         !get_string(kf, path, "daemon", "group", &config->group, error) ||
-        !get_string(kf, path, "daemon", "host-id", &config->host_id,
-                    error) ||
+        !get_string(kf, path, "daemon", "host-id", &config->host_id, error) ||
         !get_uint(kf, path, "daemon", "workers", 1, 64, &config->workers,
                   error) ||
         !get_uint(kf, path, "daemon", "max-connections", 1, 65536,
@@ -290,10 +290,9 @@ bool config_load_file(Config *config, const char *path, GError **error)
         !get_string(kf, path, "database", "path", &db_path, error) ||
         !get_choice(kf, path, "database", "journal-mode", journals, &journal,
                     error) ||
-        !get_seconds(kf, path, "database", "lock-timeout",
-                     MAX_LOCK_TIMEOUT_MS, &config->lock_timeout_ms, error) ||
-        !get_string(kf, path, "scsi", "initiator", &config->initiator,
-                    error) ||
+        !get_seconds(kf, path, "database", "lock-timeout", MAX_LOCK_TIMEOUT_MS,
+                     &config->lock_timeout_ms, error) ||
+        !get_string(kf, path, "scsi", "initiator", &config->initiator, error) ||
         !get_uint(kf, path, "scsi", "relative-target-port", 1, 65535, &rtpi,
                   error) ||
         !get_choice(kf, path, "scsi", "unit-attentions", policies, &policy,
@@ -310,8 +309,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     config->rtpi = (uint16_t)rtpi;
     config->journal = (StoreJournal)journal;
     config->ua_policy = (PrUaPolicy)policy;
-    if (config->initiator != NULL &&
-        !tid_iscsi_name_valid(config->initiator)) {
+    if (config->initiator != NULL && !tid_iscsi_name_valid(config->initiator)) {
         return bad_value(error, path, "scsi", "initiator",
                          "not a valid iSCSI name (iqn./eui./naa. followed by "
                          "letters, digits, '-', '.', ':')");

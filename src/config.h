@@ -22,12 +22,12 @@
 
 typedef struct Config {
     /* [daemon] */
-    char *socket_path;          /* -k; NULL with socket activation */
-    char *pidfile;              /* -f */
-    char *user;                 /* -u */
-    char *group;                /* -g */
-    char *host_id;              /* this host's name in the database */
-    unsigned workers;           /* threads running commands */
+    char *socket_path; /* -k; NULL with socket activation */
+    char *pidfile;     /* -f */
+    char *user;        /* -u */
+    char *group;       /* -g */
+    char *host_id;     /* this host's name in the database */
+    unsigned workers;  /* threads running commands */
     unsigned max_connections;
     unsigned request_timeout_ms; /* a started frame must arrive within */
     /* [database] */
@@ -36,8 +36,8 @@ typedef struct Config {
     StoreJournal journal;
     unsigned lock_timeout_ms;
     /* [scsi] */
-    char *initiator;            /* iSCSI name of the socket's nexus */
-    uint16_t rtpi;              /* its relative target port identifier */
+    char *initiator; /* iSCSI name of the socket's nexus */
+    uint16_t rtpi;   /* its relative target port identifier */
     PrUaPolicy ua_policy;
     unsigned max_registrations;
 } Config;

@@ -473,7 +473,7 @@ static void read_keys(const PrState *state, Payload *p)
 static void read_reservation(const PrState *state, Payload *p)
 {
     uint64_t key = 0;
-    uint8_t tail[8] = { 0 };
+    uint8_t tail[8] = {0};
     guint i;
 
     payload_put_be32(p, state->generation);
@@ -498,9 +498,9 @@ static void read_reservation(const PrState *state, Payload *p)
 /* SPC-4 6.13.4: REPORT CAPABILITIES. */
 static void report_capabilities(const PrState *state, Payload *p)
 {
-    uint8_t b[8] = { 0 };
+    uint8_t b[8] = {0};
 
-    put_be16(b, 8);  /* LENGTH */
+    put_be16(b, 8); /* LENGTH */
     /* RLR_C, SIP_C, ATP_C, PTPL_C; CRH = 0 (no SPC-2 reservations seen). */
     b[2] = 0x80 | 0x08 | 0x04 | 0x01;
     /* TMV; ALLOW COMMANDS 000b (softprd sees no other commands); PTPL_A. */
@@ -523,7 +523,7 @@ static void read_full_status(const PrState *state, Payload *p)
         uint8_t tid[TID_ENCODED_MAX];
         size_t tid_len = tid_encode(&reg->initiator, tid);
         bool holder = reg_is_holder(state, (int)i);
-        uint8_t desc[24] = { 0 };
+        uint8_t desc[24] = {0};
 
         put_be64(desc, reg->key);
         desc[12] = (uint8_t)((reg->all_tg_pt ? 0x02 : 0) | (holder ? 1 : 0));
@@ -603,14 +603,14 @@ typedef struct ProutParams {
     uint8_t sa;
     uint8_t scope;
     uint8_t type;
-    uint64_t rk;          /* RESERVATION KEY */
-    uint64_t sark;        /* SERVICE ACTION RESERVATION KEY */
+    uint64_t rk;   /* RESERVATION KEY */
+    uint64_t sark; /* SERVICE ACTION RESERVATION KEY */
     bool spec_i_pt;
     bool all_tg_pt;
     bool aptpl;
-    bool unreg;           /* REGISTER AND MOVE */
-    uint16_t move_rtpi;   /* REGISTER AND MOVE */
-    GArray *tids;         /* TransportId: SPEC_I_PT list or R&M target */
+    bool unreg;         /* REGISTER AND MOVE */
+    uint16_t move_rtpi; /* REGISTER AND MOVE */
+    GArray *tids;       /* TransportId: SPEC_I_PT list or R&M target */
 } ProutParams;
 
 /*
@@ -676,8 +676,7 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
     if (!pp->spec_i_pt) {
         /* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
         if (len != 24) {
-            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                             -1);
+            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
             return false;
         }
         return true;
@@ -686,14 +685,12 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
         size_t tpdl;
 
         if (len < 28) {
-            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                             -1);
+            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
             return false;
         }
         tpdl = get_be32(param + 24);
         if (tpdl != len - 28) {
-            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                             -1);
+            result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
             return false;
         }
         return decode_tids(param + 28, tpdl, 28, pp->tids, result);
@@ -731,8 +728,7 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
         return false;
     }
     /* Exactly one TransportID, filling the TransportID data. */
-    if (tid_decode(param + 24, tpdl, &tid, &used) != TID_OK ||
-        used != tpdl) {
+    if (tid_decode(param + 24, tpdl, &tid, &used) != TID_OK || used != tpdl) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 24, -1);
         return false;
     }
@@ -766,8 +762,7 @@ static bool check_type_scope(const ProutParams *pp, PrResult *result)
     return true;
 }
 
-static void reserve_for(PrState *state, int holder, uint8_t type,
-                        uint8_t scope)
+static void reserve_for(PrState *state, int holder, uint8_t type, uint8_t scope)
 {
     release_reservation(state);
     state->res_type = type;
@@ -777,8 +772,8 @@ static void reserve_for(PrState *state, int holder, uint8_t type,
     }
 }
 
-static bool room_for(const PrConfig *config, const PrState *state,
-                     size_t more, PrResult *result)
+static bool room_for(const PrConfig *config, const PrState *state, size_t more,
+                     PrResult *result)
 {
     if (state->regs->len + more > config->max_registrations) {
         result_check(result, SENSE_INSUFFICIENT_REG_RESOURCES);
@@ -812,7 +807,7 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
          * command came through or on every port with ALL_TG_PT. */
         targets = g_array_new(FALSE, TRUE, sizeof(PrRegistration));
         {
-            PrRegistration reg = { 0 };
+            PrRegistration reg = {0};
 
             reg.initiator = nexus->initiator;
             reg.all_tg_pt = pp->all_tg_pt;
@@ -821,9 +816,8 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             g_array_append_val(targets, reg);
         }
         for (i = 0; i < pp->tids->len; i++) {
-            const TransportId *tid =
-                &g_array_index(pp->tids, TransportId, i);
-            PrRegistration reg = { 0 };
+            const TransportId *tid = &g_array_index(pp->tids, TransportId, i);
+            PrRegistration reg = {0};
             guint j;
             bool duplicate = false;
 
@@ -1021,9 +1015,8 @@ done:
 }
 
 /* SPC-4 5.12.8: REGISTER AND MOVE (table 70). */
-static void do_register_and_move(const PrConfig *config,
-                                 const ProutParams *pp, PrState *state, int me,
-                                 PrResult *result)
+static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
+                                 PrState *state, int me, PrResult *result)
 {
     const TransportId *tid = &g_array_index(pp->tids, TransportId, 0);
     int dest;
@@ -1052,7 +1045,7 @@ static void do_register_and_move(const PrConfig *config,
         return;
     }
     if (dest < 0) {
-        PrRegistration reg = { 0 };
+        PrRegistration reg = {0};
 
         if (!room_for(config, state, 1, result)) {
             return;
@@ -1084,7 +1077,7 @@ static void do_register_and_move(const PrConfig *config,
 static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
                             PrState *state, PrResult *result)
 {
-    PrRegistration reg = { 0 };
+    PrRegistration reg = {0};
 
     if (!check_type_scope(pp, result)) {
         return;
@@ -1105,10 +1098,10 @@ static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
 }
 
 /* SPC-4 6.14: PERSISTENT RESERVE OUT, against a scratch copy @state. */
-static void persistent_reserve_out(const PrConfig *config,
-                                   const PrNexus *nexus, const uint8_t *cdb,
-                                   const uint8_t *param, size_t param_len,
-                                   PrState *state, PrResult *result)
+static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
+                                   const uint8_t *cdb, const uint8_t *param,
+                                   size_t param_len, PrState *state,
+                                   PrResult *result)
 {
     ProutParams pp;
     int me;
@@ -1216,9 +1209,8 @@ out:
  * PR_UA_RECORD every condition pending for it is dropped unreported.
  * Returns true when a condition was reported.
  */
-static bool handle_unit_attention(const PrConfig *config,
-                                  const PrNexus *nexus, PrState *state,
-                                  PrResult *result)
+static bool handle_unit_attention(const PrConfig *config, const PrNexus *nexus,
+                                  PrState *state, PrResult *result)
 {
     guint i = 0;
 
@@ -1231,8 +1223,8 @@ static bool handle_unit_attention(const PrConfig *config,
         }
         result->changed = true;
         if (config->ua_policy == PR_UA_REPORT) {
-            result_check(result, SCSI_SENSE(SCSI_KEY_UNIT_ATTENTION, ua->asc,
-                                            ua->ascq));
+            result_check(
+                result, SCSI_SENSE(SCSI_KEY_UNIT_ATTENTION, ua->asc, ua->ascq));
             result->ua_reported = true;
             g_array_remove_index(state->uas, i);
             return true;
@@ -1270,8 +1262,7 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
     scratch = pr_state_copy(state);
     persistent_reserve_out(config, nexus, cdb, param, param_len, scratch,
                            result);
-    if (result->status == SCSI_STATUS_GOOD &&
-        !pr_state_equal(scratch, state)) {
+    if (result->status == SCSI_STATUS_GOOD && !pr_state_equal(scratch, state)) {
         state_replace(state, scratch);
         result->changed = true;
     } else {
@@ -1294,9 +1285,9 @@ void engine_power_loss(PrState *state)
 /* ------------------------------------------------------------------ */
 
 typedef enum AccessClass {
-    ACCESS_ALWAYS,  /* allowed under every reservation */
-    ACCESS_READ,    /* conflicts with exclusive-access reservations */
-    ACCESS_WRITE,   /* conflicts with write-exclusive ones too */
+    ACCESS_ALWAYS, /* allowed under every reservation */
+    ACCESS_READ,   /* conflicts with exclusive-access reservations */
+    ACCESS_WRITE,  /* conflicts with write-exclusive ones too */
 } AccessClass;
 
 /* Classify an operation code by SPC-4 table 63 and SBC-3 table 13. */

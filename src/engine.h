@@ -21,32 +21,32 @@
 #include "tid.h"
 
 /* Reservation types (SPC-4 6.14.3 table 169). */
-#define PR_TYPE_NONE                 0x0
-#define PR_TYPE_WRITE_EXCLUSIVE      0x1
-#define PR_TYPE_EXCLUSIVE_ACCESS     0x3
-#define PR_TYPE_WRITE_EXCLUSIVE_RO   0x5
-#define PR_TYPE_EXCLUSIVE_ACCESS_RO  0x6
-#define PR_TYPE_WRITE_EXCLUSIVE_AR   0x7
-#define PR_TYPE_EXCLUSIVE_ACCESS_AR  0x8
+#define PR_TYPE_NONE 0x0
+#define PR_TYPE_WRITE_EXCLUSIVE 0x1
+#define PR_TYPE_EXCLUSIVE_ACCESS 0x3
+#define PR_TYPE_WRITE_EXCLUSIVE_RO 0x5
+#define PR_TYPE_EXCLUSIVE_ACCESS_RO 0x6
+#define PR_TYPE_WRITE_EXCLUSIVE_AR 0x7
+#define PR_TYPE_EXCLUSIVE_ACCESS_AR 0x8
 
 #define PR_SCOPE_LU 0x0
 
 /* PERSISTENT RESERVE IN service actions (SPC-4 6.13.1 table 162). */
-#define PR_IN_READ_KEYS           0x00
-#define PR_IN_READ_RESERVATION    0x01
+#define PR_IN_READ_KEYS 0x00
+#define PR_IN_READ_RESERVATION 0x01
 #define PR_IN_REPORT_CAPABILITIES 0x02
-#define PR_IN_READ_FULL_STATUS    0x03
+#define PR_IN_READ_FULL_STATUS 0x03
 
 /* PERSISTENT RESERVE OUT service actions (SPC-4 6.14.2 table 168). */
-#define PR_OUT_REGISTER              0x00
-#define PR_OUT_RESERVE               0x01
-#define PR_OUT_RELEASE               0x02
-#define PR_OUT_CLEAR                 0x03
-#define PR_OUT_PREEMPT               0x04
-#define PR_OUT_PREEMPT_AND_ABORT     0x05
-#define PR_OUT_REGISTER_IGNORE       0x06
-#define PR_OUT_REGISTER_AND_MOVE     0x07
-#define PR_OUT_REPLACE_LOST          0x08
+#define PR_OUT_REGISTER 0x00
+#define PR_OUT_RESERVE 0x01
+#define PR_OUT_RELEASE 0x02
+#define PR_OUT_CLEAR 0x03
+#define PR_OUT_PREEMPT 0x04
+#define PR_OUT_PREEMPT_AND_ABORT 0x05
+#define PR_OUT_REGISTER_IGNORE 0x06
+#define PR_OUT_REGISTER_AND_MOVE 0x07
+#define PR_OUT_REPLACE_LOST 0x08
 
 /* Largest PR IN payload a client can ask for (QEMU's framing limit). */
 #define PR_DATA_MAX 8192
@@ -62,29 +62,29 @@ typedef struct PrNexus {
 
 typedef struct PrRegistration {
     TransportId initiator;
-    uint16_t rtpi;      /* 0 when all_tg_pt: every target port */
+    uint16_t rtpi; /* 0 when all_tg_pt: every target port */
     bool all_tg_pt;
     uint64_t key;
-    bool holder;        /* holds a reservation that is not all-registrants */
+    bool holder; /* holds a reservation that is not all-registrants */
 } PrRegistration;
 
 /* A unit attention condition queued for one nexus (or every port of it). */
 typedef struct PrUnitAttention {
     TransportId initiator;
-    uint16_t rtpi;      /* 0: every target port */
+    uint16_t rtpi; /* 0: every target port */
     uint8_t asc;
     uint8_t ascq;
 } PrUnitAttention;
 
 /* Everything SPC-4 remembers about one logical unit's reservations. */
 typedef struct PrState {
-    uint32_t generation;   /* PRgeneration */
-    bool aptpl;            /* last APTPL value received */
-    bool info_lost;        /* PR information was lost (SPC-5) */
-    uint8_t res_type;      /* PR_TYPE_NONE when nothing is reserved */
+    uint32_t generation; /* PRgeneration */
+    bool aptpl;          /* last APTPL value received */
+    bool info_lost;      /* PR information was lost (SPC-5) */
+    uint8_t res_type;    /* PR_TYPE_NONE when nothing is reserved */
     uint8_t res_scope;
-    GArray *regs;          /* PrRegistration, in registration order */
-    GArray *uas;           /* PrUnitAttention, oldest first */
+    GArray *regs; /* PrRegistration, in registration order */
+    GArray *uas;  /* PrUnitAttention, oldest first */
 } PrState;
 
 typedef enum PrUaPolicy {
@@ -97,7 +97,7 @@ typedef enum PrUaPolicy {
 } PrUaPolicy;
 
 typedef struct PrConfig {
-    const uint16_t *ports;       /* relative target port ids of the LU */
+    const uint16_t *ports; /* relative target port ids of the LU */
     size_t n_ports;
     unsigned max_registrations;
     PrUaPolicy ua_policy;
@@ -105,11 +105,11 @@ typedef struct PrConfig {
 
 typedef struct PrResult {
     uint8_t status;
-    uint8_t sense[SCSI_SENSE_FIXED_LEN];  /* valid with CHECK CONDITION */
-    size_t data_len;                      /* PR IN payload length */
+    uint8_t sense[SCSI_SENSE_FIXED_LEN]; /* valid with CHECK CONDITION */
+    size_t data_len;                     /* PR IN payload length */
     uint8_t data[PR_DATA_MAX];
-    bool changed;        /* the state changed and must be stored */
-    bool ua_reported;    /* a unit attention was reported instead */
+    bool changed;     /* the state changed and must be stored */
+    bool ua_reported; /* a unit attention was reported instead */
     bool generation_raised;
 } PrResult;
 

@@ -3,4 +3,4 @@
  */
 #include "error.h"
 
-G_DEFINE_QUARK(softpr-error-quark, softpr_error)
+G_DEFINE_QUARK(softpr - error - quark, softpr_error)

@@ -13,17 +13,17 @@
 #define SOFTPR_ERROR (softpr_error_quark())
 
 typedef enum SoftprError {
-    SOFTPR_ERROR_FAILED,     /* anything not listed below */
-    SOFTPR_ERROR_CONFIG,     /* bad command line or configuration file */
-    SOFTPR_ERROR_BUSY,       /* database lock not obtained within the bound */
-    SOFTPR_ERROR_IO,         /* database or file I/O failed */
-    SOFTPR_ERROR_FOREIGN,    /* the database file is not a softpr database */
-    SOFTPR_ERROR_NEWER,      /* the database schema is newer than this build */
-    SOFTPR_ERROR_JOURNAL,    /* the database is in the wrong journal mode */
-    SOFTPR_ERROR_CORRUPT,    /* the database content breaks an invariant */
-    SOFTPR_ERROR_NOT_FOUND,  /* a named object does not exist */
-    SOFTPR_ERROR_PROTOCOL,   /* a peer broke the wire protocol */
-    SOFTPR_ERROR_SYSTEM,     /* a system call failed */
+    SOFTPR_ERROR_FAILED,    /* anything not listed below */
+    SOFTPR_ERROR_CONFIG,    /* bad command line or configuration file */
+    SOFTPR_ERROR_BUSY,      /* database lock not obtained within the bound */
+    SOFTPR_ERROR_IO,        /* database or file I/O failed */
+    SOFTPR_ERROR_FOREIGN,   /* the database file is not a softpr database */
+    SOFTPR_ERROR_NEWER,     /* the database schema is newer than this build */
+    SOFTPR_ERROR_JOURNAL,   /* the database is in the wrong journal mode */
+    SOFTPR_ERROR_CORRUPT,   /* the database content breaks an invariant */
+    SOFTPR_ERROR_NOT_FOUND, /* a named object does not exist */
+    SOFTPR_ERROR_PROTOCOL,  /* a peer broke the wire protocol */
+    SOFTPR_ERROR_SYSTEM,    /* a system call failed */
 } SoftprError;
 
 GQuark softpr_error_quark(void);

@@ -116,8 +116,8 @@ char *identity_wwid_from_vpd83(const uint8_t *page, size_t len)
         }
         /* Only designators of the logical unit itself (association 0). */
         if ((d[1] & 0x30) == 0 && dlen > 0 &&
-            (rank > best_rank || (rank == best_rank && best != NULL &&
-                                  dlen > best[3]))) {
+            (rank > best_rank ||
+             (rank == best_rank && best != NULL && dlen > best[3]))) {
             best = d;
             best_rank = rank;
         }
@@ -167,8 +167,8 @@ char *identity_wwid_from_dm_uuid(const char *uuid)
 /* VPD page 83h through SG_IO INQUIRY; NULL when the device cannot. */
 static char *wwid_from_inquiry(int fd)
 {
-    uint8_t cdb[6] = { 0x12, 0x01, 0x83, VPD_BUFFER_LEN >> 8,
-                       VPD_BUFFER_LEN & 0xff, 0 };
+    uint8_t cdb[6] = {
+        0x12, 0x01, 0x83, VPD_BUFFER_LEN >> 8, VPD_BUFFER_LEN & 0xff, 0};
     uint8_t page[VPD_BUFFER_LEN];
     uint8_t sense[32];
     struct sg_io_hdr io;
@@ -184,8 +184,8 @@ static char *wwid_from_inquiry(int fd)
     io.sbp = sense;
     io.mx_sb_len = sizeof(sense);
     io.timeout = SG_IO_TIMEOUT_MS;
-    if (ioctl(fd, SG_IO, &io) != 0 || io.status != 0 ||
-        io.host_status != 0 || (io.driver_status & 0x0f) != 0) {
+    if (ioctl(fd, SG_IO, &io) != 0 || io.status != 0 || io.host_status != 0 ||
+        (io.driver_status & 0x0f) != 0) {
         return NULL;
     }
     return identity_wwid_from_vpd83(page, sizeof(page) - (size_t)io.resid);
@@ -287,8 +287,7 @@ bool identity_lu(int fd, const char *sysfs, LuIdentity *id, GError **error)
     memset(id, 0, sizeof(*id));
     if (fstat(fd, &st) != 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                    "fstat of the received descriptor: %s",
-                    g_strerror(errno));
+                    "fstat of the received descriptor: %s", g_strerror(errno));
         return false;
     }
     if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) {

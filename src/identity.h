@@ -20,16 +20,16 @@
 #define IDENTITY_XATTR "user.softpr.lu"
 
 /* How a logical unit was identified. */
-#define IDENTITY_SOURCE_WWID  "sysfs-wwid"
-#define IDENTITY_SOURCE_DM    "dm-uuid"
-#define IDENTITY_SOURCE_VPD   "vpd-83h"
+#define IDENTITY_SOURCE_WWID "sysfs-wwid"
+#define IDENTITY_SOURCE_DM "dm-uuid"
+#define IDENTITY_SOURCE_VPD "vpd-83h"
 #define IDENTITY_SOURCE_XATTR "xattr"
-#define IDENTITY_SOURCE_PATH  "path"
+#define IDENTITY_SOURCE_PATH "path"
 
 typedef struct LuIdentity {
-    char *name;          /* the LU id */
-    const char *source;  /* IDENTITY_SOURCE_* */
-    char *path;          /* where this host sees it */
+    char *name;         /* the LU id */
+    const char *source; /* IDENTITY_SOURCE_* */
+    char *path;         /* where this host sees it */
 } LuIdentity;
 
 /*

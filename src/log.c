@@ -49,9 +49,8 @@ static GLogWriterOutput writer(GLogLevelFlags level, const GLogField *fields,
     if (level_verbosity(level) > log_verbosity) {
         return G_LOG_WRITER_HANDLED;
     }
-    if (log_to_journal &&
-        g_log_writer_journald(level, fields, n_fields, data) ==
-            G_LOG_WRITER_HANDLED) {
+    if (log_to_journal && g_log_writer_journald(level, fields, n_fields,
+                                                data) == G_LOG_WRITER_HANDLED) {
         return G_LOG_WRITER_HANDLED;
     }
     for (i = 0; i < n_fields; i++) {

@@ -24,8 +24,7 @@ bool pidfile_write(const char *path, GError **error)
 
         if (fd < 0) {
             g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                        "Cannot open pid file %s: %s", path,
-                        g_strerror(errno));
+                        "Cannot open pid file %s: %s", path, g_strerror(errno));
             return false;
         }
         memset(&lock, 0, sizeof(lock));
@@ -33,8 +32,7 @@ bool pidfile_write(const char *path, GError **error)
         lock.l_whence = SEEK_SET;
         if (fcntl(fd, F_SETLK, &lock) != 0) {
             g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                        "Cannot lock pid file %s: %s", path,
-                        g_strerror(errno));
+                        "Cannot lock pid file %s: %s", path, g_strerror(errno));
             close(fd);
             return false;
         }

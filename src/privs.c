@@ -17,15 +17,13 @@
 
 #include "error.h"
 
-bool privs_lookup_user(const char *user, uid_t *uid, gid_t *gid,
-                       GError **error)
+bool privs_lookup_user(const char *user, uid_t *uid, gid_t *gid, GError **error)
 {
     struct passwd *pw = getpwnam(user);
     guint64 number;
 
-    if (pw == NULL &&
-        g_ascii_string_to_unsigned(user, 10, 0, G_MAXUINT32 - 1, &number,
-                                   NULL)) {
+    if (pw == NULL && g_ascii_string_to_unsigned(user, 10, 0, G_MAXUINT32 - 1,
+                                                 &number, NULL)) {
         pw = getpwuid((uid_t)number);
         if (pw == NULL) {
             *uid = (uid_t)number;
@@ -57,8 +55,8 @@ bool privs_lookup_group(const char *group, gid_t *gid, GError **error)
         *gid = (gid_t)number;
         return true;
     }
-    g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                "unknown group '%s'", group);
+    g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG, "unknown group '%s'",
+                group);
     return false;
 }
 
@@ -86,8 +84,7 @@ static bool set_capabilities(guint64 caps, GError **error)
     data[1].permitted = data[1].effective = (guint32)(caps >> 32);
     if (syscall(SYS_capset, &header, data) != 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                    "Failed to drop privileges: capset: %s",
-                    g_strerror(errno));
+                    "Failed to drop privileges: capset: %s", g_strerror(errno));
         return false;
     }
     return true;

@@ -41,14 +41,14 @@ typedef struct Conn {
     pid_t peer_pid;
     uid_t peer_uid;
     WireReader reader;
-    int request_fd;        /* descriptor of the request being read */
+    int request_fd; /* descriptor of the request being read */
     GSource *watch;
     GIOCondition watching;
-    GSource *timer;        /* a started frame must finish by then */
-    uint8_t *out;          /* reply (or feature word) being written */
+    GSource *timer; /* a started frame must finish by then */
+    uint8_t *out;   /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
-    bool busy;             /* its command is in the worker pool */
+    bool busy; /* its command is in the worker pool */
 } Conn;
 
 typedef struct Job {
@@ -61,7 +61,7 @@ struct Server {
     GMainContext *context;
     GMainLoop *loop;
     GThreadPool *pool;
-    GAsyncQueue *stores;       /* idle database connections */
+    GAsyncQueue *stores; /* idle database connections */
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -73,7 +73,7 @@ struct Server {
     unsigned request_timeout_ms;
     unsigned lock_timeout_ms;
     GPtrArray *listeners;
-    GHashTable *conns;         /* Conn * set */
+    GHashTable *conns; /* Conn * set */
     unsigned in_flight;
     guint64 next_conn_id;
     bool stopping;
@@ -104,8 +104,8 @@ int server_bind(const char *path, GError **error)
     strcpy(addr.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                    "socket: %s", g_strerror(errno));
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "socket: %s",
+                    g_strerror(errno));
         return -1;
     }
     if (unlink(path) != 0 && errno != ENOENT) {
@@ -190,7 +190,7 @@ static void job_run(gpointer data, gpointer user_data)
     const WireRequest *req = &conn->reader.request;
     g_autoptr(GError) error = NULL;
     PrResult *result = g_new(PrResult, 1);
-    LuIdentity lu = { 0 };
+    LuIdentity lu = {0};
     Store *store;
 
     if (!identity_lu(job->fd, server->sysfs, &lu, &error)) {
@@ -202,7 +202,7 @@ static void job_run(gpointer data, gpointer user_data)
                   error->message);
         fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
     } else {
-        StoreLuInfo info = { lu.name, lu.source, lu.path };
+        StoreLuInfo info = {lu.name, lu.source, lu.path};
         CommandRequest request;
 
         request.cdb = req->cdb;
@@ -287,8 +287,8 @@ static void timer_stop(Conn *conn)
 static gboolean timer_fired(gpointer data)
 {
     Conn *conn = data;
-    g_autofree char *why = g_strdup_printf(
-        "incomplete after %u ms", conn->server->request_timeout_ms);
+    g_autofree char *why = g_strdup_printf("incomplete after %u ms",
+                                           conn->server->request_timeout_ms);
 
     g_warning("connection %" G_GUINT64_FORMAT " (pid %d): request %s, "
               "closing it",
@@ -470,8 +470,7 @@ static void conn_watch(Conn *conn, GIOCondition cond)
         return;
     }
     conn->watch = g_unix_fd_source_new(conn->fd, cond);
-    g_source_set_callback(conn->watch, G_SOURCE_FUNC(conn_event), conn,
-                          NULL);
+    g_source_set_callback(conn->watch, G_SOURCE_FUNC(conn_event), conn, NULL);
     g_source_attach(conn->watch, conn->server->context);
 }
 
@@ -479,9 +478,9 @@ static void conn_watch(Conn *conn, GIOCondition cond)
 static void conn_write(Conn *conn)
 {
     while (conn->out_off < conn->out_len) {
-        ssize_t n = send(conn->fd, conn->out + conn->out_off,
-                         conn->out_len - conn->out_off,
-                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        ssize_t n =
+            send(conn->fd, conn->out + conn->out_off,
+                 conn->out_len - conn->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
 
         if (n < 0 && errno == EINTR) {
             continue;
@@ -650,8 +649,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->store_options.host_id = server->host_id;
     server->store_options.vfs = server->vfs;
     server->store_options.create = false;
-    server->sysfs = g_strdup(options->sysfs != NULL ? options->sysfs
-                                                    : "/sys");
+    server->sysfs = g_strdup(options->sysfs != NULL ? options->sysfs : "/sys");
     server->ports = g_new(uint16_t, options->pr.n_ports);
     for (i = 0; i < options->pr.n_ports; i++) {
         server->ports[i] = options->pr.ports[i];
@@ -663,8 +661,8 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->lock_timeout_ms = options->lock_timeout_ms;
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
-    server->pool = g_thread_pool_new(job_run, server, (int)options->workers,
-                                     FALSE, error);
+    server->pool =
+        g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
     if (server->pool == NULL) {
         server_free(server);
         return NULL;

@@ -25,10 +25,10 @@ typedef struct ServerOptions {
     unsigned workers;
     unsigned max_connections;
     unsigned request_timeout_ms;
-    unsigned lock_timeout_ms;   /* a command's bound on lock waits */
-    StoreOptions store;         /* how workers open the database */
+    unsigned lock_timeout_ms; /* a command's bound on lock waits */
+    StoreOptions store;       /* how workers open the database */
     PrConfig pr;
-    const char *sysfs;          /* sysfs mount point for LU identity */
+    const char *sysfs; /* sysfs mount point for LU identity */
 } ServerOptions;
 
 typedef struct Server Server;

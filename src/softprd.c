@@ -48,6 +48,12 @@ static char *opt_db;
 /* With -d: where the child reports startup success or failure. */
 static int startup_pipe = -1;
 
+/* Process-lifetime objects: file scope, so that they stay reachable when
+ * the -d parent or a startup failure exits without unwinding main(). */
+static GOptionContext *option_context;
+static Config *daemon_config;
+static char *socket_to_unlink;
+
 static gboolean count_verbose(const char *name, const char *value,
                               gpointer data, GError **error)
 {
@@ -56,51 +62,54 @@ static gboolean count_verbose(const char *name, const char *value,
 }
 
 static const GOptionEntry entries[] = {
-    { "socket", 'k', 0, G_OPTION_ARG_FILENAME, &opt_socket,
-      "Listen on the Unix socket PATH (absolute)", "PATH" },
-    { "pidfile", 'f', 0, G_OPTION_ARG_FILENAME, &opt_pidfile,
-      "Write the process id to PATH (also done with -d)", "PATH" },
-    { "daemon", 'd', 0, G_OPTION_ARG_NONE, &opt_daemon,
-      "Run in the background", NULL },
-    { "trace", 'T', 0, G_OPTION_ARG_STRING, &opt_trace,
-      "Accepted for compatibility; softprd has no trace points",
-      "[[enable=]PATTERN][,events=FILE][,file=FILE]" },
-    { "user", 'u', 0, G_OPTION_ARG_STRING, &opt_user,
-      "Run as USER after binding the socket", "USER" },
-    { "group", 'g', 0, G_OPTION_ARG_STRING, &opt_group,
-      "Run as GROUP after binding the socket", "GROUP" },
-    { "verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
-      (gpointer)count_verbose, "Log more (repeat for each command)", NULL },
-    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
-      "Do not log protocol errors", NULL },
-    { "version", 'V', 0, G_OPTION_ARG_NONE, &opt_version,
-      "Print the version and exit", NULL },
-    { "config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
-      "Read settings from FILE (default " SOFTPR_SYSCONFDIR
-      "/softpr/softprd.conf if it exists)",
-      "FILE" },
-    { "db", 0, 0, G_OPTION_ARG_FILENAME, &opt_db,
-      "The sqlite database file", "PATH" },
-    { NULL },
+    {"socket", 'k', 0, G_OPTION_ARG_FILENAME, &opt_socket,
+     "Listen on the Unix socket PATH (absolute)", "PATH"},
+    {"pidfile", 'f', 0, G_OPTION_ARG_FILENAME, &opt_pidfile,
+     "Write the process id to PATH (also done with -d)", "PATH"},
+    {"daemon", 'd', 0, G_OPTION_ARG_NONE, &opt_daemon, "Run in the background",
+     NULL},
+    {"trace", 'T', 0, G_OPTION_ARG_STRING, &opt_trace,
+     "Accepted for compatibility; softprd has no trace points",
+     "[[enable=]PATTERN][,events=FILE][,file=FILE]"},
+    {"user", 'u', 0, G_OPTION_ARG_STRING, &opt_user,
+     "Run as USER after binding the socket", "USER"},
+    {"group", 'g', 0, G_OPTION_ARG_STRING, &opt_group,
+     "Run as GROUP after binding the socket", "GROUP"},
+    {"verbose", 'v', G_OPTION_FLAG_NO_ARG, G_OPTION_ARG_CALLBACK,
+     (gpointer)count_verbose, "Log more (repeat for each command)", NULL},
+    {"quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
+     "Do not log protocol errors", NULL},
+    {"version", 'V', 0, G_OPTION_ARG_NONE, &opt_version,
+     "Print the version and exit", NULL},
+    {"config", 'c', 0, G_OPTION_ARG_FILENAME, &opt_config,
+     "Read settings from FILE (default " SOFTPR_SYSCONFDIR
+     "/softpr/softprd.conf if it exists)",
+     "FILE"},
+    {"db", 0, 0, G_OPTION_ARG_FILENAME, &opt_db, "The sqlite database file",
+     "PATH"},
+    {NULL},
 };
 
 /* Report a startup failure and exit 1. */
 G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
 {
-    g_autofree char *msg = NULL;
-    g_autofree char *line = NULL;
+    /* No allocation: exit() does not run g_autofree cleanups. */
+    char line[2048];
+    size_t len;
     va_list ap;
 
+    strcpy(line, "softprd: ");
     va_start(ap, fmt);
-    msg = g_strdup_vprintf(fmt, ap);
+    vsnprintf(line + 9, sizeof(line) - 10, fmt, ap);
     va_end(ap);
-    line = g_strdup_printf("softprd: %s\n", msg);
+    len = strlen(line);
+    line[len] = '\n';
     if (startup_pipe >= 0) {
-        if (write(startup_pipe, line, strlen(line)) < 0) {
+        if (write(startup_pipe, line, len + 1) < 0) {
             /* The parent is gone; nobody to tell. */
         }
     } else {
-        fputs(line, stderr);
+        fwrite(line, 1, len + 1, stderr);
     }
     exit(1);
 }
@@ -324,11 +333,8 @@ static void check_database(const Config *config, const StoreOptions *opts)
 
 int main(int argc, char **argv)
 {
-    g_autoptr(GOptionContext) context = NULL;
     g_autoptr(GError) error = NULL;
-    g_autoptr(Config) config = NULL;
     g_auto(GStrv) args = NULL;
-    g_autofree char *unlink_path = NULL;
     ServerOptions options;
     PrNexus nexus;
     Server *server;
@@ -337,13 +343,14 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     log_setup("softprd", 1);
 
-    context = g_option_context_new(NULL);
+    option_context = g_option_context_new(NULL);
     g_option_context_set_summary(
-        context, "Emulate SCSI persistent reservations for QEMU's "
-                 "pr-manager-helper,\nkeeping them in an sqlite database.");
-    g_option_context_add_main_entries(context, entries, NULL);
+        option_context,
+        "Emulate SCSI persistent reservations for QEMU's "
+        "pr-manager-helper,\nkeeping them in an sqlite database.");
+    g_option_context_add_main_entries(option_context, entries, NULL);
     args = g_strdupv(argv);
-    if (!g_option_context_parse_strv(context, &args, &error)) {
+    if (!g_option_context_parse_strv(option_context, &args, &error)) {
         fprintf(stderr,
                 "softprd: %s\nTry 'softprd --help' for more information.\n",
                 error->message);
@@ -368,59 +375,61 @@ int main(int argc, char **argv)
                   "no trace points");
     }
 
-    config = load_config();
+    daemon_config = load_config();
     raise_fd_limit();
-    listen_fd = open_listener(config, &unlink_path);
+    listen_fd = open_listener(daemon_config, &socket_to_unlink);
 
     if (opt_daemon) {
         daemonize();
     }
     if ((opt_daemon || opt_pidfile != NULL) &&
-        !pidfile_write(config->pidfile, &error)) {
+        !pidfile_write(daemon_config->pidfile, &error)) {
         die_error(error);
     }
-    drop_privileges(config);
+    drop_privileges(daemon_config);
 
     memset(&options, 0, sizeof(options));
-    options.workers = config->workers;
-    options.max_connections = config->max_connections;
-    options.request_timeout_ms = config->request_timeout_ms;
-    options.lock_timeout_ms = config->lock_timeout_ms;
-    options.store.path = config->db_path;
-    options.store.journal = config->journal;
-    options.store.lock_timeout_ms = config->lock_timeout_ms;
-    options.store.host_id = config->host_id;
+    options.workers = daemon_config->workers;
+    options.max_connections = daemon_config->max_connections;
+    options.request_timeout_ms = daemon_config->request_timeout_ms;
+    options.lock_timeout_ms = daemon_config->lock_timeout_ms;
+    options.store.path = daemon_config->db_path;
+    options.store.journal = daemon_config->journal;
+    options.store.lock_timeout_ms = daemon_config->lock_timeout_ms;
+    options.store.host_id = daemon_config->host_id;
     options.store.create = true;
-    options.pr.ports = &config->rtpi;
+    options.pr.ports = &daemon_config->rtpi;
     options.pr.n_ports = 1;
-    options.pr.max_registrations = config->max_registrations;
-    options.pr.ua_policy = config->ua_policy;
+    options.pr.max_registrations = daemon_config->max_registrations;
+    options.pr.ua_policy = daemon_config->ua_policy;
     options.sysfs = "/sys";
-    check_database(config, &options.store);
+    check_database(daemon_config, &options.store);
 
     memset(&nexus, 0, sizeof(nexus));
-    if (!tid_from_iscsi_name(config->initiator, &nexus.initiator, &error)) {
+    if (!tid_from_iscsi_name(daemon_config->initiator, &nexus.initiator,
+                             &error)) {
         die_error(error);
     }
-    nexus.rtpi = config->rtpi;
+    nexus.rtpi = daemon_config->rtpi;
 
     server = server_new(&options, &error);
     if (server == NULL) {
         die_error(error);
     }
-    server_add_listener(server, listen_fd, &nexus, unlink_path);
+    server_add_listener(server, listen_fd, &nexus, socket_to_unlink);
     g_unix_signal_add(SIGTERM, on_signal, server);
     g_unix_signal_add(SIGINT, on_signal, server);
     g_unix_signal_add(SIGHUP, on_signal, server);
 
-    g_message("listening on %s; database %s (%s journal); initiator %s, "
-              "relative target port %u; unit attentions %s",
-              config->socket_path != NULL ? config->socket_path
-                                          : "the socket-activated socket",
-              config->db_path,
-              config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
-              config->initiator, config->rtpi,
-              config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
+    g_message(
+        "listening on %s; database %s (%s journal); initiator %s, "
+        "relative target port %u; unit attentions %s",
+        daemon_config->socket_path != NULL ? daemon_config->socket_path
+                                           : "the socket-activated socket",
+        daemon_config->db_path,
+        daemon_config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
+        daemon_config->initiator, daemon_config->rtpi,
+        daemon_config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
     if (!systemd_notify("READY=1", &error)) {
         g_warning("%s", error->message);
         g_clear_error(&error);
@@ -432,5 +441,8 @@ int main(int argc, char **argv)
     systemd_notify("STOPPING=1", NULL);
     server_free(server);
     g_message("stopped");
+    config_free(daemon_config);
+    g_free(socket_to_unlink);
+    g_option_context_free(option_context);
     return 0;
 }

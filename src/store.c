@@ -47,12 +47,10 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_LU_SELECT] =
         "SELECT id, generation, aptpl, info_lost, res_type, res_scope "
         "FROM lu WHERE name = ?1",
-    [STMT_REG_SELECT] =
-        "SELECT initiator, rtpi, all_tg_pt, key, holder "
-        "FROM registration WHERE lu_id = ?1 ORDER BY id",
-    [STMT_UA_SELECT] =
-        "SELECT initiator, rtpi, asc, ascq "
-        "FROM unit_attention WHERE lu_id = ?1 ORDER BY id",
+    [STMT_REG_SELECT] = "SELECT initiator, rtpi, all_tg_pt, key, holder "
+                        "FROM registration WHERE lu_id = ?1 ORDER BY id",
+    [STMT_UA_SELECT] = "SELECT initiator, rtpi, asc, ascq "
+                       "FROM unit_attention WHERE lu_id = ?1 ORDER BY id",
     [STMT_LU_INSERT] =
         "INSERT INTO lu (name, id_source, generation, aptpl, info_lost, "
         "res_type, res_scope, last_host, last_path, last_seen, created_at) "
@@ -68,9 +66,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_REG_UPDATE] =
         "UPDATE registration SET all_tg_pt = ?4, key = ?5, holder = ?6 "
         "WHERE lu_id = ?1 AND initiator = ?2 AND rtpi = ?3",
-    [STMT_REG_DELETE] =
-        "DELETE FROM registration "
-        "WHERE lu_id = ?1 AND initiator = ?2 AND rtpi = ?3",
+    [STMT_REG_DELETE] = "DELETE FROM registration "
+                        "WHERE lu_id = ?1 AND initiator = ?2 AND rtpi = ?3",
     [STMT_UA_INSERT] =
         "INSERT INTO unit_attention (lu_id, initiator, initiator_name, rtpi, "
         "asc, ascq, raised_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -85,8 +82,8 @@ struct Store {
     char *host_id;
     StoreJournal journal;
     unsigned lock_timeout_ms;
-    gint64 deadline;  /* monotonic microseconds: give up waiting after */
-    GRand *rand;      /* jitter for lock retries, so hosts do not collide */
+    gint64 deadline; /* monotonic microseconds: give up waiting after */
+    GRand *rand;     /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 
@@ -119,11 +116,10 @@ static SoftprError error_code_for(int rc)
 }
 
 /* Report sqlite result @rc of doing @what on @store's database. */
-static void set_db_error(Store *store, GError **error, int rc,
-                         const char *what)
+static void set_db_error(Store *store, GError **error, int rc, const char *what)
 {
-    const char *msg = store->db != NULL ? sqlite3_errmsg(store->db)
-                                        : sqlite3_errstr(rc);
+    const char *msg =
+        store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc);
 
     g_set_error(error, SOFTPR_ERROR, error_code_for(rc), "%s: %s: %s",
                 store->path, what, msg);
@@ -343,13 +339,11 @@ static bool migrate(Store *store, GError **error)
             "PRAGMA application_id = %d; PRAGMA user_version = %d",
             STORE_APPLICATION_ID, latest);
 
-        if (!exec_sql(store, pragmas, "recording the schema version",
-                      error)) {
+        if (!exec_sql(store, pragmas, "recording the schema version", error)) {
             goto fail;
         }
     }
-    if (!exec_sql(store, "COMMIT", "committing the schema migration",
-                  error)) {
+    if (!exec_sql(store, "COMMIT", "committing the schema migration", error)) {
         goto fail;
     }
     return true;
@@ -377,8 +371,8 @@ static bool check_schema(Store *store, GError **error)
     if (version > latest) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NEWER,
                     "%s has schema version %d, newer than the %d this "
-                    "softpr supports; upgrade softpr", store->path,
-                    (int)version, latest);
+                    "softpr supports; upgrade softpr",
+                    store->path, (int)version, latest);
         return false;
     }
     if (app_id == STORE_APPLICATION_ID && version == latest) {
@@ -403,7 +397,8 @@ static bool check_journal(Store *store, GError **error)
                     "%s is in WAL journal mode, which is unsafe when hosts "
                     "share the file; use journal-mode=wal only on a single "
                     "host, or convert it with: sqlite3 %s "
-                    "'PRAGMA journal_mode=DELETE'", store->path, store->path);
+                    "'PRAGMA journal_mode=DELETE'",
+                    store->path, store->path);
         return false;
     }
     set = query_text(store,
@@ -416,8 +411,8 @@ static bool check_journal(Store *store, GError **error)
     }
     if (g_ascii_strcasecmp(set, want) != 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_JOURNAL,
-                    "%s: journal mode is '%s', could not set '%s'",
-                    store->path, set, want);
+                    "%s: journal mode is '%s', could not set '%s'", store->path,
+                    set, want);
         return false;
     }
     return true;
@@ -430,8 +425,10 @@ Store *store_open(const StoreOptions *options, GError **error)
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
                 SQLITE_OPEN_EXRESCODE | SQLITE_OPEN_NOMUTEX;
     const char *sync;
+    struct stat st;
     int rc;
 
+    errno = 0;
     store->path = g_strdup(options->path);
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
@@ -439,9 +436,12 @@ Store *store_open(const StoreOptions *options, GError **error)
     store->lock_timeout_ms = options->lock_timeout_ms;
     store->rand = g_rand_new();
 
-    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
-                    "database directory %s does not exist", dir);
+                    "database directory %s: %s", dir,
+                    errno == ENOENT ? "does not exist"
+                    : errno != 0    ? g_strerror(errno)
+                                    : "not a directory");
         return NULL;
     }
     if (options->create) {

@@ -29,19 +29,19 @@ typedef enum StoreJournal {
 } StoreJournal;
 
 typedef struct StoreOptions {
-    const char *path;          /* database file */
+    const char *path; /* database file */
     StoreJournal journal;
-    unsigned lock_timeout_ms;  /* bound on waiting for another's lock */
-    const char *host_id;       /* recorded with every change */
-    const char *vfs;           /* sqlite VFS name; NULL for the default */
-    bool create;               /* create the file when it does not exist */
+    unsigned lock_timeout_ms; /* bound on waiting for another's lock */
+    const char *host_id;      /* recorded with every change */
+    const char *vfs;          /* sqlite VFS name; NULL for the default */
+    bool create;              /* create the file when it does not exist */
 } StoreOptions;
 
 /* What the daemon knows about the logical unit a command addressed. */
 typedef struct StoreLuInfo {
-    const char *name;       /* the LU id, the same on every host */
-    const char *id_source;  /* how it was identified */
-    const char *path;       /* where this host sees it */
+    const char *name;      /* the LU id, the same on every host */
+    const char *id_source; /* how it was identified */
+    const char *path;      /* where this host sees it */
 } StoreLuInfo;
 
 typedef struct Store Store;

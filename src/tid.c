@@ -54,8 +54,8 @@ static void copy_lower(char *dst, const char *src, size_t len)
  * Split "name" or "name,i,0xISID" into @tid.  @text has @len bytes and no
  * NUL.  Returns TID_OK or TID_INVALID.
  */
-static TidStatus iscsi_text_split(const char *text, size_t len,
-                                  uint8_t format, TransportId *tid)
+static TidStatus iscsi_text_split(const char *text, size_t len, uint8_t format,
+                                  TransportId *tid)
 {
     size_t name_len = len;
     size_t i;
@@ -258,7 +258,8 @@ bool tid_from_iscsi_name(const char *name, TransportId *tid, GError **error)
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
                     "'%s' is not a valid iSCSI name (iqn./eui./naa. "
                     "followed by letters, digits, '-', '.', ':', at most "
-                    "223 characters)", name);
+                    "223 characters)",
+                    name);
         return false;
     }
     tid->protocol = TID_PROTOCOL_ISCSI;
@@ -296,7 +297,7 @@ bool tid_parse(const char *text, TransportId *tid, GError **error)
     if (g_ascii_strncasecmp(text, "fcp,", 4) == 0 ||
         g_ascii_strncasecmp(text, "sas,", 4) == 0) {
         tid->protocol = g_ascii_tolower(text[0]) == 'f' ? TID_PROTOCOL_FCP
-                                                         : TID_PROTOCOL_SAS;
+                                                        : TID_PROTOCOL_SAS;
         if (!parse_address(text + 4, tid->address)) {
             g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
                         "'%s': expected 16 hexadecimal digits after '%.4s'",
@@ -314,7 +315,8 @@ bool tid_parse(const char *text, TransportId *tid, GError **error)
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
                     "'%s' is not an initiator name: expected an iSCSI name "
                     "(optionally followed by ,i,0x and a 12-digit ISID), "
-                    "fcp,<16 hex digits> or sas,<16 hex digits>", text);
+                    "fcp,<16 hex digits> or sas,<16 hex digits>",
+                    text);
         return false;
     }
     return true;
@@ -333,10 +335,10 @@ char *tid_to_string(const TransportId *tid)
     case TID_PROTOCOL_SAS: {
         const uint8_t *a = tid->address;
 
-        return g_strdup_printf(
-            "%s,%02x%02x%02x%02x%02x%02x%02x%02x",
-            tid->protocol == TID_PROTOCOL_FCP ? "fcp" : "sas", a[0], a[1],
-            a[2], a[3], a[4], a[5], a[6], a[7]);
+        return g_strdup_printf("%s,%02x%02x%02x%02x%02x%02x%02x%02x",
+                               tid->protocol == TID_PROTOCOL_FCP ? "fcp"
+                                                                 : "sas",
+                               a[0], a[1], a[2], a[3], a[4], a[5], a[6], a[7]);
     }
     default:
         return g_strdup_printf("protocol-%u", tid->protocol);

@@ -15,25 +15,25 @@
 
 #include <glib.h>
 
-#define TID_PROTOCOL_FCP   0x0
+#define TID_PROTOCOL_FCP 0x0
 #define TID_PROTOCOL_ISCSI 0x5
-#define TID_PROTOCOL_SAS   0x6
+#define TID_PROTOCOL_SAS 0x6
 
 #define TID_FORMAT_ISCSI_DEVICE 0x0 /* iSCSI name only */
-#define TID_FORMAT_ISCSI_PORT   0x1 /* iSCSI name + ",i,0x" + ISID */
+#define TID_FORMAT_ISCSI_PORT 0x1   /* iSCSI name + ",i,0x" + ISID */
 
 #define TID_ISCSI_NAME_MAX 223 /* RFC 7143: at most 223 bytes */
-#define TID_ISID_LEN       12  /* hexadecimal digits */
-#define TID_FIXED_LEN      24  /* FCP and SAS TransportIDs */
+#define TID_ISID_LEN 12        /* hexadecimal digits */
+#define TID_FIXED_LEN 24       /* FCP and SAS TransportIDs */
 /* iSCSI: 4-byte header + name + ",i,0x" + ISID + NUL, padded to 4. */
-#define TID_ENCODED_MAX    248
+#define TID_ENCODED_MAX 248
 
 typedef struct TransportId {
-    uint8_t protocol;                    /* TID_PROTOCOL_* */
-    uint8_t format;                      /* TID_FORMAT_* (iSCSI only) */
-    uint8_t address[8];                  /* FCP N_PORT_NAME, SAS address */
-    char name[TID_ISCSI_NAME_MAX + 1];   /* iSCSI name, lower case */
-    char isid[TID_ISID_LEN + 1];         /* iSCSI port format: lower case */
+    uint8_t protocol;                  /* TID_PROTOCOL_* */
+    uint8_t format;                    /* TID_FORMAT_* (iSCSI only) */
+    uint8_t address[8];                /* FCP N_PORT_NAME, SAS address */
+    char name[TID_ISCSI_NAME_MAX + 1]; /* iSCSI name, lower case */
+    char isid[TID_ISID_LEN + 1];       /* iSCSI port format: lower case */
 } TransportId;
 
 typedef enum TidStatus {

@@ -174,8 +174,8 @@ size_t wire_reply_encode(uint8_t *out, const uint8_t *cdb, uint8_t status,
             scsi_sense_build(out + 8, SENSE_INTERNAL_TARGET_FAILURE);
         }
     }
-    if (cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN &&
-        status == SCSI_STATUS_GOOD && payload != NULL) {
+    if (cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN && status == SCSI_STATUS_GOOD &&
+        payload != NULL) {
         size_t alloc = wire_transfer_length(cdb);
 
         size = payload_len < alloc ? payload_len : alloc;

@@ -19,12 +19,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define WIRE_FEATURES_LEN     4
-#define WIRE_CDB_LEN          16
-#define WIRE_DATA_MAX         8192
-#define WIRE_SENSE_LEN        96
+#define WIRE_FEATURES_LEN 4
+#define WIRE_CDB_LEN 16
+#define WIRE_DATA_MAX 8192
+#define WIRE_SENSE_LEN 96
 #define WIRE_REPLY_HEADER_LEN (4 + 4 + WIRE_SENSE_LEN)
-#define WIRE_REPLY_MAX        (WIRE_REPLY_HEADER_LEN + WIRE_DATA_MAX)
+#define WIRE_REPLY_MAX (WIRE_REPLY_HEADER_LEN + WIRE_DATA_MAX)
 
 /*
  * Feature bits.  QEMU requests none.  Bit 0 (initiator identity) is a
@@ -34,20 +34,20 @@
 
 /* What feeding bytes to a WireReader produced. */
 typedef enum WireEvent {
-    WIRE_NEED_MORE,          /* frame incomplete: feed wire_reader_want() more */
-    WIRE_FEATURES,           /* the client's feature word is complete */
-    WIRE_REQUEST,            /* a request is complete in reader->request */
+    WIRE_NEED_MORE, /* frame incomplete: feed wire_reader_want() more */
+    WIRE_FEATURES,  /* the client's feature word is complete */
+    WIRE_REQUEST,   /* a request is complete in reader->request */
     /* Protocol violations: the connection must be closed. */
-    WIRE_ERR_FD_MISSING,     /* a CDB arrived without a file descriptor */
-    WIRE_ERR_FD_EXTRA,       /* more than one descriptor for one request */
-    WIRE_ERR_FD_UNEXPECTED,  /* a descriptor outside the CDB */
-    WIRE_ERR_OPCODE,         /* neither PERSISTENT RESERVE IN nor OUT */
-    WIRE_ERR_LENGTH,         /* transfer length above WIRE_DATA_MAX */
+    WIRE_ERR_FD_MISSING,    /* a CDB arrived without a file descriptor */
+    WIRE_ERR_FD_EXTRA,      /* more than one descriptor for one request */
+    WIRE_ERR_FD_UNEXPECTED, /* a descriptor outside the CDB */
+    WIRE_ERR_OPCODE,        /* neither PERSISTENT RESERVE IN nor OUT */
+    WIRE_ERR_LENGTH,        /* transfer length above WIRE_DATA_MAX */
 } WireEvent;
 
 typedef struct WireRequest {
     uint8_t cdb[WIRE_CDB_LEN];
-    size_t data_len;              /* PR OUT parameter bytes received */
+    size_t data_len; /* PR OUT parameter bytes received */
     uint8_t data[WIRE_DATA_MAX];
 } WireRequest;
 
@@ -60,10 +60,10 @@ typedef enum WirePhase {
 /* Incremental decoder for the client-to-daemon direction. */
 typedef struct WireReader {
     WirePhase phase;
-    size_t have;        /* bytes of the current phase received */
-    unsigned fds;       /* descriptors received for the current request */
+    size_t have;  /* bytes of the current phase received */
+    unsigned fds; /* descriptors received for the current request */
     uint8_t features_buf[WIRE_FEATURES_LEN];
-    uint32_t features;  /* valid after WIRE_FEATURES */
+    uint32_t features; /* valid after WIRE_FEATURES */
     WireRequest request;
 } WireReader;
 

@@ -81,7 +81,7 @@ static int raw_connect(Fixture *f)
     struct sockaddr_un addr;
     uint8_t word[4];
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    struct timeval tv = { 30, 0 };
+    struct timeval tv = {30, 0};
 
     memset(&addr, 0, sizeof(addr));
     addr.sun_family = AF_UNIX;
@@ -102,7 +102,7 @@ static void send_with_fds(int sock, const void *buf, size_t len, int fd,
         char buf[CMSG_SPACE(sizeof(int) * 4)];
         struct cmsghdr align;
     } control;
-    struct iovec iov = { (void *)buf, len };
+    struct iovec iov = {(void *)buf, len};
     struct msghdr msg;
     int i;
 
@@ -140,9 +140,8 @@ static void assert_serving(Fixture *f)
     g_autoptr(PrClient) c = testd_connect(f->d);
     ClientReply reply;
 
-    assert_int_equal(
-        testd_prin(c, f->disk, PR_IN_READ_KEYS, 8, &reply),
-        SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prin(c, f->disk, PR_IN_READ_KEYS, 8, &reply),
+                     SCSI_STATUS_GOOD);
 }
 
 /* The feature word is written immediately on accept: QEMU waits for it
@@ -152,7 +151,7 @@ static void test_feature_word_first(void **state)
     Fixture *f = *state;
     struct sockaddr_un addr;
     struct pollfd pfd;
-    uint8_t word[4] = { 0xff, 0xff, 0xff, 0xff };
+    uint8_t word[4] = {0xff, 0xff, 0xff, 0xff};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 
     memset(&addr, 0, sizeof(addr));
@@ -187,9 +186,9 @@ static void test_register_reserve(void **state)
     g_autoptr(PrClient) c = testd_connect(f->d);
     ClientReply reply;
 
-    assert_int_equal(testd_prout(c, f->disk, PR_OUT_REGISTER, 0, 0, 0x5eed, 0,
-                                 &reply),
-                     SCSI_STATUS_GOOD);
+    assert_int_equal(
+        testd_prout(c, f->disk, PR_OUT_REGISTER, 0, 0, 0x5eed, 0, &reply),
+        SCSI_STATUS_GOOD);
     assert_int_equal(testd_prout(c, f->disk, PR_OUT_RESERVE,
                                  PR_TYPE_WRITE_EXCLUSIVE_RO, 0x5eed, 0, 0,
                                  &reply),
@@ -202,9 +201,9 @@ static void test_register_reserve(void **state)
     assert_true(get_be64(reply.data + 8) == 0x5eed);
     assert_int_equal(reply.data[21], PR_TYPE_WRITE_EXCLUSIVE_RO);
     /* A second registration from the same nexus with RK 0 conflicts. */
-    assert_int_equal(testd_prout(c, f->disk, PR_OUT_REGISTER, 0, 0, 0x1, 0,
-                                 &reply),
-                     SCSI_STATUS_RESERVATION_CONFLICT);
+    assert_int_equal(
+        testd_prout(c, f->disk, PR_OUT_REGISTER, 0, 0, 0x1, 0, &reply),
+        SCSI_STATUS_RESERVATION_CONFLICT);
 }
 
 /* PR OUT through a descriptor opened read-only: 05/20/00, as
@@ -217,9 +216,9 @@ static void test_pr_out_read_only_fd(void **state)
     ClientReply reply;
     ScsiSenseCode code;
 
-    assert_int_equal(testd_prout(c, ro, PR_OUT_REGISTER, 0, 0, 0x5eed, 0,
-                                 &reply),
-                     SCSI_STATUS_CHECK_CONDITION);
+    assert_int_equal(
+        testd_prout(c, ro, PR_OUT_REGISTER, 0, 0, 0x5eed, 0, &reply),
+        SCSI_STATUS_CHECK_CONDITION);
     assert_true(scsi_sense_parse(reply.sense, sizeof(reply.sense), &code));
     assert_int_equal(code.key, 0x5);
     assert_int_equal(code.asc, 0x20);
@@ -268,7 +267,7 @@ static void violate(Fixture *f, Violation v)
 {
     int sock = raw_connect(f);
     uint8_t cdb[CDB_LEN];
-    uint8_t param[24] = { 0 };
+    uint8_t param[24] = {0};
 
     cdb_pr_in(cdb, PR_IN_READ_KEYS, 8);
     switch (v) {
@@ -321,12 +320,11 @@ static void test_violations_close_connection(void **state)
     for (v = NO_FD; v <= FD_WITH_PARAMETERS; v++) {
         violate(f, v);
     }
-    assert_true(testd_wait_output(f->d, "No file descriptor in request.",
-                                  30000));
-    assert_true(testd_wait_output(f->d, "Invalid CDB, closing socket.",
-                                  30000));
-    assert_true(testd_wait_output(f->d, "More than one file descriptor",
-                                  30000));
+    assert_true(
+        testd_wait_output(f->d, "No file descriptor in request.", 30000));
+    assert_true(testd_wait_output(f->d, "Invalid CDB, closing socket.", 30000));
+    assert_true(
+        testd_wait_output(f->d, "More than one file descriptor", 30000));
     assert_true(testd_wait_output(f->d, "end of file in the middle", 30000));
     /* Nothing was registered by the aborted PR OUTs. */
     {
@@ -364,10 +362,9 @@ static void test_allocation_lengths(void **state)
 
     testd_prout(c, f->disk, PR_OUT_REGISTER, 0, 0, 0x1234, 0, &reply);
     for (alloc = 0; alloc <= 20; alloc++) {
-        assert_int_equal(
-            testd_prin(c, f->disk, PR_IN_READ_FULL_STATUS, (uint16_t)alloc,
-                       &reply),
-            SCSI_STATUS_GOOD);
+        assert_int_equal(testd_prin(c, f->disk, PR_IN_READ_FULL_STATUS,
+                                    (uint16_t)alloc, &reply),
+                         SCSI_STATUS_GOOD);
         assert_true(reply.data_len <= alloc);
     }
     assert_int_equal(testd_prin(c, f->disk, PR_IN_READ_KEYS, 8192, &reply),
@@ -410,8 +407,8 @@ static void test_descriptors_closed_flags_kept(void **state)
     before = count_fds(f->d->pid);
     for (i = 0; i < 100; i++) {
         testd_prin(c, nonblock, PR_IN_READ_KEYS, 8, &reply);
-        testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0,
-                    (uint64_t)i + 1, 0, &reply);
+        testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0, (uint64_t)i + 1,
+                    0, &reply);
         assert_int_equal(reply.status, SCSI_STATUS_GOOD);
     }
     after = count_fds(f->d->pid);
@@ -438,10 +435,9 @@ static void test_stalled_client_does_not_block_others(void **state)
     cdb_pr_in(cdb, PR_IN_REPORT_CAPABILITIES, 0);
     send_with_fds(stalled, cdb, 5, f->disk, 1);
     for (i = 0; i < 20; i++) {
-        assert_int_equal(
-            testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0,
-                        (uint64_t)i + 1, 0, &reply),
-            SCSI_STATUS_GOOD);
+        assert_int_equal(testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0,
+                                     (uint64_t)i + 1, 0, &reply),
+                         SCSI_STATUS_GOOD);
     }
     /* The stalled connection is still open and unanswered. */
     assert_int_equal(recv(stalled, reply_buf, 1, MSG_DONTWAIT), -1);
@@ -557,16 +553,14 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_feature_word_first, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_read_keys_new_lu, setup,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(test_register_reserve, setup,
-                                        teardown),
+        cmocka_unit_test_setup_teardown(test_read_keys_new_lu, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_register_reserve, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pr_out_read_only_fd, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_fd_on_later_chunk, setup,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_violations_close_connection,
-                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_violations_close_connection, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_unsupported_feature, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_allocation_lengths, setup,
@@ -574,12 +568,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_descriptors_closed_flags_kept,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(
-            test_stalled_client_does_not_block_others, setup_patient,
-            teardown),
-        cmocka_unit_test_setup_teardown(test_request_timeout,
-                                        setup_impatient, teardown),
-        cmocka_unit_test_setup_teardown(test_many_connections, setup,
+            test_stalled_client_does_not_block_others, setup_patient, teardown),
+        cmocka_unit_test_setup_teardown(test_request_timeout, setup_impatient,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup_four,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_disk, setup, teardown),

@@ -103,8 +103,8 @@ TestDaemon *testd_start(const char *dir, const char *name,
     /* Always a configuration file of the test's own, so that a file in
      * /etc never changes what a test sees. */
     config = g_build_filename(dir, conf, NULL);
-    if (!g_file_set_contents(config, config_text != NULL ? config_text : "",
-                             -1, NULL)) {
+    if (!g_file_set_contents(config, config_text != NULL ? config_text : "", -1,
+                             NULL)) {
         fail_msg("cannot write %s", config);
     }
     g_ptr_array_add(args, g_strdup("-c"));

@@ -18,10 +18,10 @@ typedef struct TestDaemon {
     char *dir;
     char *socket;
     char *db;
-    char *config;    /* configuration file, or NULL */
-    char *log;       /* stdout and stderr */
+    char *config; /* configuration file, or NULL */
+    char *log;    /* stdout and stderr */
     pid_t pid;
-    int status;      /* wait status once reaped */
+    int status; /* wait status once reaped */
     bool reaped;
 } TestDaemon;
 
@@ -70,7 +70,6 @@ int testd_run(const char *dir, const char *const *args, char **output);
 
 /* Open @dir/@name, created with @size bytes, with open(2) @flags. */
 int testd_disk(const char *dir, const char *name, int flags);
-
 
 /* Run one command through @client; fail the test on a protocol error. */
 void testd_command(PrClient *client, int disk_fd, const uint8_t *cdb,

@@ -42,8 +42,7 @@ void testlu_free(TestLu *lu)
 uint8_t testlu_run(TestLu *lu, const PrNexus *nexus, const uint8_t *cdb,
                    const uint8_t *param, size_t len)
 {
-    engine_execute(&lu->config, nexus, cdb, param, len, lu->state,
-                   &lu->result);
+    engine_execute(&lu->config, nexus, cdb, param, len, lu->state, &lu->result);
     /* Invariant of every result: no payload unless PR IN with GOOD. */
     if (lu->result.status != SCSI_STATUS_GOOD || cdb[0] != 0x5e) {
         assert_int_equal(lu->result.data_len, 0);
@@ -65,8 +64,7 @@ uint8_t testlu_out(TestLu *lu, const PrNexus *nexus, uint8_t sa, uint8_t type,
     return testlu_run(lu, nexus, cdb, param, len);
 }
 
-uint8_t testlu_in(TestLu *lu, const PrNexus *nexus, uint8_t sa,
-                  uint16_t alloc)
+uint8_t testlu_in(TestLu *lu, const PrNexus *nexus, uint8_t sa, uint16_t alloc)
 {
     uint8_t cdb[CDB_LEN];
 
@@ -111,9 +109,8 @@ bool testlu_key_present(TestLu *lu, uint64_t key)
 
 uint8_t testlu_reservation(TestLu *lu, uint64_t *key)
 {
-    assert_int_equal(
-        testlu_in(lu, &lu->observer, PR_IN_READ_RESERVATION, 8192),
-        SCSI_STATUS_GOOD);
+    assert_int_equal(testlu_in(lu, &lu->observer, PR_IN_READ_RESERVATION, 8192),
+                     SCSI_STATUS_GOOD);
     if (get_be32(lu->result.data + 4) == 0) {
         assert_int_equal(lu->result.data_len, 8);
         return PR_TYPE_NONE;
@@ -138,8 +135,7 @@ guint testlu_pending_uas(TestLu *lu, const PrNexus *nexus)
     guint i;
 
     for (i = 0; i < lu->state->uas->len; i++) {
-        if (ua_for(&g_array_index(lu->state->uas, PrUnitAttention, i),
-                   nexus)) {
+        if (ua_for(&g_array_index(lu->state->uas, PrUnitAttention, i), nexus)) {
             n++;
         }
     }

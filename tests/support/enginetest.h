@@ -16,10 +16,10 @@ typedef struct TestLu {
     PrState *state;
     PrConfig config;
     uint16_t ports[2];
-    PrResult result;        /* of the last command */
-    PrNexus a, b, c;        /* initiators a, b, c on target port 1 */
-    PrNexus a2;             /* initiator a on target port 2 */
-    PrNexus observer;       /* never registers: reads without side effects */
+    PrResult result;  /* of the last command */
+    PrNexus a, b, c;  /* initiators a, b, c on target port 1 */
+    PrNexus a2;       /* initiator a on target port 2 */
+    PrNexus observer; /* never registers: reads without side effects */
 } TestLu;
 
 TestLu *testlu_new(void);
@@ -34,8 +34,7 @@ uint8_t testlu_out(TestLu *lu, const PrNexus *nexus, uint8_t sa, uint8_t type,
                    uint64_t rk, uint64_t sark, uint8_t flags);
 
 /* PR IN; the payload is in lu->result.data. */
-uint8_t testlu_in(TestLu *lu, const PrNexus *nexus, uint8_t sa,
-                  uint16_t alloc);
+uint8_t testlu_in(TestLu *lu, const PrNexus *nexus, uint8_t sa, uint16_t alloc);
 
 /* Observed through PR IN from the observer nexus. */
 uint32_t testlu_generation(TestLu *lu);
@@ -51,19 +50,19 @@ bool testlu_ua_pending(TestLu *lu, const PrNexus *nexus, uint8_t asc,
 
 #define assert_status(lu, st) assert_int_equal((lu)->result.status, (st))
 #define assert_good(lu) assert_status(lu, SCSI_STATUS_GOOD)
-#define assert_conflict(lu)                                                 \
-    do {                                                                    \
-        assert_status(lu, SCSI_STATUS_RESERVATION_CONFLICT);                \
-        assert_int_equal((lu)->result.sense[0], 0);                         \
+#define assert_conflict(lu)                                                    \
+    do {                                                                       \
+        assert_status(lu, SCSI_STATUS_RESERVATION_CONFLICT);                   \
+        assert_int_equal((lu)->result.sense[0], 0);                            \
     } while (0)
-#define assert_sense(lu, k, a, q)                                           \
-    do {                                                                    \
-        assert_status(lu, SCSI_STATUS_CHECK_CONDITION);                     \
-        assert_int_equal((lu)->result.sense[0], 0x70);                      \
-        assert_int_equal((lu)->result.sense[2] & 0x0f, (k));                \
-        assert_int_equal((lu)->result.sense[7], 0x0a);                      \
-        assert_int_equal((lu)->result.sense[12], (a));                      \
-        assert_int_equal((lu)->result.sense[13], (q));                      \
+#define assert_sense(lu, k, a, q)                                              \
+    do {                                                                       \
+        assert_status(lu, SCSI_STATUS_CHECK_CONDITION);                        \
+        assert_int_equal((lu)->result.sense[0], 0x70);                         \
+        assert_int_equal((lu)->result.sense[2] & 0x0f, (k));                   \
+        assert_int_equal((lu)->result.sense[7], 0x0a);                         \
+        assert_int_equal((lu)->result.sense[12], (a));                         \
+        assert_int_equal((lu)->result.sense[13], (q));                         \
     } while (0)
 
 #define KEY_A 0xaaaa000000000001ULL

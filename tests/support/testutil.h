@@ -14,8 +14,8 @@
 #include <glib.h>
 
 /* Apply CHECK_FILTER (a test-name glob) and run the group. */
-#define TESTUTIL_RUN(name, tests, setup, teardown)                          \
-    (testutil_apply_filter(),                                               \
+#define TESTUTIL_RUN(name, tests, setup, teardown)                             \
+    (testutil_apply_filter(),                                                  \
      cmocka_run_group_tests_name(name, tests, setup, teardown))
 
 void testutil_apply_filter(void);

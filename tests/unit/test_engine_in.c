@@ -48,8 +48,8 @@ static void test_6_13_1_reserved_fields(void **state)
     static const struct {
         int byte;
         uint8_t value;
-    } cases[] = { { 1, 0x40 }, { 2, 1 }, { 3, 1 }, { 4, 1 },
-                  { 5, 1 },    { 6, 1 }, { 9, 0x04 }, { 9, 0x01 } };
+    } cases[] = {{1, 0x40}, {2, 1}, {3, 1},    {4, 1},
+                 {5, 1},    {6, 1}, {9, 0x04}, {9, 0x01}};
     uint8_t cdb[CDB_LEN];
     size_t i;
 
@@ -201,8 +201,7 @@ static void test_6_13_5_read_full_status(void **state)
     assert_int_equal(d[12], 0x01);
     assert_int_equal(d[13], PR_TYPE_WRITE_EXCLUSIVE);
     assert_int_equal(get_be16(d + 18), 1);
-    assert_int_equal(tid_decode(d + 24, get_be32(d + 20), &tid, &used),
-                     TID_OK);
+    assert_int_equal(tid_decode(d + 24, get_be32(d + 20), &tid, &used), TID_OK);
     assert_int_equal(used, get_be32(d + 20));
     assert_true(tid_equal(&tid, &lu->a.initiator));
 
@@ -210,8 +209,7 @@ static void test_6_13_5_read_full_status(void **state)
     assert_true(get_be64(d) == KEY_B);
     assert_int_equal(d[12], 0x00);
     assert_int_equal(d[13], 0x00);
-    assert_int_equal(tid_decode(d + 24, get_be32(d + 20), &tid, &used),
-                     TID_OK);
+    assert_int_equal(tid_decode(d + 24, get_be32(d + 20), &tid, &used), TID_OK);
     assert_true(tid_equal(&tid, &lu->b.initiator));
     assert_int_equal((size_t)(d + 24 + used - lu->result.data), total);
 }
@@ -275,10 +273,10 @@ static void test_ua_reported_in_order(void **state)
     lu->config.ua_policy = PR_UA_REPORT;
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
-               0, 0);
-    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
     testlu_out(lu, &lu->a, PR_OUT_CLEAR, 0, KEY_A, 0, 0);
     testlu_in(lu, &lu->b, PR_IN_READ_KEYS, 8);
     assert_sense(lu, 0x6, 0x2a, 0x04);
@@ -344,7 +342,7 @@ static void test_ua_not_duplicated(void **state)
 
 static bool conflicts(TestLu *lu, const PrNexus *nexus, uint8_t opcode)
 {
-    uint8_t cdb[16] = { opcode };
+    uint8_t cdb[16] = {opcode};
 
     return engine_access_conflicts(lu->state, nexus, cdb);
 }
@@ -362,12 +360,12 @@ static void test_5_12_1_access_matrix(void **state)
         uint8_t type;
         bool reg_read, reg_write, unreg_read, unreg_write;
     } rows[] = {
-        { PR_TYPE_EXCLUSIVE_ACCESS, false, false, false, false },
-        { PR_TYPE_WRITE_EXCLUSIVE, true, false, true, false },
-        { PR_TYPE_EXCLUSIVE_ACCESS_RO, true, true, false, false },
-        { PR_TYPE_WRITE_EXCLUSIVE_RO, true, true, true, false },
-        { PR_TYPE_EXCLUSIVE_ACCESS_AR, true, true, false, false },
-        { PR_TYPE_WRITE_EXCLUSIVE_AR, true, true, true, false },
+        {PR_TYPE_EXCLUSIVE_ACCESS, false, false, false, false},
+        {PR_TYPE_WRITE_EXCLUSIVE, true, false, true, false},
+        {PR_TYPE_EXCLUSIVE_ACCESS_RO, true, true, false, false},
+        {PR_TYPE_WRITE_EXCLUSIVE_RO, true, true, true, false},
+        {PR_TYPE_EXCLUSIVE_ACCESS_AR, true, true, false, false},
+        {PR_TYPE_WRITE_EXCLUSIVE_AR, true, true, true, false},
     };
     size_t i;
 

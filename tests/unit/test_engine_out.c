@@ -51,8 +51,8 @@ static void test_6_14_1_reserved_service_actions(void **state)
 static void test_6_14_2_invalid_types(void **state)
 {
     TestLu *lu = *state;
-    static const uint8_t bad[] = { 0x0, 0x2, 0x4, 0x9, 0xa, 0xb,
-                                   0xc, 0xd, 0xe, 0xf };
+    static const uint8_t bad[] = {0x0, 0x2, 0x4, 0x9, 0xa,
+                                  0xb, 0xc, 0xd, 0xe, 0xf};
     size_t i;
 
     reg(lu, &lu->a, KEY_A);
@@ -84,7 +84,7 @@ static void test_6_14_2_scope_not_lu(void **state)
 static void test_6_14_3_parameter_list_length(void **state)
 {
     TestLu *lu = *state;
-    static const size_t lengths[] = { 0, 1, 23, 25, 28, 32 };
+    static const size_t lengths[] = {0, 1, 23, 25, 28, 32};
     uint8_t cdb[CDB_LEN];
     uint8_t param[64];
     size_t i;
@@ -125,9 +125,8 @@ static void test_6_14_1_reserved_cdb_fields(void **state)
         int byte;
         uint8_t value;
     } cases[] = {
-        { 1, 0x20 }, { 1, 0x80 }, { 3, 0x01 }, { 4, 0xff },
-        { 9, 0x04 }, /* NACA */
-        { 9, 0x01 }, /* LINK */
+        {1, 0x20}, {1, 0x80}, {3, 0x01}, {4, 0xff}, {9, 0x04}, /* NACA */
+        {9, 0x01},                                             /* LINK */
     };
     uint8_t cdb[CDB_LEN];
     uint8_t param[24];
@@ -151,7 +150,7 @@ static void test_6_14_3_reserved_parameter_bits(void **state)
     static const struct {
         int byte;
         uint8_t value;
-    } cases[] = { { 20, 0x10 }, { 20, 0x80 }, { 20, 0x02 }, { 21, 0x01 } };
+    } cases[] = {{20, 0x10}, {20, 0x80}, {20, 0x02}, {21, 0x01}};
     uint8_t cdb[CDB_LEN];
     uint8_t param[24];
     size_t i;
@@ -292,8 +291,8 @@ static void test_5_12_11_2_3_holder_unregisters_ro(void **state)
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
     reg(lu, &lu->c, KEY_C);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
     assert_good(lu);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER_IGNORE, 0, 0, 0, 0);
     assert_good(lu);
@@ -314,16 +313,16 @@ static void test_5_12_11_2_3_all_registrants_last_leaves(void **state)
 
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
+               0);
     assert_good(lu);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, KEY_A, 0, 0);
     assert_good(lu);
     assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_AR);
     assert_int_equal(key, 0);
     /* The remaining registrant holds it and may release it. */
-    testlu_out(lu, &lu->b, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_B,
-               0, 0);
+    testlu_out(lu, &lu->b, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_B, 0,
+               0);
     assert_good(lu);
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
 
@@ -441,8 +440,8 @@ static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
     TestLu *lu = *state;
     uint8_t cdb[CDB_LEN];
     uint8_t param[PROUT_PARAM_MAX];
-    size_t len = cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT,
-                                 &lu->b.initiator, 1);
+    size_t len =
+        cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator, 1);
 
     cdb_pr_out(cdb, PR_OUT_REGISTER_IGNORE, 0, 0, (uint32_t)len);
     testlu_run(lu, &lu->a, cdb, param, len);
@@ -485,24 +484,24 @@ static void test_6_14_3_spec_i_pt_bad_transport_ids(void **state)
     assert_sense(lu, 0x5, 0x1a, 0x00);
 
     /* TPDL larger than the list. */
-    len = cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator,
-                          1);
+    len =
+        cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator, 1);
     put_be32(param + 24, (uint32_t)(len - 28 + 4));
     cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
     testlu_run(lu, &lu->a, cdb, param, len);
     assert_sense(lu, 0x5, 0x1a, 0x00);
 
     /* iSCSI ADDITIONAL LENGTH not a multiple of 4. */
-    len = cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator,
-                          1);
+    len =
+        cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator, 1);
     param[28 + 3] -= 1;
     cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
     testlu_run(lu, &lu->a, cdb, param, len);
     assert_sense(lu, 0x5, 0x26, 0x00);
 
     /* iSCSI name without its NUL terminator. */
-    len = cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator,
-                          1);
+    len =
+        cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator, 1);
     memset(param + 32, 'x', len - 32);
     cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
     testlu_run(lu, &lu->a, cdb, param, len);
@@ -533,8 +532,8 @@ static void test_5_12_7_all_tg_pt(void **state)
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
     assert_good(lu);
     assert_true(engine_find_registration(lu->state, &lu->a2) >= 0);
-    testlu_out(lu, &lu->a2, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a2, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
+               0);
     assert_good(lu);
     testlu_in(lu, &lu->observer, PR_IN_READ_FULL_STATUS, 8192);
     assert_good(lu);
@@ -600,8 +599,8 @@ static void test_5_12_7_unregistered_nexus_conflicts(void **state)
 {
     TestLu *lu = *state;
     static const uint8_t actions[] = {
-        PR_OUT_RESERVE, PR_OUT_RELEASE, PR_OUT_CLEAR, PR_OUT_PREEMPT,
-        PR_OUT_PREEMPT_AND_ABORT, PR_OUT_REPLACE_LOST,
+        PR_OUT_RESERVE, PR_OUT_RELEASE,           PR_OUT_CLEAR,
+        PR_OUT_PREEMPT, PR_OUT_PREEMPT_AND_ABORT, PR_OUT_REPLACE_LOST,
     };
     size_t i;
     int round;
@@ -637,9 +636,9 @@ static void test_5_12_7_unregistered_nexus_conflicts(void **state)
 static void test_6_14_3_wrong_reservation_key(void **state)
 {
     TestLu *lu = *state;
-    static const uint8_t actions[] = { PR_OUT_RESERVE, PR_OUT_RELEASE,
-                                       PR_OUT_CLEAR, PR_OUT_PREEMPT,
-                                       PR_OUT_PREEMPT_AND_ABORT };
+    static const uint8_t actions[] = {PR_OUT_RESERVE, PR_OUT_RELEASE,
+                                      PR_OUT_CLEAR, PR_OUT_PREEMPT,
+                                      PR_OUT_PREEMPT_AND_ABORT};
     size_t i;
 
     reg(lu, &lu->a, KEY_A);
@@ -661,7 +660,7 @@ static void test_6_14_3_wrong_reservation_key(void **state)
 static void test_5_12_9_reserve_each_type(void **state)
 {
     TestLu *lu = *state;
-    static const uint8_t types[] = { 1, 3, 5, 6, 7, 8 };
+    static const uint8_t types[] = {1, 3, 5, 6, 7, 8};
     size_t i;
 
     reg(lu, &lu->a, KEY_A);
@@ -671,9 +670,8 @@ static void test_5_12_9_reserve_each_type(void **state)
         testlu_out(lu, &lu->a, PR_OUT_RESERVE, types[i], KEY_A, 0, 0);
         assert_good(lu);
         assert_int_equal(testlu_reservation(lu, &key), types[i]);
-        assert_int_equal(key, engine_type_all_registrants(types[i])
-                                  ? 0
-                                  : KEY_A);
+        assert_int_equal(key,
+                         engine_type_all_registrants(types[i]) ? 0 : KEY_A);
         testlu_out(lu, &lu->a, PR_OUT_RELEASE, types[i], KEY_A, 0, 0);
         assert_good(lu);
         assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
@@ -710,11 +708,11 @@ static void test_5_12_9_reserve_by_non_holder(void **state)
 
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
     assert_good(lu);
-    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B,
-               0, 0);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
     assert_conflict(lu);
     testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
                0);
@@ -736,8 +734,8 @@ static void test_5_12_10_all_registrants_reserve(void **state)
     testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_AR, KEY_B,
                0, 0);
     assert_good(lu);
-    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_B,
-               0, 0);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_B, 0,
+               0);
     assert_conflict(lu);
     /* A nexus registering later becomes a holder too. */
     reg(lu, &lu->c, KEY_C);
@@ -816,8 +814,8 @@ static void test_5_12_11_2_2_release_unit_attentions(void **state)
     static const struct {
         uint8_t type;
         bool ua;
-    } cases[] = { { 1, false }, { 3, false }, { 5, true },
-                  { 6, true },  { 7, true },  { 8, true } };
+    } cases[] = {{1, false}, {3, false}, {5, true},
+                 {6, true},  {7, true},  {8, true}};
     size_t i;
 
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
@@ -883,7 +881,7 @@ static void test_5_12_11_2_5_preempt_removes_registrations(void **state)
     uint64_t keys[4];
 
     reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->c, KEY_A);  /* two nexuses sharing a key */
+    reg(lu, &lu->c, KEY_A); /* two nexuses sharing a key */
     reg(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_B,
                KEY_A, 0);
@@ -969,8 +967,8 @@ static void test_5_12_11_2_4_preempt_holder_new_type(void **state)
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
     reg(lu, &lu->c, KEY_C);
-    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B,
-               0, 0);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A,
                KEY_B, 0);
     assert_good(lu);
@@ -991,10 +989,10 @@ static void test_5_12_11_2_4_preempt_holder_same_type(void **state)
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
     reg(lu, &lu->c, KEY_C);
-    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B,
-               0, 0);
-    testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT,
-               PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, KEY_B, 0);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
+               KEY_A, KEY_B, 0);
     assert_good(lu);
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
     assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x05));
@@ -1067,10 +1065,10 @@ static void test_5_12_11_2_4_preempt_all_registrants_zero(void **state)
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
     reg(lu, &lu->c, KEY_C);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A,
-               0, 0);
-    testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
     assert_int_equal(keys[0], KEY_B);
@@ -1114,16 +1112,16 @@ static void test_5_12_11_2_6_fence_scsi_sequence(void **state)
 
     /* Node A unfences: register, then reserve type 5. */
     reg(lu, &lu->a, KEY_A);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
     assert_good(lu);
     /* Node B unfences: register; the reservation exists already. */
     reg(lu, &lu->b, KEY_B);
     assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
 
     /* B fences A. */
-    testlu_out(lu, &lu->b, PR_OUT_PREEMPT_AND_ABORT,
-               PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, KEY_A, 0);
+    testlu_out(lu, &lu->b, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
+               KEY_B, KEY_A, 0);
     assert_good(lu);
     assert_false(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
@@ -1174,12 +1172,12 @@ static void test_5_12_8_move_conflicts(void **state)
 
     reg(lu, &lu->a, KEY_A);
     reg(lu, &lu->b, KEY_B);
-    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
+               0);
     move(lu, &lu->a, KEY_A, KEY_C, false, 1, &lu->c.initiator);
     assert_conflict(lu);
-    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A,
-               0, 0);
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
+               0);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     move(lu, &lu->b, KEY_B, KEY_C, false, 1, &lu->c.initiator);
@@ -1221,8 +1219,7 @@ static void test_5_12_8_move(void **state)
                0, 0);
     move(lu, &lu->a, KEY_A, KEY_B, false, 1, &lu->b.initiator);
     assert_good(lu);
-    assert_int_equal(testlu_reservation(lu, &key),
-                     PR_TYPE_EXCLUSIVE_ACCESS_RO);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_EXCLUSIVE_ACCESS_RO);
     assert_int_equal(key, KEY_B);
     assert_true(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_generation(lu), 2);
@@ -1293,8 +1290,8 @@ static void test_spc5_replace_lost(void **state)
     /* PR IN still answers. */
     assert_int_equal(testlu_keys(lu, keys, 4), 2);
     /* RK must be zero. */
-    testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS,
-               KEY_C, KEY_C, 0);
+    testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, KEY_C,
+               KEY_C, 0);
     assert_conflict(lu);
     testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, 0,
                KEY_C, 0);

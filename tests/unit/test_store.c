@@ -41,7 +41,7 @@ static int teardown(void **state)
 
 static StoreOptions options_for(const char *path)
 {
-    StoreOptions o = { 0 };
+    StoreOptions o = {0};
 
     o.path = path;
     o.journal = STORE_JOURNAL_DELETE;
@@ -63,8 +63,8 @@ static Store *open_ok(const char *path)
     return store;
 }
 
-static void expect_open_error(const char *path, StoreJournal journal,
-                              int code, const char *fragment)
+static void expect_open_error(const char *path, StoreJournal journal, int code,
+                              const char *fragment)
 {
     StoreOptions o = options_for(path);
     GError *error = NULL;
@@ -143,11 +143,11 @@ static void test_not_sqlite(void **state)
     Fixture *f = *state;
 
     assert_true(g_file_set_contents(
-        f->path, "this is a text file, certainly not a database, but long "
-                 "enough to have a header ............................",
+        f->path,
+        "this is a text file, certainly not a database, but long "
+        "enough to have a header ............................",
         -1, NULL));
-    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN,
-                      "");
+    expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN, "");
 }
 
 static void test_foreign_database(void **state)
@@ -169,8 +169,8 @@ static void test_newer_schema(void **state)
     g_autofree char *sql = NULL;
 
     store_close(open_ok(f->path));
-    sql = g_strdup_printf("PRAGMA user_version = %d",
-                          store_schema_version() + 1);
+    sql =
+        g_strdup_printf("PRAGMA user_version = %d", store_schema_version() + 1);
     raw_sql(f->path, sql);
     expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_NEWER,
                       "newer");
@@ -209,14 +209,14 @@ static void test_no_create(void **state)
 static PrState *sample_state(void)
 {
     PrState *s = pr_state_new();
-    PrRegistration reg = { 0 };
-    PrUnitAttention ua = { 0 };
+    PrRegistration reg = {0};
+    PrUnitAttention ua = {0};
 
     s->generation = 0xfffffffeu;
     s->aptpl = true;
     s->res_type = PR_TYPE_WRITE_EXCLUSIVE_RO;
-    assert_true(tid_from_iscsi_name("iqn.2026-11.test:a", &reg.initiator,
-                                    NULL));
+    assert_true(
+        tid_from_iscsi_name("iqn.2026-11.test:a", &reg.initiator, NULL));
     reg.rtpi = 1;
     reg.key = 0xffffffffffffffffULL; /* all 64 bits survive */
     reg.holder = true;
@@ -227,8 +227,8 @@ static PrState *sample_state(void)
     reg.key = 0x5eed;
     g_array_append_val(s->regs, reg);
     memset(&reg, 0, sizeof(reg));
-    assert_true(tid_parse("iqn.2026-11.test:c,i,0x000000000001",
-                          &reg.initiator, NULL));
+    assert_true(
+        tid_parse("iqn.2026-11.test:c,i,0x000000000001", &reg.initiator, NULL));
     reg.rtpi = 2;
     reg.key = 1;
     g_array_append_val(s->regs, reg);
@@ -243,11 +243,11 @@ static PrState *sample_state(void)
 static void save(Store *store, gint64 lu_id, const PrState *before,
                  const PrState *after)
 {
-    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+    StoreLuInfo info = {"naa.600140512345678", "sysfs-wwid", "/dev/sdb"};
     GError *error = NULL;
 
-    assert_true(store_begin(store, true, g_get_monotonic_time() + 1000000,
-                            &error));
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 1000000, &error));
     if (!store_save_state(store, lu_id, &info, before, after, &error) ||
         !store_commit(store, &error)) {
         fail_msg("save: %s", error->message);
@@ -259,8 +259,8 @@ static PrState *load(Store *store, gint64 *lu_id)
     PrState *s = pr_state_new();
     GError *error = NULL;
 
-    assert_true(store_begin(store, false, g_get_monotonic_time() + 1000000,
-                            &error));
+    assert_true(
+        store_begin(store, false, g_get_monotonic_time() + 1000000, &error));
     if (!store_load_state(store, "naa.600140512345678", s, lu_id, &error)) {
         fail_msg("load: %s", error->message);
     }
@@ -292,10 +292,10 @@ static void test_round_trip(void **state)
     assert_true(lu_id > 0);
     assert_true(pr_state_equal(loaded, s));
     store_close(store);
-    assert_int_equal(
-        raw_int(f->path, "SELECT count(*) FROM registration WHERE host = "
-                         "'host-a'"),
-        3);
+    assert_int_equal(raw_int(f->path,
+                             "SELECT count(*) FROM registration WHERE host = "
+                             "'host-a'"),
+                     3);
 }
 
 /* Saving writes only the difference: untouched rows keep their id and
@@ -308,7 +308,7 @@ static void test_save_difference(void **state)
     g_autoptr(PrState) s = sample_state();
     g_autoptr(PrState) next = NULL;
     g_autoptr(PrState) loaded = NULL;
-    PrRegistration reg = { 0 };
+    PrRegistration reg = {0};
     gint64 lu_id = 0;
     gint64 first_id;
 
@@ -320,8 +320,8 @@ static void test_save_difference(void **state)
     next = pr_state_copy(s);
     g_array_index(next->regs, PrRegistration, 0).key = 42;
     g_array_remove_index(next->regs, 1);
-    assert_true(tid_from_iscsi_name("iqn.2026-11.test:d", &reg.initiator,
-                                    NULL));
+    assert_true(
+        tid_from_iscsi_name("iqn.2026-11.test:d", &reg.initiator, NULL));
     reg.rtpi = 1;
     reg.key = 99;
     g_array_append_val(next->regs, reg);
@@ -357,10 +357,10 @@ static void test_corrupt_state(void **state)
 
     save(store, 0, empty, s);
     raw_sql(f->path, "UPDATE registration SET holder = 1");
-    assert_true(store_begin(store, false, g_get_monotonic_time() + 1000000,
-                            NULL));
-    assert_false(store_load_state(store, "naa.600140512345678", loaded,
-                                  &lu_id, &error));
+    assert_true(
+        store_begin(store, false, g_get_monotonic_time() + 1000000, NULL));
+    assert_false(
+        store_load_state(store, "naa.600140512345678", loaded, &lu_id, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_CORRUPT);
     g_error_free(error);
     store_rollback(store);
@@ -381,14 +381,14 @@ static void test_bounded_lock_wait(void **state)
     assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
     assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_false(store_begin(store, true, g_get_monotonic_time() + 100000,
-                             &error));
+    assert_false(
+        store_begin(store, true, g_get_monotonic_time() + 100000, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
     g_clear_error(&error);
     assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
-                            &error));
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 100000, &error));
     store_rollback(store);
     sqlite3_close(other);
     store_close(store);
@@ -404,7 +404,7 @@ static void test_commit_busy_writes_nothing(void **state)
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
-    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+    StoreLuInfo info = {"naa.600140512345678", "sysfs-wwid", "/dev/sdb"};
     sqlite3 *reader = NULL;
     sqlite3_stmt *stmt = NULL;
     GError *error = NULL;
@@ -412,13 +412,13 @@ static void test_commit_busy_writes_nothing(void **state)
     assert_int_equal(sqlite3_open(f->path, &reader), SQLITE_OK);
     assert_int_equal(sqlite3_exec(reader, "BEGIN", NULL, NULL, NULL),
                      SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(reader, "SELECT count(*) FROM lu", -1,
-                                        &stmt, NULL),
-                     SQLITE_OK);
+    assert_int_equal(
+        sqlite3_prepare_v2(reader, "SELECT count(*) FROM lu", -1, &stmt, NULL),
+        SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
 
-    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
-                            &error));
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 100000, &error));
     assert_true(store_save_state(store, 0, &info, empty, s, &error));
     assert_false(store_commit(store, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
@@ -438,10 +438,10 @@ static void test_rollback(void **state)
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
-    StoreLuInfo info = { "naa.600140512345678", "sysfs-wwid", "/dev/sdb" };
+    StoreLuInfo info = {"naa.600140512345678", "sysfs-wwid", "/dev/sdb"};
 
-    assert_true(store_begin(store, true, g_get_monotonic_time() + 100000,
-                            NULL));
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 100000, NULL));
     assert_true(store_save_state(store, 0, &info, empty, s, NULL));
     store_rollback(store);
     store_close(store);

@@ -90,10 +90,10 @@ static void test_7_6_4_6_names_fold_case(void **state)
     TransportId upper;
     TransportId lower;
 
-    assert_true(tid_from_iscsi_name("IQN.2026-11.ORG.SOFTPR:Host", &upper,
-                                    NULL));
-    assert_true(tid_from_iscsi_name("iqn.2026-11.org.softpr:host", &lower,
-                                    NULL));
+    assert_true(
+        tid_from_iscsi_name("IQN.2026-11.ORG.SOFTPR:Host", &upper, NULL));
+    assert_true(
+        tid_from_iscsi_name("iqn.2026-11.org.softpr:host", &lower, NULL));
     assert_true(tid_equal(&upper, &lower));
 }
 
@@ -107,10 +107,10 @@ static void test_7_6_4_6_matching(void **state)
     TransportId other;
 
     assert_true(tid_parse("iqn.2026-11.org.softpr:n", &dev, NULL));
-    assert_true(tid_parse("iqn.2026-11.org.softpr:n,i,0x000000000001", &p1,
-                          NULL));
-    assert_true(tid_parse("iqn.2026-11.org.softpr:n,i,0x000000000002", &p2,
-                          NULL));
+    assert_true(
+        tid_parse("iqn.2026-11.org.softpr:n,i,0x000000000001", &p1, NULL));
+    assert_true(
+        tid_parse("iqn.2026-11.org.softpr:n,i,0x000000000002", &p2, NULL));
     assert_true(tid_parse("iqn.2026-11.org.softpr:m", &other, NULL));
     assert_true(tid_matches(&dev, &p1));
     assert_true(tid_matches(&p2, &dev));
@@ -178,7 +178,7 @@ static void test_7_6_4_6_malformed(void **state)
  * protocols are not supported by softprd. */
 static void test_7_6_4_fixed_and_unsupported(void **state)
 {
-    uint8_t buf[24] = { 0 };
+    uint8_t buf[24] = {0};
 
     assert_int_equal(decode_bytes(buf, 23), TID_TRUNCATED);
     assert_int_equal(decode_bytes(buf, 24), TID_OK);

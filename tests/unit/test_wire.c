@@ -9,14 +9,14 @@
 #include "scsi.h"
 #include "wire.h"
 
-static const uint8_t pr_in_read_keys[16] = { 0x5e, 0x00, 0, 0, 0, 0, 0,
-                                             0x00, 0xff, 0 };
-static const uint8_t pr_out_register[16] = { 0x5f, 0x00, 0, 0, 0, 0, 0,
-                                             0x00, 0x18, 0 };
+static const uint8_t pr_in_read_keys[16] = {0x5e, 0x00, 0,    0,    0,
+                                            0,    0,    0x00, 0xff, 0};
+static const uint8_t pr_out_register[16] = {0x5f, 0x00, 0,    0,    0,
+                                            0,    0,    0x00, 0x18, 0};
 
 static void ready_for_request(WireReader *r)
 {
-    uint8_t zero[4] = { 0 };
+    uint8_t zero[4] = {0};
 
     wire_reader_init(r);
     assert_int_equal(wire_reader_feed(r, zero, 4, 0), WIRE_FEATURES);
@@ -43,11 +43,10 @@ static void test_features_in_pieces(void **state)
 static void test_fd_with_features_is_violation(void **state)
 {
     WireReader r;
-    uint8_t zero[4] = { 0 };
+    uint8_t zero[4] = {0};
 
     wire_reader_init(&r);
-    assert_int_equal(wire_reader_feed(&r, zero, 4, 1),
-                     WIRE_ERR_FD_UNEXPECTED);
+    assert_int_equal(wire_reader_feed(&r, zero, 4, 1), WIRE_ERR_FD_UNEXPECTED);
 }
 
 /* PR IN: 16 bytes plus one descriptor make a request; nothing follows. */
@@ -117,7 +116,7 @@ static void test_two_fds(void **state)
 static void test_other_opcode(void **state)
 {
     WireReader r;
-    uint8_t inquiry[16] = { 0x12, 0, 0, 0, 36, 0 };
+    uint8_t inquiry[16] = {0x12, 0, 0, 0, 36, 0};
 
     ready_for_request(&r);
     assert_int_equal(wire_reader_feed(&r, inquiry, 16, 1), WIRE_ERR_OPCODE);
@@ -173,7 +172,7 @@ static void test_pr_out_parameters(void **state)
 static void test_fd_with_parameters(void **state)
 {
     WireReader r;
-    uint8_t param[24] = { 0 };
+    uint8_t param[24] = {0};
 
     ready_for_request(&r);
     assert_int_equal(wire_reader_feed(&r, pr_out_register, 16, 1),
@@ -187,7 +186,7 @@ static void test_framing_ignores_bytes_5_6(void **state)
 {
     WireReader r;
     uint8_t cdb[16];
-    uint8_t param[24] = { 0 };
+    uint8_t param[24] = {0};
 
     memcpy(cdb, pr_out_register, 16);
     cdb[6] = 0x01;
@@ -201,7 +200,7 @@ static void test_framing_ignores_bytes_5_6(void **state)
 static void test_pr_out_zero_length(void **state)
 {
     WireReader r;
-    uint8_t cdb[16] = { 0x5f, 0x01 };
+    uint8_t cdb[16] = {0x5f, 0x01};
 
     ready_for_request(&r);
     assert_int_equal(wire_reader_feed(&r, cdb, 16, 1), WIRE_REQUEST);
@@ -229,11 +228,11 @@ static void test_next_request(void **state)
 static void test_reply_layout(void **state)
 {
     uint8_t out[WIRE_REPLY_MAX];
-    uint8_t payload[16] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14,
-                            15, 16 };
+    uint8_t payload[16] = {1, 2,  3,  4,  5,  6,  7,  8,
+                           9, 10, 11, 12, 13, 14, 15, 16};
     WireReplyHeader h;
-    size_t n = wire_reply_encode(out, pr_in_read_keys, SCSI_STATUS_GOOD,
-                                 NULL, 0, payload, sizeof(payload));
+    size_t n = wire_reply_encode(out, pr_in_read_keys, SCSI_STATUS_GOOD, NULL,
+                                 0, payload, sizeof(payload));
 
     assert_int_equal(n, WIRE_REPLY_HEADER_LEN + 16);
     assert_memory_equal(out, "\0\0\0\0\0\0\0\x10", 8);
@@ -271,18 +270,18 @@ static void test_reply_truncated_to_allocation(void **state)
 static void test_reply_no_payload_unless_pr_in_good(void **state)
 {
     uint8_t out[WIRE_REPLY_MAX];
-    uint8_t payload[8] = { 1 };
+    uint8_t payload[8] = {1};
     uint8_t sense[SCSI_SENSE_FIXED_LEN];
     WireReplyHeader h;
 
-    wire_reply_encode(out, pr_out_register, SCSI_STATUS_GOOD, NULL, 0,
-                      payload, sizeof(payload));
+    wire_reply_encode(out, pr_out_register, SCSI_STATUS_GOOD, NULL, 0, payload,
+                      sizeof(payload));
     wire_reply_header_decode(out, &h);
     assert_int_equal(h.size, 0);
 
     scsi_sense_build(sense, SENSE_INVALID_FIELD_IN_CDB);
-    wire_reply_encode(out, pr_in_read_keys, SCSI_STATUS_CHECK_CONDITION,
-                      sense, sizeof(sense), payload, sizeof(payload));
+    wire_reply_encode(out, pr_in_read_keys, SCSI_STATUS_CHECK_CONDITION, sense,
+                      sizeof(sense), payload, sizeof(payload));
     wire_reply_header_decode(out, &h);
     assert_int_equal(h.status, SCSI_STATUS_CHECK_CONDITION);
     assert_int_equal(h.size, 0);
@@ -299,12 +298,12 @@ static void test_reply_sense(void **state)
 {
     uint8_t out[WIRE_REPLY_MAX];
     uint8_t sense[SCSI_SENSE_FIXED_LEN];
-    uint8_t zeros[WIRE_SENSE_LEN] = { 0 };
+    uint8_t zeros[WIRE_SENSE_LEN] = {0};
     WireReplyHeader h;
 
     scsi_sense_build(sense, SENSE_INVALID_OPCODE);
-    wire_reply_encode(out, pr_out_register, SCSI_STATUS_CHECK_CONDITION,
-                      sense, sizeof(sense), NULL, 0);
+    wire_reply_encode(out, pr_out_register, SCSI_STATUS_CHECK_CONDITION, sense,
+                      sizeof(sense), NULL, 0);
     wire_reply_header_decode(out, &h);
     assert_memory_equal(h.sense,
                         "\x70\x00\x05\x00\x00\x00\x00\x0a\x00\x00\x00\x00"
