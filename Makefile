@@ -6,6 +6,7 @@
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
 #   make check-docs       man pages, systemd units, install/uninstall
+#   make fuzz             libFuzzer on the codec and engine (FUZZ_SECONDS)
 #   make install          honours PREFIX and DESTDIR
 
 VERSION := 0.1.0
@@ -64,7 +65,7 @@ TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildca
 
 PROGRAMS := $(BUILD)/softprd
 
-.PHONY: all check check-asan check-valgrind check-docs tests install uninstall clean
+.PHONY: all check check-asan check-valgrind check-docs fuzz tests install uninstall clean
 
 all: $(PROGRAMS)
 
@@ -122,6 +123,21 @@ check-valgrind: tests
 
 MANPAGES := docs/softprd.8
 DOCS := README.md docs/emulation.md docs/softprd.conf.example
+
+# libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
+FUZZ_SECONDS ?= 30
+FUZZ_SRCS := tests/fuzz/fuzz_wire.c src/wire.c src/engine.c src/tid.c \
+	src/scsi.c src/error.c
+build/fuzz/fuzz_wire: $(FUZZ_SRCS) $(wildcard src/*.h)
+	@mkdir -p $(dir $@)
+	clang -std=gnu11 -D_GNU_SOURCE -g -O1 \
+		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+		-Isrc $(PKG_CFLAGS) -o $@ $(FUZZ_SRCS) $(PKG_LIBS)
+
+fuzz: build/fuzz/fuzz_wire
+	@mkdir -p build/fuzz/corpus
+	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
+		-print_final_stats=1 build/fuzz/corpus
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \

@@ -803,6 +803,15 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             result->status = SCSI_STATUS_GOOD;
             return;
         }
+        /* ALL_TG_PT registers the initiator through every target port:
+         * like a listed nexus under SPEC_I_PT, one already registered
+         * through another port fails the command. */
+        if (pp->all_tg_pt && find_registration(state, &nexus->initiator,
+                                               nexus->rtpi, true) >= 0) {
+            result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
+                               2);
+            return;
+        }
         /* The issuer, then each TransportID of SPEC_I_PT, on the port the
          * command came through or on every port with ALL_TG_PT. */
         targets = g_array_new(FALSE, TRUE, sizeof(PrRegistration));

@@ -546,6 +546,26 @@ static void test_5_12_7_all_tg_pt(void **state)
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
 }
 
+/*
+ * 5.12.7: ALL_TG_PT from an initiator already registered through another
+ * target port would register that nexus a second time: INVALID FIELD IN
+ * PARAMETER LIST (as for a listed nexus under SPEC_I_PT), nothing changes.
+ */
+static void test_5_12_7_all_tg_pt_already_registered_elsewhere(void **state)
+{
+    TestLu *lu = *state;
+
+    reg(lu, &lu->a2, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    assert_sense(lu, 0x5, 0x26, 0x00);
+    assert_int_equal(get_be16(lu->result.sense + 16), 20);
+    assert_false(testlu_key_present(lu, KEY_A));
+    assert_int_equal(testlu_generation(lu), 1);
+    /* Without ALL_TG_PT it is a separate nexus and registers. */
+    reg(lu, &lu->a, KEY_A);
+    assert_true(testlu_key_present(lu, KEY_A));
+}
+
 /* 5.12.7: a nexus on another target port is another nexus. */
 static void test_5_12_7_ports_are_separate_nexuses(void **state)
 {
@@ -994,6 +1014,8 @@ static void test_5_12_11_2_4_preempt_holder_same_type(void **state)
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
                KEY_A, KEY_B, 0);
     assert_good(lu);
+    /* check 7: PREEMPT AND ABORT raises PRgeneration by one. */
+    assert_int_equal(testlu_generation(lu), 4);
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
     assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x05));
 }
@@ -1360,6 +1382,7 @@ int main(void)
         T(test_5_12_7_spec_i_pt_registered_issuer),
         T(test_6_14_3_spec_i_pt_bad_transport_ids),
         T(test_5_12_7_all_tg_pt),
+        T(test_5_12_7_all_tg_pt_already_registered_elsewhere),
         T(test_5_12_7_ports_are_separate_nexuses),
         T(test_6_14_2_insufficient_resources),
         T(test_5_12_7_register_zero_unregistered),
