@@ -122,22 +122,17 @@ int client_socket(const PrClient *client)
     return client->fd;
 }
 
-bool client_command(PrClient *client, const uint8_t *cdb, int disk_fd,
-                    const uint8_t *data, size_t data_len, ClientReply *reply,
-                    GError **error)
+bool client_send(PrClient *client, const uint8_t *cdb, int disk_fd,
+                 const uint8_t *data, size_t data_len, GError **error)
 {
     union {
         char buf[CMSG_SPACE(sizeof(int))];
         struct cmsghdr align;
     } control;
-    uint8_t header[WIRE_REPLY_HEADER_LEN];
-    WireReplyHeader h;
     struct msghdr msg;
     struct iovec iov;
     struct cmsghdr *cmsg;
     ssize_t n;
-    bool pr_in = cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN;
-    size_t alloc = wire_transfer_length(cdb);
 
     memset(&msg, 0, sizeof(msg));
     memset(&control, 0, sizeof(control));
@@ -164,10 +159,21 @@ bool client_command(PrClient *client, const uint8_t *cdb, int disk_fd,
                    "sending the CDB", error)) {
         return false;
     }
-    if (!pr_in && data_len > 0 &&
+    if (cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT && data_len > 0 &&
         !write_all(client->fd, data, data_len, "sending parameters", error)) {
         return false;
     }
+    return true;
+}
+
+bool client_receive(PrClient *client, const uint8_t *cdb, ClientReply *reply,
+                    GError **error)
+{
+    uint8_t header[WIRE_REPLY_HEADER_LEN];
+    WireReplyHeader h;
+    bool pr_in = cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN;
+    size_t alloc = wire_transfer_length(cdb);
+
     if (!read_all(client->fd, header, sizeof(header), "reading the reply",
                   error)) {
         return false;
@@ -192,6 +198,14 @@ bool client_command(PrClient *client, const uint8_t *cdb, int disk_fd,
     reply->data_len = (size_t)h.size;
     return read_all(client->fd, reply->data, reply->data_len,
                     "reading the payload", error);
+}
+
+bool client_command(PrClient *client, const uint8_t *cdb, int disk_fd,
+                    const uint8_t *data, size_t data_len, ClientReply *reply,
+                    GError **error)
+{
+    return client_send(client, cdb, disk_fd, data, data_len, error) &&
+           client_receive(client, cdb, reply, error);
 }
 
 void client_close(PrClient *client)

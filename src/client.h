@@ -43,10 +43,20 @@ int client_socket(const PrClient *client);
 
 /*
  * Send the 16-byte @cdb with @disk_fd attached, and for PR OUT the
- * @data_len parameter bytes; read the reply into @reply.  Fails with
- * SOFTPR_ERROR_PROTOCOL when the connection closes or the reply breaks
- * the protocol.
+ * @data_len parameter bytes.
  */
+bool client_send(PrClient *client, const uint8_t *cdb, int disk_fd,
+                 const uint8_t *data, size_t data_len, GError **error);
+
+/*
+ * Read the reply to the request whose CDB was @cdb into @reply.  Fails
+ * with SOFTPR_ERROR_PROTOCOL when the connection closes or the reply
+ * breaks the protocol.
+ */
+bool client_receive(PrClient *client, const uint8_t *cdb, ClientReply *reply,
+                    GError **error);
+
+/* client_send(), then client_receive(). */
 bool client_command(PrClient *client, const uint8_t *cdb, int disk_fd,
                     const uint8_t *data, size_t data_len, ClientReply *reply,
                     GError **error);

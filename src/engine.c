@@ -100,6 +100,32 @@ bool pr_state_equal(const PrState *a, const PrState *b)
     return true;
 }
 
+bool engine_state_consistent(const PrState *state)
+{
+    guint holders = 0;
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *reg =
+            &g_array_index(state->regs, PrRegistration, i);
+
+        if (reg->key == 0 || (reg->all_tg_pt && reg->rtpi != 0)) {
+            return false;
+        }
+        holders += reg->holder ? 1 : 0;
+    }
+    if (state->res_type == PR_TYPE_NONE) {
+        return holders == 0;
+    }
+    if (!engine_type_valid(state->res_type)) {
+        return false;
+    }
+    if (engine_type_all_registrants(state->res_type)) {
+        return holders == 0 && state->regs->len > 0;
+    }
+    return holders == 1;
+}
+
 /* ------------------------------------------------------------------ */
 /* Names and type properties                                           */
 /* ------------------------------------------------------------------ */
@@ -538,6 +564,43 @@ static void read_full_status(const PrState *state, Payload *p)
     payload_patch_be32(p, 4, (uint32_t)(p->len - 8));
 }
 
+/*
+ * The CDB checks PR IN and PR OUT share (SPC-4 6.13.1, 6.14.1): SERVICE
+ * ACTION at most @max_sa, the reserved bits of byte 1 and bytes
+ * @first..@last zero, and a CONTROL byte asking for neither NACA nor LINK
+ * (SAM-5 5.2), which softprd does not support.
+ */
+static bool check_cdb(const uint8_t *cdb, uint8_t max_sa, int first, int last,
+                      PrResult *result)
+{
+    int i;
+
+    if ((cdb[1] & 0x1f) > max_sa) {
+        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 4);
+        return false;
+    }
+    if (cdb[1] & 0xe0) {
+        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 7);
+        return false;
+    }
+    for (i = first; i <= last; i++) {
+        if (cdb[i] != 0) {
+            result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, (uint16_t)i,
+                             -1);
+            return false;
+        }
+    }
+    if (cdb[9] & 0x04) {
+        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 2);
+        return false;
+    }
+    if (cdb[9] & 0x01) {
+        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 0);
+        return false;
+    }
+    return true;
+}
+
 /* SPC-4 6.13: PERSISTENT RESERVE IN. */
 static void persistent_reserve_in(const PrState *state, const uint8_t *cdb,
                                   PrResult *result)
@@ -545,30 +608,8 @@ static void persistent_reserve_in(const PrState *state, const uint8_t *cdb,
     uint8_t sa = cdb[1] & 0x1f;
     size_t alloc = get_be16(cdb + 7);
     Payload p;
-    int i;
 
-    if (sa > PR_IN_READ_FULL_STATUS) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 4);
-        return;
-    }
-    if (cdb[1] & 0xe0) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 7);
-        return;
-    }
-    for (i = 2; i <= 6; i++) {
-        if (cdb[i] != 0) {
-            result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, (uint16_t)i,
-                             -1);
-            return;
-        }
-    }
-    /* CONTROL: NACA and LINK are not supported (SAM-5 5.2). */
-    if (cdb[9] & 0x04) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 2);
-        return;
-    }
-    if (cdb[9] & 0x01) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 0);
+    if (!check_cdb(cdb, PR_IN_READ_FULL_STATUS, 2, 6, result)) {
         return;
     }
 
@@ -1114,34 +1155,13 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
 {
     ProutParams pp;
     int me;
-    int i;
 
     memset(&pp, 0, sizeof(pp));
     pp.sa = cdb[1] & 0x1f;
     pp.scope = cdb[2] >> 4;
     pp.type = cdb[2] & 0x0f;
 
-    if (pp.sa > PR_OUT_REPLACE_LOST) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 4);
-        return;
-    }
-    if (cdb[1] & 0xe0) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 7);
-        return;
-    }
-    for (i = 3; i <= 4; i++) {
-        if (cdb[i] != 0) {
-            result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, (uint16_t)i,
-                             -1);
-            return;
-        }
-    }
-    if (cdb[9] & 0x04) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 2);
-        return;
-    }
-    if (cdb[9] & 0x01) {
-        result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 9, 0);
+    if (!check_cdb(cdb, PR_OUT_REPLACE_LOST, 3, 4, result)) {
         return;
     }
     /* PARAMETER LIST LENGTH is bytes 5-8; the transport only carries

@@ -159,6 +159,13 @@ const char *engine_type_name(uint8_t type);
 const char *engine_in_action_name(uint8_t service_action);
 const char *engine_out_action_name(uint8_t service_action);
 
+/*
+ * Whether @state is one SPC-4 allows (5.12.7, 5.12.10): no key is zero;
+ * a reservation that is not all-registrants has exactly one holder, an
+ * all-registrants one at least one registrant; nothing else is a holder.
+ */
+bool engine_state_consistent(const PrState *state);
+
 /* Index of the registration of @nexus in @state->regs, or -1. */
 int engine_find_registration(const PrState *state, const PrNexus *nexus);
 

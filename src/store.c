@@ -574,29 +574,6 @@ static bool corrupt(Store *store, GError **error, const char *name,
     return false;
 }
 
-/* The invariants SPC-4 5.12.10 implies for a stored state. */
-static bool state_consistent(const PrState *state)
-{
-    guint holders = 0;
-    guint i;
-
-    for (i = 0; i < state->regs->len; i++) {
-        const PrRegistration *reg =
-            &g_array_index(state->regs, PrRegistration, i);
-
-        if (reg->key == 0 || (reg->all_tg_pt && reg->rtpi != 0)) {
-            return false;
-        }
-        holders += reg->holder ? 1 : 0;
-    }
-    if (state->res_type == PR_TYPE_NONE ||
-        engine_type_all_registrants(state->res_type)) {
-        return holders == 0 &&
-               (state->res_type == PR_TYPE_NONE || state->regs->len > 0);
-    }
-    return holders == 1;
-}
-
 bool store_load_state(Store *store, const char *name, PrState *state,
                       gint64 *lu_id, GError **error)
 {
@@ -675,7 +652,7 @@ bool store_load_state(Store *store, const char *name, PrState *state,
         set_db_error(store, error, rc, "reading unit attentions");
         return false;
     }
-    if (!state_consistent(state)) {
+    if (!engine_state_consistent(state)) {
         return corrupt(store, error, name,
                        "reservation holder and registrations disagree");
     }

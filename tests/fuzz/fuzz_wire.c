@@ -21,21 +21,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_state(const PrState *s)
-{
-    guint holders = 0;
-    guint i;
-
-    for (i = 0; i < s->regs->len; i++) {
-        holders += g_array_index(s->regs, PrRegistration, i).holder;
-    }
-    if (holders > 1 ||
-        (s->res_type != PR_TYPE_NONE &&
-         !engine_type_all_registrants(s->res_type) && holders != 1)) {
-        abort();
-    }
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const uint16_t ports[] = {1, 2};
@@ -83,7 +68,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             config.ua_policy = (control & 8) ? PR_UA_REPORT : PR_UA_RECORD;
             engine_execute(&config, n, req->cdb, req->data, req->data_len,
                            state, &result);
-            check_state(state);
+            if (!engine_state_consistent(state)) {
+                abort();
+            }
             total = wire_reply_encode(out, req->cdb, result.status,
                                       result.sense, sizeof(result.sense),
                                       result.data, result.data_len);

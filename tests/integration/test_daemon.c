@@ -66,45 +66,27 @@ static void stop_ok(TestDaemon *d)
     }
 }
 
-/* Send a request on @c's socket without waiting for the reply. */
+/* Send a request through @c without waiting for the reply. */
 static void send_request(PrClient *c, const uint8_t *cdb, int disk,
                          const uint8_t *param, size_t len)
 {
-    union {
-        char buf[CMSG_SPACE(sizeof(int))];
-        struct cmsghdr align;
-    } control;
-    struct iovec iov = {(void *)cdb, 16};
-    struct msghdr msg;
-    struct cmsghdr *cmsg;
+    g_autoptr(GError) error = NULL;
 
-    memset(&msg, 0, sizeof(msg));
-    memset(&control, 0, sizeof(control));
-    msg.msg_iov = &iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.buf;
-    msg.msg_controllen = sizeof(control.buf);
-    cmsg = CMSG_FIRSTHDR(&msg);
-    cmsg->cmsg_level = SOL_SOCKET;
-    cmsg->cmsg_type = SCM_RIGHTS;
-    cmsg->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(cmsg), &disk, sizeof(int));
-    assert_int_equal(sendmsg(client_socket(c), &msg, 0), 16);
-    if (len > 0) {
-        assert_int_equal(send(client_socket(c), param, len, 0), (ssize_t)len);
+    if (!client_send(c, cdb, disk, param, len, &error)) {
+        fail_msg("send: %s", error->message);
     }
 }
 
-/* Read the reply to a PR OUT sent with send_request(); its status. */
-static uint32_t read_status(PrClient *c)
+/* Read the reply to a request sent with send_request(); its status. */
+static uint8_t read_status(PrClient *c, const uint8_t *cdb)
 {
-    uint8_t header[WIRE_REPLY_HEADER_LEN];
+    g_autoptr(GError) error = NULL;
+    ClientReply reply;
 
-    assert_int_equal(
-        recv(client_socket(c), header, sizeof(header), MSG_WAITALL),
-        (ssize_t)sizeof(header));
-    assert_int_equal(get_be32(header + 4), 0);
-    return get_be32(header);
+    if (!client_receive(c, cdb, &reply, &error)) {
+        fail_msg("receive: %s", error->message);
+    }
+    return reply.status;
 }
 
 /* Run softprd with @args; expect exit 1 and one line containing @text. */
@@ -418,7 +400,7 @@ static void test_stop_finishes_in_flight(void **state)
     assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
                      SQLITE_OK);
     sqlite3_close(other);
-    assert_int_equal(read_status(c), SCSI_STATUS_GOOD);
+    assert_int_equal(read_status(c, cdb), SCSI_STATUS_GOOD);
     assert_int_equal(testd_wait_exit(d, 60000), 0);
     client_close(c);
     testd_free(d);
@@ -785,8 +767,8 @@ static void test_two_daemons_one_database(void **state)
     cdb_prout_basic(pb, 0xb, 0, 0, NULL, 0);
     send_request(ca, cdb, disk, pa, 24);
     send_request(cb, cdb, disk, pb, 24);
-    ra.status = (uint8_t)read_status(ca);
-    rb.status = (uint8_t)read_status(cb);
+    ra.status = read_status(ca, cdb);
+    rb.status = read_status(cb, cdb);
     assert_true((ra.status == SCSI_STATUS_GOOD) !=
                 (rb.status == SCSI_STATUS_GOOD));
     assert_true(ra.status == SCSI_STATUS_RESERVATION_CONFLICT ||
@@ -805,6 +787,62 @@ static void test_two_daemons_one_database(void **state)
     assert_int_equal(rb.status, SCSI_STATUS_GOOD);
     assert_int_equal(get_be32(rb.data + 4), 8);
 
+    client_close(ca);
+    client_close(cb);
+    stop_ok(a);
+    stop_ok(b);
+    testd_free(a);
+    testd_free(b);
+    close(disk);
+}
+
+static gint64 db_count(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    gint64 n = -1;
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        n = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return n;
+}
+
+/*
+ * unit-attentions = record (the default): REGISTRATIONS PREEMPTED is
+ * stored for the preempted nexus, in the database, and its next command
+ * (a PR IN) answers normally and drops it.
+ */
+static void test_recorded_unit_attentions(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *a = testd_start(
+        f->dir, "a", "[scsi]\ninitiator = iqn.2026-11.test:a\n", NULL);
+    TestDaemon *b = testd_start(
+        f->dir, "b", "[scsi]\ninitiator = iqn.2026-11.test:b\n", NULL);
+    int disk = testd_disk(f->dir, "shared.img", O_RDWR);
+    PrClient *ca = testd_connect(a);
+    PrClient *cb = testd_connect(b);
+    ClientReply reply;
+
+    testd_prout(ca, disk, PR_OUT_REGISTER, 0, 0, 0xa, 0, &reply);
+    testd_prout(cb, disk, PR_OUT_REGISTER, 0, 0, 0xb, 0, &reply);
+    testd_prout(ca, disk, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, 0xa, 0xb,
+                0, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    assert_int_equal(
+        db_count(a->db, "SELECT count(*) FROM unit_attention WHERE "
+                        "initiator_name = 'iqn.2026-11.test:b' AND asc = 42 "
+                        "AND ascq = 5"),
+        1);
+    assert_int_equal(testd_prin(cb, disk, PR_IN_READ_KEYS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    assert_int_equal(db_count(a->db, "SELECT count(*) FROM unit_attention"), 0);
     client_close(ca);
     client_close(cb);
     stop_ok(a);
@@ -835,6 +873,7 @@ int main(void)
         T(test_privileges),
         T(test_lu_identity),
         T(test_two_daemons_one_database),
+        T(test_recorded_unit_attentions),
     };
 #undef T
 

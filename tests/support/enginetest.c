@@ -39,6 +39,24 @@ void testlu_free(TestLu *lu)
     g_free(lu);
 }
 
+int testlu_setup(void **state)
+{
+    *state = testlu_new();
+    return 0;
+}
+
+int testlu_teardown(void **state)
+{
+    testlu_free(*state);
+    return 0;
+}
+
+void testlu_register(TestLu *lu, const PrNexus *nexus, uint64_t key)
+{
+    testlu_out(lu, nexus, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0);
+    assert_int_equal(lu->result.status, SCSI_STATUS_GOOD);
+}
+
 uint8_t testlu_run(TestLu *lu, const PrNexus *nexus, const uint8_t *cdb,
                    const uint8_t *param, size_t len)
 {

@@ -25,6 +25,13 @@ typedef struct TestLu {
 TestLu *testlu_new(void);
 void testlu_free(TestLu *lu);
 
+/* cmocka setup and teardown: a fresh TestLu in *state. */
+int testlu_setup(void **state);
+int testlu_teardown(void **state);
+
+/* Register @nexus with @key (REGISTER AND IGNORE EXISTING KEY), GOOD. */
+void testlu_register(TestLu *lu, const PrNexus *nexus, uint64_t key);
+
 /* Run a raw CDB (10 meaningful bytes) with a parameter list. */
 uint8_t testlu_run(TestLu *lu, const PrNexus *nexus, const uint8_t *cdb,
                    const uint8_t *param, size_t len);

@@ -6,24 +6,6 @@
 
 #include "enginetest.h"
 
-static int setup(void **state)
-{
-    *state = testlu_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    testlu_free(*state);
-    return 0;
-}
-
-static void reg(TestLu *lu, const PrNexus *nexus, uint64_t key)
-{
-    testlu_out(lu, nexus, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0);
-    assert_good(lu);
-}
-
 /* 6.13.1 table 162, check 1: service actions 04h-1Fh are reserved;
  * 00h-03h all answer GOOD (libiscsi PrinServiceactionRange). */
 static void test_6_13_1_service_action_range(void **state)
@@ -83,8 +65,8 @@ static void test_6_13_2_read_keys_truncated(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_A);
     testlu_in(lu, &lu->a, PR_IN_READ_KEYS, 0);
     assert_good(lu);
     assert_int_equal(lu->result.data_len, 0);
@@ -113,7 +95,7 @@ static void test_6_13_3_read_reservation(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_in(lu, &lu->b, PR_IN_READ_RESERVATION, 8192);
     assert_good(lu);
     assert_int_equal(lu->result.data_len, 8);
@@ -140,7 +122,7 @@ static void test_6_13_3_all_registrants_key_zero(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_AR, KEY_A,
                0, 0);
     testlu_in(lu, &lu->b, PR_IN_READ_RESERVATION, 8192);
@@ -186,8 +168,8 @@ static void test_6_13_5_read_full_status(void **state)
     size_t used = 0;
     size_t total;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     testlu_in(lu, &lu->c, PR_IN_READ_FULL_STATUS, 8192);
@@ -220,8 +202,8 @@ static void test_6_13_5_read_full_status_truncated(void **state)
     TestLu *lu = *state;
     uint32_t full;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_in(lu, &lu->c, PR_IN_READ_FULL_STATUS, 8192);
     full = get_be32(lu->result.data + 4);
     testlu_in(lu, &lu->c, PR_IN_READ_FULL_STATUS, 30);
@@ -244,8 +226,8 @@ static void test_ua_reported_once_when_strict(void **state)
     TestLu *lu = *state;
 
     lu->config.ua_policy = PR_UA_REPORT;
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_CLEAR, 0, KEY_A, 0, 0);
     assert_good(lu);
 
@@ -271,8 +253,8 @@ static void test_ua_reported_in_order(void **state)
     TestLu *lu = *state;
 
     lu->config.ua_policy = PR_UA_REPORT;
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
@@ -294,8 +276,8 @@ static void test_ua_recorded_by_default(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0, KEY_A, KEY_B, 0);
     assert_good(lu);
     assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x05));
@@ -312,7 +294,7 @@ static void test_ua_all_target_ports(void **state)
 
     lu->config.ua_policy = PR_UA_REPORT;
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->b, PR_OUT_PREEMPT, 0, KEY_B, KEY_A, 0);
     assert_good(lu);
     assert_true(testlu_ua_pending(lu, &lu->a, 0x2a, 0x05));
@@ -327,9 +309,9 @@ static void test_ua_not_duplicated(void **state)
     TestLu *lu = *state;
     int i;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     for (i = 0; i < 5; i++) {
-        reg(lu, &lu->b, KEY_B);
+        testlu_register(lu, &lu->b, KEY_B);
         testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0, KEY_A, KEY_B, 0);
         assert_good(lu);
     }
@@ -373,8 +355,8 @@ static void test_5_12_1_access_matrix(void **state)
         testlu_free(lu);
         lu = testlu_new();
         *state = lu;
-        reg(lu, &lu->a, KEY_A);
-        reg(lu, &lu->b, KEY_B);
+        testlu_register(lu, &lu->a, KEY_A);
+        testlu_register(lu, &lu->b, KEY_B);
         testlu_out(lu, &lu->a, PR_OUT_RESERVE, rows[i].type, KEY_A, 0, 0);
         assert_good(lu);
         assert_false(conflicts(lu, &lu->a, 0x28));
@@ -403,7 +385,7 @@ static void test_5_12_4_power_loss_without_aptpl(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     engine_power_loss(lu->state);
@@ -432,7 +414,7 @@ static void test_5_12_4_power_loss_with_aptpl(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, testlu_setup, testlu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_6_13_1_service_action_range),
         T(test_6_13_1_reserved_fields),

@@ -8,25 +8,6 @@
 
 #include "enginetest.h"
 
-static int setup(void **state)
-{
-    *state = testlu_new();
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    testlu_free(*state);
-    return 0;
-}
-
-/* Register @nexus with @key through REGISTER AND IGNORE EXISTING KEY. */
-static void reg(TestLu *lu, const PrNexus *nexus, uint64_t key)
-{
-    testlu_out(lu, nexus, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0);
-    assert_good(lu);
-}
-
 /* ------------------------------------------------------------------ */
 /* CDB and parameter list validation (6.14.1-6.14.3)                   */
 /* ------------------------------------------------------------------ */
@@ -37,7 +18,7 @@ static void test_6_14_1_reserved_service_actions(void **state)
     TestLu *lu = *state;
     unsigned sa;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     for (sa = 0x09; sa <= 0x1f; sa++) {
         testlu_out(lu, &lu->a, (uint8_t)sa, 1, KEY_A, 0, 0);
         assert_sense(lu, 0x5, 0x24, 0x00);
@@ -55,7 +36,7 @@ static void test_6_14_2_invalid_types(void **state)
                                   0xb, 0xc, 0xd, 0xe, 0xf};
     size_t i;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     for (i = 0; i < sizeof(bad); i++) {
         testlu_out(lu, &lu->a, PR_OUT_RESERVE, bad[i], KEY_A, 0, 0);
         assert_sense(lu, 0x5, 0x24, 0x00);
@@ -71,7 +52,7 @@ static void test_6_14_2_scope_not_lu(void **state)
     uint8_t param[24];
     uint8_t scope;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     cdb_prout_basic(param, KEY_A, 0, 0, NULL, 0);
     for (scope = 1; scope < 16; scope++) {
         cdb_pr_out(cdb, PR_OUT_RESERVE, scope, PR_TYPE_WRITE_EXCLUSIVE, 24);
@@ -199,7 +180,7 @@ static void test_5_12_7_register_wrong_rk(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, KEY_B, KEY_C, 0);
     assert_conflict(lu);
     assert_int_equal(testlu_generation(lu), 1);
@@ -216,7 +197,7 @@ static void test_5_12_7_register_ignore_wrong_rk(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER_IGNORE, 0, 0xdead, KEY_C, 0);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
@@ -233,7 +214,7 @@ static void test_5_12_7_rekey_keeps_reservation(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     assert_good(lu);
@@ -250,8 +231,8 @@ static void test_5_12_11_2_3_unregister(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, KEY_A, 0, 0);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
@@ -267,8 +248,8 @@ static void test_5_12_11_2_3_holder_unregisters_we(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     assert_good(lu);
@@ -288,9 +269,9 @@ static void test_5_12_11_2_3_holder_unregisters_ro(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
                0);
     assert_good(lu);
@@ -311,8 +292,8 @@ static void test_5_12_11_2_3_all_registrants_last_leaves(void **state)
     TestLu *lu = *state;
     uint64_t key = 1;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
                0);
     assert_good(lu);
@@ -361,7 +342,7 @@ static void test_5_12_7_generation_wraps(void **state)
     TestLu *lu = *state;
 
     lu->state->generation = 0xffffffffu;
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     assert_int_equal(testlu_generation(lu), 0);
 }
 
@@ -422,7 +403,7 @@ static void test_5_12_7_spec_i_pt_all_or_nothing(void **state)
     uint8_t param[PROUT_PARAM_MAX];
     size_t len;
 
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->c, KEY_C);
     tids[0] = lu->b.initiator;
     tids[1] = lu->c.initiator;
     len = cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, tids, 2);
@@ -457,7 +438,7 @@ static void test_5_12_7_spec_i_pt_registered_issuer(void **state)
     uint8_t param[PROUT_PARAM_MAX];
     size_t len;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     len = cdb_prout_basic(param, KEY_A, KEY_A, PROUT_SPEC_I_PT,
                           &lu->b.initiator, 1);
     cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
@@ -555,14 +536,14 @@ static void test_5_12_7_all_tg_pt_already_registered_elsewhere(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a2, KEY_B);
+    testlu_register(lu, &lu->a2, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
     assert_sense(lu, 0x5, 0x26, 0x00);
     assert_int_equal(get_be16(lu->result.sense + 16), 20);
     assert_false(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_generation(lu), 1);
     /* Without ALL_TG_PT it is a separate nexus and registers. */
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     assert_true(testlu_key_present(lu, KEY_A));
 }
 
@@ -572,9 +553,9 @@ static void test_5_12_7_ports_are_separate_nexuses(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
-    reg(lu, &lu->a2, KEY_B);
+    testlu_register(lu, &lu->a2, KEY_B);
     assert_int_equal(testlu_keys(lu, keys, 4), 2);
 }
 
@@ -584,13 +565,13 @@ static void test_6_14_2_insufficient_resources(void **state)
     TestLu *lu = *state;
 
     lu->config.max_registrations = 2;
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->c, PR_OUT_REGISTER, 0, 0, KEY_C, 0);
     assert_sense(lu, 0x5, 0x55, 0x04);
     assert_int_equal(testlu_generation(lu), 2);
     /* Changing a key needs no new registration. */
-    reg(lu, &lu->b, KEY_C);
+    testlu_register(lu, &lu->b, KEY_C);
     assert_true(testlu_key_present(lu, KEY_C));
 }
 
@@ -642,7 +623,7 @@ static void test_5_12_7_unregistered_nexus_conflicts(void **state)
             assert_conflict(lu);
         }
         if (round == 0) {
-            reg(lu, &lu->a, KEY_A);
+            testlu_register(lu, &lu->a, KEY_A);
             testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS,
                        KEY_A, 0, 0);
             assert_good(lu);
@@ -661,8 +642,8 @@ static void test_6_14_3_wrong_reservation_key(void **state)
                                       PR_OUT_PREEMPT_AND_ABORT};
     size_t i;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     for (i = 0; i < sizeof(actions); i++) {
         testlu_out(lu, &lu->a, actions[i], PR_TYPE_WRITE_EXCLUSIVE, KEY_C,
                    KEY_B, 0);
@@ -683,7 +664,7 @@ static void test_5_12_9_reserve_each_type(void **state)
     static const uint8_t types[] = {1, 3, 5, 6, 7, 8};
     size_t i;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     for (i = 0; i < sizeof(types); i++) {
         uint64_t key = 1;
 
@@ -705,7 +686,7 @@ static void test_5_12_9_reserve_again_same_type(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     assert_good(lu);
@@ -726,8 +707,8 @@ static void test_5_12_9_reserve_by_non_holder(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
                0);
     assert_good(lu);
@@ -746,8 +727,8 @@ static void test_5_12_10_all_registrants_reserve(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_AR, KEY_A,
                0, 0);
     assert_good(lu);
@@ -758,7 +739,7 @@ static void test_5_12_10_all_registrants_reserve(void **state)
                0);
     assert_conflict(lu);
     /* A nexus registering later becomes a holder too. */
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_in(lu, &lu->observer, PR_IN_READ_FULL_STATUS, 8192);
     assert_good(lu);
     {
@@ -784,7 +765,7 @@ static void test_5_12_11_2_2_release_nothing_reserved(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     assert_good(lu);
@@ -796,8 +777,8 @@ static void test_5_12_11_2_2_release_by_non_holder(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     testlu_out(lu, &lu->b, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
@@ -814,7 +795,7 @@ static void test_5_12_11_2_2_release_wrong_type(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
@@ -841,8 +822,8 @@ static void test_5_12_11_2_2_release_unit_attentions(void **state)
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_array_set_size(lu->state->uas, 0);
         g_array_set_size(lu->state->regs, 0);
-        reg(lu, &lu->a, KEY_A);
-        reg(lu, &lu->b, KEY_B);
+        testlu_register(lu, &lu->a, KEY_A);
+        testlu_register(lu, &lu->b, KEY_B);
         testlu_out(lu, &lu->a, PR_OUT_RESERVE, cases[i].type, KEY_A, 0, 0);
         assert_good(lu);
         testlu_out(lu, &lu->a, PR_OUT_RELEASE, cases[i].type, KEY_A, 0, 0);
@@ -869,9 +850,9 @@ static void test_5_12_11_2_7_clear(void **state)
     uint64_t keys[4];
     uint32_t gen;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     gen = testlu_generation(lu);
@@ -900,9 +881,9 @@ static void test_5_12_11_2_5_preempt_removes_registrations(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->c, KEY_A); /* two nexuses sharing a key */
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->c, KEY_A); /* two nexuses sharing a key */
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_B,
                KEY_A, 0);
     assert_good(lu);
@@ -927,9 +908,9 @@ static void test_5_12_11_2_5_preempt_own_key(void **state)
     TestLu *lu = *state;
     uint64_t keys[4];
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_A);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_A);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0, KEY_A, KEY_A, 0);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
@@ -944,7 +925,7 @@ static void test_5_12_11_2_4_preempt_unknown_key(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
                KEY_B, 0);
     assert_conflict(lu);
@@ -959,8 +940,8 @@ static void test_5_12_11_2_4_preempt_zero_sark(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     assert_sense(lu, 0x5, 0x26, 0x00);
@@ -984,9 +965,9 @@ static void test_5_12_11_2_4_preempt_holder_new_type(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A,
@@ -1006,9 +987,9 @@ static void test_5_12_11_2_4_preempt_holder_same_type(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
@@ -1026,7 +1007,7 @@ static void test_5_12_11_2_4_holder_preempts_itself(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A,
@@ -1042,8 +1023,8 @@ static void test_5_12_11_2_4_preempt_holder_invalid_type(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
                0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0x2, KEY_A, KEY_B, 0);
@@ -1061,9 +1042,9 @@ static void test_5_12_11_2_4_preempt_non_holder_key(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, KEY_B,
@@ -1084,9 +1065,9 @@ static void test_5_12_11_2_4_preempt_all_registrants_zero(void **state)
     uint64_t keys[4];
     uint64_t key = 1;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
-    reg(lu, &lu->c, KEY_C);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
                0);
     testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
@@ -1105,8 +1086,8 @@ static void test_5_12_11_2_4_preempt_all_registrants_key(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_AR, KEY_A,
                0, 0);
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
@@ -1133,12 +1114,12 @@ static void test_5_12_11_2_6_fence_scsi_sequence(void **state)
     uint64_t key = 0;
 
     /* Node A unfences: register, then reserve type 5. */
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
                0);
     assert_good(lu);
     /* Node B unfences: register; the reservation exists already. */
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->b, KEY_B);
     assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
 
     /* B fences A. */
@@ -1150,7 +1131,7 @@ static void test_5_12_11_2_6_fence_scsi_sequence(void **state)
     assert_int_equal(key, KEY_B);
 
     /* A unfences again: its key does not exist, so register and check. */
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     assert_true(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
 
@@ -1182,7 +1163,7 @@ static void test_5_12_8_move_without_reservation(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     move(lu, &lu->a, KEY_A, KEY_B, false, 1, &lu->b.initiator);
     assert_sense(lu, 0x5, 0x24, 0x00);
 }
@@ -1192,8 +1173,8 @@ static void test_5_12_8_move_conflicts(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_AR, KEY_A, 0,
                0);
     move(lu, &lu->a, KEY_A, KEY_C, false, 1, &lu->c.initiator);
@@ -1215,7 +1196,7 @@ static void test_5_12_8_move_invalid_parameters(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     move(lu, &lu->a, KEY_A, 0, false, 1, &lu->b.initiator);
@@ -1236,7 +1217,7 @@ static void test_5_12_8_move(void **state)
     TestLu *lu = *state;
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_RO, KEY_A,
                0, 0);
     move(lu, &lu->a, KEY_A, KEY_B, false, 1, &lu->b.initiator);
@@ -1260,8 +1241,8 @@ static void test_5_12_8_move_unreg(void **state)
     uint64_t keys[4];
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     move(lu, &lu->a, KEY_A, KEY_C, true, 1, &lu->b.initiator);
@@ -1285,7 +1266,7 @@ static void test_spc5_replace_lost_nothing_lost(void **state)
 {
     TestLu *lu = *state;
 
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
                KEY_B, 0);
     assert_sense(lu, 0x5, 0x26, 0x04);
@@ -1304,8 +1285,8 @@ static void test_spc5_replace_lost(void **state)
     uint64_t keys[4];
     uint64_t key = 0;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     lu->state->info_lost = true;
     testlu_out(lu, &lu->a, PR_OUT_REGISTER_IGNORE, 0, 0, KEY_C, 0);
     assert_sense(lu, 0x7, 0x44, 0x01);
@@ -1325,7 +1306,7 @@ static void test_spc5_replace_lost(void **state)
     assert_int_equal(testlu_generation(lu), 0);
     assert_int_equal(lu->state->uas->len, 0);
     /* Back to normal. */
-    reg(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a, KEY_A);
     assert_int_equal(testlu_generation(lu), 1);
 }
 
@@ -1339,8 +1320,8 @@ static void test_5_12_1_failure_changes_nothing(void **state)
     TestLu *lu = *state;
     g_autoptr(PrState) before = NULL;
 
-    reg(lu, &lu->a, KEY_A);
-    reg(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
     testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
                0);
     before = pr_state_copy(lu->state);
@@ -1356,7 +1337,7 @@ static void test_5_12_1_failure_changes_nothing(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f) cmocka_unit_test_setup_teardown(f, testlu_setup, testlu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_6_14_1_reserved_service_actions),
         T(test_6_14_2_invalid_types),
