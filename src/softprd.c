@@ -104,6 +104,10 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
     va_end(ap);
     len = strlen(line);
     line[len] = '\n';
+    /* A socket file nobody serves would only make libvirt wait. */
+    if (socket_to_unlink != NULL) {
+        unlink(socket_to_unlink);
+    }
     if (startup_pipe >= 0) {
         if (write(startup_pipe, line, len + 1) < 0) {
             /* The parent is gone; nobody to tell. */

@@ -193,6 +193,8 @@ static void test_database_errors(void **state)
         const char *args[] = {"-c", conf, "-k", sock, "--db", nodir, NULL};
 
         expect_failure(f, args, "does not exist");
+        /* The socket bound before the database check is gone again. */
+        assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
     }
     assert_int_equal(sqlite3_open(foreign, &db), SQLITE_OK);
     assert_int_equal(sqlite3_exec(db, "CREATE TABLE t (x)", NULL, NULL, NULL),
