@@ -23,6 +23,9 @@
 
 #define SCHEMA_RESOURCE_DIR "/org/softpr/schema"
 
+/* How long a commit may wait past the command's lock deadline. */
+#define COMMIT_GRACE_US (250 * 1000)
+
 typedef enum StmtId {
     STMT_BEGIN_READ,
     STMT_BEGIN_WRITE,
@@ -536,10 +539,11 @@ void store_rollback(Store *store)
 
 bool store_commit(Store *store, GError **error)
 {
-    gint64 floor = g_get_monotonic_time() + 50 * 1000;
+    gint64 floor = g_get_monotonic_time() + COMMIT_GRACE_US;
     sqlite3_stmt *stmt;
 
-    /* Readers finishing is all a commit waits for: give them a moment
+    /* The work is done and only the exclusive lock is missing, which
+     * other connections' brief shared locks delay: give them a moment
      * even when the command's own deadline has just passed. */
     if (store->deadline < floor) {
         store->deadline = floor;

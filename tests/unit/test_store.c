@@ -385,6 +385,7 @@ static void test_bounded_lock_wait(void **state)
         store_begin(store, true, g_get_monotonic_time() + 100000, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
     g_clear_error(&error);
+    sqlite3_busy_timeout(other, 60000);
     assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
                      SQLITE_OK);
     assert_true(
