@@ -25,21 +25,20 @@ static void result_sense(PrResult *result, ScsiSenseCode code)
     scsi_sense_build(result->sense, code);
 }
 
-/* The answer when the store failed: retryable either way. */
-static void result_store_error(PrResult *result, const GError *error,
-                               const StoreLuInfo *lu)
+void command_store_failure(PrResult *result, const GError *error,
+                           const char *what)
 {
     if (g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
         result_reset(result);
         result->status = SCSI_STATUS_BUSY;
-        g_warning("LU %s: database lock not obtained in time, answering "
-                  "BUSY: %s",
-                  lu->name, error->message);
+        g_warning("%s: database lock not obtained in time, answering BUSY: "
+                  "%s",
+                  what, error->message);
         return;
     }
     result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
-    g_warning("LU %s: database failure, answering ABORTED COMMAND: %s",
-              lu->name, error->message);
+    g_warning("%s: database failure, answering ABORTED COMMAND: %s", what,
+              error->message);
 }
 
 static const char *action_name(const uint8_t *cdb)
@@ -84,21 +83,24 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
     g_autoptr(PrState) before = NULL;
     g_autoptr(GError) error = NULL;
     gint64 lu_id = 0;
+    bool stale = false;
 
     *need_write = false;
     if (!store_begin(store, write, request->deadline, &error)) {
-        result_store_error(result, error, lu);
+        command_store_failure(result, error, lu->name);
         return false;
     }
-    if (!store_load_state(store, lu->name, state, &lu_id, &error)) {
+    if (!store_load_state(store, lu, state, &lu_id, &stale, &error)) {
         store_rollback(store);
-        result_store_error(result, error, lu);
+        command_store_failure(result, error, lu->name);
         return false;
     }
     before = pr_state_copy(state);
     engine_execute(pr, nexus, request->cdb, request->data, request->data_len,
                    state, result);
-    if (!result->changed) {
+    /* Write when the state changed, or to record where the LU is seen
+     * now when the database last saw it elsewhere. */
+    if (!result->changed && !stale) {
         /* Nothing to write: end the transaction without a journal. */
         store_rollback(store);
         return true;
@@ -111,7 +113,7 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
     if (!store_save_state(store, lu_id, lu, before, state, &error) ||
         !store_commit(store, &error)) {
         store_rollback(store);
-        result_store_error(result, error, lu);
+        command_store_failure(result, error, lu->name);
         return false;
     }
     return true;

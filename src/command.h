@@ -37,4 +37,13 @@ void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
                      const StoreLuInfo *lu, const CommandRequest *request,
                      PrResult *result);
 
+/*
+ * Answer for a store failure while handling a command for @what (an LU
+ * or initiator name, for the log): BUSY for a lock not obtained in time,
+ * else CHECK CONDITION, ABORTED COMMAND, INTERNAL TARGET FAILURE.  Both
+ * invite a retry.
+ */
+void command_store_failure(PrResult *result, const GError *error,
+                           const char *what);
+
 #endif /* SOFTPR_COMMAND_H */

@@ -7,7 +7,6 @@
 #include <unistd.h>
 
 #include "error.h"
-#include "tid.h"
 
 #ifndef SOFTPR_SYSCONFDIR
 #define SOFTPR_SYSCONFDIR "/etc"
@@ -20,18 +19,51 @@
 #define DEFAULT_LOCK_TIMEOUT_MS 5000
 #define MAX_LOCK_TIMEOUT_MS 25000
 
+#define SOCKET_GROUP_PREFIX "socket "
+#define LU_GROUP_PREFIX "lu "
+
+static SocketConfig *socket_new(const char *name)
+{
+    SocketConfig *socket = g_new0(SocketConfig, 1);
+
+    socket->name = g_strdup(name);
+    socket->identity = IDENTITY_AUTO;
+    socket->rtpi = 1;
+    return socket;
+}
+
+static void socket_free(gpointer data)
+{
+    SocketConfig *socket = data;
+
+    g_free(socket->name);
+    g_free(socket->path);
+    g_free(socket);
+}
+
+static void lu_mapping_clear(gpointer data)
+{
+    LuMapping *map = data;
+
+    g_free(map->name);
+    g_free(map->path);
+}
+
 Config *config_new(void)
 {
     Config *config = g_new0(Config, 1);
-    const char *dir;
+    SocketConfig *main_socket = socket_new(NULL);
 
+    config->sockets = g_ptr_array_new_with_free_func(socket_free);
+    g_ptr_array_add(config->sockets, main_socket);
     if (geteuid() == 0) {
-        config->socket_path = g_strdup("/run/softprd.sock");
+        main_socket->path = g_strdup("/run/softprd.sock");
         config->pidfile = g_strdup("/run/softprd.pid");
         config->db_path = g_strdup("/var/lib/softpr/softpr.db");
     } else {
-        dir = g_get_user_runtime_dir();
-        config->socket_path = g_build_filename(dir, "softprd.sock", NULL);
+        const char *dir = g_get_user_runtime_dir();
+
+        main_socket->path = g_build_filename(dir, "softprd.sock", NULL);
         config->pidfile = g_build_filename(dir, "softprd.pid", NULL);
         config->db_path = g_build_filename(g_get_user_state_dir(), "softpr",
                                            "softpr.db", NULL);
@@ -43,9 +75,11 @@ Config *config_new(void)
     config->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     config->journal = STORE_JOURNAL_DELETE;
     config->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
-    config->rtpi = 1;
     config->ua_policy = PR_UA_RECORD;
     config->max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
+    config->create_xattr = true;
+    config->lu_maps = g_array_new(FALSE, TRUE, sizeof(LuMapping));
+    g_array_set_clear_func(config->lu_maps, lu_mapping_clear);
     return config;
 }
 
@@ -54,14 +88,19 @@ void config_free(Config *config)
     if (config == NULL) {
         return;
     }
-    g_free(config->socket_path);
+    g_ptr_array_unref(config->sockets);
+    g_array_unref(config->lu_maps);
     g_free(config->pidfile);
     g_free(config->user);
     g_free(config->group);
     g_free(config->host_id);
     g_free(config->db_path);
-    g_free(config->initiator);
     g_free(config);
+}
+
+SocketConfig *config_main_socket(Config *config)
+{
+    return g_ptr_array_index(config->sockets, 0);
 }
 
 const char *config_default_file(void)
@@ -69,25 +108,42 @@ const char *config_default_file(void)
     return SOFTPR_SYSCONFDIR "/softpr/softprd.conf";
 }
 
-char *config_initiator_for_host(const char *host_id)
+bool config_parse_identity(const char *text, SocketConfig *socket,
+                           GError **error)
 {
-    GString *name = g_string_new(CONFIG_IQN_PREFIX ":");
-    const char *p;
+    g_autoptr(GError) local = NULL;
 
-    /* iSCSI names allow lower-case letters, digits, '-', '.' and ':'. */
-    for (p = host_id; *p != '\0' && name->len < TID_ISCSI_NAME_MAX; p++) {
-        char c = g_ascii_tolower(*p);
-
-        g_string_append_c(name,
-                          g_ascii_isalnum(c) || c == '-' || c == '.' ? c : '-');
+    if (g_ascii_strcasecmp(text, "auto") == 0) {
+        socket->identity = IDENTITY_AUTO;
+        return true;
     }
-    return g_string_free(name, FALSE);
+    if (g_ascii_strcasecmp(text, "client") == 0) {
+        socket->identity = IDENTITY_CLIENT;
+        return true;
+    }
+    if (!tid_parse(text, &socket->initiator, &local)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "identity: expected auto, client or an initiator name: "
+                    "%s",
+                    local->message);
+        return false;
+    }
+    socket->identity = IDENTITY_FIXED;
+    return true;
 }
 
-/* The keys of each group, for spotting typos. */
+/* The keys of each kind of group, for spotting typos. */
 static const char *const daemon_keys[] = {
-    "socket",          "pidfile",         "user", "group", "host-id", "workers",
-    "max-connections", "request-timeout", NULL,
+    "socket",          "identity", "relative-target-port",
+    "pidfile",         "user",     "group",
+    "host-id",         "workers",  "max-connections",
+    "request-timeout", NULL,
+};
+static const char *const socket_keys[] = {
+    "path",
+    "identity",
+    "relative-target-port",
+    NULL,
 };
 static const char *const database_keys[] = {
     "path",
@@ -96,34 +152,47 @@ static const char *const database_keys[] = {
     NULL,
 };
 static const char *const scsi_keys[] = {
-    "initiator", "relative-target-port", "unit-attentions", "max-registrations",
+    "unit-attentions",
+    "max-registrations",
     NULL,
 };
+static const char *const lu_keys[] = {"create-xattr", NULL};
+static const char *const lu_map_keys[] = {"path", NULL};
+
+/* The known keys of group @group, or NULL for an unknown group. */
+static const char *const *group_keys(const char *group)
+{
+    if (strcmp(group, "daemon") == 0) {
+        return daemon_keys;
+    }
+    if (strcmp(group, "database") == 0) {
+        return database_keys;
+    }
+    if (strcmp(group, "scsi") == 0) {
+        return scsi_keys;
+    }
+    if (strcmp(group, "lu") == 0) {
+        return lu_keys;
+    }
+    if (g_str_has_prefix(group, SOCKET_GROUP_PREFIX)) {
+        return socket_keys;
+    }
+    if (g_str_has_prefix(group, LU_GROUP_PREFIX)) {
+        return lu_map_keys;
+    }
+    return NULL;
+}
 
 static bool check_keys(GKeyFile *kf, const char *path, GError **error)
 {
-    static const struct {
-        const char *group;
-        const char *const *keys;
-    } groups[] = {
-        {"daemon", daemon_keys},
-        {"database", database_keys},
-        {"scsi", scsi_keys},
-    };
     g_auto(GStrv) names = g_key_file_get_groups(kf, NULL);
     guint i;
 
     for (i = 0; names[i] != NULL; i++) {
+        const char *const *known = group_keys(names[i]);
         g_auto(GStrv) keys = NULL;
-        const char *const *known = NULL;
-        size_t g;
         guint k;
 
-        for (g = 0; g < G_N_ELEMENTS(groups); g++) {
-            if (strcmp(names[i], groups[g].group) == 0) {
-                known = groups[g].keys;
-            }
-        }
         if (known == NULL) {
             g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
                         "%s: unknown group [%s]", path, names[i]);
@@ -179,7 +248,6 @@ static bool get_uint(GKeyFile *kf, const char *path, const char *group,
                      GError **error)
 {
     g_autofree char *text = NULL;
-    g_autoptr(GError) local = NULL;
     guint64 value;
 
     if (!get_string(kf, path, group, key, &text, error)) {
@@ -189,7 +257,7 @@ static bool get_uint(GKeyFile *kf, const char *path, const char *group,
         return true;
     }
     if (!g_ascii_string_to_unsigned(g_strstrip(text), 10, min, max, &value,
-                                    &local)) {
+                                    NULL)) {
         g_autofree char *why =
             g_strdup_printf("expected a whole number from %" G_GUINT64_FORMAT
                             " to %" G_GUINT64_FORMAT ", got '%s'",
@@ -258,6 +326,67 @@ static bool get_choice(GKeyFile *kf, const char *path, const char *group,
     }
 }
 
+/* The identity and relative-target-port keys of a socket's group. */
+static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
+                            SocketConfig *socket, GError **error)
+{
+    g_autofree char *identity = NULL;
+    unsigned rtpi = socket->rtpi;
+
+    if (!get_string(kf, path, group, "identity", &identity, error) ||
+        !get_uint(kf, path, group, "relative-target-port", 1, 65535, &rtpi,
+                  error)) {
+        return false;
+    }
+    if (identity != NULL) {
+        g_autoptr(GError) local = NULL;
+
+        if (!config_parse_identity(g_strstrip(identity), socket, &local)) {
+            return bad_value(error, path, group, "identity", local->message);
+        }
+    }
+    socket->rtpi = (uint16_t)rtpi;
+    return true;
+}
+
+/* The [socket NAME] and [lu NAME] groups. */
+static bool load_named_groups(Config *config, GKeyFile *kf, const char *path,
+                              GError **error)
+{
+    g_auto(GStrv) groups = g_key_file_get_groups(kf, NULL);
+    guint i;
+
+    for (i = 0; groups[i] != NULL; i++) {
+        const char *group = groups[i];
+
+        if (g_str_has_prefix(group, SOCKET_GROUP_PREFIX)) {
+            SocketConfig *socket =
+                socket_new(group + strlen(SOCKET_GROUP_PREFIX));
+
+            g_ptr_array_add(config->sockets, socket);
+            if (!get_string(kf, path, group, "path", &socket->path, error) ||
+                !get_socket_keys(kf, path, group, socket, error)) {
+                return false;
+            }
+            if (socket->path == NULL) {
+                return bad_value(error, path, group, "path", "missing");
+            }
+        } else if (g_str_has_prefix(group, LU_GROUP_PREFIX)) {
+            LuMapping map = {0};
+
+            if (!get_string(kf, path, group, "path", &map.path, error)) {
+                return false;
+            }
+            if (map.path == NULL) {
+                return bad_value(error, path, group, "path", "missing");
+            }
+            map.name = g_strdup(group + strlen(LU_GROUP_PREFIX));
+            g_array_append_val(config->lu_maps, map);
+        }
+    }
+    return true;
+}
+
 bool config_load_file(Config *config, const char *path, GError **error)
 {
     static const char *const journals[] = {"delete", "wal", NULL};
@@ -265,7 +394,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
     g_autofree char *db_path = NULL;
-    unsigned rtpi = config->rtpi;
+    SocketConfig *main_socket = config_main_socket(config);
     int journal = config->journal;
     int policy = config->ua_policy;
 
@@ -274,9 +403,17 @@ bool config_load_file(Config *config, const char *path, GError **error)
                     local->message);
         return false;
     }
+    if (g_key_file_has_key(kf, "lu", "create-xattr", NULL)) {
+        config->create_xattr =
+            g_key_file_get_boolean(kf, "lu", "create-xattr", &local);
+        if (local != NULL) {
+            return bad_value(error, path, "lu", "create-xattr",
+                             "expected true or false");
+        }
+    }
     if (!check_keys(kf, path, error) ||
-        !get_string(kf, path, "daemon", "socket", &config->socket_path,
-                    error) ||
+        !get_string(kf, path, "daemon", "socket", &main_socket->path, error) ||
+        !get_socket_keys(kf, path, "daemon", main_socket, error) ||
         !get_string(kf, path, "daemon", "pidfile", &config->pidfile, error) ||
         !get_string(kf, path, "daemon", "user", &config->user, error) ||
         !get_string(kf, path, "daemon", "group", &config->group, error) ||
@@ -292,13 +429,11 @@ bool config_load_file(Config *config, const char *path, GError **error)
                     error) ||
         !get_seconds(kf, path, "database", "lock-timeout", MAX_LOCK_TIMEOUT_MS,
                      &config->lock_timeout_ms, error) ||
-        !get_string(kf, path, "scsi", "initiator", &config->initiator, error) ||
-        !get_uint(kf, path, "scsi", "relative-target-port", 1, 65535, &rtpi,
-                  error) ||
         !get_choice(kf, path, "scsi", "unit-attentions", policies, &policy,
                     error) ||
         !get_uint(kf, path, "scsi", "max-registrations", 1, 65535,
-                  &config->max_registrations, error)) {
+                  &config->max_registrations, error) ||
+        !load_named_groups(config, kf, path, error)) {
         return false;
     }
     if (db_path != NULL) {
@@ -306,32 +441,56 @@ bool config_load_file(Config *config, const char *path, GError **error)
         config->db_path = g_steal_pointer(&db_path);
         config->db_path_is_default = false;
     }
-    config->rtpi = (uint16_t)rtpi;
     config->journal = (StoreJournal)journal;
     config->ua_policy = (PrUaPolicy)policy;
-    if (config->initiator != NULL && !tid_iscsi_name_valid(config->initiator)) {
-        return bad_value(error, path, "scsi", "initiator",
-                         "not a valid iSCSI name (iqn./eui./naa. followed by "
-                         "letters, digits, '-', '.', ':')");
-    }
     return true;
 }
 
 bool config_finish(Config *config, GError **error)
 {
+    guint i;
+    guint j;
+
     if (config->host_id == NULL || *config->host_id == '\0') {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
                     "the host id must not be empty");
         return false;
     }
-    if (config->initiator == NULL) {
-        config->initiator = config_initiator_for_host(config->host_id);
+    for (i = 0; i < config->sockets->len; i++) {
+        SocketConfig *a = g_ptr_array_index(config->sockets, i);
+
+        if (a->path == NULL) {
+            continue;
+        }
+        if (!g_path_is_absolute(a->path)) {
+            if (a->name == NULL) {
+                g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                            "socket path must be absolute");
+            } else {
+                g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                            "[socket %s] path %s: must be absolute", a->name,
+                            a->path);
+            }
+            return false;
+        }
+        for (j = i + 1; j < config->sockets->len; j++) {
+            SocketConfig *b = g_ptr_array_index(config->sockets, j);
+
+            if (b->path != NULL && strcmp(a->path, b->path) == 0) {
+                g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                            "socket %s is configured twice", a->path);
+                return false;
+            }
+        }
     }
-    if (!tid_iscsi_name_valid(config->initiator)) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                    "initiator name '%s' is not a valid iSCSI name",
-                    config->initiator);
-        return false;
+    for (i = 0; i < config->lu_maps->len; i++) {
+        const LuMapping *map = &g_array_index(config->lu_maps, LuMapping, i);
+
+        if (*map->name == '\0' || !g_path_is_absolute(map->path)) {
+            g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                        "[lu %s] needs a name and an absolute path", map->name);
+            return false;
+        }
     }
     return true;
 }

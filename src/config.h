@@ -4,7 +4,9 @@
  *
  * The command line (parsed in softprd.c) overrides the file; the file
  * overrides the defaults.  Keys are kebab-case and match the long
- * options where there is one.
+ * options where there is one.  The main socket (-k, [daemon] socket) and
+ * each [socket NAME] group have their own initiator identity policy and
+ * relative target port.
  */
 #ifndef SOFTPR_CONFIG_H
 #define SOFTPR_CONFIG_H
@@ -15,37 +17,48 @@
 #include <glib.h>
 
 #include "engine.h"
+#include "identity.h"
 #include "store.h"
+#include "tid.h"
 
-/* The iSCSI naming authority of the initiator names softprd makes up. */
-#define CONFIG_IQN_PREFIX "iqn.2026-11.org.softpr"
+typedef struct SocketConfig {
+    char *name; /* NULL for the main socket */
+    char *path; /* NULL: the socket-activated descriptor */
+    IdentityPolicy identity;
+    TransportId initiator; /* with IDENTITY_FIXED */
+    uint16_t rtpi;         /* relative target port identifier */
+} SocketConfig;
 
 typedef struct Config {
     /* [daemon] */
-    char *socket_path; /* -k; NULL with socket activation */
-    char *pidfile;     /* -f */
-    char *user;        /* -u */
-    char *group;       /* -g */
-    char *host_id;     /* this host's name in the database */
-    unsigned workers;  /* threads running commands */
+    char *pidfile;    /* -f */
+    char *user;       /* -u */
+    char *group;      /* -g */
+    char *host_id;    /* --host-id: this host in the database */
+    unsigned workers; /* threads running commands */
     unsigned max_connections;
     unsigned request_timeout_ms; /* a started frame must arrive within */
+    GPtrArray *sockets;          /* SocketConfig *; [0] is the main one */
     /* [database] */
     char *db_path;
     bool db_path_is_default;
     StoreJournal journal;
     unsigned lock_timeout_ms;
     /* [scsi] */
-    char *initiator; /* iSCSI name of the socket's nexus */
-    uint16_t rtpi;   /* its relative target port identifier */
     PrUaPolicy ua_policy;
     unsigned max_registrations;
+    /* [lu] and [lu NAME] */
+    bool create_xattr; /* name unnamed files with user.softpr.lu */
+    GArray *lu_maps;   /* LuMapping */
 } Config;
 
 /* Defaults: root gets /run and /var/lib paths, others their XDG dirs. */
 Config *config_new(void);
 void config_free(Config *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
+
+/* The main socket: -k, [daemon] socket, identity, relative-target-port. */
+SocketConfig *config_main_socket(Config *config);
 
 /* The configuration file read when -c is not given (it may not exist). */
 const char *config_default_file(void);
@@ -56,10 +69,15 @@ const char *config_default_file(void);
  */
 bool config_load_file(Config *config, const char *path, GError **error);
 
-/* Fill what depends on other settings (the default initiator name). */
-bool config_finish(Config *config, GError **error);
+/*
+ * Set @socket's policy from "auto", "client" or an initiator name (any
+ * form tid_parse() accepts).
+ */
+bool config_parse_identity(const char *text, SocketConfig *socket,
+                           GError **error);
 
-/* An iSCSI name for @host_id under CONFIG_IQN_PREFIX (g_free() it). */
-char *config_initiator_for_host(const char *host_id);
+/* Check what involves several settings: socket paths absolute and
+ * distinct, a host id. */
+bool config_finish(Config *config, GError **error);
 
 #endif /* SOFTPR_CONFIG_H */

@@ -777,12 +777,24 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
     return true;
 }
 
-static bool port_exists(const PrConfig *config, uint16_t rtpi)
+/*
+ * Whether @rtpi names a target port of the LU: one of this daemon's, or
+ * one that a registration came through (a port of another host's daemon).
+ */
+static bool port_exists(const PrConfig *config, const PrState *state,
+                        uint16_t rtpi)
 {
     size_t i;
 
     for (i = 0; i < config->n_ports; i++) {
         if (config->ports[i] == rtpi) {
+            return true;
+        }
+    }
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *reg = reg_at(state, (int)i);
+
+        if (!reg->all_tg_pt && reg->rtpi == rtpi) {
             return true;
         }
     }
@@ -1084,7 +1096,7 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
-    if (!port_exists(config, pp->move_rtpi)) {
+    if (!port_exists(config, state, pp->move_rtpi)) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 18, -1);
         return;
     }

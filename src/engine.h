@@ -97,7 +97,7 @@ typedef enum PrUaPolicy {
 } PrUaPolicy;
 
 typedef struct PrConfig {
-    const uint16_t *ports; /* relative target port ids of the LU */
+    const uint16_t *ports; /* this daemon's relative target port ids */
     size_t n_ports;
     unsigned max_registrations;
     PrUaPolicy ua_policy;

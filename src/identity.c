@@ -18,6 +18,178 @@
 
 #define VPD_BUFFER_LEN 1024
 #define SG_IO_TIMEOUT_MS 5000
+#define CMDLINE_MAX (256 * 1024)
+
+/* ------------------------------------------------------------------ */
+/* Initiators                                                          */
+/* ------------------------------------------------------------------ */
+
+void identity_peer_clear(PeerInfo *peer)
+{
+    g_clear_pointer(&peer->vm_uuid, g_free);
+    g_clear_pointer(&peer->vm_name, g_free);
+    peer->is_qemu = false;
+}
+
+/*
+ * The value of key @key ("" for the implied first key) in a QEMU option
+ * string such as "guest=web1,debug-threads=on" or "web1,process=x", where
+ * ",," stands for a comma.  NULL when absent.
+ */
+static char *qemu_option_value(const char *text, const char *key,
+                               const char *implied)
+{
+    GString *part = g_string_new(NULL);
+    const char *p = text;
+    bool first = true;
+
+    for (;;) {
+        if (*p == ',' && p[1] == ',') {
+            g_string_append_c(part, ',');
+            p += 2;
+            continue;
+        }
+        if (*p != ',' && *p != '\0') {
+            g_string_append_c(part, *p++);
+            continue;
+        }
+        {
+            const char *eq = strchr(part->str, '=');
+
+            if (eq == NULL && first && g_strcmp0(key, implied) == 0) {
+                return g_string_free(part, FALSE);
+            }
+            if (eq != NULL && (size_t)(eq - part->str) == strlen(key) &&
+                strncmp(part->str, key, strlen(key)) == 0) {
+                char *value = g_strdup(eq + 1);
+
+                g_string_free(part, TRUE);
+                return value;
+            }
+        }
+        if (*p == '\0') {
+            break;
+        }
+        g_string_truncate(part, 0);
+        first = false;
+        p++;
+    }
+    g_string_free(part, TRUE);
+    return NULL;
+}
+
+static bool is_qemu_program(const char *argv0)
+{
+    g_autofree char *base = g_path_get_basename(argv0);
+
+    return g_str_has_prefix(base, "qemu") || strcmp(base, "kvm") == 0;
+}
+
+void identity_parse_cmdline(const char *cmdline, size_t len, PeerInfo *peer)
+{
+    GPtrArray *argv = g_ptr_array_new();
+    size_t off = 0;
+    guint i;
+
+    memset(peer, 0, sizeof(*peer));
+    while (off < len) {
+        const char *arg = cmdline + off;
+        size_t n = strnlen(arg, len - off);
+
+        if (off + n == len) {
+            break; /* unterminated: a truncated command line */
+        }
+        g_ptr_array_add(argv, (gpointer)arg);
+        off += n + 1;
+    }
+    if (argv->len == 0 || !is_qemu_program(g_ptr_array_index(argv, 0))) {
+        g_ptr_array_free(argv, TRUE);
+        return;
+    }
+    peer->is_qemu = true;
+    for (i = 1; i + 1 < argv->len; i++) {
+        const char *opt = g_ptr_array_index(argv, i);
+        const char *value = g_ptr_array_index(argv, i + 1);
+
+        if (strcmp(opt, "-uuid") == 0 || strcmp(opt, "--uuid") == 0) {
+            g_free(peer->vm_uuid);
+            peer->vm_uuid = g_ascii_strdown(value, -1);
+            i++;
+        } else if (strcmp(opt, "-name") == 0 || strcmp(opt, "--name") == 0) {
+            char *name = qemu_option_value(value, "guest", "guest");
+
+            g_free(peer->vm_name);
+            peer->vm_name = name != NULL && *name != '\0' ? name : NULL;
+            if (peer->vm_name == NULL) {
+                g_free(name);
+            }
+            i++;
+        }
+    }
+    g_ptr_array_free(argv, TRUE);
+}
+
+bool identity_peer_from_pid(pid_t pid, PeerInfo *peer)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    g_autofree char *text = NULL;
+    gsize len = 0;
+
+    memset(peer, 0, sizeof(*peer));
+    if (pid <= 0 || !g_file_get_contents(path, &text, &len, NULL) ||
+        len > CMDLINE_MAX) {
+        return false;
+    }
+    identity_parse_cmdline(text, len, peer);
+    return true;
+}
+
+char *identity_vm_key(const PeerInfo *peer)
+{
+    if (!peer->is_qemu) {
+        return NULL;
+    }
+    if (peer->vm_uuid != NULL) {
+        return g_strconcat("uuid:", peer->vm_uuid, NULL);
+    }
+    if (peer->vm_name != NULL) {
+        return g_strconcat("name:", peer->vm_name, NULL);
+    }
+    return NULL;
+}
+
+/* IDENTITY_IQN_PREFIX ":<kind>:" + @text made a valid iSCSI name. */
+static char *initiator_name(const char *kind, const char *text)
+{
+    GString *name = g_string_new(IDENTITY_IQN_PREFIX ":");
+    const char *p;
+
+    g_string_append(name, kind);
+    g_string_append_c(name, ':');
+    /* iSCSI names allow lower-case letters, digits, '-', '.' and ':'. */
+    for (p = text; *p != '\0' && name->len < TID_ISCSI_NAME_MAX; p++) {
+        char c = g_ascii_tolower(*p);
+
+        g_string_append_c(name,
+                          g_ascii_isalnum(c) || c == '-' || c == '.' ? c : '-');
+    }
+    return g_string_free(name, FALSE);
+}
+
+char *identity_vm_initiator_name(const PeerInfo *peer)
+{
+    return initiator_name("vm", peer->vm_name != NULL ? peer->vm_name
+                                                      : peer->vm_uuid);
+}
+
+char *identity_host_initiator_name(const char *host_id)
+{
+    return initiator_name("host", host_id);
+}
+
+/* ------------------------------------------------------------------ */
+/* Logical units                                                       */
+/* ------------------------------------------------------------------ */
 
 void identity_lu_clear(LuIdentity *id)
 {
@@ -255,31 +427,73 @@ static bool device_identity(int fd, const struct stat *st, const char *sysfs,
     return false;
 }
 
-static bool file_identity(int fd, LuIdentity *id)
+/* The user.softpr.lu attribute of @fd, or NULL. */
+static char *read_lu_xattr(int fd)
 {
     char value[256];
     ssize_t n = fgetxattr(fd, IDENTITY_XATTR, value, sizeof(value) - 1);
     size_t i;
 
     if (n <= 0) {
-        return false;
+        return NULL;
     }
     value[n] = '\0';
     g_strstrip(value);
     for (i = 0; value[i] != '\0'; i++) {
         if (!g_ascii_isprint(value[i])) {
-            return false;
+            return NULL;
         }
     }
-    if (value[0] == '\0') {
+    return value[0] != '\0' ? g_strdup(value) : NULL;
+}
+
+static bool file_identity(int fd, bool create, LuIdentity *id)
+{
+    id->name = read_lu_xattr(fd);
+    if (id->name == NULL && create) {
+        g_autofree char *uuid = g_uuid_string_random();
+        g_autofree char *fresh = g_strconcat("lu-", uuid, NULL);
+
+        /* XATTR_CREATE: when two hosts race, one wins and both read it. */
+        if (fsetxattr(fd, IDENTITY_XATTR, fresh, strlen(fresh), XATTR_CREATE) ==
+                0 ||
+            errno == EEXIST) {
+            id->name = read_lu_xattr(fd);
+        }
+    }
+    if (id->name == NULL) {
         return false;
     }
-    id->name = g_strdup(value);
     id->source = IDENTITY_SOURCE_XATTR;
     return true;
 }
 
-bool identity_lu(int fd, const char *sysfs, LuIdentity *id, GError **error)
+/* A configured mapping whose path is the file or device behind @st. */
+static bool mapped_identity(const struct stat *st,
+                            const IdentityOptions *options, LuIdentity *id)
+{
+    size_t i;
+
+    for (i = 0; i < options->n_maps; i++) {
+        struct stat map;
+
+        if (stat(options->maps[i].path, &map) != 0 ||
+            (map.st_mode & S_IFMT) != (st->st_mode & S_IFMT)) {
+            continue;
+        }
+        if ((S_ISBLK(st->st_mode) || S_ISCHR(st->st_mode))
+                ? map.st_rdev == st->st_rdev
+                : map.st_dev == st->st_dev && map.st_ino == st->st_ino) {
+            id->name = g_strdup(options->maps[i].name);
+            id->source = IDENTITY_SOURCE_CONFIG;
+            return true;
+        }
+    }
+    return false;
+}
+
+bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
+                 GError **error)
 {
     struct stat st;
     bool found = false;
@@ -290,15 +504,17 @@ bool identity_lu(int fd, const char *sysfs, LuIdentity *id, GError **error)
                     "fstat of the received descriptor: %s", g_strerror(errno));
         return false;
     }
-    if (S_ISBLK(st.st_mode) || S_ISCHR(st.st_mode)) {
-        found = device_identity(fd, &st, sysfs, id);
-    } else if (S_ISREG(st.st_mode)) {
-        found = file_identity(fd, id);
-    } else {
+    if (!S_ISBLK(st.st_mode) && !S_ISCHR(st.st_mode) && !S_ISREG(st.st_mode)) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NOT_FOUND,
                     "the received descriptor is %s, not a disk or file",
                     file_kind(st.st_mode));
         return false;
+    }
+    found = mapped_identity(&st, options, id);
+    if (!found && S_ISREG(st.st_mode)) {
+        found = file_identity(fd, options->create_xattr, id);
+    } else if (!found) {
+        found = device_identity(fd, &st, options->sysfs, id);
     }
     id->path = fd_path(fd);
     if (!found) {

@@ -1,11 +1,18 @@
 /*
- * identity: which logical unit a received file descriptor is, so that the
- * same disk is the same LU on every host that shares it.
+ * identity: who sent a command and which logical unit it addresses.
  *
- * In order: a block or SCSI device's WWID from sysfs (the kernel's own
- * choice of VPD page 83h designator), a dm-multipath device's map uuid,
- * VPD page 83h read with SG_IO INQUIRY; a regular file's user.softpr.lu
- * extended attribute; else the canonical path this host sees.
+ * Initiators: each listening socket has a policy.  "auto" makes a QEMU
+ * peer's nexus follow its VM (-uuid, else -name guest=), so that the VM
+ * keeps its registrations wherever it runs, and makes any other peer act
+ * as this host; "client" lets the peer declare its TransportID (wire
+ * feature bit 0); a fixed TransportID names every peer alike.
+ *
+ * Logical units, so that the same disk is the same LU on every host: a
+ * mapping in the configuration; a block or SCSI device's WWID from sysfs
+ * (the kernel's choice of VPD page 83h designator), a dm-multipath map's
+ * uuid, VPD page 83h read with SG_IO INQUIRY; a regular file's
+ * user.softpr.lu extended attribute (created on first use where the
+ * filesystem allows it); else the canonical path this host sees.
  */
 #ifndef SOFTPR_IDENTITY_H
 #define SOFTPR_IDENTITY_H
@@ -13,18 +20,87 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include <glib.h>
+
+#include "tid.h"
+
+/* The iSCSI naming authority of the initiator names softprd makes up. */
+#define IDENTITY_IQN_PREFIX "iqn.2026-11.org.softpr"
 
 /* The extended attribute naming a file-backed LU. */
 #define IDENTITY_XATTR "user.softpr.lu"
 
 /* How a logical unit was identified. */
+#define IDENTITY_SOURCE_CONFIG "config"
 #define IDENTITY_SOURCE_WWID "sysfs-wwid"
 #define IDENTITY_SOURCE_DM "dm-uuid"
 #define IDENTITY_SOURCE_VPD "vpd-83h"
 #define IDENTITY_SOURCE_XATTR "xattr"
 #define IDENTITY_SOURCE_PATH "path"
+
+/* ------------------------------------------------------------------ */
+/* Initiators                                                          */
+/* ------------------------------------------------------------------ */
+
+typedef enum IdentityPolicy {
+    IDENTITY_AUTO,   /* QEMU peers follow their VM; others are the host */
+    IDENTITY_CLIENT, /* the peer declares its TransportID */
+    IDENTITY_FIXED,  /* one configured TransportID */
+} IdentityPolicy;
+
+/* What a peer process told us about itself on its command line. */
+typedef struct PeerInfo {
+    bool is_qemu;
+    char *vm_uuid; /* -uuid, lower case; NULL without one */
+    char *vm_name; /* -name guest=; NULL without one */
+} PeerInfo;
+
+/*
+ * Parse a command line as /proc/PID/cmdline holds it (@len bytes of
+ * NUL-terminated arguments).  A QEMU peer is one whose program name
+ * starts with "qemu" or is "kvm"; its -uuid and -name (QEMU's option
+ * syntax: "guest=NAME,..." or "NAME,...", ",," for a comma) are kept.
+ */
+void identity_parse_cmdline(const char *cmdline, size_t len, PeerInfo *peer);
+
+/* Read and parse the command line of process @pid. */
+bool identity_peer_from_pid(pid_t pid, PeerInfo *peer);
+
+void identity_peer_clear(PeerInfo *peer);
+
+/*
+ * The registry key of a VM ("uuid:<uuid>" or "name:<name>"), or NULL when
+ * @peer is not a QEMU process with a uuid or name (g_free() it).
+ */
+char *identity_vm_key(const PeerInfo *peer);
+
+/*
+ * The readable initiator name a VM asks for:
+ * IDENTITY_IQN_PREFIX ":vm:<name>" (or ":vm:<uuid>" without a name).
+ */
+char *identity_vm_initiator_name(const PeerInfo *peer);
+
+/* The initiator name of host @host_id: IDENTITY_IQN_PREFIX ":host:<id>". */
+char *identity_host_initiator_name(const char *host_id);
+
+/* ------------------------------------------------------------------ */
+/* Logical units                                                       */
+/* ------------------------------------------------------------------ */
+
+/* A configured mapping: whatever @path is, it is the LU @name. */
+typedef struct LuMapping {
+    char *name;
+    char *path;
+} LuMapping;
+
+typedef struct IdentityOptions {
+    const char *sysfs; /* sysfs mount point ("/sys") */
+    bool create_xattr; /* name unnamed files with a new attribute */
+    const LuMapping *maps;
+    size_t n_maps;
+} IdentityOptions;
 
 typedef struct LuIdentity {
     char *name;         /* the LU id */
@@ -35,9 +111,9 @@ typedef struct LuIdentity {
 /*
  * Identify the logical unit behind @fd.  Fails (SOFTPR_ERROR_NOT_FOUND)
  * for descriptors that cannot be a disk: pipes, sockets, directories.
- * @sysfs is the sysfs mount point ("/sys"; tests pass a fake tree).
  */
-bool identity_lu(int fd, const char *sysfs, LuIdentity *id, GError **error);
+bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
+                 GError **error);
 
 void identity_lu_clear(LuIdentity *id);
 

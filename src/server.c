@@ -21,15 +21,11 @@
 /* Room for more descriptors than allowed, to see that there were more. */
 #define MAX_FDS_PER_READ 8
 
-/* Features softprd grants.  The initiator identity extension comes with
- * per-socket identity policies. */
-#define SUPPORTED_FEATURES 0u
-
 typedef struct Listener {
     Server *server;
     int fd;
     char *unlink_path;
-    PrNexus nexus;
+    ListenerConfig config;
     GSource *source;
 } Listener;
 
@@ -40,6 +36,10 @@ typedef struct Conn {
     int fd;
     pid_t peer_pid;
     uid_t peer_uid;
+    PeerInfo peer; /* the peer's command line, with "auto" */
+    char *vm_key;  /* its VM's registry key, until resolved */
+    PrNexus nexus; /* valid when nexus_ready */
+    bool nexus_ready;
     WireReader reader;
     int request_fd; /* descriptor of the request being read */
     GSource *watch;
@@ -67,6 +67,9 @@ struct Server {
     char *host_id;
     char *vfs;
     char *sysfs;
+    LuMapping *lu_maps;
+    IdentityOptions lu;
+    TransportId host_initiator; /* non-QEMU peers of "auto" sockets */
     uint16_t *ports;
     PrConfig pr;
     unsigned max_connections;
@@ -182,6 +185,37 @@ static void fail_command(PrResult *result, ScsiSenseCode code)
     scsi_sense_build(result->sense, code);
 }
 
+/*
+ * The nexus of a connection from a VM: its registry name, looked up (or
+ * given) on its first command.  Returns false with @result set when the
+ * database could not answer.
+ */
+static bool resolve_vm_nexus(Server *server, Conn *conn, Store *store,
+                             gint64 deadline, PrResult *result)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *preferred = identity_vm_initiator_name(&conn->peer);
+    g_autofree char *name = NULL;
+    StoreVm vm = {conn->vm_key, preferred, conn->peer.vm_name,
+                  conn->peer.vm_uuid};
+
+    if (!store_vm_initiator(store, &vm, deadline, &name, &error)) {
+        command_store_failure(result, error, conn->vm_key);
+        return false;
+    }
+    memset(&conn->nexus, 0, sizeof(conn->nexus));
+    if (!tid_from_iscsi_name(name, &conn->nexus.initiator, &error)) {
+        command_store_failure(result, error, conn->vm_key);
+        return false;
+    }
+    conn->nexus.rtpi = conn->listener->config.rtpi;
+    conn->nexus_ready = true;
+    g_info("connection %" G_GUINT64_FORMAT " (pid %d): VM %s is initiator "
+           "%s",
+           conn->id, (int)conn->peer_pid, conn->vm_key, name);
+    return true;
+}
+
 static void job_run(gpointer data, gpointer user_data)
 {
     Job *job = data;
@@ -191,9 +225,10 @@ static void job_run(gpointer data, gpointer user_data)
     g_autoptr(GError) error = NULL;
     PrResult *result = g_new(PrResult, 1);
     LuIdentity lu = {0};
-    Store *store;
+    gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
+    Store *store = NULL;
 
-    if (!identity_lu(job->fd, server->sysfs, &lu, &error)) {
+    if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         fail_command(result, SENSE_LU_NOT_SUPPORTED);
@@ -201,7 +236,8 @@ static void job_run(gpointer data, gpointer user_data)
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
-    } else {
+    } else if (conn->nexus_ready ||
+               resolve_vm_nexus(server, conn, store, deadline, result)) {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
         CommandRequest request;
 
@@ -209,10 +245,11 @@ static void job_run(gpointer data, gpointer user_data)
         request.data = req->data;
         request.data_len = req->data_len;
         request.fd_read_only = identity_fd_read_only(job->fd);
-        request.deadline =
-            job->received_at + (gint64)server->lock_timeout_ms * 1000;
-        command_execute(store, &server->pr, &conn->listener->nexus, &info,
-                        &request, result);
+        request.deadline = deadline;
+        command_execute(store, &server->pr, &conn->nexus, &info, &request,
+                        result);
+    }
+    if (store != NULL) {
         store_release(server, store);
     }
     identity_lu_clear(&lu);
@@ -325,6 +362,75 @@ static void violation(Conn *conn, const char *what)
     conn_close(conn, NULL);
 }
 
+/* The features a connection on @listener may request. */
+static uint32_t supported_features(const Listener *listener)
+{
+    return listener->config.identity == IDENTITY_CLIENT
+               ? WIRE_FEATURE_INITIATOR_ID
+               : 0;
+}
+
+/* The client's feature word arrived. */
+static bool conn_features(Conn *conn, bool *again)
+{
+    uint32_t supported = supported_features(conn->listener);
+    uint32_t requested = conn->reader.features;
+
+    if (requested & ~supported) {
+        g_autofree char *what = g_strdup_printf(
+            "requested features 0x%08x, only 0x%08x are supported", requested,
+            supported);
+
+        violation(conn, what);
+        return false;
+    }
+    if (conn->listener->config.identity == IDENTITY_CLIENT) {
+        if (!(requested & WIRE_FEATURE_INITIATOR_ID)) {
+            violation(conn, "this socket needs the client to declare its "
+                            "initiator (feature bit 0)");
+            return false;
+        }
+        /* Still mid-frame: the declaration has the request timeout. */
+        wire_reader_expect_identity(&conn->reader);
+        *again = true;
+        return true;
+    }
+    timer_stop(conn);
+    wire_reader_next_request(&conn->reader);
+    *again = true;
+    return true;
+}
+
+/* The client declared its initiator: check it and accept it. */
+static bool conn_identity(Conn *conn, bool *again)
+{
+    TransportId tid;
+    size_t used = 0;
+    g_autofree char *name = NULL;
+
+    timer_stop(conn);
+    if (tid_decode(conn->reader.identity, conn->reader.identity_len, &tid,
+                   &used) != TID_OK ||
+        used != conn->reader.identity_len) {
+        violation(conn, "malformed initiator TransportID");
+        return false;
+    }
+    memset(&conn->nexus, 0, sizeof(conn->nexus));
+    conn->nexus.initiator = tid;
+    conn->nexus.rtpi = conn->listener->config.rtpi;
+    conn->nexus_ready = true;
+    name = tid_to_string(&tid);
+    g_info("connection %" G_GUINT64_FORMAT " (pid %d): declared initiator %s",
+           conn->id, (int)conn->peer_pid, name);
+    /* Accepted: the answer goes out, then requests follow. */
+    wire_features_encode(conn->out, WIRE_IDENTITY_ACCEPTED);
+    conn->out_len = WIRE_FEATURES_LEN;
+    conn->out_off = 0;
+    conn_write(conn);
+    *again = false;
+    return true;
+}
+
 /* Read what the current frame still needs; returns false once closed. */
 static bool conn_read_once(Conn *conn, bool *again)
 {
@@ -413,18 +519,9 @@ static bool conn_read_once(Conn *conn, bool *again)
         *again = true;
         return true;
     case WIRE_FEATURES:
-        timer_stop(conn);
-        if (conn->reader.features & ~SUPPORTED_FEATURES) {
-            g_autofree char *what = g_strdup_printf(
-                "requested features 0x%08x, only 0x%08x are supported",
-                conn->reader.features, SUPPORTED_FEATURES);
-
-            violation(conn, what);
-            return false;
-        }
-        wire_reader_next_request(&conn->reader);
-        *again = true;
-        return true;
+        return conn_features(conn, again);
+    case WIRE_IDENTITY:
+        return conn_identity(conn, again);
     case WIRE_REQUEST:
         timer_stop(conn);
         dispatch(conn);
@@ -515,6 +612,8 @@ static void conn_write(Conn *conn)
 
 static void conn_free(Conn *conn)
 {
+    identity_peer_clear(&conn->peer);
+    g_free(conn->vm_key);
     timer_stop(conn);
     conn_watch(conn, 0);
     if (conn->request_fd >= 0) {
@@ -546,6 +645,41 @@ static void refusal_warning(Server *server, const char *what)
         server->last_refusal_log = now;
         g_warning("%s", what);
     }
+}
+
+/*
+ * Decide what a new connection's commands are attributed to, as far as
+ * it can be without the database: a fixed name, this host, or (resolved
+ * on the first command) the VM of a QEMU peer.  A "client" socket waits
+ * for the declaration.
+ */
+static void conn_attribute(Conn *conn)
+{
+    const Listener *listener = conn->listener;
+
+    memset(&conn->nexus, 0, sizeof(conn->nexus));
+    conn->nexus.rtpi = listener->config.rtpi;
+    switch (listener->config.identity) {
+    case IDENTITY_FIXED:
+        conn->nexus.initiator = listener->config.initiator;
+        conn->nexus_ready = true;
+        break;
+    case IDENTITY_CLIENT:
+        break;
+    case IDENTITY_AUTO:
+        if (identity_peer_from_pid(conn->peer_pid, &conn->peer)) {
+            conn->vm_key = identity_vm_key(&conn->peer);
+        }
+        if (conn->vm_key == NULL) {
+            conn->nexus.initiator = conn->server->host_initiator;
+            conn->nexus_ready = true;
+        }
+        break;
+    }
+    g_info("connection %" G_GUINT64_FORMAT " from pid %d (uid %u)%s%s",
+           conn->id, (int)conn->peer_pid, (unsigned)conn->peer_uid,
+           conn->vm_key != NULL ? ": QEMU, VM " : "",
+           conn->vm_key != NULL ? conn->vm_key : "");
 }
 
 static gboolean listener_resume(gpointer data);
@@ -601,10 +735,9 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
         }
         wire_reader_init(&conn->reader);
         g_hash_table_add(server->conns, conn);
-        g_info("connection %" G_GUINT64_FORMAT " from pid %d (uid %u)",
-               conn->id, (int)conn->peer_pid, (unsigned)conn->peer_uid);
+        conn_attribute(conn);
         /* QEMU blocks until the feature word arrives: send it now. */
-        wire_features_encode(conn->out, SUPPORTED_FEATURES);
+        wire_features_encode(conn->out, supported_features(listener));
         conn->out_len = WIRE_FEATURES_LEN;
         conn->out_off = 0;
         conn_write(conn);
@@ -649,7 +782,27 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->store_options.host_id = server->host_id;
     server->store_options.vfs = server->vfs;
     server->store_options.create = false;
-    server->sysfs = g_strdup(options->sysfs != NULL ? options->sysfs : "/sys");
+    server->sysfs =
+        g_strdup(options->lu.sysfs != NULL ? options->lu.sysfs : "/sys");
+    server->lu_maps = g_new0(LuMapping, options->lu.n_maps + 1);
+    for (i = 0; i < options->lu.n_maps; i++) {
+        server->lu_maps[i].name = g_strdup(options->lu.maps[i].name);
+        server->lu_maps[i].path = g_strdup(options->lu.maps[i].path);
+    }
+    server->lu.sysfs = server->sysfs;
+    server->lu.create_xattr = options->lu.create_xattr;
+    server->lu.maps = server->lu_maps;
+    server->lu.n_maps = options->lu.n_maps;
+    {
+        g_autofree char *host = identity_host_initiator_name(
+            options->store.host_id != NULL ? options->store.host_id
+                                           : g_get_host_name());
+
+        if (!tid_from_iscsi_name(host, &server->host_initiator, error)) {
+            server_free(server);
+            return NULL;
+        }
+    }
     server->ports = g_new(uint16_t, options->pr.n_ports);
     for (i = 0; i < options->pr.n_ports; i++) {
         server->ports[i] = options->pr.ports[i];
@@ -670,14 +823,14 @@ Server *server_new(const ServerOptions *options, GError **error)
     return server;
 }
 
-void server_add_listener(Server *server, int fd, const PrNexus *nexus,
+void server_add_listener(Server *server, int fd, const ListenerConfig *config,
                          const char *unlink_path)
 {
     Listener *listener = g_new0(Listener, 1);
 
     listener->server = server;
     listener->fd = fd;
-    listener->nexus = *nexus;
+    listener->config = *config;
     listener->unlink_path = g_strdup(unlink_path);
     g_ptr_array_add(server->listeners, listener);
     listener_watch(listener);
@@ -773,6 +926,11 @@ void server_free(Server *server)
     g_free(server->host_id);
     g_free(server->vfs);
     g_free(server->sysfs);
+    for (i = 0; server->lu_maps != NULL && i < server->lu.n_maps; i++) {
+        g_free(server->lu_maps[i].name);
+        g_free(server->lu_maps[i].path);
+    }
+    g_free(server->lu_maps);
     g_free(server->ports);
     g_free(server);
 }

@@ -19,6 +19,7 @@
 #include <glib.h>
 
 #include "engine.h"
+#include "identity.h"
 #include "store.h"
 
 typedef struct ServerOptions {
@@ -26,10 +27,18 @@ typedef struct ServerOptions {
     unsigned max_connections;
     unsigned request_timeout_ms;
     unsigned lock_timeout_ms; /* a command's bound on lock waits */
-    StoreOptions store;       /* how workers open the database */
+    StoreOptions store;       /* how workers open the database; its
+                               * host_id names this host's nexus */
     PrConfig pr;
-    const char *sysfs; /* sysfs mount point for LU identity */
+    IdentityOptions lu; /* how logical units are identified */
 } ServerOptions;
+
+/* How a listening socket attributes commands to initiators. */
+typedef struct ListenerConfig {
+    IdentityPolicy identity;
+    TransportId initiator; /* with IDENTITY_FIXED */
+    uint16_t rtpi;         /* the target port it stands for */
+} ListenerConfig;
 
 typedef struct Server Server;
 
@@ -47,11 +56,11 @@ bool server_check_listener(int fd, GError **error);
 Server *server_new(const ServerOptions *options, GError **error);
 
 /*
- * Serve listening socket @fd (from server_bind() or socket activation).
- * Commands arriving on it come from @nexus.  @unlink_path, when not NULL,
- * is removed when the server stops.
+ * Serve listening socket @fd (from server_bind() or socket activation),
+ * attributing its commands as @config says.  @unlink_path, when not
+ * NULL, is removed when the server stops.
  */
-void server_add_listener(Server *server, int fd, const PrNexus *nexus,
+void server_add_listener(Server *server, int fd, const ListenerConfig *config,
                          const char *unlink_path);
 
 /* Serve until server_stop() has been called and everything has drained. */

@@ -44,6 +44,8 @@ static char *opt_group;
 static char *opt_trace;
 static char *opt_config;
 static char *opt_db;
+static char *opt_identity;
+static char *opt_host_id;
 
 /* With -d: where the child reports startup success or failure. */
 static int startup_pipe = -1;
@@ -52,7 +54,8 @@ static int startup_pipe = -1;
  * the -d parent or a startup failure exits without unwinding main(). */
 static GOptionContext *option_context;
 static Config *daemon_config;
-static char *socket_to_unlink;
+/* Socket files this process bound: removed again if startup fails. */
+static GPtrArray *sockets_to_unlink;
 
 static gboolean count_verbose(const char *name, const char *value,
                               gpointer data, GError **error)
@@ -105,8 +108,12 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
     len = strlen(line);
     line[len] = '\n';
     /* A socket file nobody serves would only make libvirt wait. */
-    if (socket_to_unlink != NULL) {
-        unlink(socket_to_unlink);
+    if (sockets_to_unlink != NULL) {
+        guint i;
+
+        for (i = 0; i < sockets_to_unlink->len; i++) {
+            unlink(g_ptr_array_index(sockets_to_unlink, i));
+        }
     }
     if (startup_pipe >= 0) {
         if (write(startup_pipe, line, len + 1) < 0) {
@@ -232,8 +239,17 @@ static Config *load_config(void)
         }
     }
     if (opt_socket != NULL) {
-        g_free(config->socket_path);
-        config->socket_path = g_strdup(opt_socket);
+        g_free(config_main_socket(config)->path);
+        config_main_socket(config)->path = g_strdup(opt_socket);
+    }
+    if (opt_identity != NULL &&
+        !config_parse_identity(opt_identity, config_main_socket(config),
+                               &error)) {
+        die("--identity: %s", error->message);
+    }
+    if (opt_host_id != NULL) {
+        g_free(config->host_id);
+        config->host_id = g_strdup(opt_host_id);
     }
     if (opt_pidfile != NULL) {
         g_free(config->pidfile);
@@ -264,37 +280,65 @@ static Config *load_config(void)
     return g_steal_pointer(&config);
 }
 
-/* The listening socket: inherited from systemd, or bound at -k. */
-static int open_listener(Config *config, char **unlink_path)
+/*
+ * Every listening socket, in the order of config->sockets: the main one
+ * inherited from systemd or bound at -k, the others bound at their paths.
+ */
+static int *open_listeners(Config *config)
 {
     g_autoptr(GError) error = NULL;
-    int n = systemd_listen_fds();
-    int fd;
+    int *fds = g_new(int, config->sockets->len);
+    int activated = systemd_listen_fds();
+    guint i;
 
-    *unlink_path = NULL;
-    if (n > 0) {
-        if (opt_socket != NULL) {
-            die("Unix socket can't be set when using socket activation");
+    sockets_to_unlink = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; i < config->sockets->len; i++) {
+        SocketConfig *socket = g_ptr_array_index(config->sockets, i);
+
+        if (i == 0 && activated > 0) {
+            if (opt_socket != NULL) {
+                die("Unix socket can't be set when using socket activation");
+            }
+            if (activated > 1) {
+                die("softprd does not support socket activation with "
+                    "LISTEN_FDS > 1");
+            }
+            if (!server_check_listener(SYSTEMD_FIRST_FD, &error)) {
+                die("Socket activation failed: %s", error->message);
+            }
+            g_clear_pointer(&socket->path, g_free);
+            fds[i] = SYSTEMD_FIRST_FD;
+            continue;
         }
-        if (n > 1) {
-            die("softprd does not support socket activation with "
-                "LISTEN_FDS > 1");
+        fds[i] = server_bind(socket->path, &error);
+        if (fds[i] < 0) {
+            die_error(error);
         }
-        if (!server_check_listener(SYSTEMD_FIRST_FD, &error)) {
-            die("Socket activation failed: %s", error->message);
-        }
-        g_clear_pointer(&config->socket_path, g_free);
-        return SYSTEMD_FIRST_FD;
+        g_ptr_array_add(sockets_to_unlink, g_strdup(socket->path));
     }
-    if (!g_path_is_absolute(config->socket_path)) {
-        die("socket path must be absolute");
+    return fds;
+}
+
+/* A line for the log: where a socket is and whose commands it carries. */
+static char *describe_socket(const SocketConfig *socket)
+{
+    g_autofree char *who = NULL;
+
+    switch (socket->identity) {
+    case IDENTITY_AUTO:
+        who = g_strdup("auto: QEMU peers by VM, others as this host");
+        break;
+    case IDENTITY_CLIENT:
+        who = g_strdup("client: declared by the peer");
+        break;
+    case IDENTITY_FIXED:
+        who = tid_to_string(&socket->initiator);
+        break;
     }
-    fd = server_bind(config->socket_path, &error);
-    if (fd < 0) {
-        die_error(error);
-    }
-    *unlink_path = g_strdup(config->socket_path);
-    return fd;
+    return g_strdup_printf("%s (initiator %s, relative target port %u)",
+                           socket->path != NULL ? socket->path
+                                                : "socket-activated",
+                           who, socket->rtpi);
 }
 
 static void drop_privileges(const Config *config)
@@ -339,10 +383,12 @@ int main(int argc, char **argv)
 {
     g_autoptr(GError) error = NULL;
     g_auto(GStrv) args = NULL;
+    g_autofree int *listen_fds = NULL;
+    g_autofree uint16_t *ports = NULL;
     ServerOptions options;
-    PrNexus nexus;
     Server *server;
-    int listen_fd;
+    guint n_ports = 0;
+    guint i;
 
     signal(SIGPIPE, SIG_IGN);
     log_setup("softprd", 1);
@@ -381,7 +427,7 @@ int main(int argc, char **argv)
 
     daemon_config = load_config();
     raise_fd_limit();
-    listen_fd = open_listener(daemon_config, &socket_to_unlink);
+    listen_fds = open_listeners(daemon_config);
 
     if (opt_daemon) {
         daemonize();
@@ -391,6 +437,20 @@ int main(int argc, char **argv)
         die_error(error);
     }
     drop_privileges(daemon_config);
+
+    /* The target ports are the sockets' relative target port ids. */
+    ports = g_new(uint16_t, daemon_config->sockets->len);
+    for (i = 0; i < daemon_config->sockets->len; i++) {
+        const SocketConfig *socket =
+            g_ptr_array_index(daemon_config->sockets, i);
+        guint j;
+
+        for (j = 0; j < n_ports && ports[j] != socket->rtpi; j++) {
+        }
+        if (j == n_ports) {
+            ports[n_ports++] = socket->rtpi;
+        }
+    }
 
     memset(&options, 0, sizeof(options));
     options.workers = daemon_config->workers;
@@ -402,38 +462,42 @@ int main(int argc, char **argv)
     options.store.lock_timeout_ms = daemon_config->lock_timeout_ms;
     options.store.host_id = daemon_config->host_id;
     options.store.create = true;
-    options.pr.ports = &daemon_config->rtpi;
-    options.pr.n_ports = 1;
+    options.pr.ports = ports;
+    options.pr.n_ports = n_ports;
     options.pr.max_registrations = daemon_config->max_registrations;
     options.pr.ua_policy = daemon_config->ua_policy;
-    options.sysfs = "/sys";
+    options.lu.sysfs = "/sys";
+    options.lu.create_xattr = daemon_config->create_xattr;
+    options.lu.maps = (const LuMapping *)daemon_config->lu_maps->data;
+    options.lu.n_maps = daemon_config->lu_maps->len;
     check_database(daemon_config, &options.store);
-
-    memset(&nexus, 0, sizeof(nexus));
-    if (!tid_from_iscsi_name(daemon_config->initiator, &nexus.initiator,
-                             &error)) {
-        die_error(error);
-    }
-    nexus.rtpi = daemon_config->rtpi;
 
     server = server_new(&options, &error);
     if (server == NULL) {
         die_error(error);
     }
-    server_add_listener(server, listen_fd, &nexus, socket_to_unlink);
+    for (i = 0; i < daemon_config->sockets->len; i++) {
+        const SocketConfig *socket =
+            g_ptr_array_index(daemon_config->sockets, i);
+        g_autofree char *line = describe_socket(socket);
+        ListenerConfig listener;
+
+        memset(&listener, 0, sizeof(listener));
+        listener.identity = socket->identity;
+        listener.initiator = socket->initiator;
+        listener.rtpi = socket->rtpi;
+        server_add_listener(server, listen_fds[i], &listener, socket->path);
+        g_message("listening on %s", line);
+    }
     g_unix_signal_add(SIGTERM, on_signal, server);
     g_unix_signal_add(SIGINT, on_signal, server);
     g_unix_signal_add(SIGHUP, on_signal, server);
 
-    g_message(
-        "listening on %s; database %s (%s journal); initiator %s, "
-        "relative target port %u; unit attentions %s",
-        daemon_config->socket_path != NULL ? daemon_config->socket_path
-                                           : "the socket-activated socket",
-        daemon_config->db_path,
-        daemon_config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
-        daemon_config->initiator, daemon_config->rtpi,
-        daemon_config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
+    g_message("host %s; database %s (%s journal); unit attentions %s",
+              daemon_config->host_id, daemon_config->db_path,
+              daemon_config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
+              daemon_config->ua_policy == PR_UA_REPORT ? "reported"
+                                                       : "recorded");
     if (!systemd_notify("READY=1", &error)) {
         g_warning("%s", error->message);
         g_clear_error(&error);
@@ -446,7 +510,7 @@ int main(int argc, char **argv)
     server_free(server);
     g_message("stopped");
     config_free(daemon_config);
-    g_free(socket_to_unlink);
+    g_ptr_array_unref(sockets_to_unlink);
     g_option_context_free(option_context);
     return 0;
 }

@@ -40,6 +40,10 @@ typedef enum StmtId {
     STMT_REG_DELETE,
     STMT_UA_INSERT,
     STMT_UA_DELETE,
+    STMT_VM_SELECT,
+    STMT_VM_NAME_TAKEN,
+    STMT_VM_INSERT,
+    STMT_VM_UPDATE,
     STMT_COUNT
 } StmtId;
 
@@ -48,8 +52,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
     [STMT_LU_SELECT] =
-        "SELECT id, generation, aptpl, info_lost, res_type, res_scope "
-        "FROM lu WHERE name = ?1",
+        "SELECT id, generation, aptpl, info_lost, res_type, res_scope, "
+        "id_source, last_host, last_path FROM lu WHERE name = ?1",
     [STMT_REG_SELECT] = "SELECT initiator, rtpi, all_tg_pt, key, holder "
                         "FROM registration WHERE lu_id = ?1 ORDER BY id",
     [STMT_UA_SELECT] = "SELECT initiator, rtpi, asc, ascq "
@@ -77,6 +81,14 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_UA_DELETE] =
         "DELETE FROM unit_attention WHERE lu_id = ?1 AND initiator = ?2 "
         "AND rtpi = ?3 AND asc = ?4 AND ascq = ?5",
+    [STMT_VM_SELECT] = "SELECT name, last_host FROM initiator WHERE key = ?1",
+    [STMT_VM_NAME_TAKEN] = "SELECT 1 FROM initiator WHERE name = ?1",
+    [STMT_VM_INSERT] =
+        "INSERT INTO initiator (key, name, vm_name, vm_uuid, last_host, "
+        "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)",
+    [STMT_VM_UPDATE] =
+        "UPDATE initiator SET vm_name = ?2, vm_uuid = ?3, last_host = ?4, "
+        "last_seen = ?5 WHERE key = ?1",
 };
 
 struct Store {
@@ -578,13 +590,15 @@ static bool corrupt(Store *store, GError **error, const char *name,
     return false;
 }
 
-bool store_load_state(Store *store, const char *name, PrState *state,
-                      gint64 *lu_id, GError **error)
+bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
+                      gint64 *lu_id, bool *stale, GError **error)
 {
+    const char *name = lu->name;
     sqlite3_stmt *stmt;
     int rc;
 
     *lu_id = 0;
+    *stale = false;
     stmt = stmt_get(store, STMT_LU_SELECT, error);
     if (stmt == NULL) {
         return false;
@@ -606,6 +620,12 @@ bool store_load_state(Store *store, const char *name, PrState *state,
     state->info_lost = sqlite3_column_int(stmt, 3) != 0;
     state->res_type = (uint8_t)sqlite3_column_int(stmt, 4);
     state->res_scope = (uint8_t)sqlite3_column_int(stmt, 5);
+    *stale =
+        g_strcmp0((const char *)sqlite3_column_text(stmt, 6), lu->id_source) !=
+            0 ||
+        g_strcmp0((const char *)sqlite3_column_text(stmt, 7), store->host_id) !=
+            0 ||
+        g_strcmp0((const char *)sqlite3_column_text(stmt, 8), lu->path) != 0;
     stmt_done(stmt);
 
     stmt = stmt_get(store, STMT_REG_SELECT, error);
@@ -878,4 +898,128 @@ bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
     return save_lu(store, &lu_id, lu, after, error) &&
            save_registrations(store, lu_id, before, after, error) &&
            save_unit_attentions(store, lu_id, before, after, error);
+}
+
+/* ------------------------------------------------------------------ */
+/* VM initiator names                                                  */
+/* ------------------------------------------------------------------ */
+
+/* Look up @key: *@name and whether it was last seen on this host. */
+static bool vm_lookup(Store *store, const char *key, char **name, bool *here,
+                      GError **error)
+{
+    sqlite3_stmt *stmt = stmt_get(store, STMT_VM_SELECT, error);
+    int rc;
+
+    *name = NULL;
+    *here = false;
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_text(stmt, 1, key, -1, SQLITE_STATIC);
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        *name = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+        *here = g_strcmp0((const char *)sqlite3_column_text(stmt, 1),
+                          store->host_id) == 0;
+    }
+    stmt_done(stmt);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+        set_db_error(store, error, rc, "reading an initiator name");
+        return false;
+    }
+    return true;
+}
+
+/* @preferred, or @preferred-N for the first N that no VM holds. */
+static char *free_vm_name(Store *store, const char *preferred, GError **error)
+{
+    unsigned n;
+
+    for (n = 1;; n++) {
+        g_autofree char *suffix =
+            n == 1 ? g_strdup("") : g_strdup_printf("-%u", n);
+        size_t room = TID_ISCSI_NAME_MAX - strlen(suffix);
+        g_autofree char *candidate = g_strdup_printf(
+            "%.*s%s", (int)MIN(strlen(preferred), room), preferred, suffix);
+        sqlite3_stmt *stmt = stmt_get(store, STMT_VM_NAME_TAKEN, error);
+        int rc;
+
+        if (stmt == NULL) {
+            return NULL;
+        }
+        sqlite3_bind_text(stmt, 1, candidate, -1, SQLITE_STATIC);
+        rc = sqlite3_step(stmt);
+        stmt_done(stmt);
+        if (rc == SQLITE_DONE) {
+            return g_steal_pointer(&candidate);
+        }
+        if (rc != SQLITE_ROW) {
+            set_db_error(store, error, rc, "choosing an initiator name");
+            return NULL;
+        }
+    }
+}
+
+bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
+                        char **name, GError **error)
+{
+    sqlite3_stmt *stmt;
+    bool here = false;
+
+    /* Usually known and last seen here: a read is enough. */
+    if (!store_begin(store, false, deadline, error)) {
+        return false;
+    }
+    if (!vm_lookup(store, vm->key, name, &here, error)) {
+        store_rollback(store);
+        return false;
+    }
+    store_rollback(store);
+    if (*name != NULL && here) {
+        return true;
+    }
+    g_clear_pointer(name, g_free);
+
+    if (!store_begin(store, true, deadline, error)) {
+        return false;
+    }
+    if (!vm_lookup(store, vm->key, name, &here, error)) {
+        goto fail;
+    }
+    if (*name == NULL) {
+        *name = free_vm_name(store, vm->preferred_name, error);
+        if (*name == NULL) {
+            goto fail;
+        }
+        stmt = stmt_get(store, STMT_VM_INSERT, error);
+        if (stmt == NULL) {
+            goto fail;
+        }
+        sqlite3_bind_text(stmt, 1, vm->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, *name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, vm->vm_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, vm->vm_uuid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 5, store->host_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 6, now_seconds());
+    } else {
+        stmt = stmt_get(store, STMT_VM_UPDATE, error);
+        if (stmt == NULL) {
+            goto fail;
+        }
+        sqlite3_bind_text(stmt, 1, vm->key, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, vm->vm_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 3, vm->vm_uuid, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 4, store->host_id, -1, SQLITE_STATIC);
+        sqlite3_bind_int64(stmt, 5, now_seconds());
+    }
+    if (!stmt_run(store, stmt, "recording an initiator name", error) ||
+        !store_commit(store, error)) {
+        goto fail;
+    }
+    return true;
+fail:
+    store_rollback(store);
+    g_clear_pointer(name, g_free);
+    return false;
 }

@@ -81,13 +81,15 @@ bool store_commit(Store *store, GError **error);
 void store_rollback(Store *store);
 
 /*
- * Load the PR state of the logical unit named @name into @state (which
- * must be empty).  An unknown LU yields an empty state and *@lu_id 0.
- * Fails with SOFTPR_ERROR_CORRUPT when the stored state breaks an
+ * Load the PR state of the logical unit @lu->name into @state (which must
+ * be empty).  An unknown LU yields an empty state and *@lu_id 0.  *@stale
+ * tells whether the database last saw the LU elsewhere (another host,
+ * path or identification), so that a reader knows to record where it is
+ * now.  Fails with SOFTPR_ERROR_CORRUPT when the stored state breaks an
  * invariant.  Must run inside a transaction.
  */
-bool store_load_state(Store *store, const char *name, PrState *state,
-                      gint64 *lu_id, GError **error);
+bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
+                      gint64 *lu_id, bool *stale, GError **error);
 
 /*
  * Write @after as the new state of the LU @lu (row @lu_id, or a new row
@@ -97,6 +99,24 @@ bool store_load_state(Store *store, const char *name, PrState *state,
 bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
                       const PrState *before, const PrState *after,
                       GError **error);
+
+/* What softprd knows about a VM whose nexus follows it. */
+typedef struct StoreVm {
+    const char *key;            /* "uuid:<uuid>" or "name:<name>" */
+    const char *preferred_name; /* the iSCSI name it would like */
+    const char *vm_name;        /* may be NULL */
+    const char *vm_uuid;        /* may be NULL */
+} StoreVm;
+
+/*
+ * The initiator name of VM @vm: the one it was given when first seen, on
+ * any host, else @vm->preferred_name (with a "-N" suffix when another VM
+ * holds that name).  Records this host as where the VM was last seen.
+ * Runs its own transactions, waiting for locks until @deadline.
+ * *@name: g_free() it.
+ */
+bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
+                        char **name, GError **error);
 
 /* The path the store was opened with. */
 const char *store_path(const Store *store);

@@ -17,6 +17,13 @@ void wire_reader_init(WireReader *reader)
     reader->request.data_len = 0;
 }
 
+void wire_reader_expect_identity(WireReader *reader)
+{
+    reader->phase = WIRE_PHASE_IDENTITY_LEN;
+    reader->have = 0;
+    reader->identity_len = 0;
+}
+
 void wire_reader_next_request(WireReader *reader)
 {
     reader->phase = WIRE_PHASE_CDB;
@@ -35,6 +42,10 @@ size_t wire_reader_want(const WireReader *reader)
     switch (reader->phase) {
     case WIRE_PHASE_FEATURES:
         return WIRE_FEATURES_LEN - reader->have;
+    case WIRE_PHASE_IDENTITY_LEN:
+        return 2 - reader->have;
+    case WIRE_PHASE_IDENTITY:
+        return reader->identity_len - reader->have;
     case WIRE_PHASE_CDB:
         return WIRE_CDB_LEN - reader->have;
     case WIRE_PHASE_DATA:
@@ -45,7 +56,9 @@ size_t wire_reader_want(const WireReader *reader)
 
 bool wire_reader_mid_frame(const WireReader *reader)
 {
-    return reader->have > 0 || reader->phase == WIRE_PHASE_DATA;
+    return reader->have > 0 || reader->phase == WIRE_PHASE_DATA ||
+           reader->phase == WIRE_PHASE_IDENTITY_LEN ||
+           reader->phase == WIRE_PHASE_IDENTITY;
 }
 
 /* The CDB is complete: judge its descriptors, opcode and length. */
@@ -100,6 +113,33 @@ WireEvent wire_reader_feed(WireReader *reader, const uint8_t *buf, size_t len,
         reader->features = wire_features_decode(reader->features_buf);
         return WIRE_FEATURES;
 
+    case WIRE_PHASE_IDENTITY_LEN:
+        if (n_fds > 0) {
+            return WIRE_ERR_FD_UNEXPECTED;
+        }
+        memcpy(reader->identity + reader->have, buf, len);
+        reader->have += len;
+        if (reader->have < 2) {
+            return WIRE_NEED_MORE;
+        }
+        reader->identity_len = get_be16(reader->identity);
+        if (reader->identity_len < WIRE_IDENTITY_MIN ||
+            reader->identity_len > WIRE_IDENTITY_MAX) {
+            return WIRE_ERR_IDENTITY;
+        }
+        reader->phase = WIRE_PHASE_IDENTITY;
+        reader->have = 0;
+        return WIRE_NEED_MORE;
+
+    case WIRE_PHASE_IDENTITY:
+        if (n_fds > 0) {
+            return WIRE_ERR_FD_UNEXPECTED;
+        }
+        memcpy(reader->identity + reader->have, buf, len);
+        reader->have += len;
+        return reader->have < reader->identity_len ? WIRE_NEED_MORE
+                                                   : WIRE_IDENTITY;
+
     case WIRE_PHASE_CDB:
         reader->fds += n_fds;
         memcpy(reader->request.cdb + reader->have, buf, len);
@@ -131,6 +171,8 @@ const char *wire_event_describe(WireEvent event)
         return "incomplete frame";
     case WIRE_FEATURES:
         return "feature word received";
+    case WIRE_IDENTITY:
+        return "initiator identity received";
     case WIRE_REQUEST:
         return "request received";
     case WIRE_ERR_FD_MISSING:
@@ -143,6 +185,8 @@ const char *wire_event_describe(WireEvent event)
         return "Invalid CDB, closing socket.";
     case WIRE_ERR_LENGTH:
         return "Transfer length above 8192 bytes, closing socket.";
+    case WIRE_ERR_IDENTITY:
+        return "Initiator TransportID length out of bounds, closing socket.";
     }
     return "unknown protocol event";
 }

@@ -28,14 +28,23 @@
 
 /*
  * Feature bits.  QEMU requests none.  Bit 0 (initiator identity) is a
- * softpr extension: the client declares the initiator it acts for.
+ * softpr extension: right after its feature word the client sends a
+ * big-endian 2-byte length and an SPC-4 TransportID naming the initiator
+ * it acts for; the daemon answers a 4-byte word, 0 for accepted, or
+ * closes the connection.
  */
 #define WIRE_FEATURE_INITIATOR_ID 0x00000001u
+
+/* Bounds on the declared TransportID (SPC-4 7.6.4: at least 24 bytes). */
+#define WIRE_IDENTITY_MIN 24
+#define WIRE_IDENTITY_MAX 256
+#define WIRE_IDENTITY_ACCEPTED 0u
 
 /* What feeding bytes to a WireReader produced. */
 typedef enum WireEvent {
     WIRE_NEED_MORE, /* frame incomplete: feed wire_reader_want() more */
     WIRE_FEATURES,  /* the client's feature word is complete */
+    WIRE_IDENTITY,  /* the declared TransportID is complete */
     WIRE_REQUEST,   /* a request is complete in reader->request */
     /* Protocol violations: the connection must be closed. */
     WIRE_ERR_FD_MISSING,    /* a CDB arrived without a file descriptor */
@@ -43,6 +52,7 @@ typedef enum WireEvent {
     WIRE_ERR_FD_UNEXPECTED, /* a descriptor outside the CDB */
     WIRE_ERR_OPCODE,        /* neither PERSISTENT RESERVE IN nor OUT */
     WIRE_ERR_LENGTH,        /* transfer length above WIRE_DATA_MAX */
+    WIRE_ERR_IDENTITY,      /* a declared TransportID length out of bounds */
 } WireEvent;
 
 typedef struct WireRequest {
@@ -53,6 +63,8 @@ typedef struct WireRequest {
 
 typedef enum WirePhase {
     WIRE_PHASE_FEATURES,
+    WIRE_PHASE_IDENTITY_LEN,
+    WIRE_PHASE_IDENTITY,
     WIRE_PHASE_CDB,
     WIRE_PHASE_DATA,
 } WirePhase;
@@ -63,15 +75,22 @@ typedef struct WireReader {
     size_t have;  /* bytes of the current phase received */
     unsigned fds; /* descriptors received for the current request */
     uint8_t features_buf[WIRE_FEATURES_LEN];
-    uint32_t features; /* valid after WIRE_FEATURES */
+    uint32_t features;   /* valid after WIRE_FEATURES */
+    size_t identity_len; /* valid after WIRE_IDENTITY */
+    uint8_t identity[WIRE_IDENTITY_MAX];
     WireRequest request;
 } WireReader;
 
 /* Start a connection: the client's feature word comes first. */
 void wire_reader_init(WireReader *reader);
 
-/* After WIRE_FEATURES or WIRE_REQUEST: expect the next request. */
+/* After WIRE_FEATURES, WIRE_IDENTITY or WIRE_REQUEST: expect the next
+ * request. */
 void wire_reader_next_request(WireReader *reader);
+
+/* After WIRE_FEATURES with WIRE_FEATURE_INITIATOR_ID granted: expect the
+ * length and TransportID of the declared initiator. */
+void wire_reader_expect_identity(WireReader *reader);
 
 /*
  * How many bytes the current frame still needs.  The server reads at most
@@ -85,7 +104,8 @@ bool wire_reader_mid_frame(const WireReader *reader);
 /*
  * Consume @len bytes (at most wire_reader_want()) that arrived together
  * with @n_fds descriptors.  Returns WIRE_NEED_MORE, WIRE_FEATURES,
- * WIRE_REQUEST or a violation; after a violation the reader is dead.
+ * WIRE_IDENTITY, WIRE_REQUEST or a violation; after a violation the
+ * reader is dead.
  */
 WireEvent wire_reader_feed(WireReader *reader, const uint8_t *buf, size_t len,
                            unsigned n_fds);

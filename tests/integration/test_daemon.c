@@ -155,8 +155,8 @@ static void test_config_errors(void **state)
         {"[database]\nlock-timeout = 60\n", "lock-timeout"},
         {"[daemon]\nworkers = many\n", "workers"},
         {"[scsi]\nunit-attentions = sometimes\n", "unit-attentions"},
-        {"[scsi]\ninitiator = not a name\n", "initiator"},
-        {"[scsi]\nrelative-target-port = 0\n", "relative-target-port"},
+        {"[daemon]\nidentity = not a name\n", "identity"},
+        {"[daemon]\nrelative-target-port = 0\n", "relative-target-port"},
         {"not a key file", "softprd.conf"},
     };
     g_autofree char *conf = path_in(f, "softprd.conf");
@@ -743,12 +743,12 @@ static void test_two_daemons_one_database(void **state)
 {
     Fixture *f = *state;
     TestDaemon *a = testd_start(f->dir, "a",
-                                "[scsi]\ninitiator = iqn.2026-11.test:a\n"
-                                "unit-attentions = report\n",
+                                "[daemon]\nidentity = iqn.2026-11.test:a\n"
+                                "[scsi]\nunit-attentions = report\n",
                                 NULL);
     TestDaemon *b = testd_start(f->dir, "b",
-                                "[scsi]\ninitiator = iqn.2026-11.test:b\n"
-                                "unit-attentions = report\n",
+                                "[daemon]\nidentity = iqn.2026-11.test:b\n"
+                                "[scsi]\nunit-attentions = report\n",
                                 NULL);
     int disk = testd_disk(f->dir, "shared.img", O_RDWR);
     PrClient *ca = testd_connect(a);
@@ -827,9 +827,9 @@ static void test_recorded_unit_attentions(void **state)
 {
     Fixture *f = *state;
     TestDaemon *a = testd_start(
-        f->dir, "a", "[scsi]\ninitiator = iqn.2026-11.test:a\n", NULL);
+        f->dir, "a", "[daemon]\nidentity = iqn.2026-11.test:a\n", NULL);
     TestDaemon *b = testd_start(
-        f->dir, "b", "[scsi]\ninitiator = iqn.2026-11.test:b\n", NULL);
+        f->dir, "b", "[daemon]\nidentity = iqn.2026-11.test:b\n", NULL);
     int disk = testd_disk(f->dir, "shared.img", O_RDWR);
     PrClient *ca = testd_connect(a);
     PrClient *cb = testd_connect(b);

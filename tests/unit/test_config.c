@@ -1,5 +1,6 @@
 /*
- * test_config: defaults, the GKeyFile settings and their errors.
+ * test_config: defaults, the GKeyFile settings (sockets with identity
+ * policies, LU mappings) and their errors.
  */
 #include <string.h>
 #include <unistd.h>
@@ -18,51 +19,81 @@ static char *write_config(const char *dir, const char *text)
     return path;
 }
 
-/* Defaults: rollback journal, 5 s lock bound, unit attentions recorded,
- * target port 1, and paths by who runs the daemon. */
+static SocketConfig *socket_at(Config *c, guint i)
+{
+    return g_ptr_array_index(c->sockets, i);
+}
+
+/* Defaults: one socket with the auto policy on target port 1, rollback
+ * journal, 5 s lock bound, unit attentions recorded, files named by a
+ * created attribute, and paths by who runs the daemon. */
 static void test_defaults(void **state)
 {
     g_autoptr(Config) c = config_new();
+    SocketConfig *main_socket = config_main_socket(c);
 
+    assert_int_equal(c->sockets->len, 1);
+    assert_null(main_socket->name);
+    assert_int_equal(main_socket->identity, IDENTITY_AUTO);
+    assert_int_equal(main_socket->rtpi, 1);
     assert_int_equal(c->journal, STORE_JOURNAL_DELETE);
     assert_int_equal(c->lock_timeout_ms, 5000);
     assert_int_equal(c->ua_policy, PR_UA_RECORD);
-    assert_int_equal(c->rtpi, 1);
     assert_int_equal(c->workers, 4);
+    assert_true(c->create_xattr);
+    assert_int_equal(c->lu_maps->len, 0);
     assert_true(c->db_path_is_default);
+    assert_string_equal(c->host_id, g_get_host_name());
     if (geteuid() == 0) {
-        assert_string_equal(c->socket_path, "/run/softprd.sock");
+        assert_string_equal(main_socket->path, "/run/softprd.sock");
         assert_string_equal(c->db_path, "/var/lib/softpr/softpr.db");
     } else {
-        assert_true(g_str_has_suffix(c->socket_path, "/softprd.sock"));
+        assert_true(g_str_has_suffix(main_socket->path, "/softprd.sock"));
         assert_true(g_str_has_suffix(c->db_path, "/softpr/softpr.db"));
     }
     assert_true(config_finish(c, NULL));
-    assert_true(tid_iscsi_name_valid(c->initiator));
 }
 
-/* Every key is read, seconds as decimals. */
+/* Every key is read, seconds as decimals; [socket NAME] and [lu NAME]
+ * groups add sockets and mappings. */
 static void test_every_key(void **state)
 {
     g_autofree char *dir = testutil_tmpdir();
     g_autofree char *path = write_config(
         dir, "[daemon]\n"
-             "socket = /tmp/x.sock\npidfile = /tmp/x.pid\nuser = u\n"
+             "socket = /tmp/x.sock\nidentity = client\n"
+             "relative-target-port = 3\npidfile = /tmp/x.pid\nuser = u\n"
              "group = g\nhost-id = node-7\nworkers = 8\n"
              "max-connections = 12\nrequest-timeout = 1.5\n"
+             "[socket vms]\npath = /tmp/vms.sock\n"
+             "[socket tools]\npath = /tmp/tools.sock\n"
+             "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
              "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
              "lock-timeout = 0.25\n"
-             "[scsi]\ninitiator = IQN.2026-11.test:Node7\n"
-             "relative-target-port = 3\nunit-attentions = report\n"
-             "max-registrations = 9\n");
+             "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
+             "[lu]\ncreate-xattr = false\n"
+             "[lu shared-disk-1]\npath = /srv/images/disk1.img\n");
     g_autoptr(Config) c = config_new();
     GError *error = NULL;
+    const LuMapping *map;
 
     if (!config_load_file(c, path, &error)) {
         fail_msg("%s", error->message);
     }
     assert_true(config_finish(c, NULL));
-    assert_string_equal(c->socket_path, "/tmp/x.sock");
+    assert_int_equal(c->sockets->len, 3);
+    assert_string_equal(socket_at(c, 0)->path, "/tmp/x.sock");
+    assert_int_equal(socket_at(c, 0)->identity, IDENTITY_CLIENT);
+    assert_int_equal(socket_at(c, 0)->rtpi, 3);
+    assert_string_equal(socket_at(c, 1)->name, "vms");
+    assert_string_equal(socket_at(c, 1)->path, "/tmp/vms.sock");
+    assert_int_equal(socket_at(c, 1)->identity, IDENTITY_AUTO);
+    assert_int_equal(socket_at(c, 1)->rtpi, 1);
+    assert_string_equal(socket_at(c, 2)->name, "tools");
+    assert_int_equal(socket_at(c, 2)->identity, IDENTITY_FIXED);
+    assert_string_equal(socket_at(c, 2)->initiator.name,
+                        "iqn.2026-11.test:tool");
+    assert_int_equal(socket_at(c, 2)->rtpi, 4);
     assert_string_equal(c->pidfile, "/tmp/x.pid");
     assert_string_equal(c->user, "u");
     assert_string_equal(c->group, "g");
@@ -74,11 +105,34 @@ static void test_every_key(void **state)
     assert_false(c->db_path_is_default);
     assert_int_equal(c->journal, STORE_JOURNAL_WAL);
     assert_int_equal(c->lock_timeout_ms, 250);
-    assert_string_equal(c->initiator, "IQN.2026-11.test:Node7");
-    assert_int_equal(c->rtpi, 3);
     assert_int_equal(c->ua_policy, PR_UA_REPORT);
     assert_int_equal(c->max_registrations, 9);
+    assert_false(c->create_xattr);
+    assert_int_equal(c->lu_maps->len, 1);
+    map = &g_array_index(c->lu_maps, LuMapping, 0);
+    assert_string_equal(map->name, "shared-disk-1");
+    assert_string_equal(map->path, "/srv/images/disk1.img");
     testutil_rmtree(dir);
+}
+
+/* The identity value: auto, client, or any initiator name form. */
+static void test_identity_values(void **state)
+{
+    SocketConfig s;
+    GError *error = NULL;
+
+    memset(&s, 0, sizeof(s));
+    assert_true(config_parse_identity("AUTO", &s, NULL));
+    assert_int_equal(s.identity, IDENTITY_AUTO);
+    assert_true(config_parse_identity("client", &s, NULL));
+    assert_int_equal(s.identity, IDENTITY_CLIENT);
+    assert_true(config_parse_identity("sas,5000c50012345678", &s, NULL));
+    assert_int_equal(s.identity, IDENTITY_FIXED);
+    assert_int_equal(s.initiator.protocol, TID_PROTOCOL_SAS);
+    assert_false(config_parse_identity("a host", &s, &error));
+    assert_non_null(strstr(error->message, "expected auto, client or an "
+                                           "initiator name"));
+    g_error_free(error);
 }
 
 /* Each broken file gives one error naming the file and what is wrong. */
@@ -90,17 +144,22 @@ static void test_errors(void **state)
     } cases[] = {
         {"[daemon]\nsocket = /a\nsokcet = /b\n", "unknown key 'sokcet'"},
         {"[scsi]\n[extra]\n", "unknown group [extra]"},
+        {"[scsi]\ninitiator = iqn.2026-11.x:y\n", "unknown key 'initiator'"},
         {"[daemon]\nworkers = 0\n", "workers"},
         {"[daemon]\nworkers = 65\n", "from 1 to 64"},
         {"[daemon]\nmax-connections = -1\n", "max-connections"},
         {"[daemon]\nrequest-timeout = soon\n", "request-timeout"},
         {"[daemon]\nrequest-timeout = 0\n", "above 0"},
+        {"[daemon]\nidentity = some host\n", "[daemon] identity"},
+        {"[daemon]\nrelative-target-port = 0\n", "relative-target-port"},
         {"[database]\nlock-timeout = 30\n", "at most 25"},
         {"[database]\njournal-mode = truncate\n", "delete, wal"},
         {"[database]\npath =\n", "empty value"},
         {"[scsi]\nunit-attentions = always\n", "record, report"},
-        {"[scsi]\nrelative-target-port = 65536\n", "relative-target-port"},
-        {"[scsi]\ninitiator = host a\n", "not a valid iSCSI name"},
+        {"[socket x]\nidentity = client\n", "[socket x] path: missing"},
+        {"[socket x]\npath = /a\nport = 2\n", "unknown key 'port'"},
+        {"[lu d]\n", "[lu d] path: missing"},
+        {"[lu]\ncreate-xattr = maybe\n", "create-xattr"},
         {"key without group\n", "softprd.conf"},
     };
     g_autofree char *dir = testutil_tmpdir();
@@ -125,21 +184,45 @@ static void test_errors(void **state)
     testutil_rmtree(dir);
 }
 
-/* The default initiator name is a valid iSCSI name made from the host
- * id, with characters iSCSI names do not allow replaced. */
-static void test_initiator_for_host(void **state)
+/* Settings that only fail together: relative or repeated socket paths,
+ * mappings without an absolute path, an empty host id. */
+static void test_finish_errors(void **state)
 {
-    g_autofree char *a = config_initiator_for_host("Node_1.Example");
-    g_autofree char *b = config_initiator_for_host("vm 2/x");
-    g_autoptr(Config) c = config_new();
+    static const struct {
+        const char *text;
+        const char *fragment;
+    } cases[] = {
+        {"[daemon]\nsocket = rel.sock\n", "socket path must be absolute"},
+        {"[socket a]\npath = rel.sock\n", "[socket a] path rel.sock"},
+        {"[daemon]\nsocket = /a.sock\n[socket b]\npath = /a.sock\n",
+         "configured twice"},
+        {"[lu d]\npath = images/d.img\n", "[lu d]"},
+        {"[daemon]\nhost-id = \" \"\n", "host id"},
+    };
+    g_autofree char *dir = testutil_tmpdir();
+    size_t i;
 
-    assert_string_equal(a, CONFIG_IQN_PREFIX ":node-1.example");
-    assert_string_equal(b, CONFIG_IQN_PREFIX ":vm-2-x");
-    assert_true(tid_iscsi_name_valid(a));
-    assert_true(tid_iscsi_name_valid(b));
-    g_free(c->host_id);
-    c->host_id = g_strdup("");
-    assert_false(config_finish(c, NULL));
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autofree char *path = write_config(dir, cases[i].text);
+        g_autoptr(Config) c = config_new();
+        GError *error = NULL;
+
+        if (!config_load_file(c, path, &error)) {
+            /* A blank host id is a valid string; others load fine. */
+            fail_msg("case %zu: %s", i, error->message);
+        }
+        if (i == 4) {
+            g_free(c->host_id);
+            c->host_id = g_strdup("");
+        }
+        assert_false(config_finish(c, &error));
+        if (strstr(error->message, cases[i].fragment) == NULL) {
+            fail_msg("case %zu: '%s' lacks '%s'", i, error->message,
+                     cases[i].fragment);
+        }
+        g_error_free(error);
+    }
+    testutil_rmtree(dir);
 }
 
 int main(void)
@@ -147,8 +230,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_identity_values),
         cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_initiator_for_host),
+        cmocka_unit_test(test_finish_errors),
     };
 
     return TESTUTIL_RUN("config", tests, NULL, NULL);

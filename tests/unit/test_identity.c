@@ -18,6 +18,9 @@
 #include "error.h"
 #include "identity.h"
 
+/* Identification without mappings or attribute creation. */
+static const IdentityOptions plain = {"/sys", false, NULL, 0};
+
 /* A regular file is named by its canonical path, symlinks resolved. */
 static void test_file_by_path(void **state)
 {
@@ -30,7 +33,7 @@ static void test_file_by_path(void **state)
     assert_true(g_file_set_contents(file, "", 0, NULL));
     assert_int_equal(symlink(file, link), 0);
     fd = open(link, O_RDONLY);
-    assert_true(identity_lu(fd, "/sys", &id, NULL));
+    assert_true(identity_lu(fd, &plain, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
     assert_string_equal(id.name, file);
     assert_string_equal(id.path, file);
@@ -58,7 +61,7 @@ static void test_file_by_xattr(void **state)
         testutil_rmtree(dir);
         skip();
     }
-    assert_true(identity_lu(fd, "/sys", &id, NULL));
+    assert_true(identity_lu(fd, &plain, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_XATTR);
     assert_string_equal(id.name, "cluster-disk-1");
     assert_string_equal(id.path, file);
@@ -76,14 +79,14 @@ static void test_not_a_disk(void **state)
     int dir;
 
     assert_int_equal(pipe(fds), 0);
-    assert_false(identity_lu(fds[0], "/sys", &id, &error));
+    assert_false(identity_lu(fds[0], &plain, &id, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
     assert_non_null(strstr(error->message, "pipe"));
     g_clear_error(&error);
     close(fds[0]);
     close(fds[1]);
     dir = open("/", O_RDONLY | O_DIRECTORY);
-    assert_false(identity_lu(dir, "/sys", &id, &error));
+    assert_false(identity_lu(dir, &plain, &id, &error));
     assert_non_null(strstr(error->message, "directory"));
     g_clear_error(&error);
     close(dir);
@@ -98,10 +101,11 @@ static void test_device_by_sysfs_wwid(void **state)
     g_autofree char *wwid = NULL;
     struct stat st;
     LuIdentity id;
+    IdentityOptions opts = {sysfs, false, NULL, 0};
     int fd = open("/dev/null", O_RDWR);
 
     assert_int_equal(fstat(fd, &st), 0);
-    assert_true(identity_lu(fd, sysfs, &id, NULL));
+    assert_true(identity_lu(fd, &opts, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
     assert_string_equal(id.name, "/dev/null");
     identity_lu_clear(&id);
@@ -112,13 +116,171 @@ static void test_device_by_sysfs_wwid(void **state)
     wwid = g_build_filename(devdir, "wwid", NULL);
     assert_true(g_file_set_contents(
         wwid, "naa.6001405c3214b06a400d19a4f0ac4f04\n", -1, NULL));
-    assert_true(identity_lu(fd, sysfs, &id, NULL));
+    assert_true(identity_lu(fd, &opts, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_WWID);
     assert_string_equal(id.name, "naa.6001405c3214b06a400d19a4f0ac4f04");
     assert_string_equal(id.path, "/dev/null");
     identity_lu_clear(&id);
     close(fd);
     testutil_rmtree(sysfs);
+}
+
+/* A file without the attribute gets one on first use ("lu-" and a
+ * random uuid), and keeps it: the same name every time, from any path. */
+static void test_file_xattr_created(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *file = g_build_filename(dir, "disk.img", NULL);
+    g_autofree char *hard = g_build_filename(dir, "other-name.img", NULL);
+    IdentityOptions create = {"/sys", true, NULL, 0};
+    LuIdentity first;
+    LuIdentity again;
+    char value[256];
+    ssize_t n;
+    int fd;
+
+    assert_true(g_file_set_contents(file, "", 0, NULL));
+    fd = open(file, O_RDWR);
+    if (fsetxattr(fd, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(fd);
+        testutil_rmtree(dir);
+        skip();
+    }
+    assert_true(identity_lu(fd, &create, &first, NULL));
+    assert_string_equal(first.source, IDENTITY_SOURCE_XATTR);
+    assert_true(g_str_has_prefix(first.name, "lu-"));
+    assert_int_equal(strlen(first.name), 3 + 36);
+    n = fgetxattr(fd, IDENTITY_XATTR, value, sizeof(value) - 1);
+    assert_true(n > 0);
+    value[n] = '\0';
+    assert_string_equal(value, first.name);
+    close(fd);
+
+    assert_int_equal(link(file, hard), 0);
+    fd = open(hard, O_RDONLY);
+    assert_true(identity_lu(fd, &create, &again, NULL));
+    assert_string_equal(again.name, first.name);
+    identity_lu_clear(&first);
+    identity_lu_clear(&again);
+    close(fd);
+    testutil_rmtree(dir);
+}
+
+/* A configured mapping wins over every other identification, matched by
+ * the file behind the path (symlinks followed). */
+static void test_mapping_wins(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *file = g_build_filename(dir, "disk.img", NULL);
+    g_autofree char *alias = g_build_filename(dir, "by-id", NULL);
+    LuMapping maps[2] = {{(char *)"other", (char *)"/nonexistent"},
+                         {(char *)"cluster-disk", alias}};
+    IdentityOptions opts = {"/sys", true, maps, 2};
+    LuIdentity id;
+    int fd;
+
+    assert_true(g_file_set_contents(file, "", 0, NULL));
+    assert_int_equal(symlink(file, alias), 0);
+    fd = open(file, O_RDWR);
+    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_string_equal(id.source, IDENTITY_SOURCE_CONFIG);
+    assert_string_equal(id.name, "cluster-disk");
+    assert_string_equal(id.path, file);
+    identity_lu_clear(&id);
+    close(fd);
+    testutil_rmtree(dir);
+}
+
+/* Parse a command line written with spaces between arguments. */
+static void parse(const char *args, PeerInfo *peer)
+{
+    g_autofree char *buf = g_strconcat(args, " ", NULL);
+    size_t len = strlen(buf);
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (buf[i] == ' ') {
+            buf[i] = '\0';
+        }
+    }
+    identity_parse_cmdline(buf, len, peer);
+}
+
+/* QEMU peers are recognised by program name; -uuid and -name (QEMU's
+ * option syntax) are read; other programs are not VMs. */
+static void test_cmdline(void **state)
+{
+    PeerInfo p;
+    char *key;
+
+    parse("/usr/bin/qemu-system-x86_64 -machine pc -name "
+          "guest=Web1,debug-threads=on -uuid 0B8E1D2F-0000-4000-8000-"
+          "00000000ABCD -m 1024",
+          &p);
+    assert_true(p.is_qemu);
+    assert_string_equal(p.vm_name, "Web1");
+    assert_string_equal(p.vm_uuid, "0b8e1d2f-0000-4000-8000-00000000abcd");
+    key = identity_vm_key(&p);
+    assert_string_equal(key, "uuid:0b8e1d2f-0000-4000-8000-00000000abcd");
+    g_free(key);
+    identity_peer_clear(&p);
+
+    parse("qemu-kvm -name db,,main,process=qemu:db", &p);
+    assert_true(p.is_qemu);
+    assert_string_equal(p.vm_name, "db,main");
+    assert_null(p.vm_uuid);
+    key = identity_vm_key(&p);
+    assert_string_equal(key, "name:db,main");
+    g_free(key);
+    identity_peer_clear(&p);
+
+    parse("kvm --name guest=x", &p);
+    assert_true(p.is_qemu);
+    assert_string_equal(p.vm_name, "x");
+    identity_peer_clear(&p);
+
+    parse("qemu-system-aarch64 -nographic", &p);
+    assert_true(p.is_qemu);
+    assert_null(identity_vm_key(&p));
+    identity_peer_clear(&p);
+
+    parse("/usr/bin/python3 fake.py -name guest=vm1", &p);
+    assert_false(p.is_qemu);
+    assert_null(identity_vm_key(&p));
+    identity_peer_clear(&p);
+
+    /* A command line cut short: the partial argument is not read. */
+    identity_parse_cmdline("qemu\0-name\0guest=abc", 20, &p);
+    assert_true(p.is_qemu);
+    assert_null(p.vm_name);
+    identity_peer_clear(&p);
+}
+
+/* Initiator names are valid iSCSI names a person can read. */
+static void test_initiator_names(void **state)
+{
+    PeerInfo p;
+    char *name;
+
+    memset(&p, 0, sizeof(p));
+    p.is_qemu = true;
+    p.vm_name = g_strdup("Web Server #1");
+    p.vm_uuid = g_strdup("0b8e1d2f-0000-4000-8000-00000000abcd");
+    name = identity_vm_initiator_name(&p);
+    assert_string_equal(name, IDENTITY_IQN_PREFIX ":vm:web-server--1");
+    assert_true(tid_iscsi_name_valid(name));
+    g_free(name);
+    g_clear_pointer(&p.vm_name, g_free);
+    name = identity_vm_initiator_name(&p);
+    assert_string_equal(name, IDENTITY_IQN_PREFIX
+                        ":vm:0b8e1d2f-0000-4000-8000-00000000abcd");
+    g_free(name);
+    identity_peer_clear(&p);
+
+    name = identity_host_initiator_name("Node_1.Example");
+    assert_string_equal(name, IDENTITY_IQN_PREFIX ":host:node-1.example");
+    assert_true(tid_iscsi_name_valid(name));
+    g_free(name);
 }
 
 /* Append a designation descriptor (SPC-4 7.8.6.1 table 484). */
@@ -234,6 +396,10 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_by_path),
         cmocka_unit_test(test_file_by_xattr),
+        cmocka_unit_test(test_file_xattr_created),
+        cmocka_unit_test(test_mapping_wins),
+        cmocka_unit_test(test_cmdline),
+        cmocka_unit_test(test_initiator_names),
         cmocka_unit_test(test_not_a_disk),
         cmocka_unit_test(test_device_by_sysfs_wwid),
         cmocka_unit_test(test_vpd83_preference),

@@ -254,14 +254,18 @@ static void save(Store *store, gint64 lu_id, const PrState *before,
     }
 }
 
+static const StoreLuInfo sample_lu = {"naa.600140512345678", "sysfs-wwid",
+                                      "/dev/sdb"};
+
 static PrState *load(Store *store, gint64 *lu_id)
 {
     PrState *s = pr_state_new();
     GError *error = NULL;
+    bool stale = false;
 
     assert_true(
         store_begin(store, false, g_get_monotonic_time() + 1000000, &error));
-    if (!store_load_state(store, "naa.600140512345678", s, lu_id, &error)) {
+    if (!store_load_state(store, &sample_lu, s, lu_id, &stale, &error)) {
         fail_msg("load: %s", error->message);
     }
     store_rollback(store);
@@ -354,13 +358,14 @@ static void test_corrupt_state(void **state)
     g_autoptr(PrState) loaded = pr_state_new();
     GError *error = NULL;
     gint64 lu_id = 0;
+    bool stale = false;
 
     save(store, 0, empty, s);
     raw_sql(f->path, "UPDATE registration SET holder = 1");
     assert_true(
         store_begin(store, false, g_get_monotonic_time() + 1000000, NULL));
     assert_false(
-        store_load_state(store, "naa.600140512345678", loaded, &lu_id, &error));
+        store_load_state(store, &sample_lu, loaded, &lu_id, &stale, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_CORRUPT);
     g_error_free(error);
     store_rollback(store);
@@ -449,6 +454,79 @@ static void test_rollback(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
 }
 
+/* A reader learns whether the database last saw the LU elsewhere. */
+static void test_stale_location(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    StoreLuInfo moved = {"naa.600140512345678", "sysfs-wwid", "/dev/sdc"};
+    g_autoptr(PrState) loaded = pr_state_new();
+    gint64 lu_id = 0;
+    bool stale = true;
+
+    save(store, 0, empty, s);
+    assert_true(
+        store_begin(store, false, g_get_monotonic_time() + 1000000, NULL));
+    assert_true(
+        store_load_state(store, &sample_lu, loaded, &lu_id, &stale, NULL));
+    assert_false(stale);
+    g_array_set_size(loaded->regs, 0);
+    g_array_set_size(loaded->uas, 0);
+    assert_true(store_load_state(store, &moved, loaded, &lu_id, &stale, NULL));
+    assert_true(stale);
+    store_rollback(store);
+    store_close(store);
+}
+
+static char *vm_name(Store *store, const char *key, const char *preferred)
+{
+    StoreVm vm = {key, preferred, "web1", NULL};
+    GError *error = NULL;
+    char *name = NULL;
+
+    if (!store_vm_initiator(store, &vm, g_get_monotonic_time() + 1000000, &name,
+                            &error)) {
+        fail_msg("store_vm_initiator: %s", error->message);
+    }
+    return name;
+}
+
+/*
+ * A VM keeps the initiator name it got when first seen, from any host; a
+ * different VM asking for a taken name gets "-2"; the host it was last
+ * seen on is recorded.
+ */
+static void test_vm_initiator_names(void **state)
+{
+    Fixture *f = *state;
+    StoreOptions other = options_for(f->path);
+    Store *a = open_ok(f->path);
+    Store *b;
+    char *n1;
+    char *n2;
+    char *n3;
+
+    other.host_id = "host-b";
+    b = store_open(&other, NULL);
+    assert_non_null(b);
+    n1 = vm_name(a, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1");
+    assert_string_equal(n1, "iqn.2026-11.org.softpr:vm:web1");
+    n2 = vm_name(b, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1-renamed");
+    assert_string_equal(n2, n1);
+    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM initiator WHERE "
+                                      "last_host = 'host-b'"),
+                     1);
+    n3 = vm_name(a, "uuid:2222", "iqn.2026-11.org.softpr:vm:web1");
+    assert_string_equal(n3, "iqn.2026-11.org.softpr:vm:web1-2");
+    g_free(n1);
+    g_free(n2);
+    g_free(n3);
+    store_close(a);
+    store_close(b);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -466,6 +544,8 @@ int main(void)
         T(test_bounded_lock_wait),
         T(test_commit_busy_writes_nothing),
         T(test_rollback),
+        T(test_stale_location),
+        T(test_vm_initiator_names),
     };
 #undef T
 

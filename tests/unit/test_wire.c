@@ -224,6 +224,64 @@ static void test_next_request(void **state)
     assert_true(wire_reader_mid_frame(&r));
 }
 
+/* Feature bit 0: after the feature word come a BE 2-byte length and
+ * the TransportID, in any chunks; then requests as usual. */
+static void test_identity_declaration(void **state)
+{
+    WireReader r;
+    uint8_t word[4];
+    uint8_t decl[2 + 32];
+    size_t i;
+
+    for (i = 0; i < sizeof(decl); i++) {
+        decl[i] = (uint8_t)i;
+    }
+    decl[0] = 0;
+    decl[1] = 32;
+    wire_reader_init(&r);
+    wire_features_encode(word, WIRE_FEATURE_INITIATOR_ID);
+    assert_int_equal(wire_reader_feed(&r, word, 4, 0), WIRE_FEATURES);
+    assert_int_equal(r.features, WIRE_FEATURE_INITIATOR_ID);
+    wire_reader_expect_identity(&r);
+    assert_true(wire_reader_mid_frame(&r));
+    assert_int_equal(wire_reader_want(&r), 2);
+    assert_int_equal(wire_reader_feed(&r, decl, 1, 0), WIRE_NEED_MORE);
+    assert_int_equal(wire_reader_feed(&r, decl + 1, 1, 0), WIRE_NEED_MORE);
+    assert_int_equal(wire_reader_want(&r), 32);
+    assert_int_equal(wire_reader_feed(&r, decl + 2, 20, 0), WIRE_NEED_MORE);
+    assert_int_equal(wire_reader_feed(&r, decl + 22, 12, 0), WIRE_IDENTITY);
+    assert_int_equal(r.identity_len, 32);
+    assert_memory_equal(r.identity, decl + 2, 32);
+    wire_reader_next_request(&r);
+    assert_int_equal(wire_reader_feed(&r, pr_in_read_keys, 16, 1),
+                     WIRE_REQUEST);
+}
+
+/* A declared length below a TransportID's 24 bytes or above 256, or a
+ * descriptor with the declaration, closes the connection. */
+static void test_identity_violations(void **state)
+{
+    static const uint8_t too_short[2] = {0, 23};
+    static const uint8_t too_long[2] = {0x01, 0x01};
+    static const uint8_t fine[2] = {0, 24};
+    WireReader r;
+
+    wire_reader_init(&r);
+    wire_reader_expect_identity(&r);
+    assert_int_equal(wire_reader_feed(&r, too_short, 2, 0), WIRE_ERR_IDENTITY);
+    wire_reader_init(&r);
+    wire_reader_expect_identity(&r);
+    assert_int_equal(wire_reader_feed(&r, too_long, 2, 0), WIRE_ERR_IDENTITY);
+    wire_reader_init(&r);
+    wire_reader_expect_identity(&r);
+    assert_int_equal(wire_reader_feed(&r, fine, 2, 1), WIRE_ERR_FD_UNEXPECTED);
+    wire_reader_init(&r);
+    wire_reader_expect_identity(&r);
+    assert_int_equal(wire_reader_feed(&r, fine, 2, 0), WIRE_NEED_MORE);
+    assert_int_equal(wire_reader_feed(&r, pr_in_read_keys, 16, 1),
+                     WIRE_ERR_FD_UNEXPECTED);
+}
+
 /* Reply layout: BE status, BE size, 96 sense bytes, payload. */
 static void test_reply_layout(void **state)
 {
@@ -350,6 +408,8 @@ int main(void)
         cmocka_unit_test(test_framing_ignores_bytes_5_6),
         cmocka_unit_test(test_pr_out_zero_length),
         cmocka_unit_test(test_next_request),
+        cmocka_unit_test(test_identity_declaration),
+        cmocka_unit_test(test_identity_violations),
         cmocka_unit_test(test_reply_layout),
         cmocka_unit_test(test_reply_truncated_to_allocation),
         cmocka_unit_test(test_reply_no_payload_unless_pr_in_good),
