@@ -104,7 +104,13 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/unit/test_%.o $(TEST_SUPPORT) $(BUILD)/lib
 $(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(TEST_SUPPORT) $(BUILD)/libsoftpr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
 
-tests: $(PROGRAMS) $(TESTS)
+# Helper programs the integration tests run.
+TEST_TOOLS := $(BUILD)/tests/prpeer
+
+$(BUILD)/tests/prpeer: $(BUILD)/tests/tools/prpeer.o $(BUILD)/libsoftpr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+tests: $(PROGRAMS) $(TEST_TOOLS) $(TESTS)
 
 check: tests
 	@tests/run-tests.sh $(BUILD) $(TESTS)

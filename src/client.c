@@ -112,6 +112,44 @@ PrClient *client_connect(const char *socket_path, uint32_t features,
     return g_steal_pointer(&client);
 }
 
+PrClient *client_connect_as(const char *socket_path,
+                            const TransportId *initiator, unsigned timeout_ms,
+                            GError **error)
+{
+    g_autoptr(PrClient) client = client_connect(
+        socket_path, WIRE_FEATURE_INITIATOR_ID, timeout_ms, error);
+    uint8_t decl[2 + TID_ENCODED_MAX];
+    uint8_t answer[WIRE_FEATURES_LEN];
+    size_t len;
+
+    if (client == NULL) {
+        return NULL;
+    }
+    if (!(client->server_features & WIRE_FEATURE_INITIATOR_ID)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_PROTOCOL,
+                    "%s does not let clients declare their initiator (its "
+                    "identity policy is not 'client')",
+                    socket_path);
+        return NULL;
+    }
+    len = tid_encode(initiator, decl + 2);
+    decl[0] = (uint8_t)(len >> 8);
+    decl[1] = (uint8_t)len;
+    if (!write_all(client->fd, decl, 2 + len, "declaring the initiator",
+                   error) ||
+        !read_all(client->fd, answer, sizeof(answer),
+                  "reading the answer to the initiator declaration", error)) {
+        return NULL;
+    }
+    if (wire_features_decode(answer) != WIRE_IDENTITY_ACCEPTED) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_PROTOCOL,
+                    "the daemon did not accept the initiator (answer %u)",
+                    wire_features_decode(answer));
+        return NULL;
+    }
+    return g_steal_pointer(&client);
+}
+
 uint32_t client_server_features(const PrClient *client)
 {
     return client->server_features;

@@ -16,6 +16,7 @@
 
 #include <glib.h>
 
+#include "tid.h"
 #include "wire.h"
 
 typedef struct ClientReply {
@@ -34,6 +35,15 @@ typedef struct PrClient PrClient;
  */
 PrClient *client_connect(const char *socket_path, uint32_t features,
                          unsigned timeout_ms, GError **error);
+
+/*
+ * Connect to a socket whose identity policy is "client" and act as
+ * @initiator: request feature bit 0 and declare it.  Fails when the
+ * daemon does not accept the declaration.
+ */
+PrClient *client_connect_as(const char *socket_path,
+                            const TransportId *initiator, unsigned timeout_ms,
+                            GError **error);
 
 /* The feature word the daemon sent. */
 uint32_t client_server_features(const PrClient *client);

@@ -90,6 +90,14 @@ static const GOptionEntry entries[] = {
      "FILE"},
     {"db", 0, 0, G_OPTION_ARG_FILENAME, &opt_db, "The sqlite database file",
      "PATH"},
+    {"identity", 0, 0, G_OPTION_ARG_STRING, &opt_identity,
+     "Whose commands arrive on the -k socket: auto (a QEMU peer's VM, "
+     "else this host), client (the peer declares it) or an initiator name",
+     "auto|client|NAME"},
+    {"host-id", 0, 0, G_OPTION_ARG_STRING, &opt_host_id,
+     "This host's name in the database and in its initiator name "
+     "(default: the host name)",
+     "NAME"},
     {NULL},
 };
 

@@ -1,0 +1,382 @@
+/*
+ * test_initiators: each identity policy against real daemons.  "auto":
+ * QEMU-like peers (processes named qemu-system-x86_64 whose command line
+ * carries -name guest= and -uuid) are one nexus per VM, kept across a VM
+ * restart and across hosts; other peers are the host.  "client": the peer
+ * declares its TransportID (feature bit 0).  A fixed name.  READ FULL
+ * STATUS shows readable iSCSI names.
+ */
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon.h"
+
+#include "bytes.h"
+#include "engine.h"
+#include "scsi.h"
+
+typedef struct Fixture {
+    char *dir;
+    char *disk; /* a disk image file */
+    char *qemu; /* a symlink named qemu-system-x86_64 to prpeer */
+} Fixture;
+
+static int setup(void **state)
+{
+    Fixture *f = g_new0(Fixture, 1);
+    g_autofree char *bin = NULL;
+    g_autofree char *prpeer = NULL;
+    g_autofree char *cwd = g_get_current_dir();
+    int fd;
+
+    f->dir = testutil_tmpdir();
+    f->disk = g_build_filename(f->dir, "disk.img", NULL);
+    fd = testd_disk(f->dir, "disk.img", O_RDWR);
+    close(fd);
+    bin = g_build_filename(f->dir, "bin", NULL);
+    assert_int_equal(g_mkdir_with_parents(bin, 0755), 0);
+    prpeer = g_build_filename(testutil_build_dir(), "tests", "prpeer", NULL);
+    if (!g_path_is_absolute(prpeer)) {
+        char *abs = g_build_filename(cwd, prpeer, NULL);
+
+        g_free(prpeer);
+        prpeer = abs;
+    }
+    f->qemu = g_build_filename(bin, "qemu-system-x86_64", NULL);
+    assert_int_equal(symlink(prpeer, f->qemu), 0);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+
+    testutil_rmtree(f->dir);
+    g_free(f->dir);
+    g_free(f->disk);
+    g_free(f->qemu);
+    g_free(f);
+    return 0;
+}
+
+/*
+ * Run @program (f->qemu, or prpeer under its own name when NULL) with
+ * @args (QEMU-like options), then "--", the socket, the disk and
+ * @commands; returns its standard output.
+ */
+static char *peer(Fixture *f, TestDaemon *d, const char *program,
+                  const char *args, const char *commands)
+{
+    g_autofree char *line =
+        g_strdup_printf("%s %s -- %s %s %s", program, args != NULL ? args : "",
+                        d->socket, f->disk, commands);
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(GError) error = NULL;
+    char *out = NULL;
+    char *err = NULL;
+    int status = 0;
+
+    assert_true(g_shell_parse_argv(line, NULL, &argv, NULL));
+    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
+                      &status, &error)) {
+        fail_msg("spawn %s: %s", argv[0], error->message);
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        fail_msg("%s failed:\n%s%s", line, out, err);
+    }
+    g_free(err);
+    return out;
+}
+
+static char *prpeer_path(void)
+{
+    return g_build_filename(testutil_build_dir(), "tests", "prpeer", NULL);
+}
+
+static void stop_ok(TestDaemon *d)
+{
+    int code = testd_stop(d);
+
+    if (code != 0) {
+        g_autofree char *out = testd_output(d);
+
+        fail_msg("softprd exited %d:\n%s", code, out);
+    }
+    testd_free(d);
+}
+
+static const char *const host_a[] = {"--host-id", "host-a", NULL};
+static const char *const host_b[] = {"--host-id", "host-b", NULL};
+
+/*
+ * auto: two QEMU processes on one host, two VMs, are two nexuses with
+ * readable names; READ FULL STATUS shows iqn...:vm:<name>.
+ */
+static void test_auto_two_vms_one_host(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, host_a);
+    g_autofree char *out = NULL;
+
+    g_free(peer(f, d, f->qemu,
+                "-name guest=vm1,debug-threads=on -uuid "
+                "11111111-1111-4111-8111-111111111111",
+                "register 1"));
+    g_free(peer(f, d, f->qemu,
+                "-machine pc -name guest=vm2 -uuid "
+                "22222222-2222-4222-8222-222222222222",
+                "register 2"));
+    out = peer(f, d, f->qemu,
+               "-name guest=vm1 -uuid 11111111-1111-4111-8111-111111111111",
+               "readkeys fullstatus");
+    assert_non_null(strstr(out, "generation=2 keys=0x1,0x2"));
+    assert_non_null(strstr(out, "key=0x1 holder=0 rtpi=1 "
+                                "initiator=iqn.2026-11.org.softpr:vm:vm1\n"));
+    assert_non_null(strstr(out, "key=0x2 holder=0 rtpi=1 "
+                                "initiator=iqn.2026-11.org.softpr:vm:vm2\n"));
+    stop_ok(d);
+}
+
+static gint64 db_int(const char *db_path, const char *sql)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    gint64 v = -1;
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    if (sqlite3_step(stmt) == SQLITE_ROW) {
+        v = sqlite3_column_int64(stmt, 0);
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+/*
+ * auto: a VM restarted on another host (another daemon on the same
+ * database) is the same nexus: it changes its own key instead of adding
+ * one, keeps its name, and the database records where it was seen.  A
+ * VM without -uuid is known by its name.
+ */
+static void test_auto_vm_follows_across_hosts(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *a = testd_start(f->dir, "a", NULL, host_a);
+    TestDaemon *b = testd_start(f->dir, "b", NULL, host_b);
+    const char *vm1 = "-name guest=vm1 -uuid "
+                      "11111111-1111-4111-8111-111111111111";
+    g_autofree char *out = NULL;
+
+    g_free(peer(f, a, f->qemu, vm1, "register 1 reserve 5 1"));
+    g_free(peer(f, a, f->qemu, "-name guest=named-only", "register 3"));
+    out = peer(f, b, f->qemu, vm1, "register 4 readkeys fullstatus");
+    assert_non_null(strstr(out, "generation=3 keys=0x4,0x3"));
+    /* Still the holder of its reservation, under its new key. */
+    assert_non_null(strstr(out, "key=0x4 holder=1 rtpi=1 "
+                                "initiator=iqn.2026-11.org.softpr:vm:vm1\n"));
+    assert_non_null(
+        strstr(out, "initiator=iqn.2026-11.org.softpr:vm:named-only\n"));
+    assert_int_equal(db_int(a->db,
+                            "SELECT count(*) FROM initiator WHERE key = "
+                            "'uuid:11111111-1111-4111-8111-111111111111' AND "
+                            "last_host = 'host-b'"),
+                     1);
+    assert_int_equal(db_int(a->db, "SELECT count(*) FROM initiator WHERE key = "
+                                   "'name:named-only'"),
+                     1);
+    stop_ok(a);
+    stop_ok(b);
+}
+
+/* auto: a peer that is not QEMU acts as the host; two hosts are two
+ * nexuses named iqn...:host:<host id>. */
+static void test_auto_other_peers_are_the_host(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *a = testd_start(f->dir, "a", NULL, host_a);
+    TestDaemon *b = testd_start(f->dir, "b", NULL, host_b);
+    g_autofree char *plain = prpeer_path();
+    g_autofree char *out = NULL;
+
+    /* -name on a program that is not QEMU makes no VM. */
+    g_free(peer(f, a, plain, "-name guest=vm1", "register a"));
+    g_free(peer(f, b, plain, NULL, "register b"));
+    out = peer(f, a, plain, NULL, "fullstatus");
+    assert_non_null(strstr(out,
+                           "key=0xa holder=0 rtpi=1 "
+                           "initiator=iqn.2026-11.org.softpr:host:host-a\n"));
+    assert_non_null(strstr(out,
+                           "key=0xb holder=0 rtpi=1 "
+                           "initiator=iqn.2026-11.org.softpr:host:host-b\n"));
+    stop_ok(a);
+    stop_ok(b);
+}
+
+/* A fixed initiator name and target port: every peer is that nexus. */
+static void test_fixed_identity(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *d = testd_start(f->dir, "prh",
+                                "[daemon]\nidentity = iqn.2026-11.test:fixed\n"
+                                "relative-target-port = 7\n",
+                                NULL);
+    g_autofree char *plain = prpeer_path();
+    g_autofree char *out = NULL;
+
+    g_free(peer(f, d, f->qemu, "-name guest=vm1", "register 1"));
+    out = peer(f, d, plain, NULL, "register 2 fullstatus");
+    assert_non_null(strstr(out, "key=0x2 holder=0 rtpi=7 "
+                                "initiator=iqn.2026-11.test:fixed\n"));
+    assert_null(strstr(out, "key=0x1"));
+    stop_ok(d);
+}
+
+/* Read the TransportIDs in a READ FULL STATUS answer through @c. */
+static char *full_status_names(PrClient *c, int disk)
+{
+    GString *names = g_string_new(NULL);
+    ClientReply reply;
+    size_t off = 8;
+
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_FULL_STATUS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    while (off + 24 <= reply.data_len) {
+        TransportId tid;
+        size_t used = 0;
+        size_t len = get_be32(reply.data + off + 20);
+        g_autofree char *name = NULL;
+
+        assert_int_equal(tid_decode(reply.data + off + 24, len, &tid, &used),
+                         TID_OK);
+        name = tid_to_string(&tid);
+        g_string_append_printf(names, "%s;", name);
+        off += 24 + len;
+    }
+    return g_string_free(names, FALSE);
+}
+
+/*
+ * client: peers declare their initiator with feature bit 0; a peer that
+ * does not, or declares a malformed TransportID, is refused; a socket
+ * with another policy refuses the feature.
+ */
+static void test_client_identity(void **state)
+{
+    Fixture *f = *state;
+    static const char *const client[] = {"--identity", "client", NULL};
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, client);
+    TestDaemon *plain = testd_start(f->dir, "plain", NULL, NULL);
+    int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    TransportId x;
+    TransportId y;
+    g_autoptr(GError) error = NULL;
+    PrClient *cx;
+    PrClient *cy;
+    ClientReply reply;
+    g_autofree char *names = NULL;
+    uint8_t buf[64];
+
+    assert_true(
+        tid_parse("iqn.2026-11.test:node-x,i,0x23d000000001", &x, NULL));
+    assert_true(tid_parse("sas,5000c50012345678", &y, NULL));
+    cx = client_connect_as(d->socket, &x, 30000, &error);
+    assert_non_null(cx);
+    assert_int_equal(client_server_features(cx), WIRE_FEATURE_INITIATOR_ID);
+    cy = client_connect_as(d->socket, &y, 30000, NULL);
+    assert_non_null(cy);
+    testd_prout(cx, disk, PR_OUT_REGISTER, 0, 0, 0x10, 0, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    testd_prout(cy, disk, PR_OUT_REGISTER, 0, 0, 0x20, 0, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    names = full_status_names(cx, disk);
+    assert_string_equal(names, "iqn.2026-11.test:node-x,i,0x23d000000001;"
+                               "sas,5000c50012345678;");
+
+    /* Without the declaration the connection is closed. */
+    {
+        PrClient *c = client_connect(d->socket, 0, 30000, NULL);
+
+        assert_non_null(c);
+        assert_int_equal(recv(client_socket(c), buf, sizeof(buf), 0), 0);
+        client_close(c);
+    }
+    /* A declaration that is not a TransportID is refused. */
+    {
+        PrClient *c =
+            client_connect(d->socket, WIRE_FEATURE_INITIATOR_ID, 30000, NULL);
+        uint8_t junk[2 + 24] = {0,   24,  0x05, 0,   0,   20,  'n', 'o',
+                                't', ' ', 'a',  ' ', 'n', 'a', 'm', 'e'};
+
+        assert_non_null(c);
+        assert_int_equal(send(client_socket(c), junk, sizeof(junk), 0),
+                         (ssize_t)sizeof(junk));
+        assert_int_equal(recv(client_socket(c), buf, sizeof(buf), 0), 0);
+        client_close(c);
+    }
+    assert_true(testd_wait_output(d, "malformed initiator TransportID", 30000));
+    /* An "auto" socket does not grant the feature. */
+    g_clear_error(&error);
+    assert_null(client_connect_as(plain->socket, &x, 30000, &error));
+    assert_non_null(strstr(error->message, "not 'client'"));
+
+    client_close(cx);
+    client_close(cy);
+    close(disk);
+    stop_ok(d);
+    stop_ok(plain);
+}
+
+/* Several sockets, each with its own policy and target port. */
+static void test_several_sockets(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *tools = g_build_filename(f->dir, "tools.sock", NULL);
+    g_autofree char *config =
+        g_strdup_printf("[socket tools]\npath = %s\nidentity = client\n"
+                        "relative-target-port = 2\n",
+                        tools);
+    TestDaemon *d = testd_start(f->dir, "prh", config, host_a);
+    int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    TransportId t;
+    PrClient *c;
+    ClientReply reply;
+    g_autofree char *out = NULL;
+
+    assert_true(tid_parse("iqn.2026-11.test:tool", &t, NULL));
+    c = client_connect_as(tools, &t, 30000, NULL);
+    assert_non_null(c);
+    testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x7, 0, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    client_close(c);
+    out = peer(f, d, f->qemu, "-name guest=vm1", "register 1 fullstatus");
+    assert_non_null(strstr(
+        out, "key=0x7 holder=0 rtpi=2 initiator=iqn.2026-11.test:tool\n"));
+    assert_non_null(strstr(out, "key=0x1 holder=0 rtpi=1 "
+                                "initiator=iqn.2026-11.org.softpr:vm:vm1\n"));
+    close(disk);
+    stop_ok(d);
+    assert_false(g_file_test(tools, G_FILE_TEST_EXISTS));
+}
+
+int main(void)
+{
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_auto_two_vms_one_host),
+        T(test_auto_vm_follows_across_hosts),
+        T(test_auto_other_peers_are_the_host),
+        T(test_fixed_identity),
+        T(test_client_identity),
+        T(test_several_sockets),
+    };
+#undef T
+
+    return TESTUTIL_RUN("initiators", tests, NULL, NULL);
+}
