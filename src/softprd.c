@@ -25,6 +25,7 @@
 
 #include "config.h"
 #include "error.h"
+#include "fscheck.h"
 #include "log.h"
 #include "pidfile.h"
 #include "privs.h"
@@ -369,6 +370,34 @@ static void drop_privileges(const Config *config)
     }
 }
 
+/*
+ * Log the filesystem the database is on, and refuse one whose locks would
+ * not keep hosts apart.
+ */
+static void check_filesystem(const Config *config)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *dir = g_path_get_dirname(config->db_path);
+    FsInfo fs;
+
+    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+        return; /* opening the database says what is wrong */
+    }
+    if (!fscheck_inspect(dir, &fs, &error)) {
+        g_warning("cannot tell which filesystem holds the database: %s",
+                  error->message);
+        return;
+    }
+    g_message("database %s is on %s (%s at %s), %s", config->db_path, fs.fstype,
+              fs.source, fs.mount_point,
+              fs.shared ? "shared by hosts" : "local to this host");
+    if (!fscheck_verdict(&fs, config->journal, &error)) {
+        fscheck_info_clear(&fs);
+        die_error(error);
+    }
+    fscheck_info_clear(&fs);
+}
+
 /* Open (creating or migrating) the database once, to fail early. */
 static void check_database(const Config *config, const StoreOptions *opts)
 {
@@ -380,6 +409,7 @@ static void check_database(const Config *config, const StoreOptions *opts)
 
         g_mkdir_with_parents(dir, 0700);
     }
+    check_filesystem(config);
     store = store_open(opts, &error);
     if (store == NULL) {
         die_error(error);
