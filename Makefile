@@ -5,6 +5,7 @@
 #   make check            unit and integration tests (CHECK_FILTER=glob)
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
+#   make check-soak       the crash test with SOAK_KILLS kill points
 #   make check-docs       man pages, systemd units, install/uninstall
 #   make fuzz             libFuzzer on the codec and engine (FUZZ_SECONDS)
 #   make install          honours PREFIX and DESTDIR
@@ -66,7 +67,7 @@ TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildca
 
 PROGRAMS := $(BUILD)/softprd
 
-.PHONY: all check check-asan check-valgrind check-docs fuzz tests install uninstall clean
+.PHONY: all check check-asan check-valgrind check-soak check-docs fuzz tests install uninstall clean
 
 all: $(PROGRAMS)
 
@@ -125,8 +126,14 @@ check-valgrind: tests
 		--errors-for-leak-kinds=definite --track-fds=no \
 		--suppressions=$(VALGRIND_SUPP) \
 		--suppressions=tests/support/valgrind.supp" \
-	 G_SLICE=always-malloc G_DEBUG=gc-friendly \
+	 G_SLICE=always-malloc G_DEBUG=gc-friendly SOFTPR_CRASH_KILLS=20 \
 	 tests/run-tests.sh $(BUILD) $(TESTS)
+
+# The crash test with many more kill points (SOAK_KILLS).
+SOAK_KILLS ?= 2000
+check-soak: tests
+	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) tests/run-tests.sh $(BUILD) \
+		$(BUILD)/tests/test_crash
 
 MANPAGES := docs/softprd.8
 DOCS := README.md docs/emulation.md docs/softprd.conf.example

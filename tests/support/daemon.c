@@ -156,7 +156,7 @@ bool testd_wait_ready(TestDaemon *d)
                 return true;
             }
         }
-        g_usleep(20000);
+        g_usleep(2000);
     }
     return false;
 }
@@ -177,7 +177,7 @@ int testd_wait_exit(TestDaemon *d, unsigned timeout_ms)
         if (g_get_monotonic_time() >= end) {
             return -1;
         }
-        g_usleep(10000);
+        g_usleep(2000);
     }
     return exit_code(d->status);
 }
