@@ -708,8 +708,14 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
                 g_source_destroy(listener->source);
                 g_source_unref(listener->source);
                 listener->source = NULL;
-                g_timeout_add_full(G_PRIORITY_DEFAULT, 100, listener_resume,
-                                   listener, NULL);
+                {
+                    GSource *pause = g_timeout_source_new(100);
+
+                    g_source_set_callback(pause, listener_resume, listener,
+                                          NULL);
+                    g_source_attach(pause, server->context);
+                    g_source_unref(pause);
+                }
                 return G_SOURCE_REMOVE;
             }
             return G_SOURCE_CONTINUE;

@@ -220,15 +220,20 @@ void testd_free(TestDaemon *d)
     g_free(d);
 }
 
-PrClient *testd_connect(TestDaemon *d)
+PrClient *testd_connect_path(const char *socket_path)
 {
     g_autoptr(GError) error = NULL;
-    PrClient *client = client_connect(d->socket, 0, 30000, &error);
+    PrClient *client = client_connect(socket_path, 0, 30000, &error);
 
     if (client == NULL) {
         fail_msg("connect: %s", error->message);
     }
     return client;
+}
+
+PrClient *testd_connect(TestDaemon *d)
+{
+    return testd_connect_path(d->socket);
 }
 
 char *testd_output(TestDaemon *d)

@@ -58,6 +58,7 @@ void testd_free(TestDaemon *d);
 
 /* A connected client (fails the test if it cannot connect). */
 PrClient *testd_connect(TestDaemon *d);
+PrClient *testd_connect_path(const char *socket_path);
 
 /* The daemon's output so far (g_free() it). */
 char *testd_output(TestDaemon *d);

@@ -1,0 +1,203 @@
+/*
+ * test_faults: every I/O operation of a PR OUT fails in turn.
+ *
+ * The server, command and store modules run in this process (inproc.c)
+ * on a database opened through faultvfs.  A dry run counts the reads,
+ * writes, syncs, locks, truncates and deletes that one REGISTER AND
+ * IGNORE EXISTING KEY makes; then, for each kind and each N up to that
+ * count, the Nth operation of that kind fails.  Every time the client
+ * must get a retryable answer (BUSY, or CHECK CONDITION ABORTED COMMAND
+ * INTERNAL TARGET FAILURE as docs/emulation.md documents), the PR state
+ * must be what it was (PRgeneration and key, read back through the
+ * daemon), PRAGMA integrity_check must be ok, and the daemon must go on
+ * serving: the same command then succeeds.
+ */
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon.h"
+#include "faultvfs.h"
+#include "inproc.h"
+
+#include "bytes.h"
+#include "engine.h"
+#include "scsi.h"
+
+typedef struct Snapshot {
+    uint32_t generation;
+    uint64_t key;
+} Snapshot;
+
+static Snapshot read_state(PrClient *c, int disk)
+{
+    ClientReply r;
+    Snapshot s = {0, 0};
+
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_KEYS, 64, &r),
+                     SCSI_STATUS_GOOD);
+    s.generation = get_be32(r.data);
+    if (get_be32(r.data + 4) >= 8) {
+        s.key = get_be64(r.data + 8);
+    }
+    return s;
+}
+
+static void integrity_ok(const char *db_path)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+
+    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
+    sqlite3_busy_timeout(db, 10000);
+    assert_int_equal(
+        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL),
+        SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+/* Whether @r is one of the retryable answers softprd documents. */
+static bool retryable(const ClientReply *r, bool *busy)
+{
+    ScsiSenseCode code;
+
+    *busy = r->status == SCSI_STATUS_BUSY;
+    if (*busy) {
+        return true;
+    }
+    return r->status == SCSI_STATUS_CHECK_CONDITION &&
+           scsi_sense_parse(r->sense, sizeof(r->sense), &code) &&
+           code.key == SCSI_KEY_ABORTED_COMMAND && code.asc == 0x44 &&
+           code.ascq == 0x00;
+}
+
+static void test_every_io_fault_of_a_pr_out(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *db = g_build_filename(dir, "pr.db", NULL);
+    g_autofree char *sock = g_build_filename(dir, "prh.sock", NULL);
+    ServerOptions options;
+    StoreOptions create;
+    Inproc *in;
+    PrClient *c;
+    int disk = testd_disk(dir, "disk.img", O_RDWR);
+    unsigned counts[FAULT_OPS];
+    unsigned injected = 0, busy = 0, aborted = 0;
+    uint64_t next_key = 0x100;
+    ClientReply r;
+    FaultOp op;
+
+    faultvfs_register();
+    memset(&create, 0, sizeof(create));
+    create.path = db;
+    create.journal = STORE_JOURNAL_DELETE;
+    create.lock_timeout_ms = 1000;
+    create.host_id = "faults";
+    create.create = true;
+    store_close(store_open(&create, NULL));
+
+    memset(&options, 0, sizeof(options));
+    options.workers = 2;
+    options.max_connections = 16;
+    options.request_timeout_ms = 30000;
+    options.lock_timeout_ms = 1000;
+    options.store = create;
+    options.store.vfs = FAULTVFS_NAME;
+    options.store.create = false;
+    {
+        static const uint16_t ports[] = {1};
+
+        options.pr.ports = ports;
+        options.pr.n_ports = 1;
+    }
+    options.pr.max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
+    options.pr.ua_policy = PR_UA_RECORD;
+    options.lu.sysfs = "/sys";
+    in = inproc_start(sock, &options, "iqn.2026-11.test:faults");
+    c = testd_connect_path(sock);
+
+    /* Warm up: the worker's connection is open, the LU exists. */
+    assert_int_equal(
+        testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, next_key++, 0, &r),
+        SCSI_STATUS_GOOD);
+
+    /* Dry run: how many operations of each kind one PR OUT makes. */
+    faultvfs_count();
+    assert_int_equal(
+        testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, next_key++, 0, &r),
+        SCSI_STATUS_GOOD);
+    faultvfs_off();
+    for (op = 0; op < FAULT_OPS; op++) {
+        counts[op] = faultvfs_counted(op);
+    }
+
+    for (op = 0; op < FAULT_OPS; op++) {
+        unsigned n;
+
+        for (n = 1; n <= counts[op]; n++) {
+            Snapshot before = read_state(c, disk);
+            Snapshot after;
+            uint64_t key = next_key++;
+            bool was_busy = false;
+
+            faultvfs_fail(op, n);
+            testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0, &r);
+            faultvfs_off();
+            after = read_state(c, disk);
+            if (!faultvfs_fired()) {
+                /* This run made fewer such operations: it just works. */
+                assert_int_equal(r.status, SCSI_STATUS_GOOD);
+                assert_true(after.key == key);
+                continue;
+            }
+            injected++;
+            if (!retryable(&r, &was_busy)) {
+                fail_msg("%s fault %u: status 0x%02x sense %02x/%02x/%02x",
+                         faultvfs_op_name(op), n, r.status, r.sense[2],
+                         r.sense[12], r.sense[13]);
+            }
+            busy += was_busy;
+            aborted += !was_busy;
+            if (after.generation != before.generation ||
+                after.key != before.key) {
+                fail_msg("%s fault %u changed the state: generation %u -> "
+                         "%u",
+                         faultvfs_op_name(op), n, before.generation,
+                         after.generation);
+            }
+            integrity_ok(db);
+            /* It keeps serving: the same command now succeeds. */
+            assert_int_equal(
+                testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0, &r),
+                SCSI_STATUS_GOOD);
+            assert_true(read_state(c, disk).key == key);
+        }
+    }
+    print_message("faults: one REGISTER AND IGNORE EXISTING KEY makes %u "
+                  "reads, %u writes, %u syncs, %u locks, %u truncates, %u "
+                  "deletes; %u faults injected, %u answered BUSY, %u "
+                  "ABORTED COMMAND, state unchanged and serving after each\n",
+                  counts[FAULT_READ], counts[FAULT_WRITE], counts[FAULT_SYNC],
+                  counts[FAULT_LOCK], counts[FAULT_TRUNCATE],
+                  counts[FAULT_DELETE], injected, busy, aborted);
+    assert_true(injected >= counts[FAULT_WRITE] + counts[FAULT_SYNC]);
+
+    client_close(c);
+    inproc_stop(in);
+    close(disk);
+    testutil_rmtree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_every_io_fault_of_a_pr_out),
+    };
+
+    return TESTUTIL_RUN("faults", tests, NULL, NULL);
+}
