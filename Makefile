@@ -136,7 +136,8 @@ check-soak: tests
 		$(BUILD)/tests/test_crash
 
 MANPAGES := docs/softprd.8
-DOCS := README.md docs/emulation.md docs/softprd.conf.example
+DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \
+	docs/softprd.conf.example
 
 # libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
 FUZZ_SECONDS ?= 30

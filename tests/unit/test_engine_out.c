@@ -1311,6 +1311,124 @@ static void test_spc5_replace_lost(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* QEMU 11 migrate-pr: REGISTER K then PREEMPT K,K from the destination */
+/* ------------------------------------------------------------------ */
+
+/*
+ * Per-host nexuses (what QEMU assumes): the destination host registers K
+ * (5.12.7) and preempts the holder's key K (5.12.11.2.4): it now holds the
+ * reservation with the same type and the source's registration is gone.
+ */
+static void test_migrate_pr_per_host_nexuses(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t key = 0;
+    uint64_t keys[4];
+
+    /* a = source host, b = destination host, c = another cluster node. */
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->c, KEY_C);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->b, PR_OUT_REGISTER, 0, 0, KEY_A, 0);
+    assert_good(lu);
+    testlu_out(lu, &lu->b, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
+               KEY_A, 0);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_true(key == KEY_A);
+    assert_true(engine_find_registration(lu->state, &lu->b) >= 0);
+    assert_true(engine_find_registration(lu->state, &lu->a) < 0);
+    assert_int_equal(testlu_keys(lu, keys, 4), 2);
+}
+
+/*
+ * Per-host nexuses, the VM holding no reservation: QEMU sends PREEMPT
+ * K,K with type 0, which removes every registration with key K, the
+ * destination's new one included (5.12.11.2.5).
+ */
+static void test_migrate_pr_per_host_without_reservation(void **state)
+{
+    TestLu *lu = *state;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->c, KEY_C);
+    testlu_out(lu, &lu->c, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_C, 0,
+               0);
+    testlu_out(lu, &lu->b, PR_OUT_REGISTER, 0, 0, KEY_A, 0);
+    assert_good(lu);
+    testlu_out(lu, &lu->b, PR_OUT_PREEMPT, 0, KEY_A, KEY_A, 0);
+    assert_good(lu);
+    assert_false(testlu_key_present(lu, KEY_A));
+    assert_true(testlu_key_present(lu, KEY_C));
+}
+
+/*
+ * A nexus that follows the VM (softprd's auto identity) is the same on
+ * both hosts: QEMU's REGISTER with reservation key 0 from a registered
+ * nexus conflicts (5.12.7 table 67); its PREEMPT K,K keeps a reservation
+ * the VM holds, but removes the VM's own registration when the VM does
+ * not hold the reservation (5.12.11.2.5).  Hence migrate-pr=off with
+ * auto identity (docs/identity.md).
+ */
+static void test_migrate_pr_vm_nexus(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t key = 0;
+
+    /* a = the VM (on either host), c = another cluster node. */
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->c, KEY_C);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, 0);
+    assert_conflict(lu);
+    testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
+               KEY_A, 0);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_true(key == KEY_A);
+    assert_true(testlu_key_present(lu, KEY_A));
+
+    /* Not the holder: the VM's registration goes. */
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->c, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_C, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0, KEY_A, KEY_A, 0);
+    assert_good(lu);
+    assert_false(testlu_key_present(lu, KEY_A));
+}
+
+/* 5.12.8: a target port a registration came through is a port, even one
+ * this daemon does not serve (another host's); others are not. */
+static void test_5_12_8_move_to_port_of_another_host(void **state)
+{
+    TestLu *lu = *state;
+    PrNexus remote = lu->c;
+
+    remote.rtpi = 9;
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &remote, KEY_C);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
+               0);
+    {
+        uint8_t cdb[CDB_LEN];
+        uint8_t param[PROUT_PARAM_MAX];
+        size_t len = cdb_prout_move(param, KEY_A, KEY_B, false, false, 12,
+                                    &lu->b.initiator);
+
+        cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 0, (uint32_t)len);
+        testlu_run(lu, &lu->a, cdb, param, len);
+        assert_sense(lu, 0x5, 0x26, 0x00);
+        len = cdb_prout_move(param, KEY_A, KEY_B, false, false, 9,
+                             &lu->b.initiator);
+        testlu_run(lu, &lu->a, cdb, param, len);
+        assert_good(lu);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Indivisibility (5.12.1)                                             */
 /* ------------------------------------------------------------------ */
 
@@ -1397,6 +1515,10 @@ int main(void)
         T(test_5_12_8_move_unreg),
         T(test_spc5_replace_lost_nothing_lost),
         T(test_spc5_replace_lost),
+        T(test_migrate_pr_per_host_nexuses),
+        T(test_migrate_pr_per_host_without_reservation),
+        T(test_migrate_pr_vm_nexus),
+        T(test_5_12_8_move_to_port_of_another_host),
         T(test_5_12_1_failure_changes_nothing),
     };
 #undef T
