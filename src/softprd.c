@@ -48,6 +48,9 @@ static char *opt_db;
 static char *opt_identity;
 static char *opt_host_id;
 
+/* How long start-up waits for other hosts' database locks. */
+#define STARTUP_LOCK_TIMEOUT_MS 60000
+
 /* With -d: where the child reports startup success or failure. */
 static int startup_pipe = -1;
 
@@ -398,10 +401,15 @@ static void check_filesystem(const Config *config)
     fscheck_info_clear(&fs);
 }
 
-/* Open (creating or migrating) the database once, to fail early. */
+/*
+ * Open (creating or migrating) the database once, to fail early.  No
+ * guest waits on start-up, so it may wait longer for busy hosts' locks
+ * than a command may.
+ */
 static void check_database(const Config *config, const StoreOptions *opts)
 {
     g_autoptr(GError) error = NULL;
+    StoreOptions startup = *opts;
     Store *store;
 
     if (config->db_path_is_default) {
@@ -410,7 +418,8 @@ static void check_database(const Config *config, const StoreOptions *opts)
         g_mkdir_with_parents(dir, 0700);
     }
     check_filesystem(config);
-    store = store_open(opts, &error);
+    startup.open_timeout_ms = STARTUP_LOCK_TIMEOUT_MS;
+    store = store_open(&startup, &error);
     if (store == NULL) {
         die_error(error);
     }

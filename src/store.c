@@ -97,6 +97,7 @@ struct Store {
     char *host_id;
     StoreJournal journal;
     unsigned lock_timeout_ms;
+    unsigned open_timeout_ms;
     gint64 deadline; /* monotonic microseconds: give up waiting after */
     GRand *rand;     /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
@@ -167,10 +168,9 @@ static int busy_handler(void *arg, int count)
     return 1;
 }
 
-static void set_deadline_from_now(Store *store)
+static void set_deadline_from_now(Store *store, unsigned timeout_ms)
 {
-    store->deadline =
-        g_get_monotonic_time() + (gint64)store->lock_timeout_ms * 1000;
+    store->deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -301,7 +301,7 @@ static bool migrate(Store *store, GError **error)
     int latest = store_schema_version();
     guint i;
 
-    set_deadline_from_now(store);
+    set_deadline_from_now(store, store->open_timeout_ms);
     if (!exec_sql(store, "BEGIN IMMEDIATE", "starting the schema migration",
                   error)) {
         return false;
@@ -449,6 +449,9 @@ Store *store_open(const StoreOptions *options, GError **error)
                                                        : g_get_host_name());
     store->journal = options->journal;
     store->lock_timeout_ms = options->lock_timeout_ms;
+    store->open_timeout_ms = options->open_timeout_ms != 0
+                                 ? options->open_timeout_ms
+                                 : options->lock_timeout_ms;
     store->rand = g_rand_new();
 
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -475,7 +478,7 @@ Store *store_open(const StoreOptions *options, GError **error)
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
-    set_deadline_from_now(store);
+    set_deadline_from_now(store, store->open_timeout_ms);
 
     if (!exec_sql(store,
                   "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
@@ -493,7 +496,7 @@ Store *store_open(const StoreOptions *options, GError **error)
     if (!exec_sql(store, sync, "setting synchronous", error)) {
         return NULL;
     }
-    set_deadline_from_now(store);
+    set_deadline_from_now(store, store->open_timeout_ms);
     if (!check_schema(store, error)) {
         return NULL;
     }

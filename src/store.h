@@ -32,6 +32,7 @@ typedef struct StoreOptions {
     const char *path; /* database file */
     StoreJournal journal;
     unsigned lock_timeout_ms; /* bound on waiting for another's lock */
+    unsigned open_timeout_ms; /* the same while opening; 0: lock_timeout */
     const char *host_id;      /* recorded with every change */
     const char *vfs;          /* sqlite VFS name; NULL for the default */
     bool create;              /* create the file when it does not exist */

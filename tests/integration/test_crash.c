@@ -376,8 +376,10 @@ static void test_kill_daemons_at_random(void **state)
     }
     /* Every owned LU holds exactly what committed; every LU is valid. */
     {
-        StoreOptions o = {db_path, STORE_JOURNAL_DELETE, 10000, "checker", NULL,
-                          false};
+        StoreOptions o = {.path = db_path,
+                          .journal = STORE_JOURNAL_DELETE,
+                          .lock_timeout_ms = 10000,
+                          .host_id = "checker"};
         g_autoptr(Store) store = store_open(&o, NULL);
         g_autofree char *shared = lu_name_of(c->clients[0].shared_disk);
         guint generation;

@@ -119,7 +119,14 @@ TestDaemon *testd_start(const char *dir, const char *name,
     if (!testd_wait_ready(d)) {
         g_autofree char *out = testd_output(d);
 
-        fail_msg("softprd did not start:\n%s", out);
+        /* cmocka shortens long messages: the output goes out whole. */
+        fprintf(stderr, "--- softprd output:\n%s---\n", out);
+        if (d->reaped) {
+            fail_msg("softprd exited during start-up (wait status 0x%x)",
+                     d->status);
+        }
+        fail_msg("softprd did not answer on %s within %d s", d->socket,
+                 READY_TIMEOUT_MS / 1000);
     }
     return d;
 }

@@ -454,6 +454,49 @@ static void test_rollback(void **state)
     assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
 }
 
+static gpointer release_later(gpointer data)
+{
+    sqlite3 *db = data;
+
+    g_usleep(200000);
+    sqlite3_busy_timeout(db, 60000);
+    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    return NULL;
+}
+
+/*
+ * Opening waits for another process's exclusive lock up to the open
+ * timeout (start-up has no guest waiting), else up to the lock timeout.
+ */
+static void test_open_waits_for_lock(void **state)
+{
+    Fixture *f = *state;
+    StoreOptions o = options_for(f->path);
+    sqlite3 *other = NULL;
+    GError *error = NULL;
+    GThread *thread;
+    Store *store;
+
+    store_close(open_ok(f->path));
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    o.lock_timeout_ms = 50;
+    assert_null(store_open(&o, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
+    g_clear_error(&error);
+
+    o.open_timeout_ms = 60000;
+    thread = g_thread_new("release", release_later, other);
+    store = store_open(&o, &error);
+    g_thread_join(thread);
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    store_close(store);
+    sqlite3_close(other);
+}
+
 /* A reader learns whether the database last saw the LU elsewhere. */
 static void test_stale_location(void **state)
 {
@@ -544,6 +587,7 @@ int main(void)
         T(test_bounded_lock_wait),
         T(test_commit_busy_writes_nothing),
         T(test_rollback),
+        T(test_open_waits_for_lock),
         T(test_stale_location),
         T(test_vm_initiator_names),
     };
