@@ -361,19 +361,7 @@ static void test_kill_daemons_at_random(void **state)
     }
 
     /* The database is whole. */
-    {
-        sqlite3 *db = NULL;
-        sqlite3_stmt *stmt = NULL;
-
-        assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-        assert_int_equal(
-            sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL),
-            SQLITE_OK);
-        assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-        assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
-        sqlite3_finalize(stmt);
-        sqlite3_close(db);
-    }
+    testutil_integrity_ok(db_path);
     /* Every owned LU holds exactly what committed; every LU is valid. */
     {
         StoreOptions o = {.path = db_path,

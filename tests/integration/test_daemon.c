@@ -802,22 +802,6 @@ static void test_two_daemons_one_database(void **state)
     close(disk);
 }
 
-static gint64 db_count(const char *db_path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    gint64 n = -1;
-
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        n = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return n;
-}
-
 /*
  * unit-attentions = record (the default): REGISTRATIONS PREEMPTED is
  * stored for the preempted nexus, in the database, and its next command
@@ -841,14 +825,16 @@ static void test_recorded_unit_attentions(void **state)
                 0, &reply);
     assert_int_equal(reply.status, SCSI_STATUS_GOOD);
     assert_int_equal(
-        db_count(a->db, "SELECT count(*) FROM unit_attention WHERE "
-                        "initiator_name = 'iqn.2026-11.test:b' AND asc = 42 "
-                        "AND ascq = 5"),
+        testutil_sql_int(a->db,
+                         "SELECT count(*) FROM unit_attention WHERE "
+                         "initiator_name = 'iqn.2026-11.test:b' AND asc = 42 "
+                         "AND ascq = 5"),
         1);
     assert_int_equal(testd_prin(cb, disk, PR_IN_READ_KEYS, 8192, &reply),
                      SCSI_STATUS_GOOD);
     assert_int_equal(get_be32(reply.data + 4), 8);
-    assert_int_equal(db_count(a->db, "SELECT count(*) FROM unit_attention"), 0);
+    assert_int_equal(
+        testutil_sql_int(a->db, "SELECT count(*) FROM unit_attention"), 0);
     client_close(ca);
     client_close(cb);
     stop_ok(a);

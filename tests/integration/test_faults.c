@@ -45,22 +45,6 @@ static Snapshot read_state(PrClient *c, int disk)
     return s;
 }
 
-static void integrity_ok(const char *db_path)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    sqlite3_busy_timeout(db, 10000);
-    assert_int_equal(
-        sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &stmt, NULL),
-        SQLITE_OK);
-    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
-    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-}
-
 /* Whether @r is one of the retryable answers softprd documents. */
 static bool retryable(const ClientReply *r, bool *busy)
 {
@@ -170,7 +154,7 @@ static void test_every_io_fault_of_a_pr_out(void **state)
                          faultvfs_op_name(op), n, before.generation,
                          after.generation);
             }
-            integrity_ok(db);
+            testutil_integrity_ok(db);
             /* It keeps serving: the same command now succeeds. */
             assert_int_equal(
                 testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0, &r),

@@ -143,22 +143,6 @@ static void test_auto_two_vms_one_host(void **state)
     stop_ok(d);
 }
 
-static gint64 db_int(const char *db_path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    gint64 v = -1;
-
-    assert_int_equal(sqlite3_open(db_path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        v = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
-}
-
 /*
  * auto: a VM restarted on another host (another daemon on the same
  * database) is the same nexus: it changes its own key instead of adding
@@ -183,14 +167,16 @@ static void test_auto_vm_follows_across_hosts(void **state)
                                 "initiator=iqn.2026-11.org.softpr:vm:vm1\n"));
     assert_non_null(
         strstr(out, "initiator=iqn.2026-11.org.softpr:vm:named-only\n"));
-    assert_int_equal(db_int(a->db,
-                            "SELECT count(*) FROM initiator WHERE key = "
-                            "'uuid:11111111-1111-4111-8111-111111111111' AND "
-                            "last_host = 'host-b'"),
-                     1);
-    assert_int_equal(db_int(a->db, "SELECT count(*) FROM initiator WHERE key = "
-                                   "'name:named-only'"),
-                     1);
+    assert_int_equal(
+        testutil_sql_int(a->db,
+                         "SELECT count(*) FROM initiator WHERE key = "
+                         "'uuid:11111111-1111-4111-8111-111111111111' AND "
+                         "last_host = 'host-b'"),
+        1);
+    assert_int_equal(
+        testutil_sql_int(a->db, "SELECT count(*) FROM initiator WHERE key = "
+                                "'name:named-only'"),
+        1);
     stop_ok(a);
     stop_ok(b);
 }

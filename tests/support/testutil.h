@@ -29,4 +29,11 @@ void testutil_rmtree(const char *path);
 /* The build directory holding softprd (SOFTPR_BUILD, default "build"). */
 const char *testutil_build_dir(void);
 
+/* Column 0 of the first row of @sql run on the sqlite file @path, as
+ * another program would (-1 when there is no row). */
+gint64 testutil_sql_int(const char *path, const char *sql);
+
+/* Fail the test unless PRAGMA integrity_check of @path says "ok". */
+void testutil_integrity_ok(const char *path);
+
 #endif /* SOFTPR_TESTUTIL_H */

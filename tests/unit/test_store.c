@@ -95,22 +95,6 @@ static void raw_sql(const char *path, const char *sql)
     sqlite3_close(db);
 }
 
-static gint64 raw_int(const char *path, const char *sql)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    gint64 v = -1;
-
-    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    if (sqlite3_step(stmt) == SQLITE_ROW) {
-        v = sqlite3_column_int64(stmt, 0);
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return v;
-}
-
 /* A new file gets our application_id, the schema version and the
  * rollback journal. */
 static void test_create(void **state)
@@ -119,12 +103,12 @@ static void test_create(void **state)
     Store *store = open_ok(f->path);
 
     store_close(store);
-    assert_int_equal(raw_int(f->path, "PRAGMA application_id"),
+    assert_int_equal(testutil_sql_int(f->path, "PRAGMA application_id"),
                      STORE_APPLICATION_ID);
-    assert_int_equal(raw_int(f->path, "PRAGMA user_version"),
+    assert_int_equal(testutil_sql_int(f->path, "PRAGMA user_version"),
                      store_schema_version());
     assert_true(store_schema_version() >= 1);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM lu"), 0);
     /* Reopening an existing database is fine. */
     store_close(open_ok(f->path));
 }
@@ -296,10 +280,11 @@ static void test_round_trip(void **state)
     assert_true(lu_id > 0);
     assert_true(pr_state_equal(loaded, s));
     store_close(store);
-    assert_int_equal(raw_int(f->path,
-                             "SELECT count(*) FROM registration WHERE host = "
-                             "'host-a'"),
-                     3);
+    assert_int_equal(
+        testutil_sql_int(f->path,
+                         "SELECT count(*) FROM registration WHERE host = "
+                         "'host-a'"),
+        3);
 }
 
 /* Saving writes only the difference: untouched rows keep their id and
@@ -319,7 +304,7 @@ static void test_save_difference(void **state)
     save(store, 0, empty, s);
     pr_state_free(load(store, &lu_id));
     raw_sql(f->path, "UPDATE registration SET registered_at = 7");
-    first_id = raw_int(f->path, "SELECT min(id) FROM registration");
+    first_id = testutil_sql_int(f->path, "SELECT min(id) FROM registration");
 
     next = pr_state_copy(s);
     g_array_index(next->regs, PrRegistration, 0).key = 42;
@@ -335,16 +320,18 @@ static void test_save_difference(void **state)
 
     loaded = load(store, &lu_id);
     assert_true(pr_state_equal(loaded, next));
-    assert_int_equal(raw_int(f->path, "SELECT registered_at FROM registration "
+    assert_int_equal(testutil_sql_int(f->path,
+                                      "SELECT registered_at FROM registration "
                                       "WHERE key = 42"),
                      7);
-    assert_int_equal(raw_int(f->path, "SELECT id FROM registration "
-                                      "WHERE key = 42"),
+    assert_int_equal(testutil_sql_int(f->path, "SELECT id FROM registration "
+                                               "WHERE key = 42"),
                      first_id);
-    assert_true(raw_int(f->path, "SELECT registered_at FROM registration "
+    assert_true(testutil_sql_int(f->path,
+                                 "SELECT registered_at FROM registration "
                                  "WHERE key = 99") > 7);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM unit_attention"),
-                     0);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM unit_attention"), 0);
     store_close(store);
 }
 
@@ -433,7 +420,7 @@ static void test_commit_busy_writes_nothing(void **state)
     sqlite3_finalize(stmt);
     sqlite3_exec(reader, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(reader);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM lu"), 0);
     store_close(store);
 }
 
@@ -451,7 +438,7 @@ static void test_rollback(void **state)
     assert_true(store_save_state(store, 0, &info, empty, s, NULL));
     store_rollback(store);
     store_close(store);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM lu"), 0);
 }
 
 static gpointer release_later(gpointer data)
@@ -558,7 +545,8 @@ static void test_vm_initiator_names(void **state)
     assert_string_equal(n1, "iqn.2026-11.org.softpr:vm:web1");
     n2 = vm_name(b, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1-renamed");
     assert_string_equal(n2, n1);
-    assert_int_equal(raw_int(f->path, "SELECT count(*) FROM initiator WHERE "
+    assert_int_equal(testutil_sql_int(f->path,
+                                      "SELECT count(*) FROM initiator WHERE "
                                       "last_host = 'host-b'"),
                      1);
     n3 = vm_name(a, "uuid:2222", "iqn.2026-11.org.softpr:vm:web1");
