@@ -477,6 +477,7 @@ static pid_t spawn_activated(Fixture *f, int lfd, int n, bool with_k,
         char **argv = NULL;
         GPtrArray *args = g_ptr_array_new();
 
+        testutil_die_with_parent();
         dup2(out, 1);
         dup2(out, 2);
         if (lfd == 3) {

@@ -110,6 +110,8 @@ static Qemu *qemu_start(const char *dir, const char *pr_socket)
     if (q->pid == 0) {
         int fd = open(q->log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
 
+        testutil_die_with_parent();
+
         dup2(fd, 1);
         dup2(fd, 2);
         execlp(qemu_binary(), qemu_binary(), "-nodefaults", "-display", "none",

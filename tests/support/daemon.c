@@ -56,6 +56,7 @@ static pid_t spawn(char **argv, const char *log, const char *const *env)
         int fd = open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         size_t i;
 
+        testutil_die_with_parent();
         if (fd < 0) {
             _exit(127);
         }

@@ -8,6 +8,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <signal.h>
+#include <sys/prctl.h>
+
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
@@ -94,4 +97,12 @@ void testutil_integrity_ok(const char *path)
     assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "ok");
     sqlite3_finalize(stmt);
     sqlite3_close(db);
+}
+
+void testutil_die_with_parent(void)
+{
+    /* SIGKILL: a wedged child must not outlive a crashed test either. */
+    if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
+        _exit(127);
+    }
 }

@@ -26,6 +26,12 @@ char *testutil_tmpdir(void);
 /* Remove @path and everything below it. */
 void testutil_rmtree(const char *path);
 
+/*
+ * In a child after fork(): have the kernel kill it when the test process
+ * exits, so a failed assertion never leaves a daemon or QEMU running.
+ */
+void testutil_die_with_parent(void);
+
 /* The build directory holding softprd (SOFTPR_BUILD, default "build"). */
 const char *testutil_build_dir(void);
 
