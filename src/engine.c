@@ -639,19 +639,38 @@ static void persistent_reserve_in(const PrState *state, const uint8_t *cdb,
 /* PERSISTENT RESERVE OUT                                              */
 /* ------------------------------------------------------------------ */
 
+void engine_out_fields(const uint8_t *cdb, const uint8_t *param,
+                       size_t param_len, PrOutFields *fields)
+{
+    memset(fields, 0, sizeof(*fields));
+    fields->service_action = cdb[1] & 0x1f;
+    fields->scope = cdb[2] >> 4;
+    fields->type = cdb[2] & 0x0f;
+    if (param_len >= 8) {
+        fields->rk = get_be64(param);
+    }
+    if (param_len >= 16) {
+        fields->sark = get_be64(param + 8);
+    }
+    if (fields->service_action == PR_OUT_REGISTER_AND_MOVE) {
+        /* 6.14.4: UNREG and APTPL in byte 17, then the target port. */
+        if (param_len >= 20) {
+            fields->unreg = (param[17] & 0x02) != 0;
+            fields->aptpl = (param[17] & 0x01) != 0;
+            fields->move_rtpi = get_be16(param + 18);
+        }
+    } else if (param_len >= 21) {
+        /* 6.14.3: SPEC_I_PT, ALL_TG_PT and APTPL in byte 20. */
+        fields->spec_i_pt = (param[20] & 0x08) != 0;
+        fields->all_tg_pt = (param[20] & 0x04) != 0;
+        fields->aptpl = (param[20] & 0x01) != 0;
+    }
+}
+
 /* The decoded parameter list of one PR OUT command (SPC-4 6.14.3-4). */
 typedef struct ProutParams {
-    uint8_t sa;
-    uint8_t scope;
-    uint8_t type;
-    uint64_t rk;   /* RESERVATION KEY */
-    uint64_t sark; /* SERVICE ACTION RESERVATION KEY */
-    bool spec_i_pt;
-    bool all_tg_pt;
-    bool aptpl;
-    bool unreg;         /* REGISTER AND MOVE */
-    uint16_t move_rtpi; /* REGISTER AND MOVE */
-    GArray *tids;       /* TransportId: SPEC_I_PT list or R&M target */
+    PrOutFields f; /* as sent; validated by decode_basic/decode_move */
+    GArray *tids;  /* TransportId: SPEC_I_PT list or R&M target */
 } ProutParams;
 
 /*
@@ -688,11 +707,6 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
         result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
         return false;
     }
-    pp->rk = get_be64(param);
-    pp->sark = get_be64(param + 8);
-    pp->spec_i_pt = (param[20] & 0x08) != 0;
-    pp->all_tg_pt = (param[20] & 0x04) != 0;
-    pp->aptpl = (param[20] & 0x01) != 0;
     if (param[20] & 0xf0) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 7);
         return false;
@@ -707,14 +721,14 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
     }
     /* SPEC_I_PT is not allowed with REGISTER AND IGNORE EXISTING KEY
      * (5.12.7) and is ignored by every action but REGISTER (6.14.3). */
-    if (pp->spec_i_pt && pp->sa == PR_OUT_REGISTER_IGNORE) {
+    if (pp->f.spec_i_pt && pp->f.service_action == PR_OUT_REGISTER_IGNORE) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 3);
         return false;
     }
-    if (pp->sa != PR_OUT_REGISTER) {
-        pp->spec_i_pt = false;
+    if (pp->f.service_action != PR_OUT_REGISTER) {
+        pp->f.spec_i_pt = false;
     }
-    if (!pp->spec_i_pt) {
+    if (!pp->f.spec_i_pt) {
         /* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
         if (len != 24) {
             result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
@@ -750,8 +764,6 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
         result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
         return false;
     }
-    pp->rk = get_be64(param);
-    pp->sark = get_be64(param + 8);
     if (param[16] != 0) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 16, -1);
         return false;
@@ -760,9 +772,6 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 17, 7);
         return false;
     }
-    pp->unreg = (param[17] & 0x02) != 0;
-    pp->aptpl = (param[17] & 0x01) != 0;
-    pp->move_rtpi = get_be16(param + 18);
     tpdl = get_be32(param + 20);
     if (tpdl != len - 24) {
         result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
@@ -804,11 +813,11 @@ static bool port_exists(const PrConfig *config, const PrState *state,
 /* Validate TYPE and SCOPE of a reservation about to be created. */
 static bool check_type_scope(const ProutParams *pp, PrResult *result)
 {
-    if (pp->scope != PR_SCOPE_LU) {
+    if (pp->f.scope != PR_SCOPE_LU) {
         result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 2, 7);
         return false;
     }
-    if (!engine_type_valid(pp->type)) {
+    if (!engine_type_valid(pp->f.type)) {
         result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 2, 3);
         return false;
     }
@@ -847,11 +856,11 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
         GArray *targets;
         guint i;
 
-        if (pp->sa == PR_OUT_REGISTER && pp->rk != 0) {
+        if (pp->f.service_action == PR_OUT_REGISTER && pp->f.rk != 0) {
             result_conflict(result);
             return;
         }
-        if (pp->sark == 0) {
+        if (pp->f.sark == 0) {
             /* Unregistered and asked to register key zero: nothing. */
             result->status = SCSI_STATUS_GOOD;
             return;
@@ -859,8 +868,8 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
         /* ALL_TG_PT registers the initiator through every target port:
          * like a listed nexus under SPEC_I_PT, one already registered
          * through another port fails the command. */
-        if (pp->all_tg_pt && find_registration(state, &nexus->initiator,
-                                               nexus->rtpi, true) >= 0) {
+        if (pp->f.all_tg_pt && find_registration(state, &nexus->initiator,
+                                                 nexus->rtpi, true) >= 0) {
             result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
                                2);
             return;
@@ -872,9 +881,9 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             PrRegistration reg = {0};
 
             reg.initiator = nexus->initiator;
-            reg.all_tg_pt = pp->all_tg_pt;
-            reg.rtpi = pp->all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->sark;
+            reg.all_tg_pt = pp->f.all_tg_pt;
+            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
+            reg.key = pp->f.sark;
             g_array_append_val(targets, reg);
         }
         for (i = 0; i < pp->tids->len; i++) {
@@ -895,7 +904,7 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             }
             /* 5.12.7: a listed nexus that is already registered fails the
              * whole command and nothing is registered. */
-            if (find_registration(state, tid, nexus->rtpi, pp->all_tg_pt) >=
+            if (find_registration(state, tid, nexus->rtpi, pp->f.all_tg_pt) >=
                 0) {
                 g_array_unref(targets);
                 result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
@@ -903,9 +912,9 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
                 return;
             }
             reg.initiator = *tid;
-            reg.all_tg_pt = pp->all_tg_pt;
-            reg.rtpi = pp->all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->sark;
+            reg.all_tg_pt = pp->f.all_tg_pt;
+            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
+            reg.key = pp->f.sark;
             g_array_append_val(targets, reg);
         }
         if (!room_for(config, state, targets->len, result)) {
@@ -917,22 +926,22 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
     } else {
         PrRegistration *reg = reg_at(state, me);
 
-        if (pp->sa == PR_OUT_REGISTER && pp->rk != reg->key) {
+        if (pp->f.service_action == PR_OUT_REGISTER && pp->f.rk != reg->key) {
             result_conflict(result);
             return;
         }
-        if (pp->spec_i_pt) {
+        if (pp->f.spec_i_pt) {
             result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
                                3);
             return;
         }
-        if (pp->sark != 0) {
-            reg->key = pp->sark;
+        if (pp->f.sark != 0) {
+            reg->key = pp->f.sark;
         } else {
             unregister(state, me);
         }
     }
-    state->aptpl = pp->aptpl;
+    state->aptpl = pp->f.aptpl;
     state->generation++;
     result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
@@ -946,14 +955,14 @@ static void do_reserve(const ProutParams *pp, PrState *state, int me,
         return;
     }
     if (state->res_type == PR_TYPE_NONE) {
-        reserve_for(state, me, pp->type, pp->scope);
+        reserve_for(state, me, pp->f.type, pp->f.scope);
         result->status = SCSI_STATUS_GOOD;
         return;
     }
     /* A holder asking again for the same reservation is not an error;
      * anything else conflicts with the reservation held. */
-    if (reg_is_holder(state, me) && state->res_type == pp->type &&
-        state->res_scope == pp->scope) {
+    if (reg_is_holder(state, me) && state->res_type == pp->f.type &&
+        state->res_scope == pp->f.scope) {
         result->status = SCSI_STATUS_GOOD;
         return;
     }
@@ -971,7 +980,7 @@ static void do_release(const ProutParams *pp, PrState *state, int me,
         result->status = SCSI_STATUS_GOOD;
         return;
     }
-    if (pp->type != type || pp->scope != state->res_scope) {
+    if (pp->f.type != type || pp->f.scope != state->res_scope) {
         result_check(result, SENSE_INVALID_RELEASE);
         return;
     }
@@ -982,13 +991,22 @@ static void do_release(const ProutParams *pp, PrState *state, int me,
     result->status = SCSI_STATUS_GOOD;
 }
 
-/* SPC-4 5.12.11.2.7: CLEAR. */
-static void do_clear(PrState *state, int me, PrResult *result)
+/*
+ * SPC-4 5.12.11.2.7: CLEAR removes every registration and the
+ * reservation, with RESERVATIONS PREEMPTED for every registrant but the
+ * issuer @me (-1: none).
+ */
+static void clear_all(PrState *state, int me)
 {
     ua_raise_others(state, me, SENSE_RESERVATIONS_PREEMPTED);
     g_array_set_size(state->regs, 0);
     release_reservation(state);
     state->generation++;
+}
+
+static void do_clear(PrState *state, int me, PrResult *result)
+{
+    clear_all(state, me);
     result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
@@ -1005,7 +1023,7 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
     uint8_t old_scope = state->res_scope;
 
     if (old_type != PR_TYPE_NONE && engine_type_all_registrants(old_type) &&
-        pp->sark == 0) {
+        pp->f.sark == 0) {
         /* All-registrants reservation and SARK zero: every other
          * registration goes and the issuer holds the new reservation. */
         int i = 0;
@@ -1024,16 +1042,16 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
                 me--;
             }
         }
-        reserve_for(state, me, pp->type, pp->scope);
+        reserve_for(state, me, pp->f.type, pp->f.scope);
         goto done;
     }
-    if (pp->sark == 0) {
+    if (pp->f.sark == 0) {
         /* Figure 9 allows SARK zero only with an all-registrants
          * reservation. */
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
-    if (!any_key_equals(state, pp->sark)) {
+    if (!any_key_equals(state, pp->f.sark)) {
         result_conflict(result);
         return;
     }
@@ -1046,16 +1064,16 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
                 holder = (int)i;
             }
         }
-        if (holder >= 0 && reg_at(state, holder)->key == pp->sark) {
+        if (holder >= 0 && reg_at(state, holder)->key == pp->f.sark) {
             /* Preempting the holder: release, remove the preempted
              * registrations (never the issuer's), reserve for the
              * issuer with the CDB's type and scope. */
             if (!check_type_scope(pp, result)) {
                 return;
             }
-            me = remove_key(state, pp->sark, me, me);
-            reserve_for(state, me, pp->type, pp->scope);
-            if (pp->type != old_type || pp->scope != old_scope) {
+            me = remove_key(state, pp->f.sark, me, me);
+            reserve_for(state, me, pp->f.type, pp->f.scope);
+            if (pp->f.type != old_type || pp->f.scope != old_scope) {
                 ua_raise_others(state, me, SENSE_RESERVATIONS_RELEASED);
             }
             goto done;
@@ -1065,7 +1083,7 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
      * all-registrants reservation with SARK non-zero: only remove the
      * registrations with key SARK, the issuer's own included (5.12.11.2.5);
      * TYPE and SCOPE are ignored. */
-    remove_key(state, pp->sark, -1, me);
+    remove_key(state, pp->f.sark, -1, me);
     if (old_type != PR_TYPE_NONE && engine_type_all_registrants(old_type) &&
         state->regs->len == 0) {
         release_reservation(state);
@@ -1092,15 +1110,15 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         result_conflict(result);
         return;
     }
-    if (pp->sark == 0) {
+    if (pp->f.sark == 0) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
-    if (!port_exists(config, state, pp->move_rtpi)) {
+    if (!port_exists(config, state, pp->f.move_rtpi)) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 18, -1);
         return;
     }
-    dest = find_registration(state, tid, pp->move_rtpi, false);
+    dest = find_registration(state, tid, pp->f.move_rtpi, false);
     if (dest == me) {
         /* The TransportID names the nexus that sent the command. */
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 24, -1);
@@ -1113,17 +1131,17 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
             return;
         }
         reg.initiator = *tid;
-        reg.rtpi = pp->move_rtpi;
-        reg.key = pp->sark;
+        reg.rtpi = pp->f.move_rtpi;
+        reg.key = pp->f.sark;
         g_array_append_val(state->regs, reg);
         dest = (int)state->regs->len - 1;
     } else {
-        reg_at(state, dest)->key = pp->sark;
+        reg_at(state, dest)->key = pp->f.sark;
     }
     reg_at(state, me)->holder = false;
     reg_at(state, dest)->holder = true;
-    state->aptpl = pp->aptpl;
-    if (pp->unreg) {
+    state->aptpl = pp->f.aptpl;
+    if (pp->f.unreg) {
         unregister(state, me);
     }
     state->generation++;
@@ -1144,16 +1162,16 @@ static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
     if (!check_type_scope(pp, result)) {
         return;
     }
-    if (pp->sark == 0) {
+    if (pp->f.sark == 0) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
     g_array_set_size(state->regs, 0);
     reg.initiator = nexus->initiator;
     reg.rtpi = nexus->rtpi;
-    reg.key = pp->sark;
+    reg.key = pp->f.sark;
     g_array_append_val(state->regs, reg);
-    reserve_for(state, 0, pp->type, pp->scope);
+    reserve_for(state, 0, pp->f.type, pp->f.scope);
     state->generation = 0;
     state->info_lost = false;
     result->status = SCSI_STATUS_GOOD;
@@ -1169,9 +1187,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
     int me;
 
     memset(&pp, 0, sizeof(pp));
-    pp.sa = cdb[1] & 0x1f;
-    pp.scope = cdb[2] >> 4;
-    pp.type = cdb[2] & 0x0f;
+    engine_out_fields(cdb, param, param_len, &pp.f);
 
     if (!check_cdb(cdb, PR_OUT_REPLACE_LOST, 3, 4, result)) {
         return;
@@ -1183,13 +1199,13 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5, -1);
         return;
     }
-    if (state->info_lost && pp.sa != PR_OUT_REPLACE_LOST) {
+    if (state->info_lost && pp.f.service_action != PR_OUT_REPLACE_LOST) {
         result_check(result, SENSE_PR_INFORMATION_LOST);
         return;
     }
 
     pp.tids = g_array_new(FALSE, TRUE, sizeof(TransportId));
-    if (pp.sa == PR_OUT_REGISTER_AND_MOVE
+    if (pp.f.service_action == PR_OUT_REGISTER_AND_MOVE
             ? !decode_move(param, param_len, &pp, result)
             : !decode_basic(param, param_len, &pp, result)) {
         goto out;
@@ -1197,26 +1213,27 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
 
     me = engine_find_registration(state, nexus);
 
-    if (pp.sa == PR_OUT_REPLACE_LOST && state->info_lost) {
+    if (pp.f.service_action == PR_OUT_REPLACE_LOST && state->info_lost) {
         /* 6.14.3: the reservation key shall be zero. */
-        if (pp.rk != 0) {
+        if (pp.f.rk != 0) {
             result_conflict(result);
         } else {
             do_replace_lost(nexus, &pp, state, result);
         }
         goto out;
     }
-    if (pp.sa == PR_OUT_REGISTER || pp.sa == PR_OUT_REGISTER_IGNORE) {
+    if (pp.f.service_action == PR_OUT_REGISTER ||
+        pp.f.service_action == PR_OUT_REGISTER_IGNORE) {
         do_register(config, nexus, &pp, state, me, result);
         goto out;
     }
     /* 5.12.7: every other action from an unregistered nexus, and any
      * reservation key other than the nexus's own, conflicts. */
-    if (me < 0 || pp.rk != reg_at(state, me)->key) {
+    if (me < 0 || pp.f.rk != reg_at(state, me)->key) {
         result_conflict(result);
         goto out;
     }
-    switch (pp.sa) {
+    switch (pp.f.service_action) {
     case PR_OUT_RESERVE:
         do_reserve(&pp, state, me, result);
         break;
@@ -1319,6 +1336,40 @@ void engine_power_loss(PrState *state)
     }
     g_array_set_size(state->uas, 0);
     state->generation = 0;
+}
+
+void engine_clear(PrState *state)
+{
+    clear_all(state, -1);
+}
+
+unsigned engine_forget(PrState *state, const TransportId *initiator)
+{
+    unsigned removed = 0;
+    guint i = 0;
+
+    while (i < state->regs->len) {
+        if (tid_matches(&reg_at(state, (int)i)->initiator, initiator)) {
+            unregister(state, (int)i);
+            removed++;
+        } else {
+            i++;
+        }
+    }
+    i = 0;
+    while (i < state->uas->len) {
+        PrUnitAttention *ua = &g_array_index(state->uas, PrUnitAttention, i);
+
+        if (tid_matches(&ua->initiator, initiator)) {
+            g_array_remove_index(state->uas, i);
+        } else {
+            i++;
+        }
+    }
+    if (removed > 0) {
+        state->generation++;
+    }
+    return removed;
 }
 
 /* ------------------------------------------------------------------ */

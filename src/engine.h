@@ -113,6 +113,24 @@ typedef struct PrResult {
     bool generation_raised;
 } PrResult;
 
+/*
+ * What a PR OUT command asks for, as sent: the CDB's service action,
+ * scope and type and the parameter list's keys and flags, before any
+ * validation (fields the list is too short to hold are zero).
+ */
+typedef struct PrOutFields {
+    uint8_t service_action;
+    uint8_t scope;
+    uint8_t type;
+    uint64_t rk;   /* RESERVATION KEY */
+    uint64_t sark; /* SERVICE ACTION RESERVATION KEY */
+    bool spec_i_pt;
+    bool all_tg_pt;
+    bool aptpl;
+    bool unreg;         /* REGISTER AND MOVE */
+    uint16_t move_rtpi; /* REGISTER AND MOVE */
+} PrOutFields;
+
 PrState *pr_state_new(void);
 PrState *pr_state_copy(const PrState *state);
 void pr_state_free(PrState *state);
@@ -133,11 +151,38 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
                     PrState *state, PrResult *result);
 
 /*
+ * Read the fields of the PR OUT command @cdb with parameter list @param
+ * (@param_len bytes) into @fields, for logs and the audit history; the
+ * engine reads commands through this too.
+ */
+void engine_out_fields(const uint8_t *cdb, const uint8_t *param,
+                       size_t param_len, PrOutFields *fields);
+
+/*
  * Simulated power loss (SPC-4 5.12.4): registrations and the reservation
  * are dropped unless the last APTPL value received was one; PRgeneration
  * returns to zero either way; queued unit attentions are dropped.
  */
 void engine_power_loss(PrState *state);
+
+/*
+ * An administrator's CLEAR (softpr clear): every registration and the
+ * reservation are removed as by PR OUT CLEAR (SPC-4 5.12.11.2.7),
+ * RESERVATIONS PREEMPTED is queued for every registrant, and PRgeneration
+ * rises by one.
+ */
+void engine_clear(PrState *state);
+
+/*
+ * Forget an initiator that is gone for good (softpr forget): remove every
+ * registration whose initiator matches @initiator (tid_matches(), on any
+ * target port) as if it had unregistered (SPC-4 5.12.11.2.3: a reservation
+ * it holds is released, with RESERVATIONS RELEASED to the others for the
+ * registrants-only types), and drop its pending unit attentions.
+ * PRgeneration rises by one when a registration was removed.  Returns the
+ * number of registrations removed.
+ */
+unsigned engine_forget(PrState *state, const TransportId *initiator);
 
 /*
  * Whether a command other than PERSISTENT RESERVE IN/OUT, with operation

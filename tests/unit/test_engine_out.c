@@ -1453,11 +1453,152 @@ static void test_5_12_1_failure_changes_nothing(void **state)
     assert_true(pr_state_equal(before, lu->state));
 }
 
+/* ------------------------------------------------------------------ */
+/* Administrators' changes (softpr clear, forget) and field decoding   */
+/* ------------------------------------------------------------------ */
+
+/*
+ * softpr clear acts as PR OUT CLEAR from nobody (5.12.11.2.7): every
+ * registration and the reservation go, RESERVATIONS PREEMPTED reaches
+ * every registrant, PRgeneration rises by one.
+ */
+static void test_admin_clear_as_5_12_11_2_7(void **state)
+{
+    TestLu *lu = *state;
+    uint32_t gen;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    gen = testlu_generation(lu);
+    engine_clear(lu->state);
+    assert_true(engine_state_consistent(lu->state));
+    assert_false(testlu_key_present(lu, KEY_A));
+    assert_false(testlu_key_present(lu, KEY_B));
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
+    assert_int_equal(testlu_generation(lu), gen + 1);
+    assert_true(testlu_ua_pending(lu, &lu->a, 0x2a, 0x03));
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x03));
+}
+
+/*
+ * softpr forget removes an initiator's registrations as if it had
+ * unregistered (5.12.11.2.3): the registrants-only reservation it holds
+ * is released with RESERVATIONS RELEASED to the others; its own pending
+ * unit attentions go with it; PRgeneration rises by one.
+ */
+static void test_admin_forget_holder_as_5_12_11_2_3(void **state)
+{
+    TestLu *lu = *state;
+    uint32_t gen;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_register(lu, &lu->c, KEY_C);
+    /* c's release of a registrants-only reservation leaves a condition
+     * pending for a and b (5.12.11.2.2). */
+    testlu_out(lu, &lu->c, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_C, 0,
+               0);
+    testlu_out(lu, &lu->c, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_C, 0,
+               0);
+    assert_good(lu);
+    assert_true(testlu_ua_pending(lu, &lu->a, 0x2a, 0x04));
+    /* Now a holds one of the same type. */
+    engine_forget(lu->state, &lu->c.initiator);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    assert_good(lu);
+    gen = testlu_generation(lu);
+    assert_int_equal(engine_forget(lu->state, &lu->a.initiator), 1);
+    assert_true(engine_state_consistent(lu->state));
+    assert_false(testlu_key_present(lu, KEY_A));
+    assert_true(testlu_key_present(lu, KEY_B));
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
+    assert_int_equal(testlu_generation(lu), gen + 1);
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x04));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+}
+
+/* Every port's registration goes; an all-registrants reservation stays
+ * while a registrant remains (5.12.11.2.3). */
+static void test_admin_forget_every_port(void **state)
+{
+    TestLu *lu = *state;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->a2, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    /* Conditions pending for a on both ports (5.12.11.2.2). */
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
+    testlu_out(lu, &lu->b, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_B, 0,
+               0);
+    assert_true(testlu_ua_pending(lu, &lu->a, 0x2a, 0x04));
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x04));
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS_AR, KEY_B,
+               0, 0);
+    assert_good(lu);
+    assert_int_equal(engine_forget(lu->state, &lu->a.initiator), 2);
+    assert_false(testlu_key_present(lu, KEY_A));
+    /* Its pending conditions went with it. */
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+    assert_int_equal(testlu_pending_uas(lu, &lu->a2), 0);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_EXCLUSIVE_ACCESS_AR);
+    /* Nothing of c's: nothing changes, PRgeneration included. */
+    {
+        g_autoptr(PrState) before = pr_state_copy(lu->state);
+
+        assert_int_equal(engine_forget(lu->state, &lu->c.initiator), 0);
+        assert_true(pr_state_equal(before, lu->state));
+    }
+    /* The last registrant of an all-registrants reservation leaves. */
+    assert_int_equal(engine_forget(lu->state, &lu->b.initiator), 1);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
+}
+
+/* engine_out_fields() reads 6.14.1's CDB and 6.14.3/6.14.4's lists as
+ * sent, short ones included. */
+static void test_6_14_out_fields(void **state)
+{
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[PROUT_PARAM_MAX];
+    PrOutFields f;
+    TransportId tid;
+    size_t len;
+
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:x", &tid, NULL));
+    cdb_pr_out(cdb, PR_OUT_PREEMPT, 0, PR_TYPE_EXCLUSIVE_ACCESS, 24);
+    len = cdb_prout_basic(param, KEY_A, KEY_B, PROUT_ALL_TG_PT | PROUT_APTPL,
+                          NULL, 0);
+    engine_out_fields(cdb, param, len, &f);
+    assert_int_equal(f.service_action, PR_OUT_PREEMPT);
+    assert_int_equal(f.type, PR_TYPE_EXCLUSIVE_ACCESS);
+    assert_int_equal(f.scope, 0);
+    assert_true(f.rk == KEY_A && f.sark == KEY_B);
+    assert_true(f.all_tg_pt && f.aptpl && !f.spec_i_pt && !f.unreg);
+
+    cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, PR_TYPE_WRITE_EXCLUSIVE, 0);
+    len = cdb_prout_move(param, KEY_A, KEY_B, true, false, 7, &tid);
+    engine_out_fields(cdb, param, len, &f);
+    assert_int_equal(f.service_action, PR_OUT_REGISTER_AND_MOVE);
+    assert_true(f.unreg && !f.aptpl && !f.all_tg_pt);
+    assert_int_equal(f.move_rtpi, 7);
+
+    /* A list too short for the keys leaves them zero. */
+    engine_out_fields(cdb, param, 4, &f);
+    assert_true(f.rk == 0 && f.sark == 0 && !f.unreg);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, testlu_setup, testlu_teardown)
     const struct CMUnitTest tests[] = {
         T(test_6_14_1_reserved_service_actions),
+        T(test_admin_clear_as_5_12_11_2_7),
+        T(test_admin_forget_holder_as_5_12_11_2_3),
+        T(test_admin_forget_every_port),
+        T(test_6_14_out_fields),
         T(test_6_14_2_invalid_types),
         T(test_6_14_2_scope_not_lu),
         T(test_6_14_3_parameter_list_length),
