@@ -70,6 +70,29 @@ static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
     }
 }
 
+/* Record PR OUT @request from @nexus, answered with @result. */
+static bool record_history(Store *store, const PrNexus *nexus,
+                           const StoreLuInfo *lu, const CommandRequest *request,
+                           const PrResult *result, const PrState *state,
+                           GError **error)
+{
+    PrOutFields fields;
+    StoreHistoryEntry entry = {
+        .origin = "softprd",
+        .initiator = &nexus->initiator,
+        .rtpi = nexus->rtpi,
+        .fields = &fields,
+        .status = result->status,
+        .sense = result->status == SCSI_STATUS_CHECK_CONDITION ? result->sense
+                                                               : NULL,
+        .generation = state->generation,
+    };
+
+    engine_out_fields(request->cdb, request->data, request->data_len, &fields);
+    entry.action = engine_out_action_name(fields.service_action);
+    return store_add_history(store, lu->name, &entry, error);
+}
+
 /*
  * One attempt inside one transaction.  Returns false with @result set
  * when the store failed; sets *@need_write when a read transaction found
@@ -84,6 +107,9 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
     g_autoptr(GError) error = NULL;
     gint64 lu_id = 0;
     bool stale = false;
+    /* Every PR OUT that reaches the database is in the history. */
+    bool record = request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
+                  store_history_enabled(store);
 
     *need_write = false;
     if (!store_begin(store, write, request->deadline, &error)) {
@@ -98,9 +124,9 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
     before = pr_state_copy(state);
     engine_execute(pr, nexus, request->cdb, request->data, request->data_len,
                    state, result);
-    /* Write when the state changed, or to record where the LU is seen
-     * now when the database last saw it elsewhere. */
-    if (!result->changed && !stale) {
+    /* Write when the state changed, to record where the LU is seen now
+     * when the database has not seen it here, or for the history. */
+    if (!result->changed && !stale && !record) {
         /* Nothing to write: end the transaction without a journal. */
         store_rollback(store);
         return true;
@@ -110,7 +136,10 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
         *need_write = true;
         return true;
     }
-    if (!store_save_state(store, lu_id, lu, before, state, &error) ||
+    if (((result->changed || stale) &&
+         !store_save_state(store, lu_id, lu, before, state, &error)) ||
+        (record &&
+         !record_history(store, nexus, lu, request, result, state, &error)) ||
         !store_commit(store, &error)) {
         store_rollback(store);
         command_store_failure(result, error, lu->name);

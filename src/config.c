@@ -77,6 +77,8 @@ Config *config_new(void)
     config->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
     config->ua_policy = PR_UA_RECORD;
     config->max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
+    config->history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
+    config->history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
     config->create_xattr = true;
     config->lu_maps = g_array_new(FALSE, TRUE, sizeof(LuMapping));
     g_array_set_clear_func(config->lu_maps, lu_mapping_clear);
@@ -96,6 +98,28 @@ void config_free(Config *config)
     g_free(config->host_id);
     g_free(config->db_path);
     g_free(config);
+}
+
+bool config_load(Config *config, const char *path, GError **error)
+{
+    if (path != NULL) {
+        return config_load_file(config, path, error);
+    }
+    if (g_file_test(config_default_file(), G_FILE_TEST_EXISTS)) {
+        return config_load_file(config, config_default_file(), error);
+    }
+    return true;
+}
+
+void config_store_options(const Config *config, StoreOptions *options)
+{
+    memset(options, 0, sizeof(*options));
+    options->path = config->db_path;
+    options->journal = config->journal;
+    options->lock_timeout_ms = config->lock_timeout_ms;
+    options->host_id = config->host_id;
+    options->history_keep_rows = config->history_keep_rows;
+    options->history_keep_days = config->history_keep_days;
 }
 
 SocketConfig *config_main_socket(Config *config)
@@ -156,6 +180,7 @@ static const char *const scsi_keys[] = {
     "max-registrations",
     NULL,
 };
+static const char *const history_keys[] = {"keep-rows", "keep-days", NULL};
 static const char *const lu_keys[] = {"create-xattr", NULL};
 static const char *const lu_map_keys[] = {"path", NULL};
 
@@ -170,6 +195,9 @@ static const char *const *group_keys(const char *group)
     }
     if (strcmp(group, "scsi") == 0) {
         return scsi_keys;
+    }
+    if (strcmp(group, "history") == 0) {
+        return history_keys;
     }
     if (strcmp(group, "lu") == 0) {
         return lu_keys;
@@ -433,6 +461,10 @@ bool config_load_file(Config *config, const char *path, GError **error)
                     error) ||
         !get_uint(kf, path, "scsi", "max-registrations", 1, 65535,
                   &config->max_registrations, error) ||
+        !get_uint(kf, path, "history", "keep-rows", 0, G_MAXINT32,
+                  &config->history_keep_rows, error) ||
+        !get_uint(kf, path, "history", "keep-days", 0, 100000,
+                  &config->history_keep_days, error) ||
         !load_named_groups(config, kf, path, error)) {
         return false;
     }

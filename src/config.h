@@ -47,6 +47,9 @@ typedef struct Config {
     /* [scsi] */
     PrUaPolicy ua_policy;
     unsigned max_registrations;
+    /* [history] */
+    unsigned history_keep_rows;
+    unsigned history_keep_days;
     /* [lu] and [lu NAME] */
     bool create_xattr; /* name unnamed files with user.softpr.lu */
     GArray *lu_maps;   /* LuMapping */
@@ -56,6 +59,9 @@ typedef struct Config {
 Config *config_new(void);
 void config_free(Config *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
+
+/* The database settings as store_open() takes them (not `create`). */
+void config_store_options(const Config *config, StoreOptions *options);
 
 /* The main socket: -k, [daemon] socket, identity, relative-target-port. */
 SocketConfig *config_main_socket(Config *config);
@@ -68,6 +74,12 @@ const char *config_default_file(void);
  * and invalid values are errors naming the file and key.
  */
 bool config_load_file(Config *config, const char *path, GError **error);
+
+/*
+ * Apply the file @path, or when @path is NULL the default file if it
+ * exists (config_default_file()).
+ */
+bool config_load(Config *config, const char *path, GError **error);
 
 /*
  * Set @socket's policy from "auto", "client" or an initiator name (any

@@ -241,14 +241,8 @@ static Config *load_config(void)
     g_autoptr(Config) config = config_new();
     g_autoptr(GError) error = NULL;
 
-    if (opt_config != NULL) {
-        if (!config_load_file(config, opt_config, &error)) {
-            die_error(error);
-        }
-    } else if (g_file_test(config_default_file(), G_FILE_TEST_EXISTS)) {
-        if (!config_load_file(config, config_default_file(), &error)) {
-            die_error(error);
-        }
+    if (!config_load(config, opt_config, &error)) {
+        die_error(error);
     }
     if (opt_socket != NULL) {
         g_free(config_main_socket(config)->path);
@@ -504,10 +498,7 @@ int main(int argc, char **argv)
     options.max_connections = daemon_config->max_connections;
     options.request_timeout_ms = daemon_config->request_timeout_ms;
     options.lock_timeout_ms = daemon_config->lock_timeout_ms;
-    options.store.path = daemon_config->db_path;
-    options.store.journal = daemon_config->journal;
-    options.store.lock_timeout_ms = daemon_config->lock_timeout_ms;
-    options.store.host_id = daemon_config->host_id;
+    config_store_options(daemon_config, &options.store);
     options.store.create = true;
     options.pr.ports = ports;
     options.pr.n_ports = n_ports;

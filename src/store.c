@@ -44,6 +44,10 @@ typedef enum StmtId {
     STMT_VM_NAME_TAKEN,
     STMT_VM_INSERT,
     STMT_VM_UPDATE,
+    STMT_SEEN_UPSERT,
+    STMT_HISTORY_INSERT,
+    STMT_HISTORY_PRUNE_ROWS,
+    STMT_HISTORY_PRUNE_AGE,
     STMT_COUNT
 } StmtId;
 
@@ -53,7 +57,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_COMMIT] = "COMMIT",
     [STMT_LU_SELECT] =
         "SELECT id, generation, aptpl, info_lost, res_type, res_scope, "
-        "id_source, last_host, last_path FROM lu WHERE name = ?1",
+        "id_source, EXISTS (SELECT 1 FROM lu_seen s WHERE s.lu_id = lu.id "
+        "AND s.host = ?2 AND s.path = ?3) FROM lu WHERE name = ?1",
     [STMT_REG_SELECT] = "SELECT initiator, rtpi, all_tg_pt, key, holder "
                         "FROM registration WHERE lu_id = ?1 ORDER BY id",
     [STMT_UA_SELECT] = "SELECT initiator, rtpi, asc, ascq "
@@ -62,10 +67,13 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "INSERT INTO lu (name, id_source, generation, aptpl, info_lost, "
         "res_type, res_scope, last_host, last_path, last_seen, created_at) "
         "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)",
+    /* An administrator's change (no path) keeps where the LU was seen. */
     [STMT_LU_UPDATE] =
-        "UPDATE lu SET id_source = ?2, generation = ?3, aptpl = ?4, "
-        "info_lost = ?5, res_type = ?6, res_scope = ?7, last_host = ?8, "
-        "last_path = ?9, last_seen = ?10 WHERE id = ?1",
+        "UPDATE lu SET id_source = coalesce(?2, id_source), generation = ?3, "
+        "aptpl = ?4, info_lost = ?5, res_type = ?6, res_scope = ?7, "
+        "last_host = iif(?9 IS NULL, last_host, ?8), "
+        "last_path = coalesce(?9, last_path), "
+        "last_seen = iif(?9 IS NULL, last_seen, ?10) WHERE id = ?1",
     [STMT_REG_INSERT] =
         "INSERT INTO registration (lu_id, initiator, initiator_name, rtpi, "
         "all_tg_pt, key, holder, host, registered_at) "
@@ -89,6 +97,22 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_VM_UPDATE] =
         "UPDATE initiator SET vm_name = ?2, vm_uuid = ?3, last_host = ?4, "
         "last_seen = ?5 WHERE key = ?1",
+    [STMT_SEEN_UPSERT] =
+        "INSERT INTO lu_seen (lu_id, host, path, id_source, first_seen, "
+        "last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?5) "
+        "ON CONFLICT (lu_id, host, path) DO UPDATE SET "
+        "id_source = excluded.id_source, last_seen = excluded.last_seen",
+    [STMT_HISTORY_INSERT] =
+        "INSERT INTO history (at_ms, host, origin, lu_name, initiator, "
+        "initiator_name, rtpi, action, service_action, type, scope, key, "
+        "sa_key, spec_i_pt, all_tg_pt, aptpl, unreg, move_rtpi, status, "
+        "sense_key, asc, ascq, generation, detail) VALUES (?1, ?2, ?3, ?4, "
+        "?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, "
+        "?19, ?20, ?21, ?22, ?23, ?24)",
+    /* Row ids only grow (no AUTOINCREMENT needed: the newest row is never
+     * pruned), so "the newest N" is an id range. */
+    [STMT_HISTORY_PRUNE_ROWS] = "DELETE FROM history WHERE id <= ?1",
+    [STMT_HISTORY_PRUNE_AGE] = "DELETE FROM history WHERE at_ms < ?1",
 };
 
 struct Store {
@@ -98,6 +122,8 @@ struct Store {
     StoreJournal journal;
     unsigned lock_timeout_ms;
     unsigned open_timeout_ms;
+    unsigned history_keep_rows;
+    unsigned history_keep_days;
     gint64 deadline; /* monotonic microseconds: give up waiting after */
     GRand *rand;     /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
@@ -433,6 +459,9 @@ static bool check_journal(Store *store, GError **error)
     return true;
 }
 
+/* Defined with the reports below, which call them. */
+static bool register_functions(Store *store, GError **error);
+
 Store *store_open(const StoreOptions *options, GError **error)
 {
     g_autoptr(Store) store = g_new0(Store, 1);
@@ -452,6 +481,8 @@ Store *store_open(const StoreOptions *options, GError **error)
     store->open_timeout_ms = options->open_timeout_ms != 0
                                  ? options->open_timeout_ms
                                  : options->lock_timeout_ms;
+    store->history_keep_rows = options->history_keep_rows;
+    store->history_keep_days = options->history_keep_days;
     store->rand = g_rand_new();
 
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -479,6 +510,9 @@ Store *store_open(const StoreOptions *options, GError **error)
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
     set_deadline_from_now(store, store->open_timeout_ms);
+    if (!register_functions(store, error)) {
+        return NULL;
+    }
 
     if (!exec_sql(store,
                   "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
@@ -607,6 +641,8 @@ bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
         return false;
     }
     sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, store->host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, lu->path, -1, SQLITE_STATIC);
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_DONE) {
         stmt_done(stmt);
@@ -623,12 +659,11 @@ bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
     state->info_lost = sqlite3_column_int(stmt, 3) != 0;
     state->res_type = (uint8_t)sqlite3_column_int(stmt, 4);
     state->res_scope = (uint8_t)sqlite3_column_int(stmt, 5);
-    *stale =
-        g_strcmp0((const char *)sqlite3_column_text(stmt, 6), lu->id_source) !=
-            0 ||
-        g_strcmp0((const char *)sqlite3_column_text(stmt, 7), store->host_id) !=
-            0 ||
-        g_strcmp0((const char *)sqlite3_column_text(stmt, 8), lu->path) != 0;
+    /* Seen for the first time from here, or identified differently. */
+    *stale = lu->path != NULL &&
+             (sqlite3_column_int(stmt, 7) == 0 ||
+              g_strcmp0((const char *)sqlite3_column_text(stmt, 6),
+                        lu->id_source) != 0);
     stmt_done(stmt);
 
     stmt = stmt_get(store, STMT_REG_SELECT, error);
@@ -764,7 +799,20 @@ static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
     if (*lu_id == 0) {
         *lu_id = sqlite3_last_insert_rowid(store->db);
     }
-    return true;
+    if (lu->path == NULL) {
+        return true;
+    }
+    stmt = stmt_get(store, STMT_SEEN_UPSERT, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, *lu_id);
+    sqlite3_bind_text(stmt, 2, store->host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, lu->path, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, lu->id_source, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 5, now_seconds());
+    return stmt_run(store, stmt, "recording where a logical unit is seen",
+                    error);
 }
 
 static bool save_registrations(Store *store, gint64 lu_id,
@@ -904,6 +952,102 @@ bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
 }
 
 /* ------------------------------------------------------------------ */
+/* Audit history                                                       */
+/* ------------------------------------------------------------------ */
+
+bool store_history_enabled(const Store *store)
+{
+    return store->history_keep_rows > 0;
+}
+
+static void bind_bool_or_null(sqlite3_stmt *stmt, int col, bool present,
+                              bool value)
+{
+    if (present) {
+        sqlite3_bind_int(stmt, col, value);
+    }
+}
+
+static bool prune_history(Store *store, GError **error)
+{
+    sqlite3_int64 newest = sqlite3_last_insert_rowid(store->db);
+    sqlite3_stmt *stmt;
+
+    if (newest > (sqlite3_int64)store->history_keep_rows) {
+        stmt = stmt_get(store, STMT_HISTORY_PRUNE_ROWS, error);
+        if (stmt == NULL) {
+            return false;
+        }
+        sqlite3_bind_int64(stmt, 1, newest - store->history_keep_rows);
+        if (!stmt_run(store, stmt, "pruning the history", error)) {
+            return false;
+        }
+    }
+    if (store->history_keep_days == 0) {
+        return true;
+    }
+    stmt = stmt_get(store, STMT_HISTORY_PRUNE_AGE, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1,
+                       g_get_real_time() / 1000 -
+                           (gint64)store->history_keep_days * 86400 * 1000);
+    return stmt_run(store, stmt, "pruning the history", error);
+}
+
+bool store_add_history(Store *store, const char *lu_name,
+                       const StoreHistoryEntry *entry, GError **error)
+{
+    const PrOutFields *f = entry->fields;
+    bool move = f != NULL && f->service_action == PR_OUT_REGISTER_AND_MOVE;
+    sqlite3_stmt *stmt;
+
+    if (!store_history_enabled(store)) {
+        return true;
+    }
+    stmt = stmt_get(store, STMT_HISTORY_INSERT, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, g_get_real_time() / 1000);
+    sqlite3_bind_text(stmt, 2, store->host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 3, entry->origin, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 4, lu_name, -1, SQLITE_STATIC);
+    if (entry->initiator != NULL) {
+        bind_tid(stmt, 5, 6, entry->initiator);
+        sqlite3_bind_int(stmt, 7, entry->rtpi);
+    }
+    sqlite3_bind_text(stmt, 8, entry->action, -1, SQLITE_STATIC);
+    if (f != NULL) {
+        sqlite3_bind_int(stmt, 9, f->service_action);
+        sqlite3_bind_int(stmt, 10, f->type);
+        sqlite3_bind_int(stmt, 11, f->scope);
+        sqlite3_bind_int64(stmt, 12, (sqlite3_int64)f->rk);
+        sqlite3_bind_int64(stmt, 13, (sqlite3_int64)f->sark);
+        bind_bool_or_null(stmt, 14, !move, f->spec_i_pt);
+        bind_bool_or_null(stmt, 15, !move, f->all_tg_pt);
+        sqlite3_bind_int(stmt, 16, f->aptpl);
+        bind_bool_or_null(stmt, 17, move, f->unreg);
+        if (move) {
+            sqlite3_bind_int(stmt, 18, f->move_rtpi);
+        }
+    }
+    sqlite3_bind_int(stmt, 19, entry->status);
+    if (entry->sense != NULL) {
+        sqlite3_bind_int(stmt, 20, entry->sense[2] & 0x0f);
+        sqlite3_bind_int(stmt, 21, entry->sense[12]);
+        sqlite3_bind_int(stmt, 22, entry->sense[13]);
+    }
+    sqlite3_bind_int64(stmt, 23, entry->generation);
+    sqlite3_bind_text(stmt, 24, entry->detail, -1, SQLITE_STATIC);
+    if (!stmt_run(store, stmt, "recording the history", error)) {
+        return false;
+    }
+    return prune_history(store, error);
+}
+
+/* ------------------------------------------------------------------ */
 /* VM initiator names                                                  */
 /* ------------------------------------------------------------------ */
 
@@ -1024,5 +1168,667 @@ bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
 fail:
     store_rollback(store);
     g_clear_pointer(name, g_free);
+    return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Reports: dumps and the history, for the softpr tool                 */
+/* ------------------------------------------------------------------ */
+
+/*
+ * The filters, shared by the table and the JSON forms so that both show
+ * the same rows.  Parameters: ?1 LU glob, ?2 initiator glob, ?3 key,
+ * ?4 since (ms), ?5 limit, ?6 the database path.
+ */
+#define FILTER_LU                                                              \
+    "(?1 IS NULL OR lu.name GLOB ?1 OR EXISTS (SELECT 1 FROM lu_seen s "       \
+    "WHERE s.lu_id = lu.id AND s.path GLOB ?1))"
+#define FILTER_REG(r)                                                          \
+    "((?2 IS NULL OR lower(" r ".initiator_name) GLOB lower(?2)) AND "         \
+    "(?3 IS NULL OR " r ".key = ?3))"
+#define FILTER_LU_ROWS                                                         \
+    FILTER_LU " AND ((?2 IS NULL AND ?3 IS NULL) OR EXISTS (SELECT 1 FROM "    \
+              "registration r WHERE r.lu_id = lu.id AND " FILTER_REG("r") "))"
+#define FILTER_UA(u)                                                           \
+    "(?2 IS NULL OR lower(" u ".initiator_name) GLOB lower(?2))"
+/* Registry entries: all of them, or those registered where the filter
+ * looks. */
+#define FILTER_VM                                                              \
+    "((?2 IS NULL OR lower(vm.name) GLOB lower(?2) OR "                        \
+    "lower(coalesce(vm.vm_name, '')) GLOB lower(?2)) AND "                     \
+    "((?1 IS NULL AND ?3 IS NULL) OR EXISTS (SELECT 1 FROM registration r "    \
+    "JOIN lu ON lu.id = r.lu_id WHERE r.initiator_name = vm.name "             \
+    "AND " FILTER_LU " AND (?3 IS NULL OR r.key = ?3))))"
+#define FILTER_HISTORY                                                         \
+    "(?1 IS NULL OR h.lu_name GLOB ?1) AND "                                   \
+    "(?2 IS NULL OR lower(h.initiator_name) GLOB lower(?2)) AND "              \
+    "(?3 IS NULL OR h.key = ?3 OR h.sa_key = ?3) AND "                         \
+    "(?4 IS NULL OR h.at_ms >= ?4)"
+/* The newest ?5 rows (all when negative), oldest first. */
+#define HISTORY_ROWS(columns)                                                  \
+    "SELECT " columns " FROM (SELECT * FROM history h WHERE " FILTER_HISTORY   \
+    " ORDER BY h.id DESC LIMIT ?5) h ORDER BY h.id"
+
+#define ISO_TIME(t) "strftime('%Y-%m-%dT%H:%M:%SZ', " t ", 'unixepoch')"
+#define JSON_BOOL(x)                                                           \
+    "json(CASE WHEN (" x ") IS NULL THEN NULL WHEN (" x ") THEN 'true' "       \
+    "ELSE 'false' END)"
+#define JSON_KEY(k) "iif((" k ") IS NULL, NULL, printf('0x%x', " k "))"
+#define HOLDER(r) "(lu.res_type IN (7, 8) OR " r ".holder)"
+
+static const char sql_dump_lus[] =
+    "SELECT lu.id, lu.name, lu.id_source, lu.generation, lu.aptpl, "
+    "lu.info_lost, lu.res_type, lu.res_scope, lu.created_at FROM lu "
+    "WHERE " FILTER_LU_ROWS " ORDER BY lu.name";
+static const char sql_dump_seen[] =
+    "SELECT host, path, id_source, first_seen, last_seen FROM lu_seen "
+    "WHERE lu_id = ?7 ORDER BY first_seen, host, path";
+static const char sql_dump_regs[] =
+    "SELECT r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER(
+        "r") ", "
+             "r.host, r.registered_at FROM registration r JOIN lu ON lu.id = "
+             "r.lu_id "
+             "WHERE r.lu_id = ?7 AND " FILTER_REG("r") " ORDER BY r.id";
+static const char sql_dump_uas[] =
+    "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at "
+    "FROM unit_attention u WHERE u.lu_id = ?7 AND " FILTER_UA(
+        "u") " ORDER BY u.id";
+static const char sql_dump_vms[] =
+    "SELECT vm.name, vm.vm_name, vm.vm_uuid, vm.last_host, vm.first_seen, "
+    "vm.last_seen FROM initiator vm WHERE " FILTER_VM " ORDER BY vm.name";
+
+static const char
+    sql_dump_json[] =
+        "SELECT json_object('database', ?6, 'logical_units', json(("
+        "SELECT json_group_array(json(o)) FROM (SELECT json_object("
+        "'name', lu.name, 'id_source', lu.id_source, "
+        "'generation', lu.generation, "
+        "'aptpl', " JSON_BOOL(
+            "lu.aptpl") ", "
+                        "'pr_information_lost', " JSON_BOOL(
+                            "lu.info_lost") ", "
+                                            "'created_at', " ISO_TIME(
+                                                "lu.created_at") ", "
+                                                                 "'seen', "
+                                                                 "json((SELECT "
+                                                                 "json_group_"
+                                                                 "array(json(o)"
+                                                                 ") FROM "
+                                                                 "(SELECT "
+                                                                 "json_object("
+                                                                 "'host', "
+                                                                 "s.host, "
+                                                                 "'path', "
+                                                                 "s.path, "
+                                                                 "'id_source', "
+                                                                 "s.id_source, "
+                                                                 "'first_seen',"
+                                                                 " " ISO_TIME(
+                                                                     "s.first_"
+                                                                     "seen") ","
+                                                                             " "
+                                                                             "'"
+                                                                             "l"
+                                                                             "a"
+                                                                             "s"
+                                                                             "t"
+                                                                             "_"
+                                                                             "s"
+                                                                             "e"
+                                                                             "e"
+                                                                             "n"
+                                                                             "'"
+                                                                             ","
+                                                                             " " ISO_TIME(
+                                                                                 "s.last_seen") ") AS o FROM lu_seen s "
+                                                                                                "WHERE s.lu_id = lu.id ORDER BY s.first_seen, s.host, s.path))), "
+                                                                                                "'reservation', json(iif(lu.res_type = 0, NULL, json_object("
+                                                                                                "'type', lu.res_type, 'type_name', softpr_type_name(lu.res_type), "
+                                                                                                "'scope', 'LU', 'all_registrants', " JSON_BOOL(
+                                                                                                    "lu.res_type IN (7, 8)") ", "
+                                                                                                                             "'holder', json((SELECT json_object('key', printf('0x%x', r.key), "
+                                                                                                                             "'initiator', r.initiator_name, 'rtpi', r.rtpi) FROM registration r "
+                                                                                                                             "WHERE r.lu_id = lu.id AND r.holder))))), "
+                                                                                                                             "'registrations', json((SELECT json_group_array(json(o)) FROM (SELECT "
+                                                                                                                             "json_object('key', printf('0x%x', r.key), "
+                                                                                                                             "'initiator', r.initiator_name, 'transport_id', lower(hex(r.initiator)), "
+                                                                                                                             "'rtpi', iif(r.all_tg_pt, NULL, r.rtpi), "
+                                                                                                                             "'all_tg_pt', " JSON_BOOL(
+                                                                                                                                 "r.all_tg_pt") ", "
+                                                                                                                                                "'holder', " JSON_BOOL(HOLDER(
+                                                                                                                                                    "r")) ", 'host', r.host, "
+                                                                                                                                                          "'registered_at', " ISO_TIME(
+                                                                                                                                                              "r.registered_at") ") AS o "
+                                                                                                                                                                                 "FROM registration r WHERE r.lu_id = lu.id AND " FILTER_REG("r") " ORDER BY r.id))), "
+                                                                                                                                                                                                                                                  "'unit_attentions', json((SELECT json_group_array(json(o)) FROM (SELECT "
+                                                                                                                                                                                                                                                  "json_object('initiator', u.initiator_name, "
+                                                                                                                                                                                                                                                  "'rtpi', iif(u.rtpi = 0, NULL, u.rtpi), "
+                                                                                                                                                                                                                                                  "'asc', printf('0x%02x', u.asc), 'ascq', printf('0x%02x', u.ascq), "
+                                                                                                                                                                                                                                                  "'condition', softpr_asc_name(u.asc, u.ascq), "
+                                                                                                                                                                                                                                                  "'raised_at', " ISO_TIME("u.raised_at") ") AS o FROM unit_attention u "
+                                                                                                                                                                                                                                                                                          "WHERE u.lu_id = lu.id AND " FILTER_UA("u") " ORDER BY u.id)))"
+                                                                                                                                                                                                                                                                                                                                      ") AS o FROM lu WHERE " FILTER_LU_ROWS
+                                                                                                                                                                                                                                                                                                                                      " ORDER BY lu.name))), "
+                                                                                                                                                                                                                                                                                                                                      "'initiators', json((SELECT json_group_array(json(o)) FROM (SELECT "
+                                                                                                                                                                                                                                                                                                                                      "json_object('name', vm.name, 'vm_name', vm.vm_name, "
+                                                                                                                                                                                                                                                                                                                                      "'vm_uuid', vm.vm_uuid, 'last_host', vm.last_host, "
+                                                                                                                                                                                                                                                                                                                                      "'first_seen', " ISO_TIME(
+                                                                                                                                                                                                                                                                                                                                          "vm.first_seen") ", "
+                                                                                                                                                                                                                                                                                                                                                           "'last_seen', " ISO_TIME(
+                                                                                                                                                                                                                                                                                                                                                               "vm.last_seen") ") AS o FROM initiator vm "
+                                                                                                                                                                                                                                                                                                                                                                               "WHERE " FILTER_VM
+                                                                                                                                                                                                                                                                                                                                                                               " ORDER BY vm.name))))";
+
+static const char sql_history[] = HISTORY_ROWS(
+    "h.id, h.at_ms, h.host, h.origin, h.lu_name, h.initiator_name, h.action, "
+    "h.service_action IS NOT NULL, h.type, h.scope, h.key, h.sa_key, "
+    "h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, h.status, h.sense_key, "
+    "h.asc, h.ascq, h.generation, h.detail");
+
+static const char
+    sql_history_json
+        [] =
+            "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
+                "json_object('id', h.id, "
+                "'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms / 1000.0, "
+                "'unixepoch'), "
+                "'host', h.host, 'origin', h.origin, 'lu', h.lu_name, "
+                "'initiator', h.initiator_name, 'rtpi', h.rtpi, "
+                "'action', h.action, 'service_action', h.service_action, "
+                "'type', h.type, "
+                "'type_name', iif(h.type IS NULL, NULL, "
+                "softpr_type_name(h.type)), "
+                "'scope', h.scope, 'key', " JSON_KEY(
+                    "h.key") ", "
+                             "'sa_key', " JSON_KEY(
+                                 "h.sa_key") ", "
+                                             "'spec_i_pt', " JSON_BOOL(
+                                                 "h.spec_i_pt") ", "
+                                                                "'all_tg_pt',"
+                                                                " " JSON_BOOL(
+                                                                    "h.all_tg_"
+                                                                    "pt") ", "
+                                                                          "'apt"
+                                                                          "pl',"
+                                                                          " " JSON_BOOL(
+                                                                              "h.aptpl") ", "
+                                                                                         "'unreg', " JSON_BOOL(
+                                                                                             "h.unreg") ", 'move_rtpi', h.move_rtpi, "
+                                                                                                        "'status', h.status, 'status_name', softpr_status_name(h.status), "
+                                                                                                        "'sense', json(iif(h.sense_key IS NULL, NULL, json_object("
+                                                                                                        "'key', h.sense_key, 'key_name', softpr_sense_key_name(h.sense_key), "
+                                                                                                        "'asc', printf('0x%02x', h.asc), 'ascq', printf('0x%02x', h.ascq), "
+                                                                                                        "'name', softpr_asc_name(h.asc, h.ascq)))), "
+                                                                                                        "'generation', h.generation, 'detail', h.detail) AS o") ")";
+
+static const char sql_lu_names[] =
+    "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";
+static const char sql_forget_vm[] = "DELETE FROM initiator WHERE name = ?1";
+
+/* Functions the report queries call, so that names come from one place. */
+static void sql_type_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    sqlite3_result_text(ctx,
+                        engine_type_name((uint8_t)sqlite3_value_int(argv[0])),
+                        -1, SQLITE_STATIC);
+}
+
+static void sql_asc_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+    sqlite3_result_text(ctx,
+                        scsi_asc_name((uint8_t)sqlite3_value_int(argv[0]),
+                                      (uint8_t)sqlite3_value_int(argv[1])),
+                        -1, SQLITE_STATIC);
+}
+
+static void sql_sense_key_name(sqlite3_context *ctx, int argc,
+                               sqlite3_value **argv)
+{
+    sqlite3_result_text(
+        ctx, scsi_sense_key_name((uint8_t)sqlite3_value_int(argv[0])), -1,
+        SQLITE_STATIC);
+}
+
+static void sql_status_name(sqlite3_context *ctx, int argc,
+                            sqlite3_value **argv)
+{
+    sqlite3_result_text(ctx,
+                        scsi_status_name((uint8_t)sqlite3_value_int(argv[0])),
+                        -1, SQLITE_STATIC);
+}
+
+static bool register_functions(Store *store, GError **error)
+{
+    static const struct {
+        const char *name;
+        int argc;
+        void (*fn)(sqlite3_context *, int, sqlite3_value **);
+    } functions[] = {
+        {"softpr_type_name", 1, sql_type_name},
+        {"softpr_asc_name", 2, sql_asc_name},
+        {"softpr_sense_key_name", 1, sql_sense_key_name},
+        {"softpr_status_name", 1, sql_status_name},
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(functions); i++) {
+        int rc = sqlite3_create_function_v2(
+            store->db, functions[i].name, functions[i].argc,
+            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
+            functions[i].fn, NULL, NULL, NULL);
+
+        if (rc != SQLITE_OK) {
+            set_db_error(store, error, rc, "registering SQL functions");
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Prepare a one-off @sql with @filter bound. */
+static sqlite3_stmt *report_prepare(Store *store, const char *sql,
+                                    const StoreFilter *filter, GError **error)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(store->db, sql, -1, &stmt, NULL);
+
+    if (rc != SQLITE_OK) {
+        set_db_error(store, error, rc, "preparing a report");
+        sqlite3_finalize(stmt);
+        return NULL;
+    }
+    if (filter == NULL) {
+        return stmt;
+    }
+    /* Binding a parameter a query does not use is harmless: it fails
+     * with SQLITE_RANGE, which nothing needs to know. */
+    sqlite3_bind_text(stmt, 1, filter->lu, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, filter->initiator, -1, SQLITE_STATIC);
+    if (filter->has_key) {
+        sqlite3_bind_int64(stmt, 3, (sqlite3_int64)filter->key);
+    }
+    if (filter->since_ms > 0) {
+        sqlite3_bind_int64(stmt, 4, filter->since_ms);
+    }
+    sqlite3_bind_int64(stmt, 5,
+                       filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
+    sqlite3_bind_text(stmt, 6, store->path, -1, SQLITE_STATIC);
+    return stmt;
+}
+
+static char *column_dup(sqlite3_stmt *stmt, int col)
+{
+    return g_strdup((const char *)sqlite3_column_text(stmt, col));
+}
+
+/* Step @stmt to its end, calling @row for each row; finalizes it. */
+static bool report_rows(Store *store, sqlite3_stmt *stmt,
+                        void (*row)(sqlite3_stmt *, void *), void *data,
+                        GError **error)
+{
+    int rc;
+
+    while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+        row(stmt, data);
+    }
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_DONE) {
+        set_db_error(store, error, rc, "reading a report");
+        return false;
+    }
+    return true;
+}
+
+static void seen_clear(gpointer p)
+{
+    StoreSeen *seen = p;
+
+    g_free(seen->host);
+    g_free(seen->path);
+    g_free(seen->id_source);
+}
+
+static void reg_dump_clear(gpointer p)
+{
+    StoreRegDump *reg = p;
+
+    g_free(reg->initiator);
+    g_free(reg->host);
+}
+
+static void ua_dump_clear(gpointer p)
+{
+    g_free(((StoreUaDump *)p)->initiator);
+}
+
+static void vm_dump_clear(gpointer p)
+{
+    StoreVmDump *vm = p;
+
+    g_free(vm->name);
+    g_free(vm->vm_name);
+    g_free(vm->vm_uuid);
+    g_free(vm->last_host);
+}
+
+static void lu_dump_free(gpointer p)
+{
+    StoreLuDump *lu = p;
+
+    g_free(lu->name);
+    g_free(lu->id_source);
+    g_array_unref(lu->seen);
+    g_array_unref(lu->regs);
+    g_array_unref(lu->uas);
+    g_free(lu);
+}
+
+void store_dump_free(StoreDump *dump)
+{
+    if (dump == NULL) {
+        return;
+    }
+    g_ptr_array_unref(dump->lus);
+    g_array_unref(dump->vms);
+    g_free(dump);
+}
+
+static void row_lu(sqlite3_stmt *stmt, void *data)
+{
+    StoreLuDump *lu = g_new0(StoreLuDump, 1);
+
+    lu->id = sqlite3_column_int64(stmt, 0);
+    lu->name = column_dup(stmt, 1);
+    lu->id_source = column_dup(stmt, 2);
+    lu->generation = (uint32_t)sqlite3_column_int64(stmt, 3);
+    lu->aptpl = sqlite3_column_int(stmt, 4) != 0;
+    lu->info_lost = sqlite3_column_int(stmt, 5) != 0;
+    lu->res_type = (uint8_t)sqlite3_column_int(stmt, 6);
+    lu->res_scope = (uint8_t)sqlite3_column_int(stmt, 7);
+    lu->created_at = sqlite3_column_int64(stmt, 8);
+    lu->seen = g_array_new(FALSE, TRUE, sizeof(StoreSeen));
+    g_array_set_clear_func(lu->seen, seen_clear);
+    lu->regs = g_array_new(FALSE, TRUE, sizeof(StoreRegDump));
+    g_array_set_clear_func(lu->regs, reg_dump_clear);
+    lu->uas = g_array_new(FALSE, TRUE, sizeof(StoreUaDump));
+    g_array_set_clear_func(lu->uas, ua_dump_clear);
+    g_ptr_array_add(data, lu);
+}
+
+static void row_seen(sqlite3_stmt *stmt, void *data)
+{
+    StoreSeen seen = {
+        .host = column_dup(stmt, 0),
+        .path = column_dup(stmt, 1),
+        .id_source = column_dup(stmt, 2),
+        .first_seen = sqlite3_column_int64(stmt, 3),
+        .last_seen = sqlite3_column_int64(stmt, 4),
+    };
+
+    g_array_append_val((GArray *)data, seen);
+}
+
+static void row_reg(sqlite3_stmt *stmt, void *data)
+{
+    StoreRegDump reg = {
+        .key = (uint64_t)sqlite3_column_int64(stmt, 0),
+        .initiator = column_dup(stmt, 1),
+        .rtpi = (uint16_t)sqlite3_column_int(stmt, 2),
+        .all_tg_pt = sqlite3_column_int(stmt, 3) != 0,
+        .holder = sqlite3_column_int(stmt, 4) != 0,
+        .host = column_dup(stmt, 5),
+        .registered_at = sqlite3_column_int64(stmt, 6),
+    };
+
+    g_array_append_val((GArray *)data, reg);
+}
+
+static void row_ua(sqlite3_stmt *stmt, void *data)
+{
+    StoreUaDump ua = {
+        .initiator = column_dup(stmt, 0),
+        .rtpi = (uint16_t)sqlite3_column_int(stmt, 1),
+        .asc = (uint8_t)sqlite3_column_int(stmt, 2),
+        .ascq = (uint8_t)sqlite3_column_int(stmt, 3),
+        .raised_at = sqlite3_column_int64(stmt, 4),
+    };
+
+    g_array_append_val((GArray *)data, ua);
+}
+
+static void row_vm(sqlite3_stmt *stmt, void *data)
+{
+    StoreVmDump vm = {
+        .name = column_dup(stmt, 0),
+        .vm_name = column_dup(stmt, 1),
+        .vm_uuid = column_dup(stmt, 2),
+        .last_host = column_dup(stmt, 3),
+        .first_seen = sqlite3_column_int64(stmt, 4),
+        .last_seen = sqlite3_column_int64(stmt, 5),
+    };
+
+    g_array_append_val((GArray *)data, vm);
+}
+
+/* Run the per-LU query @sql for LU row @lu_id into @into. */
+static bool dump_lu_part(Store *store, const char *sql,
+                         const StoreFilter *filter, gint64 lu_id,
+                         void (*row)(sqlite3_stmt *, void *), GArray *into,
+                         GError **error)
+{
+    sqlite3_stmt *stmt = report_prepare(store, sql, filter, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 7, lu_id);
+    return report_rows(store, stmt, row, into, error);
+}
+
+static bool dump_read(Store *store, const StoreFilter *filter, StoreDump *dump,
+                      GError **error)
+{
+    sqlite3_stmt *stmt;
+    guint i;
+
+    stmt = report_prepare(store, sql_dump_lus, filter, error);
+    if (stmt == NULL || !report_rows(store, stmt, row_lu, dump->lus, error)) {
+        return false;
+    }
+    for (i = 0; i < dump->lus->len; i++) {
+        StoreLuDump *lu = g_ptr_array_index(dump->lus, i);
+
+        if (!dump_lu_part(store, sql_dump_seen, filter, lu->id, row_seen,
+                          lu->seen, error) ||
+            !dump_lu_part(store, sql_dump_regs, filter, lu->id, row_reg,
+                          lu->regs, error) ||
+            !dump_lu_part(store, sql_dump_uas, filter, lu->id, row_ua, lu->uas,
+                          error)) {
+            return false;
+        }
+    }
+    stmt = report_prepare(store, sql_dump_vms, filter, error);
+    return stmt != NULL && report_rows(store, stmt, row_vm, dump->vms, error);
+}
+
+StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error)
+{
+    g_autoptr(StoreDump) dump = g_new0(StoreDump, 1);
+    bool ok;
+
+    dump->lus = g_ptr_array_new_with_free_func(lu_dump_free);
+    dump->vms = g_array_new(FALSE, TRUE, sizeof(StoreVmDump));
+    g_array_set_clear_func(dump->vms, vm_dump_clear);
+    if (!store_begin(store, false, deadline, error)) {
+        return NULL;
+    }
+    ok = dump_read(store, filter, dump, error);
+    store_rollback(store);
+    return ok ? g_steal_pointer(&dump) : NULL;
+}
+
+/* The single text value of the one-row query @sql, in a read transaction. */
+static char *report_text(Store *store, const char *sql,
+                         const StoreFilter *filter, gint64 deadline,
+                         GError **error)
+{
+    sqlite3_stmt *stmt;
+    char *text = NULL;
+    int rc;
+
+    if (!store_begin(store, false, deadline, error)) {
+        return NULL;
+    }
+    stmt = report_prepare(store, sql, filter, error);
+    if (stmt != NULL) {
+        rc = sqlite3_step(stmt);
+        if (rc == SQLITE_ROW) {
+            text = column_dup(stmt, 0);
+        } else {
+            set_db_error(store, error, rc, "reading a report");
+        }
+        sqlite3_finalize(stmt);
+    }
+    store_rollback(store);
+    return text;
+}
+
+char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error)
+{
+    return report_text(store, sql_dump_json, filter, deadline, error);
+}
+
+char *store_history_json(Store *store, const StoreFilter *filter,
+                         gint64 deadline, GError **error)
+{
+    return report_text(store, sql_history_json, filter, deadline, error);
+}
+
+static void history_row_clear(gpointer p)
+{
+    StoreHistoryRow *row = p;
+
+    g_free(row->host);
+    g_free(row->origin);
+    g_free(row->lu_name);
+    g_free(row->initiator);
+    g_free(row->action);
+    g_free(row->detail);
+}
+
+static void row_history(sqlite3_stmt *stmt, void *data)
+{
+    StoreHistoryRow row = {
+        .id = sqlite3_column_int64(stmt, 0),
+        .at_ms = sqlite3_column_int64(stmt, 1),
+        .host = column_dup(stmt, 2),
+        .origin = column_dup(stmt, 3),
+        .lu_name = column_dup(stmt, 4),
+        .initiator = column_dup(stmt, 5),
+        .action = column_dup(stmt, 6),
+        .has_fields = sqlite3_column_int(stmt, 7) != 0,
+        .type = (uint8_t)sqlite3_column_int(stmt, 8),
+        .scope = (uint8_t)sqlite3_column_int(stmt, 9),
+        .key = (uint64_t)sqlite3_column_int64(stmt, 10),
+        .sa_key = (uint64_t)sqlite3_column_int64(stmt, 11),
+        .spec_i_pt = sqlite3_column_int(stmt, 12) != 0,
+        .all_tg_pt = sqlite3_column_int(stmt, 13) != 0,
+        .aptpl = sqlite3_column_int(stmt, 14) != 0,
+        .unreg = sqlite3_column_int(stmt, 15) != 0,
+        .status = (uint8_t)sqlite3_column_int(stmt, 16),
+        .sense_key = (uint8_t)sqlite3_column_int(stmt, 17),
+        .asc = (uint8_t)sqlite3_column_int(stmt, 18),
+        .ascq = (uint8_t)sqlite3_column_int(stmt, 19),
+        .generation = (uint32_t)sqlite3_column_int64(stmt, 20),
+        .detail = column_dup(stmt, 21),
+    };
+
+    g_array_append_val((GArray *)data, row);
+}
+
+GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error)
+{
+    g_autoptr(GArray) rows = g_array_new(FALSE, TRUE, sizeof(StoreHistoryRow));
+    sqlite3_stmt *stmt;
+    bool ok;
+
+    g_array_set_clear_func(rows, history_row_clear);
+    if (!store_begin(store, false, deadline, error)) {
+        return NULL;
+    }
+    stmt = report_prepare(store, sql_history, filter, error);
+    ok = stmt != NULL && report_rows(store, stmt, row_history, rows, error);
+    store_rollback(store);
+    return ok ? g_steal_pointer(&rows) : NULL;
+}
+
+static void row_name(sqlite3_stmt *stmt, void *data)
+{
+    g_ptr_array_add(data, column_dup(stmt, 0));
+}
+
+GPtrArray *store_lu_names(Store *store, const char *pattern, gint64 deadline,
+                          GError **error)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    StoreFilter filter = {.lu = pattern};
+    sqlite3_stmt *stmt;
+    bool ok;
+
+    if (!store_begin(store, false, deadline, error)) {
+        return NULL;
+    }
+    stmt = report_prepare(store, sql_lu_names, &filter, error);
+    ok = stmt != NULL && report_rows(store, stmt, row_name, names, error);
+    store_rollback(store);
+    return ok ? g_steal_pointer(&names) : NULL;
+}
+
+bool store_forget_vm(Store *store, const char *name, bool *removed,
+                     GError **error)
+{
+    sqlite3_stmt *stmt = report_prepare(store, sql_forget_vm, NULL, error);
+
+    *removed = false;
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_text(stmt, 1, name, -1, SQLITE_STATIC);
+    if (!report_rows(store, stmt, NULL, NULL, error)) {
+        return false;
+    }
+    *removed = sqlite3_changes(store->db) > 0;
+    return true;
+}
+
+bool store_check_integrity(Store *store, gint64 deadline, GError **error)
+{
+    g_autoptr(GPtrArray) problems = g_ptr_array_new_with_free_func(g_free);
+    sqlite3_stmt *stmt;
+    bool ok;
+
+    if (!store_begin(store, false, deadline, error)) {
+        return false;
+    }
+    stmt = report_prepare(store, "PRAGMA integrity_check", NULL, error);
+    ok = stmt != NULL && report_rows(store, stmt, row_name, problems, error);
+    store_rollback(store);
+    if (!ok) {
+        return false;
+    }
+    if (problems->len == 1 &&
+        strcmp(g_ptr_array_index(problems, 0), "ok") == 0) {
+        return true;
+    }
+    g_ptr_array_add(problems, NULL);
+    {
+        g_autofree char *list = g_strjoinv("; ", (char **)problems->pdata);
+
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
+                    "%s: integrity check failed: %s", store->path, list);
+    }
     return false;
 }

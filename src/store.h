@@ -36,9 +36,20 @@ typedef struct StoreOptions {
     const char *host_id;      /* recorded with every change */
     const char *vfs;          /* sqlite VFS name; NULL for the default */
     bool create;              /* create the file when it does not exist */
+    /* Audit history retention: the newest keep_rows rows (0: record no
+     * history), none older than keep_days days (0: no age limit). */
+    unsigned history_keep_rows;
+    unsigned history_keep_days;
 } StoreOptions;
 
-/* What the daemon knows about the logical unit a command addressed. */
+#define STORE_HISTORY_KEEP_ROWS_DEFAULT 100000
+#define STORE_HISTORY_KEEP_DAYS_DEFAULT 365
+
+/*
+ * What the daemon knows about the logical unit a command addressed.  An
+ * administrator's change names the LU only: id_source and path NULL, and
+ * where it was seen stays as recorded.
+ */
 typedef struct StoreLuInfo {
     const char *name;      /* the LU id, the same on every host */
     const char *id_source; /* how it was identified */
@@ -101,6 +112,167 @@ bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
                       const PrState *before, const PrState *after,
                       GError **error);
 
+/* One entry of the audit history (schema/003-history.sql). */
+typedef struct StoreHistoryEntry {
+    const char *origin;           /* "softprd" or "softpr" */
+    const char *action;           /* service action or tool command name */
+    const TransportId *initiator; /* NULL: an administrator */
+    uint16_t rtpi;
+    const PrOutFields *fields; /* the PR OUT command, or NULL */
+    uint8_t status;
+    const uint8_t *sense; /* fixed-format sense with CHECK CONDITION */
+    uint32_t generation;  /* PRgeneration after the change */
+    const char *detail;   /* free text, or NULL */
+} StoreHistoryEntry;
+
+/* Whether history is recorded (history_keep_rows > 0). */
+bool store_history_enabled(const Store *store);
+
+/*
+ * Append @entry about the LU @lu_name to the audit history and prune
+ * rows past the retention bounds.  Must run inside the write
+ * transaction of the change it records; does nothing when history is
+ * not recorded.
+ */
+bool store_add_history(Store *store, const char *lu_name,
+                       const StoreHistoryEntry *entry, GError **error);
+
+/* What a dump or the history shows; NULL or unset fields match all. */
+typedef struct StoreFilter {
+    const char *lu;        /* LU name, or a path it was seen at (glob) */
+    const char *initiator; /* initiator name (glob, any case) */
+    bool has_key;
+    uint64_t key;    /* a registration's key (history: either key) */
+    gint64 since_ms; /* history: not before (ms since the epoch) */
+    unsigned limit;  /* history: only the newest so many (0: all) */
+} StoreFilter;
+
+/* Where a logical unit was seen (lu_seen). */
+typedef struct StoreSeen {
+    char *host;
+    char *path;
+    char *id_source;
+    gint64 first_seen; /* seconds since the epoch */
+    gint64 last_seen;
+} StoreSeen;
+
+typedef struct StoreRegDump {
+    uint64_t key;
+    char *initiator; /* readable TransportID */
+    uint16_t rtpi;
+    bool all_tg_pt;
+    bool holder; /* holds the reservation (every registrant for AR) */
+    char *host;  /* whose daemon registered it */
+    gint64 registered_at;
+} StoreRegDump;
+
+typedef struct StoreUaDump {
+    char *initiator;
+    uint16_t rtpi; /* 0: every port */
+    uint8_t asc;
+    uint8_t ascq;
+    gint64 raised_at;
+} StoreUaDump;
+
+/* One logical unit as `softpr dump` shows it. */
+typedef struct StoreLuDump {
+    gint64 id; /* row id */
+    char *name;
+    char *id_source;
+    uint32_t generation;
+    bool aptpl;
+    bool info_lost;
+    uint8_t res_type; /* PR_TYPE_NONE: no reservation */
+    uint8_t res_scope;
+    gint64 created_at;
+    GArray *seen; /* StoreSeen, oldest first */
+    GArray *regs; /* StoreRegDump matching the filter, in PR order */
+    GArray *uas;  /* StoreUaDump matching the filter, oldest first */
+} StoreLuDump;
+
+/* A VM known to the initiator registry. */
+typedef struct StoreVmDump {
+    char *name; /* its initiator name */
+    char *vm_name;
+    char *vm_uuid;
+    char *last_host;
+    gint64 first_seen;
+    gint64 last_seen;
+} StoreVmDump;
+
+typedef struct StoreDump {
+    GPtrArray *lus; /* StoreLuDump *, by name */
+    GArray *vms;    /* StoreVmDump, by name */
+} StoreDump;
+
+void store_dump_free(StoreDump *dump);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreDump, store_dump_free)
+
+/*
+ * Every logical unit and registry entry matching @filter, read in one
+ * read transaction: LUs whose name or a path matches, and when an
+ * initiator or key is given, only LUs with a matching registration and
+ * only those registrations.  Waits for locks until @deadline.
+ */
+StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error);
+
+/*
+ * The same as one JSON document, built by sqlite's JSON functions:
+ * {"database", "logical_units": [...], "initiators": [...]}
+ * (docs/softpr.1 describes the members).  g_free() it.
+ */
+char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error);
+
+/* One row of the audit history. */
+typedef struct StoreHistoryRow {
+    gint64 id;
+    gint64 at_ms;
+    char *host;
+    char *origin;
+    char *lu_name;
+    char *initiator; /* NULL: an administrator */
+    char *action;
+    bool has_fields; /* a PR OUT command: the fields below are set */
+    uint8_t type;
+    uint8_t scope;
+    uint64_t key;
+    uint64_t sa_key;
+    bool spec_i_pt;
+    bool all_tg_pt;
+    bool aptpl;
+    bool unreg;
+    uint8_t status;
+    uint8_t sense_key; /* with CHECK CONDITION */
+    uint8_t asc;
+    uint8_t ascq;
+    uint32_t generation;
+    char *detail;
+} StoreHistoryRow;
+
+/* History rows matching @filter, oldest first (StoreHistoryRow). */
+GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
+                      GError **error);
+
+/* The same as a JSON array built by sqlite's JSON functions. */
+char *store_history_json(Store *store, const StoreFilter *filter,
+                         gint64 deadline, GError **error);
+
+/*
+ * The names of every logical unit in the database matching @pattern
+ * (a glob on the name or a path it was seen at; NULL: all).
+ */
+GPtrArray *store_lu_names(Store *store, const char *pattern, gint64 deadline,
+                          GError **error);
+
+/*
+ * Remove @name from the initiator registry, inside a write transaction.
+ * *@removed tells whether it was there.
+ */
+bool store_forget_vm(Store *store, const char *name, bool *removed,
+                     GError **error);
+
 /* What softprd knows about a VM whose nexus follows it. */
 typedef struct StoreVm {
     const char *key;            /* "uuid:<uuid>" or "name:<name>" */
@@ -118,6 +290,12 @@ typedef struct StoreVm {
  */
 bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
                         char **name, GError **error);
+
+/*
+ * Run sqlite's PRAGMA integrity_check in a read transaction.  Fails with
+ * SOFTPR_ERROR_CORRUPT listing what sqlite found, or a store error.
+ */
+bool store_check_integrity(Store *store, gint64 deadline, GError **error);
 
 /* The path the store was opened with. */
 const char *store_path(const Store *store);

@@ -82,7 +82,10 @@ static TestDaemon *start_daemon(Crash *c, int which)
     g_autofree char *host = g_strconcat("host-", names[which], NULL);
     const char *extra[] = {"--identity", "client", "--host-id", host, NULL};
 
-    return testd_start(c->dir, names[which], "[database]\nlock-timeout = 2\n",
+    /* All history kept: it must match the state exactly. */
+    return testd_start(c->dir, names[which],
+                       "[database]\nlock-timeout = 2\n"
+                       "[history]\nkeep-rows = 2000000000\nkeep-days = 0\n",
                        extra);
 }
 
@@ -385,6 +388,16 @@ static void test_kill_daemons_at_random(void **state)
                          "x; committed %u, last key 0x%" G_GINT64_MODIFIER "x",
                          i, generation, key, cl->committed, cl->last_key);
             }
+            /* The history is written in the same transaction: exactly
+             * one GOOD entry per generation-raising command (5.12.7). */
+            {
+                g_autofree char *sql = g_strdup_printf(
+                    "SELECT count(*) FROM history WHERE lu_name = '%s' AND "
+                    "status = 0 AND service_action IN (0, 3, 4, 5, 6, 7)",
+                    name);
+
+                assert_int_equal(testutil_sql_int(db_path, sql), generation);
+            }
             good += cl->good;
             busy += cl->busy;
             aborted += cl->aborted;
@@ -393,6 +406,14 @@ static void test_kill_daemons_at_random(void **state)
             shared_ops += cl->shared_ops;
         }
         check_lu(store, shared, &generation, &key);
+        {
+            g_autofree char *sql = g_strdup_printf(
+                "SELECT count(*) FROM history WHERE lu_name = '%s' AND "
+                "status = 0 AND service_action IN (0, 3, 4, 5, 6, 7)",
+                shared);
+
+            assert_int_equal(testutil_sql_int(db_path, sql), generation);
+        }
     }
     print_message("crash: %u kills in %.1f s; %u owned-LU commands answered "
                   "GOOD, %u answers lost to a kill (%u of them had "

@@ -473,8 +473,6 @@ static pid_t spawn_activated(Fixture *f, int lfd, int n, bool with_k,
         int out = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0644);
         char pidbuf[32];
         char nbuf[32];
-        const char *wrapper = g_getenv("SOFTPR_VALGRIND");
-        char **argv = NULL;
         GPtrArray *args = g_ptr_array_new();
 
         testutil_die_with_parent();
@@ -491,14 +489,7 @@ static pid_t spawn_activated(Fixture *f, int lfd, int n, bool with_k,
         snprintf(nbuf, sizeof(nbuf), "%d", n);
         setenv("LISTEN_PID", pidbuf, 1);
         setenv("LISTEN_FDS", nbuf, 1);
-        if (wrapper != NULL && *wrapper != '\0' &&
-            g_shell_parse_argv(wrapper, NULL, &argv, NULL)) {
-            size_t i;
-
-            for (i = 0; argv[i] != NULL; i++) {
-                g_ptr_array_add(args, argv[i]);
-            }
-        }
+        testutil_add_wrapper(args);
         g_ptr_array_add(args, bin);
         g_ptr_array_add(args, (char *)"-c");
         g_ptr_array_add(args, conf);

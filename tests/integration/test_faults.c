@@ -60,6 +60,8 @@ static bool retryable(const ClientReply *r, bool *busy)
            code.ascq == 0x00;
 }
 
+#define HISTORY_ROWS "SELECT count(*) FROM history"
+
 static void test_every_io_fault_of_a_pr_out(void **state)
 {
     g_autofree char *dir = testutil_tmpdir();
@@ -83,6 +85,9 @@ static void test_every_io_fault_of_a_pr_out(void **state)
     create.lock_timeout_ms = 1000;
     create.host_id = "faults";
     create.create = true;
+    /* The audit history is written in the command's transaction too. */
+    create.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
+    create.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
     store_close(store_open(&create, NULL));
 
     memset(&options, 0, sizeof(options));
@@ -125,6 +130,7 @@ static void test_every_io_fault_of_a_pr_out(void **state)
 
         for (n = 1; n <= counts[op]; n++) {
             Snapshot before = read_state(c, disk);
+            gint64 history = testutil_sql_int(db, HISTORY_ROWS);
             Snapshot after;
             uint64_t key = next_key++;
             bool was_busy = false;
@@ -154,12 +160,15 @@ static void test_every_io_fault_of_a_pr_out(void **state)
                          faultvfs_op_name(op), n, before.generation,
                          after.generation);
             }
+            /* Nothing half-written: not even the history row. */
+            assert_int_equal(testutil_sql_int(db, HISTORY_ROWS), history);
             testutil_integrity_ok(db);
             /* It keeps serving: the same command now succeeds. */
             assert_int_equal(
                 testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, key, 0, &r),
                 SCSI_STATUS_GOOD);
             assert_true(read_state(c, disk).key == key);
+            assert_int_equal(testutil_sql_int(db, HISTORY_ROWS), history + 1);
         }
     }
     print_message("faults: one REGISTER AND IGNORE EXISTING KEY makes %u "

@@ -15,8 +15,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <sqlite3.h>
-
 #include "daemon.h"
 
 typedef struct Qemu {
@@ -33,41 +31,14 @@ static const char *qemu_binary(void)
     return bin != NULL ? bin : "qemu-system-x86_64";
 }
 
-/* Column 0 of the first row of @sql with text parameters @a and @b (an
- * in-memory sqlite, for its JSON functions); NULL when absent. */
-static char *sql_text(const char *sql, const char *a, const char *b)
-{
-    sqlite3 *db = NULL;
-    sqlite3_stmt *stmt = NULL;
-    char *value = NULL;
-
-    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
-    sqlite3_bind_text(stmt, 1, a, -1, SQLITE_STATIC);
-    sqlite3_bind_text(stmt, 2, b, -1, SQLITE_STATIC);
-    if (sqlite3_step(stmt) == SQLITE_ROW &&
-        sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
-        value = g_strdup((const char *)sqlite3_column_text(stmt, 0));
-    }
-    sqlite3_finalize(stmt);
-    sqlite3_close(db);
-    return value;
-}
-
-/* A JSON path of @json; NULL when absent. */
-static char *json_text(const char *json, const char *path)
-{
-    return sql_text("SELECT json_extract(?1, ?2)", json, path);
-}
-
 /* Read QMP lines until a command's answer (skipping events). */
 static char *qmp_answer(Qemu *q)
 {
     char line[65536];
 
     while (fgets(line, sizeof(line), q->in) != NULL) {
-        g_autofree char *ret = json_text(line, "$.return");
-        g_autofree char *err = json_text(line, "$.error");
+        g_autofree char *ret = testutil_json_text(line, "$.return");
+        g_autofree char *err = testutil_json_text(line, "$.error");
 
         if (ret != NULL || err != NULL) {
             return g_strdup(g_strstrip(line));
@@ -167,10 +138,10 @@ static void qemu_quit(Qemu *q)
 /* The "connected" member of the query-pr-managers entry @id, or NULL. */
 static char *manager_connected(const char *answer, const char *id)
 {
-    return sql_text("SELECT json_extract(value, '$.connected') "
-                    "FROM json_each(?1, '$.return') "
-                    "WHERE json_extract(value, '$.id') = ?2",
-                    answer, id);
+    return testutil_sql_text("SELECT json_extract(value, '$.connected') "
+                             "FROM json_each(?1, '$.return') "
+                             "WHERE json_extract(value, '$.id') = ?2",
+                             answer, id);
 }
 
 /* query-pr-managers lists @id as connected. */

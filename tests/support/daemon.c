@@ -23,20 +23,9 @@ char *testd_binary(void)
 static char **make_argv(const char *const *args)
 {
     GPtrArray *argv = g_ptr_array_new();
-    const char *wrapper = g_getenv("SOFTPR_VALGRIND");
     size_t i;
 
-    if (wrapper != NULL && *wrapper != '\0') {
-        char **words = NULL;
-
-        if (!g_shell_parse_argv(wrapper, NULL, &words, NULL)) {
-            fail_msg("cannot parse SOFTPR_VALGRIND");
-        }
-        for (i = 0; words[i] != NULL; i++) {
-            g_ptr_array_add(argv, words[i]);
-        }
-        g_free(words);
-    }
+    testutil_add_wrapper(argv);
     g_ptr_array_add(argv, testd_binary());
     for (i = 0; args != NULL && args[i] != NULL; i++) {
         g_ptr_array_add(argv, g_strdup(args[i]));

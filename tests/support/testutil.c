@@ -83,6 +83,42 @@ gint64 testutil_sql_int(const char *path, const char *sql)
     return value;
 }
 
+char *testutil_sql_text(const char *sql, const char *a, const char *b)
+{
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    char *value = NULL;
+
+    assert_int_equal(sqlite3_open(":memory:", &db), SQLITE_OK);
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, NULL) != SQLITE_OK) {
+        fail_msg("%s: %s", sql, sqlite3_errmsg(db));
+    }
+    sqlite3_bind_text(stmt, 1, a, -1, SQLITE_STATIC);
+    sqlite3_bind_text(stmt, 2, b, -1, SQLITE_STATIC);
+    if (sqlite3_step(stmt) == SQLITE_ROW &&
+        sqlite3_column_type(stmt, 0) != SQLITE_NULL) {
+        value = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return value;
+}
+
+char *testutil_json_text(const char *json, const char *path)
+{
+    return testutil_sql_text("SELECT json_extract(?1, ?2)", json, path);
+}
+
+gint64 testutil_json_int(const char *json, const char *path)
+{
+    g_autofree char *text = testutil_json_text(json, path);
+
+    if (text == NULL) {
+        fail_msg("no %s in %s", path, json);
+    }
+    return g_ascii_strtoll(text, NULL, 10);
+}
+
 void testutil_integrity_ok(const char *path)
 {
     sqlite3 *db = NULL;
@@ -104,5 +140,22 @@ void testutil_die_with_parent(void)
     /* SIGKILL: a wedged child must not outlive a crashed test either. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL) != 0) {
         _exit(127);
+    }
+}
+
+void testutil_add_wrapper(GPtrArray *argv)
+{
+    const char *wrapper = g_getenv("SOFTPR_VALGRIND");
+    g_auto(GStrv) words = NULL;
+    size_t i;
+
+    if (wrapper == NULL || *wrapper == '\0') {
+        return;
+    }
+    if (!g_shell_parse_argv(wrapper, NULL, &words, NULL)) {
+        fail_msg("cannot parse SOFTPR_VALGRIND");
+    }
+    for (i = 0; words[i] != NULL; i++) {
+        g_ptr_array_add(argv, g_strdup(words[i]));
     }
 }

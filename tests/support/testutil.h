@@ -32,12 +32,30 @@ void testutil_rmtree(const char *path);
  */
 void testutil_die_with_parent(void);
 
+/*
+ * Append to @argv (of char *, owning them) the words of the command
+ * prefix in $SOFTPR_VALGRIND, if any: programs under test run under it.
+ */
+void testutil_add_wrapper(GPtrArray *argv);
+
 /* The build directory holding softprd (SOFTPR_BUILD, default "build"). */
 const char *testutil_build_dir(void);
 
 /* Column 0 of the first row of @sql run on the sqlite file @path, as
  * another program would (-1 when there is no row). */
 gint64 testutil_sql_int(const char *path, const char *sql);
+
+/*
+ * Column 0 of the first row of @sql with text parameters @a and @b, in
+ * an in-memory sqlite (for its JSON functions); NULL when absent.
+ */
+char *testutil_sql_text(const char *sql, const char *a, const char *b);
+
+/* The value at JSON path @path of @json as text; NULL when absent. */
+char *testutil_json_text(const char *json, const char *path);
+
+/* The same as a number (fails the test when absent). */
+gint64 testutil_json_int(const char *json, const char *path);
 
 /* Fail the test unless PRAGMA integrity_check of @path says "ok". */
 void testutil_integrity_ok(const char *path);

@@ -41,6 +41,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->ua_policy, PR_UA_RECORD);
     assert_int_equal(c->workers, 4);
     assert_true(c->create_xattr);
+    assert_int_equal(c->history_keep_rows, STORE_HISTORY_KEEP_ROWS_DEFAULT);
+    assert_int_equal(c->history_keep_days, STORE_HISTORY_KEEP_DAYS_DEFAULT);
     assert_int_equal(c->lu_maps->len, 0);
     assert_true(c->db_path_is_default);
     assert_string_equal(c->host_id, g_get_host_name());
@@ -71,6 +73,7 @@ static void test_every_key(void **state)
              "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
              "lock-timeout = 0.25\n"
              "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
+             "[history]\nkeep-rows = 0\nkeep-days = 30\n"
              "[lu]\ncreate-xattr = false\n"
              "[lu shared-disk-1]\npath = /srv/images/disk1.img\n");
     g_autoptr(Config) c = config_new();
@@ -107,6 +110,8 @@ static void test_every_key(void **state)
     assert_int_equal(c->lock_timeout_ms, 250);
     assert_int_equal(c->ua_policy, PR_UA_REPORT);
     assert_int_equal(c->max_registrations, 9);
+    assert_int_equal(c->history_keep_rows, 0);
+    assert_int_equal(c->history_keep_days, 30);
     assert_false(c->create_xattr);
     assert_int_equal(c->lu_maps->len, 1);
     map = &g_array_index(c->lu_maps, LuMapping, 0);
@@ -160,6 +165,9 @@ static void test_errors(void **state)
         {"[socket x]\npath = /a\nport = 2\n", "unknown key 'port'"},
         {"[lu d]\n", "[lu d] path: missing"},
         {"[lu]\ncreate-xattr = maybe\n", "create-xattr"},
+        {"[history]\nkeep-rows = -1\n", "keep-rows"},
+        {"[history]\nkeep-days = 1e9\n", "keep-days"},
+        {"[history]\nkeep = 3\n", "unknown key 'keep'"},
         {"key without group\n", "softprd.conf"},
     };
     g_autofree char *dir = testutil_tmpdir();
@@ -182,6 +190,18 @@ static void test_errors(void **state)
         g_error_free(error);
     }
     testutil_rmtree(dir);
+}
+
+/* The example shipped in docs/ is a valid configuration. */
+static void test_example_file(void **state)
+{
+    g_autoptr(Config) c = config_new();
+    GError *error = NULL;
+
+    if (!config_load_file(c, "docs/softprd.conf.example", &error)) {
+        fail_msg("%s", error->message);
+    }
+    assert_true(config_finish(c, NULL));
 }
 
 /* Settings that only fail together: relative or repeated socket paths,
@@ -232,6 +252,7 @@ int main(void)
         cmocka_unit_test(test_every_key),
         cmocka_unit_test(test_identity_values),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_finish_errors),
     };
 

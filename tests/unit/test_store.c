@@ -3,6 +3,7 @@
  * databases, round trips of PR state, bounded lock waits, rollback.
  */
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -558,6 +559,311 @@ static void test_vm_initiator_names(void **state)
     store_close(b);
 }
 
+/* ------------------------------------------------------------------ */
+/* Audit history, places seen, reports                                 */
+/* ------------------------------------------------------------------ */
+
+static Store *open_with_history(const char *path, unsigned rows, unsigned days)
+{
+    StoreOptions o = options_for(path);
+    GError *error = NULL;
+    Store *store;
+
+    o.history_keep_rows = rows;
+    o.history_keep_days = days;
+    store = store_open(&o, &error);
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+/* A REGISTER from iqn.2026-11.test:a with service action key @sark. */
+static void add_register(Store *store, uint64_t sark, bool commit)
+{
+    TransportId tid;
+    PrOutFields fields = {.service_action = PR_OUT_REGISTER, .sark = sark};
+    StoreHistoryEntry entry = {
+        .origin = "softprd",
+        .action = "REGISTER",
+        .initiator = &tid,
+        .rtpi = 1,
+        .fields = &fields,
+        .status = SCSI_STATUS_GOOD,
+        .generation = 1,
+    };
+    GError *error = NULL;
+
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:a", &tid, NULL));
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 1000000, &error));
+    if (!store_add_history(store, "lu-1", &entry, &error)) {
+        fail_msg("store_add_history: %s", error->message);
+    }
+    if (!commit) {
+        store_rollback(store);
+        return;
+    }
+    if (!store_commit(store, &error)) {
+        fail_msg("commit: %s", error->message);
+    }
+}
+
+/* The history row is part of the transaction: gone with a rollback,
+ * durable with a commit, every field as given. */
+static void test_history_in_the_transaction(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_with_history(f->path, 10, 0);
+
+    assert_true(store_history_enabled(store));
+    add_register(store, 0x5eed, false);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM history"),
+                     0);
+    add_register(store, 0x5eed, true);
+    store_close(store);
+    assert_int_equal(
+        testutil_sql_int(f->path,
+                         "SELECT count(*) FROM history WHERE host = 'host-a' "
+                         "AND origin = 'softprd' AND lu_name = 'lu-1' AND "
+                         "initiator_name = 'iqn.2026-11.test:a' AND rtpi = 1 "
+                         "AND action = 'REGISTER' AND service_action = 0 AND "
+                         "key = 0 AND sa_key = 24301 AND status = 0 AND "
+                         "sense_key IS NULL AND generation = 1 AND "
+                         "unreg IS NULL AND move_rtpi IS NULL"),
+        1);
+}
+
+/* Retention: only the newest keep-rows rows stay; rows older than
+ * keep-days go; keep-rows 0 records nothing. */
+static void test_history_retention(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_with_history(f->path, 5, 0);
+    int i;
+
+    for (i = 1; i <= 12; i++) {
+        add_register(store, (uint64_t)i, true);
+    }
+    store_close(store);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM history"),
+                     5);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT min(sa_key) FROM history"), 8);
+
+    /* Two rows 400 days old go when keep-days is 365. */
+    testutil_sql_int(f->path, "UPDATE history SET at_ms = at_ms - "
+                              "400 * 86400000 WHERE sa_key < 10");
+    store = open_with_history(f->path, 100, 365);
+    add_register(store, 13, true);
+    store_close(store);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM history"),
+                     4);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT min(sa_key) FROM history"), 10);
+
+    store = open_with_history(f->path, 0, 0);
+    assert_false(store_history_enabled(store));
+    add_register(store, 14, true);
+    store_close(store);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM history"),
+                     4);
+}
+
+/* Each host and path an LU is reached through is recorded once, and a
+ * place not seen before makes the state stale (to be recorded). */
+static void test_places_seen(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    StoreOptions other = options_for(f->path);
+    StoreLuInfo there = {"naa.600140512345678", "sysfs-wwid", "/dev/sdx"};
+    g_autoptr(PrState) loaded = pr_state_new();
+    Store *store = open_ok(f->path);
+    gint64 lu_id = 0;
+    bool stale = false;
+
+    save(store, 0, empty, s);
+    store_close(store);
+
+    other.host_id = "host-b";
+    store = store_open(&other, NULL);
+    assert_non_null(store);
+    assert_true(
+        store_begin(store, true, g_get_monotonic_time() + 1000000, NULL));
+    assert_true(store_load_state(store, &there, loaded, &lu_id, &stale, NULL));
+    assert_true(stale);
+    assert_true(store_save_state(store, lu_id, &there, loaded, loaded, NULL));
+    assert_true(store_commit(store, NULL));
+    g_array_set_size(loaded->regs, 0);
+    g_array_set_size(loaded->uas, 0);
+    assert_true(
+        store_begin(store, false, g_get_monotonic_time() + 1000000, NULL));
+    assert_true(store_load_state(store, &there, loaded, &lu_id, &stale, NULL));
+    assert_false(stale);
+    store_rollback(store);
+    store_close(store);
+    assert_int_equal(
+        testutil_sql_int(f->path,
+                         "SELECT count(*) FROM lu_seen WHERE (host, path) IN "
+                         "(VALUES ('host-a', '/dev/sdb'), "
+                         "('host-b', '/dev/sdx'))"),
+        2);
+}
+
+/* A database of schema 2 gains the history and its LUs' last place. */
+static void test_migration_to_history(void **state)
+{
+    Fixture *f = *state;
+
+    store_close(open_ok(f->path));
+    raw_sql(f->path, "DROP TABLE history; DROP TABLE lu_seen; "
+                     "PRAGMA user_version = 2; "
+                     "INSERT INTO lu (name, id_source, last_host, last_path, "
+                     "last_seen, created_at) VALUES ('lu-old', 'path', "
+                     "'host-z', '/srv/disk.img', 200, 100)");
+    store_close(open_ok(f->path));
+    assert_int_equal(testutil_sql_int(f->path, "PRAGMA user_version"),
+                     store_schema_version());
+    assert_int_equal(
+        testutil_sql_int(f->path,
+                         "SELECT count(*) FROM lu_seen WHERE host = 'host-z' "
+                         "AND path = '/srv/disk.img' AND first_seen = 100 "
+                         "AND last_seen = 200"),
+        1);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM history"),
+                     0);
+}
+
+/* The table and the JSON forms of a dump show the same LUs and
+ * registrations under each filter. */
+static void test_dump_filters(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    static const struct {
+        StoreFilter filter;
+        guint lus;
+        guint regs; /* of the first LU */
+    } cases[] = {
+        {{0}, 1, 3},
+        {{.lu = "naa.*"}, 1, 3},
+        {{.lu = "/dev/sd?"}, 1, 3},
+        {{.lu = "nothing*"}, 0, 0},
+        {{.initiator = "IQN.2026-11.TEST:*"}, 1, 2},
+        {{.initiator = "fcp,*"}, 1, 1},
+        {{.has_key = true, .key = 0xffffffffffffffffULL}, 1, 1},
+        {{.has_key = true, .key = 2}, 0, 0},
+    };
+    size_t i;
+
+    save(store, 0, empty, s);
+    for (i = 0; i < G_N_ELEMENTS(cases); i++) {
+        GError *error = NULL;
+        gint64 deadline = g_get_monotonic_time() + 1000000;
+        g_autoptr(StoreDump) dump =
+            store_dump(store, &cases[i].filter, deadline, &error);
+        g_autofree char *json =
+            store_dump_json(store, &cases[i].filter, deadline, &error);
+
+        assert_non_null(dump);
+        assert_non_null(json);
+        assert_int_equal(dump->lus->len, cases[i].lus);
+        {
+            g_autofree char *n = testutil_sql_text(
+                "SELECT json_array_length(?1, '$.logical_units')", json, NULL);
+
+            assert_int_equal(atoi(n), (int)cases[i].lus);
+        }
+        if (cases[i].lus > 0) {
+            StoreLuDump *lu = g_ptr_array_index(dump->lus, 0);
+            g_autofree char *n =
+                testutil_sql_text("SELECT json_array_length(?1, "
+                                  "'$.logical_units[0].registrations')",
+                                  json, NULL);
+
+            assert_int_equal(lu->regs->len, cases[i].regs);
+            assert_int_equal(atoi(n), (int)cases[i].regs);
+        }
+    }
+    store_close(store);
+}
+
+/* What the JSON says of the sample state, member by member. */
+static void test_dump_json_members(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    g_autofree char *json = NULL;
+    static const char *const expect[][2] = {
+        {"$.database", NULL},
+        {"$.logical_units[0].name", "naa.600140512345678"},
+        {"$.logical_units[0].id_source", "sysfs-wwid"},
+        {"$.logical_units[0].generation", "4294967294"},
+        {"$.logical_units[0].aptpl", "1"},
+        {"$.logical_units[0].seen[0].host", "host-a"},
+        {"$.logical_units[0].seen[0].path", "/dev/sdb"},
+        {"$.logical_units[0].reservation.type", "5"},
+        {"$.logical_units[0].reservation.type_name",
+         "Write Exclusive, registrants only"},
+        {"$.logical_units[0].reservation.holder.key", "0xffffffffffffffff"},
+        {"$.logical_units[0].registrations[0].initiator", "iqn.2026-11.test:a"},
+        {"$.logical_units[0].registrations[0].holder", "1"},
+        {"$.logical_units[1]", NULL},
+        {"$.logical_units[0].registrations[1].key", "0x5eed"},
+        {"$.logical_units[0].registrations[1].all_tg_pt", "1"},
+        {"$.logical_units[0].registrations[1].rtpi", NULL},
+        {"$.logical_units[0].registrations[1].holder", "0"},
+        {"$.logical_units[0].unit_attentions[0].condition",
+         "RESERVATIONS RELEASED"},
+        {"$.logical_units[0].unit_attentions[0].asc", "0x2a"},
+        {"$.logical_units[0].unit_attentions[0].rtpi", "2"},
+    };
+    size_t i;
+
+    save(store, 0, empty, s);
+    json = store_dump_json(store, &(StoreFilter){0},
+                           g_get_monotonic_time() + 1000000, NULL);
+    store_close(store);
+    assert_non_null(json);
+    {
+        g_autofree char *valid =
+            testutil_sql_text("SELECT json_valid(?1)", json, NULL);
+
+        assert_string_equal(valid, "1");
+    }
+    for (i = 0; i < G_N_ELEMENTS(expect); i++) {
+        g_autofree char *value = testutil_json_text(json, expect[i][0]);
+
+        if (i == 0) {
+            assert_string_equal(value, f->path);
+            continue;
+        }
+        if (expect[i][1] == NULL) {
+            assert_null(value);
+        } else if (value == NULL || strcmp(value, expect[i][1]) != 0) {
+            fail_msg("%s: expected %s, got %s", expect[i][0], expect[i][1],
+                     value);
+        }
+    }
+}
+
+static void test_integrity_check(void **state)
+{
+    Fixture *f = *state;
+    Store *store = open_ok(f->path);
+    GError *error = NULL;
+
+    assert_true(
+        store_check_integrity(store, g_get_monotonic_time() + 1000000, &error));
+    store_close(store);
+}
+
 int main(void)
 {
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
@@ -578,6 +884,13 @@ int main(void)
         T(test_open_waits_for_lock),
         T(test_stale_location),
         T(test_vm_initiator_names),
+        T(test_history_in_the_transaction),
+        T(test_history_retention),
+        T(test_places_seen),
+        T(test_migration_to_history),
+        T(test_dump_filters),
+        T(test_dump_json_members),
+        T(test_integrity_check),
     };
 #undef T
 
