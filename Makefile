@@ -1,7 +1,7 @@
 # softpr: SCSI persistent reservations emulated in sqlite, behind QEMU's
 # pr-helper protocol.
 #
-#   make                  build build/softprd
+#   make                  build build/softprd and build/softpr
 #   make check            unit and integration tests (CHECK_FILTER=glob)
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
@@ -65,7 +65,10 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,\
 TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildcard tests/support/*.c))
 
-PROGRAMS := $(BUILD)/softprd
+TOOL_SRCS := $(wildcard tools/*.c)
+TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
+
+PROGRAMS := $(BUILD)/softprd $(BUILD)/softpr
 
 .PHONY: all check check-asan check-valgrind check-soak check-docs fuzz tests install uninstall clean
 
@@ -95,6 +98,13 @@ $(BUILD)/libsoftpr.a: $(LIB_OBJS)
 $(BUILD)/softprd: $(BUILD)/src/softprd.o $(BUILD)/libsoftpr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
+$(BUILD)/tools/%.o: tools/%.c $(BUILD)/gen/schema-resources.h
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softpr\" -Itools -c -o $@ $<
+
+$(BUILD)/softpr: $(TOOL_OBJS) $(BUILD)/libsoftpr.a
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
 $(BUILD)/tests/%.o: tests/%.c $(BUILD)/gen/schema-resources.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softpr-test\" $(CMOCKA_CFLAGS) \
@@ -107,10 +117,21 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(TEST_SUPPORT) $(BUI
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
 
 # Helper programs the integration tests run.
-TEST_TOOLS := $(BUILD)/tests/prpeer
+TEST_TOOLS := $(BUILD)/tests/prpeer $(BUILD)/tests/sgshim.so
 
 $(BUILD)/tests/prpeer: $(BUILD)/tests/tools/prpeer.o $(BUILD)/libsoftpr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+# sgshim.so is preloaded into the distribution's sg_persist, which has no
+# sanitizer runtime: it is built from source without SAN_FLAGS, even in
+# check-asan, and links only GLib.
+SGSHIM_SRCS := tests/tools/sgshim.c src/client.c src/wire.c src/tid.c \
+	src/scsi.c src/error.c
+$(BUILD)/tests/sgshim.so: $(SGSHIM_SRCS) $(wildcard src/*.h) tools/inquiry.h
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out $(SAN_FLAGS) -MMD -MP,$(ALL_CFLAGS)) \
+		-DG_LOG_DOMAIN=\"sgshim\" -Itools -fPIC -shared -o $@ \
+		$(SGSHIM_SRCS) $(LDFLAGS) $(shell $(PKG_CONFIG) --libs glib-2.0) -ldl
 
 tests: $(PROGRAMS) $(TEST_TOOLS) $(TESTS)
 
@@ -135,8 +156,9 @@ check-soak: tests
 	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) tests/run-tests.sh $(BUILD) \
 		$(BUILD)/tests/test_crash
 
-MANPAGES := docs/softprd.8
+MANPAGES := docs/softprd.8 docs/softpr.1
 DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \
+	docs/persist.md \
 	docs/softprd.conf.example
 
 # libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
@@ -156,9 +178,12 @@ fuzz: build/fuzz/fuzz_wire
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
+		$(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BUILD)/softprd $(DESTDIR)$(BINDIR)/softprd
-	$(INSTALL) -m 0644 $(MANPAGES) $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0755 $(BUILD)/softpr $(DESTDIR)$(BINDIR)/softpr
+	$(INSTALL) -m 0644 docs/softprd.8 $(DESTDIR)$(MANDIR)/man8/
+	$(INSTALL) -m 0644 docs/softpr.1 $(DESTDIR)$(MANDIR)/man1/
 	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/softprd.service.in \
 		> $(DESTDIR)$(UNITDIR)/softprd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/softprd.service
@@ -166,8 +191,8 @@ install: all
 	$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
 
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/softprd
-	rm -f $(DESTDIR)$(MANDIR)/man8/softprd.8
+	rm -f $(DESTDIR)$(BINDIR)/softprd $(DESTDIR)$(BINDIR)/softpr
+	rm -f $(DESTDIR)$(MANDIR)/man8/softprd.8 $(DESTDIR)$(MANDIR)/man1/softpr.1
 	rm -f $(DESTDIR)$(UNITDIR)/softprd.service $(DESTDIR)$(UNITDIR)/softprd.socket
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
 	-rmdir $(DESTDIR)$(DOCDIR)
@@ -190,6 +215,7 @@ check-docs:
 	@d=$$(mktemp -d) && \
 	$(MAKE) -s install DESTDIR=$$d PREFIX=/usr >/dev/null && \
 	test -x $$d/usr/bin/softprd && test -f $$d/usr/share/man/man8/softprd.8 && \
+	test -x $$d/usr/bin/softpr && test -f $$d/usr/share/man/man1/softpr.1 && \
 	grep -q '^ExecStart=/usr/bin/softprd' $$d/usr/lib/systemd/system/softprd.service && \
 	$(MAKE) -s uninstall DESTDIR=$$d PREFIX=/usr >/dev/null && \
 	test -z "$$(find $$d -type f)" && echo "ok   install and uninstall" && rm -rf $$d

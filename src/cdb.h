@@ -42,4 +42,26 @@ size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark, uint8_t flags,
 size_t cdb_prout_move(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
                       bool aptpl, uint16_t rtpi, const TransportId *tid);
 
+/*
+ * cdb_prout_basic() with the TransportIDs already encoded: @tids holds
+ * @tids_len bytes of concatenated TransportIDs, copied unchecked, so that
+ * a tool can send what its user typed (sg_persist's -X) and leave the
+ * judgement to the device server.  As there, a TRANSPORTID PARAMETER
+ * DATA LENGTH and the TransportIDs follow only when @flags has
+ * PROUT_SPEC_I_PT.  Returns the list's length, or 0 when it would exceed
+ * PROUT_PARAM_MAX.
+ */
+size_t cdb_prout_basic_raw(uint8_t *out, uint64_t rk, uint64_t sark,
+                           uint8_t flags, const uint8_t *tids, size_t tids_len);
+
+/*
+ * cdb_prout_move() with @tid_len bytes of already-encoded TransportID,
+ * copied unchecked (none at all gives a TRANSPORTID PARAMETER DATA LENGTH
+ * of zero).  Returns the list's length, or 0 when it would exceed
+ * PROUT_PARAM_MAX.
+ */
+size_t cdb_prout_move_raw(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
+                          bool aptpl, uint16_t rtpi, const uint8_t *tid,
+                          size_t tid_len);
+
 #endif /* SOFTPR_CDB_H */

@@ -15,6 +15,7 @@
 #include <sqlite3.h>
 
 #include "daemon.h"
+#include "peer.h"
 
 #include "bytes.h"
 #include "engine.h"
@@ -29,26 +30,13 @@ typedef struct Fixture {
 static int setup(void **state)
 {
     Fixture *f = g_new0(Fixture, 1);
-    g_autofree char *bin = NULL;
-    g_autofree char *prpeer = NULL;
-    g_autofree char *cwd = g_get_current_dir();
     int fd;
 
     f->dir = testutil_tmpdir();
     f->disk = g_build_filename(f->dir, "disk.img", NULL);
     fd = testd_disk(f->dir, "disk.img", O_RDWR);
     close(fd);
-    bin = g_build_filename(f->dir, "bin", NULL);
-    assert_int_equal(g_mkdir_with_parents(bin, 0755), 0);
-    prpeer = g_build_filename(testutil_build_dir(), "tests", "prpeer", NULL);
-    if (!g_path_is_absolute(prpeer)) {
-        char *abs = g_build_filename(cwd, prpeer, NULL);
-
-        g_free(prpeer);
-        prpeer = abs;
-    }
-    f->qemu = g_build_filename(bin, "qemu-system-x86_64", NULL);
-    assert_int_equal(symlink(prpeer, f->qemu), 0);
+    f->qemu = testpeer_qemu(f->dir);
     *state = f;
     return 0;
 }
@@ -65,38 +53,11 @@ static int teardown(void **state)
     return 0;
 }
 
-/*
- * Run @program (f->qemu, or prpeer under its own name when NULL) with
- * @args (QEMU-like options), then "--", the socket, the disk and
- * @commands; returns its standard output.
- */
+/* Run @program (f->qemu, or prpeer) through @d: testpeer_run(). */
 static char *peer(Fixture *f, TestDaemon *d, const char *program,
                   const char *args, const char *commands)
 {
-    g_autofree char *line =
-        g_strdup_printf("%s %s -- %s %s %s", program, args != NULL ? args : "",
-                        d->socket, f->disk, commands);
-    g_auto(GStrv) argv = NULL;
-    g_autoptr(GError) error = NULL;
-    char *out = NULL;
-    char *err = NULL;
-    int status = 0;
-
-    assert_true(g_shell_parse_argv(line, NULL, &argv, NULL));
-    if (!g_spawn_sync(NULL, argv, NULL, G_SPAWN_DEFAULT, NULL, NULL, &out, &err,
-                      &status, &error)) {
-        fail_msg("spawn %s: %s", argv[0], error->message);
-    }
-    if (!g_spawn_check_wait_status(status, NULL)) {
-        fail_msg("%s failed:\n%s%s", line, out, err);
-    }
-    g_free(err);
-    return out;
-}
-
-static char *prpeer_path(void)
-{
-    return g_build_filename(testutil_build_dir(), "tests", "prpeer", NULL);
+    return testpeer_run(program, args, d->socket, f->disk, commands);
 }
 
 static void stop_ok(TestDaemon *d)
@@ -188,7 +149,7 @@ static void test_auto_other_peers_are_the_host(void **state)
     Fixture *f = *state;
     TestDaemon *a = testd_start(f->dir, "a", NULL, host_a);
     TestDaemon *b = testd_start(f->dir, "b", NULL, host_b);
-    g_autofree char *plain = prpeer_path();
+    g_autofree char *plain = testpeer_prpeer();
     g_autofree char *out = NULL;
 
     /* -name on a program that is not QEMU makes no VM. */
@@ -213,7 +174,7 @@ static void test_fixed_identity(void **state)
                                 "[daemon]\nidentity = iqn.2026-11.test:fixed\n"
                                 "relative-target-port = 7\n",
                                 NULL);
-    g_autofree char *plain = prpeer_path();
+    g_autofree char *plain = testpeer_prpeer();
     g_autofree char *out = NULL;
 
     g_free(peer(f, d, f->qemu, "-name guest=vm1", "register 1"));

@@ -7,6 +7,7 @@
 #include "testutil.h"
 
 #include "bytes.h"
+#include "cdb.h"
 #include "tid.h"
 
 /* 7.6.4.6 table 394: iSCSI device format, NUL-terminated, padded to 4,
@@ -242,6 +243,80 @@ static void test_7_6_4_6_longest(void **state)
     assert_true(tid_equal(&tid, &back));
 }
 
+/*
+ * Parameter lists carrying TransportIDs as already-encoded bytes (what a
+ * tool got from its user), SPC-4 6.14.3 table 170 and 6.14.4 table 172:
+ * the same layout as from TransportId structs, the bytes copied as they
+ * are, and the PROUT_PARAM_MAX bound.
+ */
+static void test_6_14_raw_transport_ids(void **state)
+{
+    static uint8_t list[PROUT_PARAM_MAX];
+    static uint8_t expected[PROUT_PARAM_MAX];
+    static uint8_t big[PROUT_PARAM_MAX];
+    /* SPI, which softprd does not decode: sent all the same. */
+    static const uint8_t spi[24] = {0x01, 0, 0, 7, 0, 0, 0, 1};
+    TransportId tids[2];
+    uint8_t raw[2 * TID_ENCODED_MAX];
+    size_t raw_len;
+    size_t len;
+
+    assert_true(tid_parse("iqn.2024-01.org.example:a", &tids[0], NULL));
+    assert_true(tid_parse("sas,5000c50005b32001", &tids[1], NULL));
+    raw_len = tid_encode(&tids[0], raw);
+    raw_len += tid_encode(&tids[1], raw + raw_len);
+
+    /* SPEC_I_PT: TRANSPORTID PARAMETER DATA LENGTH, then the bytes. */
+    len = cdb_prout_basic_raw(list, 0x1234, 0x5678,
+                              PROUT_SPEC_I_PT | PROUT_APTPL, raw, raw_len);
+    assert_int_equal(len, 28 + raw_len);
+    assert_int_equal(get_be64(list), 0x1234);
+    assert_int_equal(get_be64(list + 8), 0x5678);
+    assert_int_equal(list[20], PROUT_SPEC_I_PT | PROUT_APTPL);
+    assert_int_equal(get_be32(list + 24), raw_len);
+    assert_memory_equal(list + 28, raw, raw_len);
+    assert_int_equal(cdb_prout_basic(expected, 0x1234, 0x5678,
+                                     PROUT_SPEC_I_PT | PROUT_APTPL, tids, 2),
+                     len);
+    assert_memory_equal(list, expected, len);
+
+    /* Without SPEC_I_PT: 24 bytes, whatever TransportIDs were given. */
+    assert_int_equal(
+        cdb_prout_basic_raw(list, 1, 2, PROUT_ALL_TG_PT, raw, raw_len), 24);
+    assert_int_equal(list[20], PROUT_ALL_TG_PT);
+
+    /* Bytes no decoder accepts go out unchanged. */
+    len = cdb_prout_basic_raw(list, 0, 9, PROUT_SPEC_I_PT, spi, sizeof(spi));
+    assert_int_equal(len, 28 + sizeof(spi));
+    assert_memory_equal(list + 28, spi, sizeof(spi));
+
+    /* The largest list that fits, and one byte more. */
+    assert_int_equal(cdb_prout_basic_raw(list, 0, 1, PROUT_SPEC_I_PT, big,
+                                         PROUT_PARAM_MAX - 28),
+                     PROUT_PARAM_MAX);
+    assert_int_equal(cdb_prout_basic_raw(list, 0, 1, PROUT_SPEC_I_PT, big,
+                                         PROUT_PARAM_MAX - 27),
+                     0);
+
+    /* REGISTER AND MOVE: UNREG, APTPL, RELATIVE TARGET PORT IDENTIFIER,
+     * TRANSPORTID PARAMETER DATA LENGTH, the TransportID. */
+    raw_len = tid_encode(&tids[0], raw);
+    len = cdb_prout_move_raw(list, 7, 8, true, true, 0x0102, raw, raw_len);
+    assert_int_equal(len, 24 + raw_len);
+    assert_int_equal(list[17], 0x03);
+    assert_int_equal(get_be16(list + 18), 0x0102);
+    assert_int_equal(get_be32(list + 20), raw_len);
+    assert_int_equal(
+        cdb_prout_move(expected, 7, 8, true, true, 0x0102, &tids[0]), len);
+    assert_memory_equal(list, expected, len);
+    assert_int_equal(cdb_prout_move_raw(list, 7, 8, false, false, 1, NULL, 0),
+                     24);
+    assert_int_equal(get_be32(list + 20), 0);
+    assert_int_equal(cdb_prout_move_raw(list, 7, 8, false, false, 1, big,
+                                        PROUT_PARAM_MAX - 23),
+                     0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +329,7 @@ int main(void)
         cmocka_unit_test(test_7_6_4_fixed_and_unsupported),
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_7_6_4_6_longest),
+        cmocka_unit_test(test_6_14_raw_transport_ids),
     };
 
     return TESTUTIL_RUN("tid", tests, NULL, NULL);
