@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "passthrough.h"
 
 #ifndef SOFTPR_SYSCONFDIR
 #define SOFTPR_SYSCONFDIR "/etc"
@@ -77,6 +78,8 @@ Config *config_new(void)
     config->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
     config->ua_policy = PR_UA_RECORD;
     config->max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
+    config->mode = LU_MODE_EMULATION;
+    config->passthrough_timeout_ms = PASSTHROUGH_TIMEOUT_MS_DEFAULT;
     config->history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
     config->history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
     config->create_xattr = true;
@@ -98,6 +101,41 @@ void config_free(Config *config)
     g_free(config->host_id);
     g_free(config->db_path);
     g_free(config);
+}
+
+/* The values of the mode keys, and what they stand for. */
+static const char *const modes[] = {"emulation", "passthrough", NULL};
+static const LuMode mode_values[] = {LU_MODE_EMULATION, LU_MODE_PASSTHROUGH};
+
+bool config_parse_mode(const char *text, LuMode *mode, GError **error)
+{
+    size_t i;
+
+    for (i = 0; modes[i] != NULL; i++) {
+        if (g_ascii_strcasecmp(text, modes[i]) == 0) {
+            *mode = mode_values[i];
+            return true;
+        }
+    }
+    g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                "expected emulation or passthrough, got '%s'", text);
+    return false;
+}
+
+bool config_uses_passthrough(const Config *config)
+{
+    guint i;
+
+    if (config->mode == LU_MODE_PASSTHROUGH) {
+        return true;
+    }
+    for (i = 0; i < config->lu_maps->len; i++) {
+        if (g_array_index(config->lu_maps, LuMapping, i).mode ==
+            LU_MODE_PASSTHROUGH) {
+            return true;
+        }
+    }
+    return false;
 }
 
 bool config_load(Config *config, const char *path, GError **error)
@@ -161,7 +199,7 @@ static const char *const daemon_keys[] = {
     "socket",          "identity", "relative-target-port",
     "pidfile",         "user",     "group",
     "host-id",         "workers",  "max-connections",
-    "request-timeout", NULL,
+    "request-timeout", "mode",     NULL,
 };
 static const char *const socket_keys[] = {
     "path",
@@ -181,8 +219,9 @@ static const char *const scsi_keys[] = {
     NULL,
 };
 static const char *const history_keys[] = {"keep-rows", "keep-days", NULL};
+static const char *const passthrough_keys[] = {"timeout", NULL};
 static const char *const lu_keys[] = {"create-xattr", NULL};
-static const char *const lu_map_keys[] = {"path", NULL};
+static const char *const lu_map_keys[] = {"path", "mode", NULL};
 
 /* The known keys of group @group, or NULL for an unknown group. */
 static const char *const *group_keys(const char *group)
@@ -198,6 +237,9 @@ static const char *const *group_keys(const char *group)
     }
     if (strcmp(group, "history") == 0) {
         return history_keys;
+    }
+    if (strcmp(group, "passthrough") == 0) {
+        return passthrough_keys;
     }
     if (strcmp(group, "lu") == 0) {
         return lu_keys;
@@ -377,6 +419,9 @@ static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
     return true;
 }
 
+/* The longest a forwarded command may take: the guest's own timeout. */
+#define MAX_PASSTHROUGH_TIMEOUT_MS (300 * 1000)
+
 /* The [socket NAME] and [lu NAME] groups. */
 static bool load_named_groups(Config *config, GKeyFile *kf, const char *path,
                               GError **error)
@@ -401,10 +446,14 @@ static bool load_named_groups(Config *config, GKeyFile *kf, const char *path,
             }
         } else if (g_str_has_prefix(group, LU_GROUP_PREFIX)) {
             LuMapping map = {0};
+            int mode = -1;
 
-            if (!get_string(kf, path, group, "path", &map.path, error)) {
+            if (!get_string(kf, path, group, "path", &map.path, error) ||
+                !get_choice(kf, path, group, "mode", modes, &mode, error)) {
+                g_free(map.path);
                 return false;
             }
+            map.mode = mode < 0 ? LU_MODE_DEFAULT : mode_values[mode];
             if (map.path == NULL) {
                 return bad_value(error, path, group, "path", "missing");
             }
@@ -425,6 +474,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     SocketConfig *main_socket = config_main_socket(config);
     int journal = config->journal;
     int policy = config->ua_policy;
+    int mode = -1;
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG, "%s: %s", path,
@@ -452,6 +502,10 @@ bool config_load_file(Config *config, const char *path, GError **error)
                   &config->max_connections, error) ||
         !get_seconds(kf, path, "daemon", "request-timeout", 3600000,
                      &config->request_timeout_ms, error) ||
+        !get_choice(kf, path, "daemon", "mode", modes, &mode, error) ||
+        !get_seconds(kf, path, "passthrough", "timeout",
+                     MAX_PASSTHROUGH_TIMEOUT_MS,
+                     &config->passthrough_timeout_ms, error) ||
         !get_string(kf, path, "database", "path", &db_path, error) ||
         !get_choice(kf, path, "database", "journal-mode", journals, &journal,
                     error) ||
@@ -467,6 +521,9 @@ bool config_load_file(Config *config, const char *path, GError **error)
                   &config->history_keep_days, error) ||
         !load_named_groups(config, kf, path, error)) {
         return false;
+    }
+    if (mode >= 0) {
+        config->mode = mode_values[mode];
     }
     if (db_path != NULL) {
         g_free(config->db_path);

@@ -35,6 +35,7 @@ typedef struct Config {
     char *user;       /* -u */
     char *group;      /* -g */
     char *host_id;    /* --host-id: this host in the database */
+    LuMode mode;      /* --mode: emulation or passthrough */
     unsigned workers; /* threads running commands */
     unsigned max_connections;
     unsigned request_timeout_ms; /* a started frame must arrive within */
@@ -47,6 +48,8 @@ typedef struct Config {
     /* [scsi] */
     PrUaPolicy ua_policy;
     unsigned max_registrations;
+    /* [passthrough] */
+    unsigned passthrough_timeout_ms;
     /* [history] */
     unsigned history_keep_rows;
     unsigned history_keep_days;
@@ -59,6 +62,12 @@ typedef struct Config {
 Config *config_new(void);
 void config_free(Config *config);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Config, config_free)
+
+/* Whether any LU is answered by its device (CAP_SYS_RAWIO is kept). */
+bool config_uses_passthrough(const Config *config);
+
+/* Set the daemon's mode from "emulation" or "passthrough". */
+bool config_parse_mode(const char *text, LuMode *mode, GError **error);
 
 /* The database settings as store_open() takes them (not `create`). */
 void config_store_options(const Config *config, StoreOptions *options);

@@ -486,6 +486,7 @@ static bool mapped_identity(const struct stat *st,
                 : map.st_dev == st->st_dev && map.st_ino == st->st_ino) {
             id->name = g_strdup(options->maps[i].name);
             id->source = IDENTITY_SOURCE_CONFIG;
+            id->mode = options->maps[i].mode;
             return true;
         }
     }

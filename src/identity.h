@@ -89,10 +89,21 @@ char *identity_host_initiator_name(const char *host_id);
 /* Logical units                                                       */
 /* ------------------------------------------------------------------ */
 
-/* A configured mapping: whatever @path is, it is the LU @name. */
+/* How an LU's PR commands are answered. */
+typedef enum LuMode {
+    LU_MODE_DEFAULT,     /* as the daemon's mode says */
+    LU_MODE_EMULATION,   /* from the database */
+    LU_MODE_PASSTHROUGH, /* by the device, through SG_IO */
+} LuMode;
+
+/*
+ * A configured mapping: whatever @path is, it is the LU @name, answered
+ * in @mode.
+ */
 typedef struct LuMapping {
     char *name;
     char *path;
+    LuMode mode;
 } LuMapping;
 
 typedef struct IdentityOptions {
@@ -106,6 +117,7 @@ typedef struct LuIdentity {
     char *name;         /* the LU id */
     const char *source; /* IDENTITY_SOURCE_* */
     char *path;         /* where this host sees it */
+    LuMode mode;        /* its mapping's, else LU_MODE_DEFAULT */
 } LuIdentity;
 
 /*

@@ -15,6 +15,7 @@
 #include "command.h"
 #include "error.h"
 #include "identity.h"
+#include "passthrough.h"
 #include "scsi.h"
 #include "wire.h"
 
@@ -75,6 +76,8 @@ struct Server {
     unsigned max_connections;
     unsigned request_timeout_ms;
     unsigned lock_timeout_ms;
+    LuMode mode;
+    unsigned passthrough_timeout_ms;
     GPtrArray *listeners;
     GHashTable *conns; /* Conn * set */
     unsigned in_flight;
@@ -226,12 +229,26 @@ static void job_run(gpointer data, gpointer user_data)
     PrResult *result = g_new(PrResult, 1);
     LuIdentity lu = {0};
     gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
+    CommandRequest request;
     Store *store = NULL;
 
+    request.cdb = req->cdb;
+    request.data = req->data;
+    request.data_len = req->data_len;
+    request.fd_read_only = identity_fd_read_only(job->fd);
+    request.deadline = deadline;
     if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         fail_command(result, SENSE_LU_NOT_SUPPORTED);
+    } else if ((lu.mode != LU_MODE_DEFAULT ? lu.mode : server->mode) ==
+               LU_MODE_PASSTHROUGH) {
+        /* The device keeps the reservations; the database is not used. */
+        passthrough_execute(job->fd, &request, server->passthrough_timeout_ms,
+                            result);
+        g_debug("connection %" G_GUINT64_FORMAT ": LU %s: passed through, "
+                "status 0x%02x",
+                conn->id, lu.name, result->status);
     } else if ((store = store_acquire(server, &error)) == NULL) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
@@ -239,13 +256,7 @@ static void job_run(gpointer data, gpointer user_data)
     } else if (conn->nexus_ready ||
                resolve_vm_nexus(server, conn, store, deadline, result)) {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
-        CommandRequest request;
 
-        request.cdb = req->cdb;
-        request.data = req->data;
-        request.data_len = req->data_len;
-        request.fd_read_only = identity_fd_read_only(job->fd);
-        request.deadline = deadline;
         command_execute(store, &server->pr, &conn->nexus, &info, &request,
                         result);
     }
@@ -794,6 +805,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     for (i = 0; i < options->lu.n_maps; i++) {
         server->lu_maps[i].name = g_strdup(options->lu.maps[i].name);
         server->lu_maps[i].path = g_strdup(options->lu.maps[i].path);
+        server->lu_maps[i].mode = options->lu.maps[i].mode;
     }
     server->lu.sysfs = server->sysfs;
     server->lu.create_xattr = options->lu.create_xattr;
@@ -818,6 +830,11 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->max_connections = options->max_connections;
     server->request_timeout_ms = options->request_timeout_ms;
     server->lock_timeout_ms = options->lock_timeout_ms;
+    server->mode =
+        options->mode == LU_MODE_DEFAULT ? LU_MODE_EMULATION : options->mode;
+    server->passthrough_timeout_ms = options->passthrough_timeout_ms != 0
+                                         ? options->passthrough_timeout_ms
+                                         : PASSTHROUGH_TIMEOUT_MS_DEFAULT;
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
     server->pool =

@@ -31,6 +31,8 @@ typedef struct ServerOptions {
                                * host_id names this host's nexus */
     PrConfig pr;
     IdentityOptions lu; /* how logical units are identified */
+    LuMode mode;        /* LUs without a mode of their own */
+    unsigned passthrough_timeout_ms;
 } ServerOptions;
 
 /* How a listening socket attributes commands to initiators. */

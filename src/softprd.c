@@ -46,6 +46,7 @@ static char *opt_trace;
 static char *opt_config;
 static char *opt_db;
 static char *opt_identity;
+static char *opt_mode;
 static char *opt_host_id;
 
 /* How long start-up waits for other hosts' database locks. */
@@ -98,6 +99,10 @@ static const GOptionEntry entries[] = {
      "Whose commands arrive on the -k socket: auto (a QEMU peer's VM, "
      "else this host), client (the peer declares it) or an initiator name",
      "auto|client|NAME"},
+    {"mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode,
+     "emulation (the default: reservations in the database) or passthrough "
+     "(forwarded to the device with SG_IO)",
+     "emulation|passthrough"},
     {"host-id", 0, 0, G_OPTION_ARG_STRING, &opt_host_id,
      "This host's name in the database and in its initiator name "
      "(default: the host name)",
@@ -248,6 +253,10 @@ static Config *load_config(void)
         g_free(config_main_socket(config)->path);
         config_main_socket(config)->path = g_strdup(opt_socket);
     }
+    if (opt_mode != NULL &&
+        !config_parse_mode(opt_mode, &config->mode, &error)) {
+        die("--mode: %s", error->message);
+    }
     if (opt_identity != NULL &&
         !config_parse_identity(opt_identity, config_main_socket(config),
                                &error)) {
@@ -361,8 +370,9 @@ static void drop_privileges(const Config *config)
         !privs_lookup_group(config->group, &gid, &error)) {
         die_error(error);
     }
-    /* Emulation touches no device: no capability is needed. */
-    if (!privs_drop(uid, gid, false, &error)) {
+    /* Emulation touches no device and needs no capability; passthrough
+     * needs CAP_SYS_RAWIO for SG_IO and keeps only that. */
+    if (!privs_drop(uid, gid, config_uses_passthrough(config), &error)) {
         die_error(error);
     }
 }
@@ -508,6 +518,8 @@ int main(int argc, char **argv)
     options.lu.create_xattr = daemon_config->create_xattr;
     options.lu.maps = (const LuMapping *)daemon_config->lu_maps->data;
     options.lu.n_maps = daemon_config->lu_maps->len;
+    options.mode = daemon_config->mode;
+    options.passthrough_timeout_ms = daemon_config->passthrough_timeout_ms;
     check_database(daemon_config, &options.store);
 
     server = server_new(&options, &error);
@@ -536,6 +548,15 @@ int main(int argc, char **argv)
               daemon_config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
               daemon_config->ua_policy == PR_UA_REPORT ? "reported"
                                                        : "recorded");
+    if (config_uses_passthrough(daemon_config)) {
+        g_message("passthrough: %s forwarded to the device with SG_IO, "
+                  "timeout %.1f s",
+                  daemon_config->mode == LU_MODE_PASSTHROUGH
+                      ? "PR commands are"
+                      : "PR commands for LUs mapped with mode=passthrough "
+                        "are",
+                  daemon_config->passthrough_timeout_ms / 1000.0);
+    }
     if (!systemd_notify("READY=1", &error)) {
         g_warning("%s", error->message);
         g_clear_error(&error);

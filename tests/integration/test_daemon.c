@@ -640,6 +640,15 @@ static char *status_line(pid_t pid, const char *key)
     return g_strdup("");
 }
 
+/* Asserts that /proc/PID/status says EXPECTED after KEY. */
+static void assert_status_line(pid_t pid, const char *key,
+                               const char *expected)
+{
+    g_autofree char *value = status_line(pid, key);
+
+    assert_string_equal(value, expected);
+}
+
 /* As root without -u: still uid 0, but no capability at all (emulation
  * needs none).  With -u nobody: that user, no capability. */
 static void test_privileges(void **state)
@@ -647,16 +656,13 @@ static void test_privileges(void **state)
     Fixture *f = *state;
     g_autofree char *sub = path_in(f, "nobody");
     TestDaemon *d;
-    char *cap;
     char *uid;
 
     if (geteuid() != 0) {
         skip();
     }
     d = testd_start(f->dir, "root", NULL, NULL);
-    cap = status_line(d->pid, "CapEff:");
-    assert_string_equal(cap, "0000000000000000");
-    g_free(cap);
+    assert_status_line(d->pid, "CapEff:", "0000000000000000");
     uid = status_line(d->pid, "Uid:");
     assert_true(g_str_has_prefix(uid, "0"));
     g_free(uid);
@@ -673,15 +679,21 @@ static void test_privileges(void **state)
 
         d = testd_start(f->dir, "nobody", NULL, args);
     }
-    uid = status_line(d->pid, "Uid:");
-    assert_string_equal(uid, "65534\t65534\t65534\t65534");
-    g_free(uid);
-    uid = status_line(d->pid, "Gid:");
-    assert_string_equal(uid, "65534\t65534\t65534\t65534");
-    g_free(uid);
-    cap = status_line(d->pid, "CapEff:");
-    assert_string_equal(cap, "0000000000000000");
-    g_free(cap);
+    assert_status_line(d->pid, "Uid:", "65534\t65534\t65534\t65534");
+    assert_status_line(d->pid, "Gid:", "65534\t65534\t65534\t65534");
+    assert_status_line(d->pid, "CapEff:", "0000000000000000");
+    stop_ok(d);
+    testd_free(d);
+
+    /* Passthrough keeps CAP_SYS_RAWIO (bit 17), for SG_IO, and only it. */
+    {
+        static const char *const passthrough[] = {"--mode", "passthrough",
+                                                  NULL};
+
+        d = testd_start(f->dir, "raw", NULL, passthrough);
+    }
+    assert_status_line(d->pid, "CapEff:", "0000000000020000");
+    assert_status_line(d->pid, "CapBnd:", "0000000000020000");
     stop_ok(d);
     testd_free(d);
 }
@@ -799,6 +811,84 @@ static void test_two_daemons_one_database(void **state)
  * stored for the preempted nexus, in the database, and its next command
  * (a PR IN) answers normally and drops it.
  */
+/* The sense qemu-pr-helper answers when SG_IO fails with ENOTTY: ABORTED
+ * COMMAND, I/O PROCESS TERMINATED, fixed format, zero-padded to 96. */
+static void assert_io_process_terminated(const ClientReply *reply)
+{
+    uint8_t expect[WIRE_SENSE_LEN] = {0x70, 0, 0x0b, 0, 0, 0, 0,
+                                      0x0a, 0, 0,    0, 0, 0, 0x06};
+
+    assert_int_equal(reply->status, SCSI_STATUS_CHECK_CONDITION);
+    assert_int_equal(reply->data_len, 0);
+    assert_memory_equal(reply->sense, expect, sizeof(expect));
+}
+
+/*
+ * --mode passthrough sends every command to the device with SG_IO and
+ * answers what it says; a regular file is no SCSI device, so each
+ * command gets qemu-pr-helper's answer for it, and nothing reaches the
+ * database.
+ */
+static void test_passthrough_mode(void **state)
+{
+    Fixture *f = *state;
+    static const char *const passthrough[] = {"--mode", "passthrough", NULL};
+    TestDaemon *d = testd_start(f->dir, "pt", NULL, passthrough);
+    int disk = testd_disk(f->dir, "pt.img", O_RDWR);
+    PrClient *c = testd_connect(d);
+    ClientReply reply;
+
+    testd_prin(c, disk, PR_IN_READ_KEYS, 8192, &reply);
+    assert_io_process_terminated(&reply);
+    testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x5eed, 0, &reply);
+    assert_io_process_terminated(&reply);
+    assert_true(testd_wait_output(d,
+                                  "passthrough: PR commands are "
+                                  "forwarded to the device with SG_IO, "
+                                  "timeout 20.0 s",
+                                  5000));
+    client_close(c);
+    close(disk);
+    stop_ok(d);
+    assert_int_equal(testutil_sql_int(d->db, "SELECT count(*) FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(d->db, "SELECT count(*) FROM history"),
+                     0);
+    testd_free(d);
+}
+
+/* [lu NAME] mode = passthrough sends that LU's commands to its device
+ * while the others are emulated; [passthrough] timeout is taken. */
+static void test_passthrough_per_lu(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *raw = path_in(f, "raw.img");
+    g_autofree char *conf = g_strdup_printf(
+        "[passthrough]\ntimeout = 7.5\n[lu san-disk]\npath = %s\n"
+        "mode = passthrough\n",
+        raw);
+    TestDaemon *d = testd_start(f->dir, "mixed", conf, NULL);
+    int device = testd_disk(f->dir, "raw.img", O_RDWR);
+    int emulated = testd_disk(f->dir, "emulated.img", O_RDWR);
+    PrClient *c = testd_connect(d);
+    ClientReply reply;
+
+    testd_prout(c, device, PR_OUT_REGISTER, 0, 0, 0x5eed, 0, &reply);
+    assert_io_process_terminated(&reply);
+    assert_int_equal(
+        testd_prout(c, emulated, PR_OUT_REGISTER, 0, 0, 0x5eed, 0, &reply),
+        SCSI_STATUS_GOOD);
+    assert_true(testd_wait_output(d,
+                                  "mode=passthrough are forwarded to the "
+                                  "device with SG_IO, timeout 7.5 s",
+                                  5000));
+    client_close(c);
+    close(device);
+    close(emulated);
+    stop_ok(d);
+    assert_int_equal(testutil_sql_int(d->db, "SELECT count(*) FROM lu"), 1);
+    testd_free(d);
+}
+
 static void test_recorded_unit_attentions(void **state)
 {
     Fixture *f = *state;
@@ -858,6 +948,8 @@ int main(void)
         T(test_lu_identity),
         T(test_two_daemons_one_database),
         T(test_recorded_unit_attentions),
+        T(test_passthrough_mode),
+        T(test_passthrough_per_lu),
     };
 #undef T
 

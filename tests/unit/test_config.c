@@ -42,6 +42,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->workers, 4);
     assert_true(c->create_xattr);
     assert_int_equal(c->history_keep_rows, STORE_HISTORY_KEEP_ROWS_DEFAULT);
+    assert_int_equal(c->mode, LU_MODE_EMULATION);
+    assert_int_equal(c->passthrough_timeout_ms, 20000);
+    assert_false(config_uses_passthrough(c));
     assert_int_equal(c->history_keep_days, STORE_HISTORY_KEEP_DAYS_DEFAULT);
     assert_int_equal(c->lu_maps->len, 0);
     assert_true(c->db_path_is_default);
@@ -67,6 +70,7 @@ static void test_every_key(void **state)
              "relative-target-port = 3\npidfile = /tmp/x.pid\nuser = u\n"
              "group = g\nhost-id = node-7\nworkers = 8\n"
              "max-connections = 12\nrequest-timeout = 1.5\n"
+             "mode = passthrough\n"
              "[socket vms]\npath = /tmp/vms.sock\n"
              "[socket tools]\npath = /tmp/tools.sock\n"
              "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
@@ -74,8 +78,10 @@ static void test_every_key(void **state)
              "lock-timeout = 0.25\n"
              "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
              "[history]\nkeep-rows = 0\nkeep-days = 30\n"
+             "[passthrough]\ntimeout = 2.5\n"
              "[lu]\ncreate-xattr = false\n"
-             "[lu shared-disk-1]\npath = /srv/images/disk1.img\n");
+             "[lu shared-disk-1]\npath = /srv/images/disk1.img\n"
+             "mode = emulation\n");
     g_autoptr(Config) c = config_new();
     GError *error = NULL;
     const LuMapping *map;
@@ -112,11 +118,15 @@ static void test_every_key(void **state)
     assert_int_equal(c->max_registrations, 9);
     assert_int_equal(c->history_keep_rows, 0);
     assert_int_equal(c->history_keep_days, 30);
+    assert_int_equal(c->mode, LU_MODE_PASSTHROUGH);
+    assert_int_equal(c->passthrough_timeout_ms, 2500);
+    assert_true(config_uses_passthrough(c));
     assert_false(c->create_xattr);
     assert_int_equal(c->lu_maps->len, 1);
     map = &g_array_index(c->lu_maps, LuMapping, 0);
     assert_string_equal(map->name, "shared-disk-1");
     assert_string_equal(map->path, "/srv/images/disk1.img");
+    assert_int_equal(map->mode, LU_MODE_EMULATION);
     testutil_rmtree(dir);
 }
 
@@ -168,6 +178,10 @@ static void test_errors(void **state)
         {"[history]\nkeep-rows = -1\n", "keep-rows"},
         {"[history]\nkeep-days = 1e9\n", "keep-days"},
         {"[history]\nkeep = 3\n", "unknown key 'keep'"},
+        {"[daemon]\nmode = proxy\n", "emulation, passthrough"},
+        {"[passthrough]\ntimeout = 0\n", "above 0"},
+        {"[passthrough]\ntimeout = 301\n", "at most 300"},
+        {"[lu d]\npath = /a\nmode = sg\n", "[lu d] mode"},
         {"key without group\n", "softprd.conf"},
     };
     g_autofree char *dir = testutil_tmpdir();
