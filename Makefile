@@ -6,6 +6,7 @@
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
 #   make check-soak       the crash test with SOAK_KILLS kill points
+#   make check-e2e        real guests through QEMU, LIO passthrough (root)
 #   make check-docs       man pages, systemd units, install/uninstall
 #   make fuzz             libFuzzer on the codec and engine (FUZZ_SECONDS)
 #   make install          honours PREFIX and DESTDIR
@@ -55,7 +56,7 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
-	src/fscheck.c src/admin.c
+	src/fscheck.c src/admin.c src/passthrough.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
@@ -70,7 +71,7 @@ TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 PROGRAMS := $(BUILD)/softprd $(BUILD)/softpr
 
-.PHONY: all check check-asan check-valgrind check-soak check-docs fuzz tests install uninstall clean
+.PHONY: all check check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
 
 all: $(PROGRAMS)
 
@@ -155,6 +156,12 @@ SOAK_KILLS ?= 2000
 check-soak: tests
 	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) tests/run-tests.sh $(BUILD) \
 		$(BUILD)/tests/test_crash
+
+# Nested guests under TCG (tests/e2e/run.sh): sg_persist, fence_scsi,
+# a restart and iscsi-test-cu in VMs whose QEMU uses softprd, and the
+# passthrough mode against LIO.  Installs its Debian packages as root.
+check-e2e: tests
+	@tests/e2e/run.sh $(BUILD)
 
 MANPAGES := docs/softprd.8 docs/softpr.1
 DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \

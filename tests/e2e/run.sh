@@ -1,0 +1,113 @@
+#!/bin/bash
+# run.sh BUILD: the end-to-end tests (make check-e2e).
+#
+# Boots a level-1 guest under TCG (no KVM needed) with Debian's kernel
+# and the host's root filesystem over 9p; inside it scenarios.sh gives
+# softprd real SCSI devices (scsi_debug, LIO tcm_loop), boots level-2
+# VMs whose QEMU sends their PR commands to softprd, and runs sg_persist,
+# a fence_scsi sequence, a restart, libiscsi's iscsi-test-cu and the
+# passthrough comparison.  Prints each scenario with PASS or FAIL; exits
+# 0 only when all passed.  A level-1 boot that fails is retried once.
+#
+# As root it installs the Debian packages it needs when they are
+# missing.  E2E_TIMEOUT (seconds, default 840) bounds each boot;
+# E2E_SCRIPT runs another script in level 1 instead of scenarios.sh.
+set -uo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+build=$(cd "${1:?usage: run.sh BUILD}" && pwd)
+out=$build/e2e
+timeout_s=${E2E_TIMEOUT:-840}
+scenarios=(passthrough sg_persist fence_scsi restart iscsi_test_cu)
+packages=(qemu-system-x86 qemu-utils linux-image-amd64 sg3-utils
+    libiscsi-bin busybox-static cpio kmod)
+
+start=$SECONDS
+
+missing=()
+for p in "${packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" ||
+        missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" != 0 ]; then
+        echo "check-e2e: missing Debian packages: ${missing[*]} (run as root" \
+            "to install them)"
+        exit 1
+    fi
+    echo "check-e2e: installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >/dev/null &&
+        apt-get install -y -q --no-install-recommends "${missing[@]}" \
+            >"$build/e2e-apt.log" 2>&1 || {
+        echo "check-e2e: apt-get failed (see $build/e2e-apt.log)"
+        exit 1
+    }
+fi
+if [ "$(id -u)" != 0 ]; then
+    echo "check-e2e: must run as root (the level-1 guest mounts the host" \
+        "root over 9p, readable only as root)"
+    exit 1
+fi
+for f in softprd softpr tests/sgshim.so; do
+    [ -e "$build/$f" ] || {
+        echo "check-e2e: $build/$f is missing (make tests first)"
+        exit 1
+    }
+done
+
+mkdir -p "$out"
+"$here/images.sh" "$out" || exit 1
+
+# boot ATTEMPT: one level-1 run; its console goes to $out/l1-ATTEMPT.log.
+boot() {
+    local log=$out/l1-$1.log results=$out/results
+
+    rm -rf "$results"
+    mkdir -p "$results"
+    printf 'BUILD=%q\nIMAGES=%q\n' "$build" "$out" >"$results/config"
+    timeout "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
+        -machine q35 -m 3072 -smp 2 -nographic -no-reboot -nic none \
+        -kernel "$out/vmlinuz" -initrd "$out/l1.cpio.gz" \
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 e2e.script=${E2E_SCRIPT:-$here/scenarios.sh} e2e.results=$results" \
+        -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+        -virtfs "local,path=$results,mount_tag=results,security_model=none" \
+        </dev/null 2>&1 | tee "$log" | grep --line-buffered -E '^E2E'
+}
+
+booted() {
+    grep -q "E2E-L1: root ready" "$out/l1-$1.log" &&
+        grep -q "^E2E: kernel" "$out/l1-$1.log"
+}
+
+boot 1
+attempt=1
+if ! booted 1; then
+    echo "check-e2e: the level-1 guest did not boot; retrying once"
+    boot 2
+    attempt=2
+fi
+log=$out/l1-$attempt.log
+
+echo
+echo "== check-e2e results ($((SECONDS - start)) s in all)"
+failed=0
+for s in "${scenarios[@]}"; do
+    line=$(grep "^E2E-RESULT $s " "$log" | tail -n 1)
+    if [ -z "$line" ]; then
+        echo "FAIL $s: did not run (see $log)"
+        failed=$((failed + 1))
+        continue
+    fi
+    set -- $line
+    status=$3
+    secs=$4
+    shift 4
+    echo "$status $s (${secs} s): $*"
+    [ "$status" = PASS ] || failed=$((failed + 1))
+done
+# Setup failures have no scenario of their own.
+grep "^E2E-RESULT \(setup\|vms\) " "$log" | sed 's/^E2E-RESULT /FAIL /'
+echo "$(( ${#scenarios[@]} - failed )) passed, $failed failed"
+[ $failed -eq 0 ]
