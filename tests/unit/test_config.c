@@ -218,6 +218,43 @@ static void test_example_file(void **state)
     assert_true(config_finish(c, NULL));
 }
 
+/* Every setting the example shows commented out, "#key = value" and
+ * "#[group]", is valid as shown once uncommented. */
+static void test_example_file_uncommented(void **state)
+{
+    g_autoptr(Config) c = config_new();
+    g_autofree char *text = NULL;
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *path = NULL;
+    g_autoptr(GString) active = g_string_new(NULL);
+    g_auto(GStrv) lines = NULL;
+    GError *error = NULL;
+    guint i;
+
+    assert_true(g_file_get_contents("docs/softprd.conf.example", &text, NULL,
+                                    NULL));
+    lines = g_strsplit(text, "\n", -1);
+    for (i = 0; lines[i] != NULL; i++) {
+        const char *line = lines[i];
+
+        if (line[0] == '#' && (g_ascii_isalpha(line[1]) || line[1] == '[')) {
+            line++;
+        }
+        g_string_append_printf(active, "%s\n", line);
+    }
+    path = write_config(dir, active->str);
+    if (!config_load_file(c, path, &error)) {
+        fail_msg("%s", error->message);
+    }
+    if (!config_finish(c, &error)) {
+        fail_msg("%s", error->message);
+    }
+    assert_int_equal(c->mode, LU_MODE_EMULATION);
+    assert_int_equal(c->passthrough_timeout_ms, 20000);
+    assert_int_equal(c->lu_maps->len, 1);
+    testutil_rmtree(dir);
+}
+
 /* Settings that only fail together: relative or repeated socket paths,
  * mappings without an absolute path, an empty host id. */
 static void test_finish_errors(void **state)
@@ -267,6 +304,7 @@ int main(void)
         cmocka_unit_test(test_identity_values),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_example_file),
+        cmocka_unit_test(test_example_file_uncommented),
         cmocka_unit_test(test_finish_errors),
     };
 
