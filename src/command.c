@@ -94,17 +94,17 @@ static bool record_history(Store *store, const PrNexus *nexus,
 }
 
 /*
- * One attempt inside one transaction.  Returns false with @result set
- * when the store failed; sets *@need_write when a read transaction found
- * that the command changes state.
+ * Run @item inside the open transaction and, when @write, write what it
+ * changed (and its history).  Returns false with @error when the store
+ * failed.  Without @write, sets *@need_write when the command has
+ * something to write, and writes nothing.
  */
-static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
-                    const StoreLuInfo *lu, const CommandRequest *request,
-                    bool write, bool *need_write, PrResult *result)
+static bool apply(Store *store, const PrConfig *pr, const CommandItem *item,
+                  bool write, bool *need_write, GError **error)
 {
+    const CommandRequest *request = item->request;
     g_autoptr(PrState) state = pr_state_new();
     g_autoptr(PrState) before = NULL;
-    g_autoptr(GError) error = NULL;
     gint64 lu_id = 0;
     bool stale = false;
     /* Every PR OUT that reaches the database is in the history. */
@@ -112,62 +112,172 @@ static bool attempt(Store *store, const PrConfig *pr, const PrNexus *nexus,
                   store_history_enabled(store);
 
     *need_write = false;
-    if (!store_begin(store, write, request->deadline, &error)) {
-        command_store_failure(result, error, lu->name);
-        return false;
-    }
-    if (!store_load_state(store, lu, state, &lu_id, &stale, &error)) {
-        store_rollback(store);
-        command_store_failure(result, error, lu->name);
+    if (!store_load_state(store, item->lu, state, &lu_id, &stale, error)) {
         return false;
     }
     before = pr_state_copy(state);
-    engine_execute(pr, nexus, request->cdb, request->data, request->data_len,
-                   state, result);
+    engine_execute(pr, item->nexus, request->cdb, request->data,
+                   request->data_len, state, item->result);
     /* Write when the state changed, to record where the LU is seen now
      * when the database has not seen it here, or for the history. */
-    if (!result->changed && !stale && !record) {
-        /* Nothing to write: end the transaction without a journal. */
-        store_rollback(store);
+    *need_write = item->result->changed || stale || record;
+    if (!write || !*need_write) {
         return true;
     }
-    if (!write) {
-        store_rollback(store);
-        *need_write = true;
-        return true;
-    }
-    if (((result->changed || stale) &&
-         !store_save_state(store, lu_id, lu, before, state, &error)) ||
-        (record &&
-         !record_history(store, nexus, lu, request, result, state, &error)) ||
-        !store_commit(store, &error)) {
-        store_rollback(store);
-        command_store_failure(result, error, lu->name);
+    return (!(item->result->changed || stale) ||
+            store_save_state(store, lu_id, item->lu, before, state, error)) &&
+           (!record || record_history(store, item->nexus, item->lu, request,
+                                      item->result, state, error));
+}
+
+/*
+ * PR IN in a read transaction.  Returns false with @item->result set when
+ * the store failed; sets *@need_write when the command changes state (a
+ * unit attention it reports, where the LU is seen) and must run again in
+ * a write transaction.
+ */
+static bool read_attempt(Store *store, const PrConfig *pr,
+                         const CommandItem *item, bool *need_write)
+{
+    g_autoptr(GError) error = NULL;
+    bool ok;
+
+    if (!store_begin(store, false, item->request->deadline, &error)) {
+        command_store_failure(item->result, error, item->lu->name);
         return false;
     }
-    return true;
+    ok = apply(store, pr, item, false, need_write, &error);
+    store_rollback(store);
+    if (!ok) {
+        command_store_failure(item->result, error, item->lu->name);
+    }
+    return ok;
 }
 
 void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
                      const StoreLuInfo *lu, const CommandRequest *request,
                      PrResult *result)
 {
-    bool write = request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT;
-    bool need_write = false;
+    CommandItem item = {nexus, lu, request, result};
+    bool need_write = true;
 
-    result_reset(result);
-    /* qemu-pr-helper's answer to PR OUT through a read-only descriptor. */
-    if (write && request->fd_read_only) {
-        result_sense(result, SENSE_INVALID_OPCODE);
+    if (request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN &&
+        !read_attempt(store, pr, &item, &need_write)) {
+        return;
+    }
+    if (need_write) {
+        command_execute_group(store, pr, &item, 1);
+    } else {
         log_outcome(nexus, lu, request->cdb, result);
-        return;
     }
-    if (!attempt(store, pr, nexus, lu, request, write, &need_write, result)) {
-        return;
+}
+
+/* The earliest deadline among @items still to run (not @done). */
+static gint64 earliest_deadline(const CommandItem *items, const bool *done,
+                                size_t n)
+{
+    gint64 earliest = G_MAXINT64;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (!done[i] && items[i].request->deadline < earliest) {
+            earliest = items[i].request->deadline;
+        }
     }
-    if (need_write &&
-        !attempt(store, pr, nexus, lu, request, true, &need_write, result)) {
-        return;
+    return earliest;
+}
+
+/*
+ * Begin the group's write transaction.  While the lock is busy, the
+ * commands whose deadline has passed are answered BUSY one by one and the
+ * others go on waiting until theirs.  Returns false when every command
+ * has been answered.
+ */
+static bool group_begin(Store *store, CommandItem *items, bool *done, size_t n)
+{
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        gint64 deadline = earliest_deadline(items, done, n);
+        gint64 now;
+        size_t i;
+
+        if (deadline == G_MAXINT64) {
+            return false;
+        }
+        if (store_begin(store, true, deadline, &error)) {
+            return true;
+        }
+        now = g_get_monotonic_time();
+        for (i = 0; i < n; i++) {
+            bool busy = g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY);
+
+            if (!done[i] && (!busy || items[i].request->deadline <= now ||
+                             items[i].request->deadline == deadline)) {
+                command_store_failure(items[i].result, error,
+                                      items[i].lu->name);
+                done[i] = true;
+            }
+        }
     }
-    log_outcome(nexus, lu, request->cdb, result);
+}
+
+void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
+                           size_t n)
+{
+    g_autofree bool *done = g_new0(bool, n);
+    g_autofree bool *applied = g_new0(bool, n);
+    g_autoptr(GError) commit_error = NULL;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        const CommandRequest *request = items[i].request;
+
+        result_reset(items[i].result);
+        /* qemu-pr-helper's answer to PR OUT through a read-only fd. */
+        if (request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
+            request->fd_read_only) {
+            result_sense(items[i].result, SENSE_INVALID_OPCODE);
+            done[i] = true;
+        }
+    }
+    if (group_begin(store, items, done, n)) {
+        for (i = 0; i < n; i++) {
+            g_autoptr(GError) error = NULL;
+            bool need_write;
+
+            if (done[i]) {
+                continue;
+            }
+            if (!store_in_transaction(store)) {
+                /* An earlier command's I/O error ended the transaction. */
+                g_set_error_literal(&error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                                    "the transaction was rolled back");
+            } else if (store_savepoint(store, &error) &&
+                       apply(store, pr, &items[i], true, &need_write, &error) &&
+                       store_savepoint_release(store, &error)) {
+                applied[i] = true;
+                continue;
+            } else {
+                store_savepoint_rollback(store);
+            }
+            command_store_failure(items[i].result, error, items[i].lu->name);
+            done[i] = true;
+        }
+        if (!store_in_transaction(store)) {
+            g_set_error_literal(&commit_error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                                "the transaction was rolled back by an I/O "
+                                "error");
+        } else {
+            store_commit(store, &commit_error);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        /* Nothing is answered before the commit that holds it. */
+        if (applied[i] && commit_error != NULL) {
+            command_store_failure(items[i].result, commit_error,
+                                  items[i].lu->name);
+        }
+        log_outcome(items[i].nexus, items[i].lu, items[i].request->cdb,
+                    items[i].result);
+    }
 }

@@ -2,8 +2,9 @@
  * command: one PERSISTENT RESERVE command, from a nexus, to a logical
  * unit: the store transaction around the engine.
  *
- * PR OUT runs in one BEGIN IMMEDIATE transaction and is answered GOOD
- * only after its commit is durable.  PR IN reads one consistent snapshot
+ * PR OUT runs in a BEGIN IMMEDIATE transaction, alone or with other
+ * commands of the same daemon (group commit), and is answered GOOD only
+ * after that commit is durable.  PR IN reads one consistent snapshot
  * (and upgrades to a write when it consumes a unit attention).  When the
  * database lock is not obtained before the deadline the answer is BUSY;
  * when the database fails it is CHECK CONDITION, ABORTED COMMAND,
@@ -36,6 +37,26 @@ typedef struct CommandRequest {
 void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
                      const StoreLuInfo *lu, const CommandRequest *request,
                      PrResult *result);
+
+/* One command of a group (command_execute_group). */
+typedef struct CommandItem {
+    const PrNexus *nexus;
+    const StoreLuInfo *lu;
+    const CommandRequest *request;
+    PrResult *result; /* the answer */
+} CommandItem;
+
+/*
+ * Group commit: run @items in this order in one write transaction, each
+ * with its own SPC-4 semantics and answer as if it ran alone after the
+ * ones before it.  A command the store fails is undone alone and
+ * answered with the failure; when the commit fails, every command is.
+ * An answer is final only once this returns, after the commit that holds
+ * it is durable.  Commands whose deadline passes while another process
+ * holds the lock are answered BUSY, the others wait until theirs.
+ */
+void command_execute_group(Store *store, const PrConfig *pr,
+                           CommandItem *items, size_t n);
 
 /*
  * Answer for a store failure while handling a command for @what (an LU

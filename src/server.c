@@ -1,5 +1,6 @@
 /*
- * server: sockets, descriptor passing, connections and the worker pool.
+ * server: sockets, descriptor passing, connections, the worker pool and
+ * the writer thread that groups PR OUT commands into shared commits.
  */
 #include "server.h"
 
@@ -58,11 +59,29 @@ typedef struct Job {
     gint64 received_at;
 } Job;
 
+/* A PR OUT waiting for the group writer, with all it needs. */
+typedef struct WriteJob {
+    Job *job;
+    PrResult *result;
+    LuIdentity lu;
+    StoreLuInfo info; /* points into lu */
+    CommandRequest request;
+} WriteJob;
+
+/* At most this many PR OUT commands share one commit. */
+#define GROUP_MAX 64
+
+/* Pushed to the writer's queue to end its thread. */
+static WriteJob writer_stop_marker;
+
 struct Server {
     GMainContext *context;
     GMainLoop *loop;
     GThreadPool *pool;
     GAsyncQueue *stores; /* idle database connections */
+    GAsyncQueue *writes; /* WriteJob *, for the writer thread */
+    GThread *writer;
+    Store *writer_store; /* the writer thread's own connection */
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -219,6 +238,21 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, Store *store,
     return true;
 }
 
+/* Put the reply to @job in its connection's buffer and hand it to the
+ * main thread.  Any thread. */
+static void job_finish(Server *server, Job *job, PrResult *result)
+{
+    Conn *conn = job->conn;
+    const WireRequest *req = &conn->reader.request;
+
+    conn->out_len = wire_reply_encode(conn->out, req->cdb, result->status,
+                                      result->sense, sizeof(result->sense),
+                                      result->data, result->data_len);
+    conn->out_off = 0;
+    g_free(result);
+    g_main_context_invoke(server->context, job_done, job);
+}
+
 static void job_run(gpointer data, gpointer user_data)
 {
     Job *job = data;
@@ -231,6 +265,7 @@ static void job_run(gpointer data, gpointer user_data)
     gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
     CommandRequest request;
     Store *store = NULL;
+    WriteJob *write = NULL;
 
     request.cdb = req->cdb;
     request.data = req->data;
@@ -253,8 +288,21 @@ static void job_run(gpointer data, gpointer user_data)
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
-    } else if (conn->nexus_ready ||
-               resolve_vm_nexus(server, conn, store, deadline, result)) {
+    } else if (!conn->nexus_ready &&
+               !resolve_vm_nexus(server, conn, store, deadline, result)) {
+        /* Answered with the store's failure. */
+    } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
+        /* To the writer thread, to share a commit with its neighbours. */
+        write = g_new0(WriteJob, 1);
+        write->job = job;
+        write->result = result;
+        write->lu = lu;
+        memset(&lu, 0, sizeof(lu));
+        write->info.name = write->lu.name;
+        write->info.id_source = write->lu.source;
+        write->info.path = write->lu.path;
+        write->request = request;
+    } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
         command_execute(store, &server->pr, &conn->nexus, &info, &request,
@@ -267,13 +315,76 @@ static void job_run(gpointer data, gpointer user_data)
     /* The descriptor is QEMU's: close our copy, never touch its flags. */
     close(job->fd);
     job->fd = -1;
+    if (write != NULL) {
+        g_async_queue_push(server->writes, write);
+        return;
+    }
+    job_finish(server, job, result);
+}
 
-    conn->out_len = wire_reply_encode(conn->out, req->cdb, result->status,
-                                      result->sense, sizeof(result->sense),
-                                      result->data, result->data_len);
-    conn->out_off = 0;
-    g_free(result);
-    g_main_context_invoke(server->context, job_done, job);
+/*
+ * The writer thread's work on @n PR OUT commands taken from its queue in
+ * arrival order: one transaction, one commit (command_execute_group),
+ * then every answer.
+ */
+static void writer_execute(Server *server, WriteJob **writes, size_t n)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree CommandItem *items = g_new(CommandItem, n);
+    size_t i;
+
+    if (server->writer_store == NULL) {
+        server->writer_store = store_open(&server->store_options, &error);
+    }
+    for (i = 0; i < n; i++) {
+        items[i].nexus = &writes[i]->job->conn->nexus;
+        items[i].lu = &writes[i]->info;
+        items[i].request = &writes[i]->request;
+        items[i].result = writes[i]->result;
+        if (server->writer_store == NULL) {
+            g_warning("connection %" G_GUINT64_FORMAT ": %s",
+                      writes[i]->job->conn->id, error->message);
+            fail_command(writes[i]->result, SENSE_INTERNAL_TARGET_FAILURE);
+        }
+    }
+    if (server->writer_store != NULL) {
+        command_execute_group(server->writer_store, &server->pr, items, n);
+        if (n > 1) {
+            g_debug("%zu PR OUT commands shared one commit", n);
+        }
+    }
+    for (i = 0; i < n; i++) {
+        identity_lu_clear(&writes[i]->lu);
+        job_finish(server, writes[i]->job, writes[i]->result);
+        g_free(writes[i]);
+    }
+}
+
+/* The writer thread: every PR OUT of this daemon, in groups. */
+static gpointer writer_run(gpointer data)
+{
+    Server *server = data;
+    WriteJob *writes[GROUP_MAX];
+    bool stop = false;
+
+    while (!stop) {
+        WriteJob *next = g_async_queue_pop(server->writes);
+        size_t n = 0;
+
+        /* Whatever has queued up meanwhile shares the commit. */
+        while (next != NULL) {
+            if (next == &writer_stop_marker) {
+                stop = true;
+                break;
+            }
+            writes[n++] = next;
+            next = n < GROUP_MAX ? g_async_queue_try_pop(server->writes) : NULL;
+        }
+        if (n > 0) {
+            writer_execute(server, writes, n);
+        }
+    }
+    return NULL;
 }
 
 static void maybe_finish(Server *server)
@@ -791,6 +902,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
+    server->writes = g_async_queue_new();
     server->db_path = g_strdup(options->store.path);
     server->host_id = g_strdup(options->store.host_id);
     server->vfs = g_strdup(options->store.vfs);
@@ -843,6 +955,7 @@ Server *server_new(const ServerOptions *options, GError **error)
         server_free(server);
         return NULL;
     }
+    server->writer = g_thread_new("softprd-writer", writer_run, server);
     return server;
 }
 
@@ -924,6 +1037,14 @@ void server_free(Server *server)
     if (server->pool != NULL) {
         g_thread_pool_free(server->pool, FALSE, TRUE);
     }
+    /* The workers' last PR OUTs are queued before the marker. */
+    if (server->writer != NULL) {
+        g_async_queue_push(server->writes, &writer_stop_marker);
+        g_thread_join(server->writer);
+    }
+    if (server->writer_store != NULL) {
+        store_close(server->writer_store);
+    }
     /* Completions queued by the last jobs run here, then nothing is left. */
     while (g_main_context_iteration(server->context, FALSE)) {
     }
@@ -943,6 +1064,7 @@ void server_free(Server *server)
         store_close(store);
     }
     g_async_queue_unref(server->stores);
+    g_async_queue_unref(server->writes);
     g_main_loop_unref(server->loop);
     g_main_context_unref(server->context);
     g_free(server->db_path);

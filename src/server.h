@@ -4,8 +4,11 @@
  * The only module that touches sockets.  The main thread runs a GLib main
  * loop that accepts connections, sends the feature word, reads frames
  * with their descriptors (non-blocking, one request at a time per
- * connection) and writes replies; a GThreadPool runs the commands, each
- * worker with its own database connection.  A slow or hostile client
+ * connection) and writes replies; a GThreadPool identifies each
+ * command's initiator and LU and runs PR IN, each worker with its own
+ * database connection; one writer thread, with its own connection, runs
+ * every PR OUT, those that queued up together in one transaction and
+ * one durable commit (group commit), answering none before it.  A slow or hostile client
  * only ever occupies its own connection: a request that starts arriving
  * must finish within the request timeout, and the number of connections
  * is bounded.  Stopping closes the listeners, unlinks their socket

@@ -30,6 +30,9 @@ typedef enum StmtId {
     STMT_BEGIN_READ,
     STMT_BEGIN_WRITE,
     STMT_COMMIT,
+    STMT_SAVEPOINT,
+    STMT_SAVEPOINT_RELEASE,
+    STMT_SAVEPOINT_ROLLBACK,
     STMT_LU_SELECT,
     STMT_REG_SELECT,
     STMT_UA_SELECT,
@@ -55,6 +58,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_BEGIN_READ] = "BEGIN DEFERRED",
     [STMT_BEGIN_WRITE] = "BEGIN IMMEDIATE",
     [STMT_COMMIT] = "COMMIT",
+    [STMT_SAVEPOINT] = "SAVEPOINT command",
+    [STMT_SAVEPOINT_RELEASE] = "RELEASE command",
+    [STMT_SAVEPOINT_ROLLBACK] = "ROLLBACK TO command",
     [STMT_LU_SELECT] =
         "SELECT id, generation, aptpl, info_lost, res_type, res_scope, "
         "id_source, EXISTS (SELECT 1 FROM lu_seen s WHERE s.lu_id = lu.id "
@@ -603,6 +609,49 @@ bool store_commit(Store *store, GError **error)
         return false;
     }
     return true;
+}
+
+bool store_in_transaction(Store *store)
+{
+    return !sqlite3_get_autocommit(store->db);
+}
+
+bool store_savepoint(Store *store, GError **error)
+{
+    sqlite3_stmt *stmt = stmt_get(store, STMT_SAVEPOINT, error);
+
+    return stmt != NULL &&
+           stmt_run(store, stmt, "starting a command's savepoint", error);
+}
+
+bool store_savepoint_release(Store *store, GError **error)
+{
+    sqlite3_stmt *stmt = stmt_get(store, STMT_SAVEPOINT_RELEASE, error);
+
+    return stmt != NULL &&
+           stmt_run(store, stmt, "ending a command's savepoint", error);
+}
+
+void store_savepoint_rollback(Store *store)
+{
+    g_autoptr(GError) error = NULL;
+    sqlite3_stmt *stmt;
+
+    /* Only while the transaction lives: an I/O error may have ended it. */
+    if (!store_in_transaction(store)) {
+        return;
+    }
+    stmt = stmt_get(store, STMT_SAVEPOINT_ROLLBACK, &error);
+    if (stmt == NULL || !stmt_run(store, stmt, "undoing a command", &error)) {
+        /* The savepoint's changes cannot be undone alone: undo all. */
+        store_rollback(store);
+        return;
+    }
+    stmt = stmt_get(store, STMT_SAVEPOINT_RELEASE, &error);
+    if (stmt == NULL ||
+        !stmt_run(store, stmt, "ending a command's savepoint", &error)) {
+        store_rollback(store);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -1326,40 +1375,41 @@ static const char sql_history[] = HISTORY_ROWS(
     "h.asc, h.ascq, h.generation, h.detail");
 
 static const char
-    sql_history_json
-        [] =
-            "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
-                "json_object('id', h.id, "
-                "'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms / 1000.0, "
-                "'unixepoch'), "
-                "'host', h.host, 'origin', h.origin, 'lu', h.lu_name, "
-                "'initiator', h.initiator_name, 'rtpi', h.rtpi, "
-                "'action', h.action, 'service_action', h.service_action, "
-                "'type', h.type, "
-                "'type_name', iif(h.type IS NULL, NULL, "
-                "softpr_type_name(h.type)), "
-                "'scope', h.scope, 'key', " JSON_KEY(
-                    "h.key") ", "
-                             "'sa_key', " JSON_KEY(
-                                 "h.sa_key") ", "
-                                             "'spec_i_pt', " JSON_BOOL(
-                                                 "h.spec_i_pt") ", "
-                                                                "'all_tg_pt',"
-                                                                " " JSON_BOOL(
-                                                                    "h.all_tg_"
-                                                                    "pt") ", "
-                                                                          "'apt"
-                                                                          "pl',"
-                                                                          " " JSON_BOOL(
-                                                                              "h.aptpl") ", "
-                                                                                         "'unreg', " JSON_BOOL(
-                                                                                             "h.unreg") ", 'move_rtpi', h.move_rtpi, "
-                                                                                                        "'status', h.status, 'status_name', softpr_status_name(h.status), "
-                                                                                                        "'sense', json(iif(h.sense_key IS NULL, NULL, json_object("
-                                                                                                        "'key', h.sense_key, 'key_name', softpr_sense_key_name(h.sense_key), "
-                                                                                                        "'asc', printf('0x%02x', h.asc), 'ascq', printf('0x%02x', h.ascq), "
-                                                                                                        "'name', softpr_asc_name(h.asc, h.ascq)))), "
-                                                                                                        "'generation', h.generation, 'detail', h.detail) AS o") ")";
+    sql_history_json[] =
+        "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
+            "json_object('id', h.id, "
+            "'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms / 1000.0, "
+            "'unixepoch'), "
+            "'host', h.host, 'origin', h.origin, 'lu', h.lu_name, "
+            "'initiator', h.initiator_name, 'rtpi', h.rtpi, "
+            "'action', h.action, 'service_action', h.service_action, "
+            "'type', h.type, "
+            "'type_name', iif(h.type IS NULL, NULL, "
+            "softpr_type_name(h.type)), "
+            "'scope', h.scope, 'key', " JSON_KEY(
+                "h.key") ", "
+                         "'sa_key', " JSON_KEY(
+                             "h.sa_key") ", "
+                                         "'spec_i_pt', " JSON_BOOL(
+                                             "h.spec_i_pt") ", "
+                                                            "'all_tg_pt',"
+                                                            " " JSON_BOOL(
+                                                                "h.all_tg_"
+                                                                "pt") ", "
+                                                                      "'apt"
+                                                                      "pl',"
+                                                                      " " JSON_BOOL(
+                                                                          "h."
+                                                                          "aptp"
+                                                                          "l") ", "
+                                                                               "'unreg', " JSON_BOOL(
+                                                                                   "h.unreg") ", 'move_rtpi', h.move_rtpi, "
+                                                                                              "'status', h.status, 'status_name', softpr_status_name(h.status), "
+                                                                                              "'sense', json(iif(h.sense_key IS NULL, NULL, json_object("
+                                                                                              "'key', h.sense_key, 'key_name', softpr_sense_key_name(h.sense_key), "
+                                                                                              "'asc', printf('0x%02x', h.asc), 'ascq', printf('0x%02x', h.ascq), "
+                                                                                              "'name', softpr_asc_name(h.asc, h.ascq)))), "
+                                                                                              "'generation', h.generation, 'detail', h.detail) AS o") ")";
 
 static const char sql_lu_names[] =
     "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";

@@ -93,6 +93,25 @@ bool store_commit(Store *store, GError **error);
 void store_rollback(Store *store);
 
 /*
+ * Whether a transaction is open.  sqlite ends a transaction by itself
+ * after some I/O errors (SQLITE_IOERR, SQLITE_FULL, ...): a caller that
+ * had several commands' changes in it learns here that all were lost.
+ */
+bool store_in_transaction(Store *store);
+
+/*
+ * Inside a write transaction, one command's changes as a unit (group
+ * commit): store_savepoint() marks where the command starts,
+ * store_savepoint_release() keeps its changes in the transaction, and
+ * store_savepoint_rollback() undoes them alone, or, when that fails,
+ * rolls back the whole transaction (check store_in_transaction()).
+ * Savepoints do not nest here.
+ */
+bool store_savepoint(Store *store, GError **error);
+bool store_savepoint_release(Store *store, GError **error);
+void store_savepoint_rollback(Store *store);
+
+/*
  * Load the PR state of the logical unit @lu->name into @state (which must
  * be empty).  An unknown LU yields an empty state and *@lu_id 0.  *@stale
  * tells whether the database last saw the LU elsewhere (another host,

@@ -641,8 +641,7 @@ static char *status_line(pid_t pid, const char *key)
 }
 
 /* Asserts that /proc/PID/status says EXPECTED after KEY. */
-static void assert_status_line(pid_t pid, const char *key,
-                               const char *expected)
+static void assert_status_line(pid_t pid, const char *key, const char *expected)
 {
     g_autofree char *value = status_line(pid, key);
 
@@ -806,11 +805,6 @@ static void test_two_daemons_one_database(void **state)
     close(disk);
 }
 
-/*
- * unit-attentions = record (the default): REGISTRATIONS PREEMPTED is
- * stored for the preempted nexus, in the database, and its next command
- * (a PR IN) answers normally and drops it.
- */
 /* The sense qemu-pr-helper answers when SG_IO fails with ENOTTY: ABORTED
  * COMMAND, I/O PROCESS TERMINATED, fixed format, zero-padded to 96. */
 static void assert_io_process_terminated(const ClientReply *reply)
@@ -889,6 +883,103 @@ static void test_passthrough_per_lu(void **state)
     testd_free(d);
 }
 
+/* One of the concurrent writers of test_concurrent_writers. */
+typedef struct Writer {
+    const char *socket;
+    int disk;
+    unsigned index;
+    unsigned commands;
+    unsigned good;
+} Writer;
+
+static gpointer writer_thread(gpointer data)
+{
+    Writer *w = data;
+    g_autofree char *name =
+        g_strdup_printf("iqn.2026-11.test:writer%u", w->index);
+    TransportId tid;
+    PrClient *c;
+    unsigned i;
+
+    if (!tid_from_iscsi_name(name, &tid, NULL) ||
+        (c = client_connect_as(w->socket, &tid, 30000, NULL)) == NULL) {
+        return NULL;
+    }
+    for (i = 0; i < w->commands; i++) {
+        uint8_t cdb[CDB_LEN];
+        uint8_t param[24];
+        ClientReply reply;
+
+        /* Each writer's key changes with every command: 0xIIII00CC. */
+        cdb_pr_out(cdb, PR_OUT_REGISTER_IGNORE, 0, 0, 24);
+        cdb_prout_basic(param, 0, ((uint64_t)w->index << 16) | (i + 1), 0, NULL,
+                        0);
+        if (client_command(c, cdb, w->disk, param, sizeof(param), &reply,
+                           NULL) &&
+            reply.status == SCSI_STATUS_GOOD) {
+            w->good++;
+        }
+    }
+    client_close(c);
+    return NULL;
+}
+
+/*
+ * 16 connections send PR OUT at once (the daemon groups them into shared
+ * commits): every command is answered GOOD, PRgeneration counts every
+ * one of them (SPC-4 6.16.2: REGISTER AND IGNORE EXISTING KEY raises it),
+ * each writer's last key is the one registered, and the history holds
+ * one row per command.
+ */
+static void test_concurrent_writers(void **state)
+{
+    enum { WRITERS = 16, COMMANDS = 12 };
+    Fixture *f = *state;
+    static const char *const client[] = {"--identity", "client", NULL};
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, client);
+    int disk = testd_disk(f->dir, "shared.img", O_RDWR);
+    Writer writers[WRITERS];
+    GThread *threads[WRITERS];
+    TransportId reader;
+    PrClient *c;
+    ClientReply reply;
+    unsigned i;
+    guint32 n_keys;
+
+    for (i = 0; i < WRITERS; i++) {
+        writers[i] = (Writer){d->socket, disk, i + 1, COMMANDS, 0};
+        threads[i] = g_thread_new("writer", writer_thread, &writers[i]);
+    }
+    for (i = 0; i < WRITERS; i++) {
+        g_thread_join(threads[i]);
+        assert_int_equal(writers[i].good, COMMANDS);
+    }
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:reader", &reader, NULL));
+    c = client_connect_as(d->socket, &reader, 30000, NULL);
+    assert_non_null(c);
+    testd_prin(c, disk, PR_IN_READ_KEYS, 8192, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data), WRITERS * COMMANDS);
+    n_keys = get_be32(reply.data + 4) / 8;
+    assert_int_equal(n_keys, WRITERS);
+    for (i = 0; i < n_keys; i++) {
+        uint64_t key = get_be64(reply.data + 8 + 8 * i);
+
+        assert_int_equal(key & 0xffff, COMMANDS);
+    }
+    client_close(c);
+    stop_ok(d);
+    assert_int_equal(testutil_sql_int(d->db, "SELECT count(*) FROM history"),
+                     WRITERS * COMMANDS);
+    testd_free(d);
+    close(disk);
+}
+
+/*
+ * unit-attentions = record (the default): REGISTRATIONS PREEMPTED is
+ * stored for the preempted nexus, in the database, and its next command
+ * (a PR IN) answers normally and drops it.
+ */
 static void test_recorded_unit_attentions(void **state)
 {
     Fixture *f = *state;
@@ -947,6 +1038,7 @@ int main(void)
         T(test_privileges),
         T(test_lu_identity),
         T(test_two_daemons_one_database),
+        T(test_concurrent_writers),
         T(test_recorded_unit_attentions),
         T(test_passthrough_mode),
         T(test_passthrough_per_lu),

@@ -79,15 +79,9 @@ static void test_every_io_fault_of_a_pr_out(void **state)
     FaultOp op;
 
     faultvfs_register();
-    memset(&create, 0, sizeof(create));
-    create.path = db;
-    create.journal = STORE_JOURNAL_DELETE;
-    create.lock_timeout_ms = 1000;
-    create.host_id = "faults";
-    create.create = true;
     /* The audit history is written in the command's transaction too. */
-    create.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
-    create.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
+    create = testutil_store_options(db);
+    create.host_id = "faults";
     store_close(store_open(&create, NULL));
 
     memset(&options, 0, sizeof(options));

@@ -402,8 +402,9 @@ static void test_descriptors_closed_flags_kept(void **state)
     guint after;
     int i;
 
-    /* Warm up: the worker opens its database connection. */
+    /* Warm up: a worker and the writer open their database connections. */
     testd_prin(c, f->disk, PR_IN_READ_KEYS, 8, &reply);
+    testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0, 0x1000, 0, &reply);
     before = count_fds(f->d->pid);
     for (i = 0; i < 100; i++) {
         testd_prin(c, nonblock, PR_IN_READ_KEYS, 8, &reply);

@@ -159,3 +159,38 @@ void testutil_add_wrapper(GPtrArray *argv)
         g_ptr_array_add(argv, g_strdup(words[i]));
     }
 }
+
+int testutil_db_setup(void **state)
+{
+    TestDb *db = g_new0(TestDb, 1);
+
+    db->dir = testutil_tmpdir();
+    db->path = g_build_filename(db->dir, "pr.db", NULL);
+    *state = db;
+    return 0;
+}
+
+int testutil_db_teardown(void **state)
+{
+    TestDb *db = *state;
+
+    testutil_rmtree(db->dir);
+    g_free(db->dir);
+    g_free(db->path);
+    g_free(db);
+    return 0;
+}
+
+StoreOptions testutil_store_options(const char *path)
+{
+    StoreOptions o = {0};
+
+    o.path = path;
+    o.journal = STORE_JOURNAL_DELETE;
+    o.lock_timeout_ms = 1000;
+    o.host_id = "test-host";
+    o.create = true;
+    o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
+    o.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
+    return o;
+}

@@ -13,6 +13,8 @@
 #include <cmocka.h>
 #include <glib.h>
 
+#include "store.h"
+
 /* Apply CHECK_FILTER (a test-name glob) and run the group. */
 #define TESTUTIL_RUN(name, tests, setup, teardown)                             \
     (testutil_apply_filter(),                                                  \
@@ -25,6 +27,23 @@ char *testutil_tmpdir(void);
 
 /* Remove @path and everything below it. */
 void testutil_rmtree(const char *path);
+
+/* A scratch directory and a database path in it, as a cmocka fixture:
+ * testutil_db_setup() makes them, testutil_db_teardown() removes them. */
+typedef struct TestDb {
+    char *dir;
+    char *path; /* dir/pr.db, not created */
+} TestDb;
+
+int testutil_db_setup(void **state);
+int testutil_db_teardown(void **state);
+
+/*
+ * Store options for the database @path as the daemon opens it by
+ * default (rollback journal, history kept), created when missing, host
+ * "test-host", lock timeout 1 s; tests change what they need.
+ */
+StoreOptions testutil_store_options(const char *path);
 
 /*
  * In a child after fork(): have the kernel kill it when the test process

@@ -22,14 +22,11 @@ typedef struct Fixture {
 
 static StoreOptions options_for(const char *path)
 {
-    StoreOptions o = {0};
+    StoreOptions o = testutil_store_options(path);
 
-    o.path = path;
-    o.journal = STORE_JOURNAL_DELETE;
     o.lock_timeout_ms = 200;
     o.host_id = "admin-host";
-    o.create = true;
-    o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
+    o.history_keep_days = 0;
     return o;
 }
 

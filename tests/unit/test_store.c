@@ -14,41 +14,15 @@
 #include "error.h"
 #include "store.h"
 
-typedef struct Fixture {
-    char *dir;
-    char *path;
-} Fixture;
-
-static int setup(void **state)
-{
-    Fixture *f = g_new0(Fixture, 1);
-
-    f->dir = testutil_tmpdir();
-    f->path = g_build_filename(f->dir, "pr.db", NULL);
-    *state = f;
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    Fixture *f = *state;
-
-    testutil_rmtree(f->dir);
-    g_free(f->dir);
-    g_free(f->path);
-    g_free(f);
-    return 0;
-}
-
 static StoreOptions options_for(const char *path)
 {
-    StoreOptions o = {0};
+    StoreOptions o = testutil_store_options(path);
 
-    o.path = path;
-    o.journal = STORE_JOURNAL_DELETE;
     o.lock_timeout_ms = 200;
     o.host_id = "host-a";
-    o.create = true;
+    /* Tests that want history turn it on. */
+    o.history_keep_rows = 0;
+    o.history_keep_days = 0;
     return o;
 }
 
@@ -100,7 +74,7 @@ static void raw_sql(const char *path, const char *sql)
  * rollback journal. */
 static void test_create(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
 
     store_close(store);
@@ -116,7 +90,7 @@ static void test_create(void **state)
 
 static void test_missing_directory(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     g_autofree char *path = g_build_filename(f->dir, "no", "pr.db", NULL);
 
     expect_open_error(path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_IO,
@@ -125,7 +99,7 @@ static void test_missing_directory(void **state)
 
 static void test_not_sqlite(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
 
     assert_true(g_file_set_contents(
         f->path,
@@ -137,7 +111,7 @@ static void test_not_sqlite(void **state)
 
 static void test_foreign_database(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
 
     raw_sql(f->path, "CREATE TABLE t (x)");
     expect_open_error(f->path, STORE_JOURNAL_DELETE, SOFTPR_ERROR_FOREIGN,
@@ -150,7 +124,7 @@ static void test_foreign_database(void **state)
 
 static void test_newer_schema(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     g_autofree char *sql = NULL;
 
     store_close(open_ok(f->path));
@@ -165,7 +139,7 @@ static void test_newer_schema(void **state)
  * accepted in single-host WAL mode. */
 static void test_wal_refused(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     StoreOptions o = options_for(f->path);
     Store *store;
 
@@ -181,7 +155,7 @@ static void test_wal_refused(void **state)
 
 static void test_no_create(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     StoreOptions o = options_for(f->path);
     GError *error = NULL;
 
@@ -260,7 +234,7 @@ static PrState *load(Store *store, gint64 *lu_id)
 /* Everything the engine keeps survives a round trip, in order. */
 static void test_round_trip(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -292,7 +266,7 @@ static void test_round_trip(void **state)
  * registration time, removed ones go, new ones are appended. */
 static void test_save_difference(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -339,7 +313,7 @@ static void test_save_difference(void **state)
 /* A stored state that breaks SPC-4's invariants is reported, not used. */
 static void test_corrupt_state(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -366,7 +340,7 @@ static void test_corrupt_state(void **state)
  */
 static void test_bounded_lock_wait(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     sqlite3 *other = NULL;
     GError *error = NULL;
@@ -394,7 +368,7 @@ static void test_bounded_lock_wait(void **state)
  */
 static void test_commit_busy_writes_nothing(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -428,7 +402,7 @@ static void test_commit_busy_writes_nothing(void **state)
 /* Rolling back discards everything saved in the transaction. */
 static void test_rollback(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -458,7 +432,7 @@ static gpointer release_later(gpointer data)
  */
 static void test_open_waits_for_lock(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     StoreOptions o = options_for(f->path);
     sqlite3 *other = NULL;
     GError *error = NULL;
@@ -488,7 +462,7 @@ static void test_open_waits_for_lock(void **state)
 /* A reader learns whether the database last saw the LU elsewhere. */
 static void test_stale_location(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -531,7 +505,7 @@ static char *vm_name(Store *store, const char *key, const char *preferred)
  */
 static void test_vm_initiator_names(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     StoreOptions other = options_for(f->path);
     Store *a = open_ok(f->path);
     Store *b;
@@ -613,7 +587,7 @@ static void add_register(Store *store, uint64_t sark, bool commit)
  * durable with a commit, every field as given. */
 static void test_history_in_the_transaction(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_with_history(f->path, 10, 0);
 
     assert_true(store_history_enabled(store));
@@ -638,7 +612,7 @@ static void test_history_in_the_transaction(void **state)
  * keep-days go; keep-rows 0 records nothing. */
 static void test_history_retention(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_with_history(f->path, 5, 0);
     int i;
 
@@ -674,7 +648,7 @@ static void test_history_retention(void **state)
  * place not seen before makes the state stale (to be recorded). */
 static void test_places_seen(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
     StoreOptions other = options_for(f->path);
@@ -715,7 +689,7 @@ static void test_places_seen(void **state)
 /* A database of schema 2 gains the history and its LUs' last place. */
 static void test_migration_to_history(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
 
     store_close(open_ok(f->path));
     raw_sql(f->path, "DROP TABLE history; DROP TABLE lu_seen; "
@@ -740,7 +714,7 @@ static void test_migration_to_history(void **state)
  * registrations under each filter. */
 static void test_dump_filters(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -795,7 +769,7 @@ static void test_dump_filters(void **state)
 /* What the JSON says of the sample state, member by member. */
 static void test_dump_json_members(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     g_autoptr(PrState) empty = pr_state_new();
     g_autoptr(PrState) s = sample_state();
@@ -855,7 +829,7 @@ static void test_dump_json_members(void **state)
 
 static void test_integrity_check(void **state)
 {
-    Fixture *f = *state;
+    TestDb *f = *state;
     Store *store = open_ok(f->path);
     GError *error = NULL;
 
@@ -866,7 +840,8 @@ static void test_integrity_check(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
+#define T(f)                                                                   \
+    cmocka_unit_test_setup_teardown(f, testutil_db_setup, testutil_db_teardown)
     const struct CMUnitTest tests[] = {
         T(test_create),
         T(test_missing_directory),

@@ -1,0 +1,393 @@
+/*
+ * test_command: PR commands as store transactions on a real sqlite file,
+ * above all group commit (command_execute_group): several PR OUT
+ * commands of one daemon in one transaction, each keeping the answer
+ * SPC-4 gives it when it runs alone after the ones before it, none lost
+ * or half-applied when the store fails.
+ */
+#include <string.h>
+
+#include "faultvfs.h"
+#include "testutil.h"
+
+#include "bytes.h"
+#include "cdb.h"
+#include "command.h"
+#include "error.h"
+#include "scsi.h"
+#include "store.h"
+
+#define LU_A "lu-group-a"
+#define LU_B "lu-group-b"
+
+/* One command, with everything CommandItem points to. */
+typedef struct Cmd {
+    PrNexus nexus;
+    StoreLuInfo lu;
+    uint8_t cdb[16];
+    uint8_t param[PROUT_PARAM_MAX];
+    CommandRequest request;
+    PrResult result;
+} Cmd;
+
+static const uint16_t ports[] = {1};
+static const PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT,
+                            PR_UA_RECORD};
+
+static Store *open_store(const char *path, const char *vfs)
+{
+    StoreOptions o = testutil_store_options(path);
+    GError *error = NULL;
+    Store *store;
+
+    o.vfs = vfs;
+    store = store_open(&o, &error);
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+/* A PR OUT from initiator @who to @lu, deadline @timeout_ms from now. */
+static void cmd_out(Cmd *c, const char *who, const char *lu, uint8_t sa,
+                    uint8_t type, uint64_t rk, uint64_t sark,
+                    unsigned timeout_ms)
+{
+    g_autofree char *name = g_strdup_printf("iqn.2026-11.test:%s", who);
+    size_t len;
+
+    memset(c, 0, sizeof(*c));
+    assert_true(tid_from_iscsi_name(name, &c->nexus.initiator, NULL));
+    c->nexus.rtpi = 1;
+    c->lu.name = lu;
+    c->lu.id_source = "path";
+    c->lu.path = lu;
+    len = cdb_prout_basic(c->param, rk, sark, 0, NULL, 0);
+    cdb_pr_out(c->cdb, sa, 0, type, (uint32_t)len);
+    c->request.cdb = c->cdb;
+    c->request.data = c->param;
+    c->request.data_len = len;
+    c->request.deadline =
+        g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
+}
+
+static void run_group(Store *store, Cmd *cmds, size_t n)
+{
+    g_autofree CommandItem *items = g_new(CommandItem, n);
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        items[i].nexus = &cmds[i].nexus;
+        items[i].lu = &cmds[i].lu;
+        items[i].request = &cmds[i].request;
+        items[i].result = &cmds[i].result;
+    }
+    command_execute_group(store, &pr, items, n);
+}
+
+/* The committed state of @lu, read through a fresh connection. */
+static PrState *committed_state(const char *path, const char *lu)
+{
+    g_autoptr(Store) store = open_store(path, NULL);
+    StoreLuInfo info = {lu, NULL, NULL};
+    PrState *state = pr_state_new();
+    gint64 id;
+    bool stale;
+
+    assert_true(store_begin(store, false, G_MAXINT64, NULL));
+    assert_true(store_load_state(store, &info, state, &id, &stale, NULL));
+    store_rollback(store);
+    return state;
+}
+
+static bool has_key(const PrState *state, uint64_t key)
+{
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        if (g_array_index(state->regs, PrRegistration, i).key == key) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static gint64 history_rows(const char *path)
+{
+    return testutil_sql_int(path, "SELECT count(*) FROM history");
+}
+
+static void assert_sense(const PrResult *r, uint8_t key, uint8_t asc,
+                         uint8_t ascq)
+{
+    assert_int_equal(r->status, SCSI_STATUS_CHECK_CONDITION);
+    assert_int_equal(r->sense[2] & 0x0f, key);
+    assert_int_equal(r->sense[12], asc);
+    assert_int_equal(r->sense[13], ascq);
+}
+
+/*
+ * Each command of a group gets the answer SPC-4 gives it after the ones
+ * before it: a RESERVE by an unregistered nexus conflicts (5.13.9,
+ * "RESERVATION CONFLICT" for an I_T nexus that is not registered) even
+ * though it shares the commit with its own later REGISTER, and PREEMPT
+ * (5.13.11.2.4) sees the reservation an earlier command of the group
+ * made.  PRgeneration counts REGISTER and PREEMPT, not RESERVE (6.16.2).
+ */
+static void test_group_spc4_semantics_in_order(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(Store) store = open_store(f->path, NULL);
+    g_autoptr(PrState) after = NULL;
+    Cmd cmds[5];
+
+    cmd_out(&cmds[0], "a", LU_A, PR_OUT_REGISTER, 0, 0, 0xa, 1000);
+    cmd_out(&cmds[1], "a", LU_A, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, 0xa,
+            0, 1000);
+    cmd_out(&cmds[2], "b", LU_A, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, 0xb,
+            0, 1000);
+    cmd_out(&cmds[3], "b", LU_A, PR_OUT_REGISTER, 0, 0, 0xb, 1000);
+    cmd_out(&cmds[4], "b", LU_A, PR_OUT_PREEMPT, PR_TYPE_EXCLUSIVE_ACCESS, 0xb,
+            0xa, 1000);
+    run_group(store, cmds, 5);
+
+    assert_int_equal(cmds[0].result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(cmds[1].result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(cmds[2].result.status, SCSI_STATUS_RESERVATION_CONFLICT);
+    assert_int_equal(cmds[3].result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(cmds[4].result.status, SCSI_STATUS_GOOD);
+
+    after = committed_state(f->path, LU_A);
+    assert_int_equal(after->generation, 3);
+    assert_int_equal(after->res_type, PR_TYPE_EXCLUSIVE_ACCESS);
+    assert_false(has_key(after, 0xa));
+    assert_true(has_key(after, 0xb));
+    /* Every PR OUT that reached the database, conflicts included. */
+    assert_int_equal(history_rows(f->path), 5);
+}
+
+/* Commands for several LUs share one commit; PR OUT through a read-only
+ * descriptor still gets qemu-pr-helper's 05/20/00 and changes nothing. */
+static void test_group_several_lus_and_read_only(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(Store) store = open_store(f->path, NULL);
+    g_autoptr(PrState) a = NULL;
+    g_autoptr(PrState) b = NULL;
+    Cmd cmds[3];
+
+    cmd_out(&cmds[0], "a", LU_A, PR_OUT_REGISTER, 0, 0, 0xa1, 1000);
+    cmd_out(&cmds[1], "a", LU_B, PR_OUT_REGISTER, 0, 0, 0xb1, 1000);
+    cmd_out(&cmds[2], "c", LU_B, PR_OUT_REGISTER, 0, 0, 0xc1, 1000);
+    cmds[2].request.fd_read_only = true;
+    run_group(store, cmds, 3);
+
+    assert_int_equal(cmds[0].result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(cmds[1].result.status, SCSI_STATUS_GOOD);
+    assert_sense(&cmds[2].result, SCSI_KEY_ILLEGAL_REQUEST, 0x20, 0x00);
+    a = committed_state(f->path, LU_A);
+    b = committed_state(f->path, LU_B);
+    assert_true(has_key(a, 0xa1));
+    assert_true(has_key(b, 0xb1));
+    assert_false(has_key(b, 0xc1));
+    assert_int_equal(b->generation, 1);
+}
+
+/*
+ * A command whose LU the store cannot load (a corrupt row) is answered
+ * ABORTED COMMAND, INTERNAL TARGET FAILURE and undone alone: the others
+ * of its group are committed.
+ */
+static void test_group_store_failure_undoes_one(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(Store) store = open_store(f->path, NULL);
+    g_autoptr(PrState) a = NULL;
+    Cmd cmds[3];
+
+    cmd_out(&cmds[0], "a", LU_B, PR_OUT_REGISTER, 0, 0, 0xb1, 1000);
+    run_group(store, cmds, 1);
+    assert_int_equal(cmds[0].result.status, SCSI_STATUS_GOOD);
+    /* An initiator that is not a TransportID breaks LU_B's state. */
+    testutil_sql_int(f->path, "UPDATE registration SET initiator = x'00'");
+
+    cmd_out(&cmds[0], "a", LU_A, PR_OUT_REGISTER, 0, 0, 0xa1, 1000);
+    cmd_out(&cmds[1], "b", LU_B, PR_OUT_REGISTER, 0, 0, 0xb2, 1000);
+    cmd_out(&cmds[2], "c", LU_A, PR_OUT_REGISTER, 0, 0, 0xa2, 1000);
+    run_group(store, cmds, 3);
+
+    assert_int_equal(cmds[0].result.status, SCSI_STATUS_GOOD);
+    assert_sense(&cmds[1].result, SCSI_KEY_ABORTED_COMMAND, 0x44, 0x00);
+    assert_int_equal(cmds[2].result.status, SCSI_STATUS_GOOD);
+    a = committed_state(f->path, LU_A);
+    assert_true(has_key(a, 0xa1));
+    assert_true(has_key(a, 0xa2));
+    assert_int_equal(a->generation, 2);
+    /* The first REGISTER and the two of LU_A; not the failed one. */
+    assert_int_equal(history_rows(f->path), 3);
+}
+
+typedef struct Holder {
+    Store *store;
+    unsigned hold_ms;
+} Holder;
+
+static gpointer hold_then_release(gpointer data)
+{
+    Holder *h = data;
+
+    g_usleep(h->hold_ms * G_TIME_SPAN_MILLISECOND);
+    store_rollback(h->store);
+    return NULL;
+}
+
+/*
+ * While another connection holds the write lock, a command whose
+ * deadline passes is answered BUSY (the retryable answer the daemon
+ * documents) and the others of its group wait for theirs: here the lock
+ * is released before the second deadline and that command succeeds.
+ */
+static void test_group_busy_by_deadline(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(Store) store = open_store(f->path, NULL);
+    g_autoptr(Store) other = open_store(f->path, NULL);
+    g_autoptr(PrState) a = NULL;
+    Holder holder = {other, 300};
+    GThread *thread;
+    Cmd cmds[2];
+
+    assert_true(store_begin(other, true, G_MAXINT64, NULL));
+    cmd_out(&cmds[0], "a", LU_A, PR_OUT_REGISTER, 0, 0, 0xa1, 50);
+    cmd_out(&cmds[1], "b", LU_A, PR_OUT_REGISTER, 0, 0, 0xb1, 20000);
+    thread = g_thread_new("holder", hold_then_release, &holder);
+    run_group(store, cmds, 2);
+    g_thread_join(thread);
+
+    assert_int_equal(cmds[0].result.status, SCSI_STATUS_BUSY);
+    assert_int_equal(cmds[1].result.status, SCSI_STATUS_GOOD);
+    a = committed_state(f->path, LU_A);
+    assert_false(has_key(a, 0xa1));
+    assert_true(has_key(a, 0xb1));
+    assert_int_equal(a->generation, 1);
+}
+
+/*
+ * Every I/O operation of a group of three REGISTERs fails in turn
+ * (faultvfs).  Each command answered GOOD is committed; each answered
+ * otherwise got a retryable answer (BUSY or ABORTED COMMAND) and left
+ * nothing behind; PRgeneration counts exactly the GOOD ones; the
+ * history holds exactly their rows; the database stays intact.
+ */
+static void test_group_every_io_fault(void **state)
+{
+    TestDb *f = *state;
+    unsigned counts[FAULT_OPS];
+    uint64_t key = 0x100;
+    unsigned injected = 0, partial = 0;
+    FaultOp op;
+    Cmd cmds[3];
+    size_t i;
+
+    faultvfs_register();
+    {
+        /* Create the database and the LU, then count one group's I/O. */
+        g_autoptr(Store) store = open_store(f->path, FAULTVFS_NAME);
+
+        cmd_out(&cmds[0], "w", LU_A, PR_OUT_REGISTER_IGNORE, 0, 0, 1, 1000);
+        run_group(store, cmds, 1);
+        faultvfs_count();
+        for (i = 0; i < 3; i++) {
+            g_autofree char *who = g_strdup_printf("n%zu", i);
+
+            cmd_out(&cmds[i], who, LU_A, PR_OUT_REGISTER_IGNORE, 0, 0, key++,
+                    1000);
+        }
+        run_group(store, cmds, 3);
+        faultvfs_off();
+        for (i = 0; i < 3; i++) {
+            assert_int_equal(cmds[i].result.status, SCSI_STATUS_GOOD);
+        }
+        for (op = 0; op < FAULT_OPS; op++) {
+            counts[op] = faultvfs_counted(op);
+        }
+    }
+    for (op = 0; op < FAULT_OPS; op++) {
+        unsigned n;
+
+        for (n = 1; n <= counts[op]; n++) {
+            g_autoptr(Store) store = open_store(f->path, FAULTVFS_NAME);
+            g_autoptr(PrState) before = committed_state(f->path, LU_A);
+            g_autoptr(PrState) after = NULL;
+            gint64 rows = history_rows(f->path);
+            unsigned good = 0;
+
+            for (i = 0; i < 3; i++) {
+                g_autofree char *who = g_strdup_printf("n%zu", i);
+
+                cmd_out(&cmds[i], who, LU_A, PR_OUT_REGISTER_IGNORE, 0, 0,
+                        key++, 1000);
+            }
+            faultvfs_fail(op, n);
+            run_group(store, cmds, 3);
+            faultvfs_off();
+            injected += faultvfs_fired();
+
+            after = committed_state(f->path, LU_A);
+            for (i = 0; i < 3; i++) {
+                const PrResult *r = &cmds[i].result;
+                uint64_t sent = get_be64(cmds[i].param + 8);
+
+                if (r->status == SCSI_STATUS_GOOD) {
+                    good++;
+                    if (!has_key(after, sent)) {
+                        fail_msg("%s %u: command %zu answered GOOD, key lost",
+                                 faultvfs_op_name(op), n, i);
+                    }
+                    continue;
+                }
+                if (r->status != SCSI_STATUS_BUSY) {
+                    assert_sense(r, SCSI_KEY_ABORTED_COMMAND, 0x44, 0x00);
+                }
+                if (has_key(after, sent)) {
+                    fail_msg("%s %u: command %zu failed, key stored",
+                             faultvfs_op_name(op), n, i);
+                }
+            }
+            partial += good > 0 && good < 3;
+            assert_int_equal(after->generation, before->generation + good);
+            assert_int_equal(history_rows(f->path), rows + good);
+            testutil_integrity_ok(f->path);
+        }
+    }
+    print_message("group faults: %u injected over %u reads, %u writes, "
+                  "%u syncs, %u locks, %u truncates, %u deletes; %u groups "
+                  "partly committed\n",
+                  injected, counts[FAULT_READ], counts[FAULT_WRITE],
+                  counts[FAULT_SYNC], counts[FAULT_LOCK],
+                  counts[FAULT_TRUNCATE], counts[FAULT_DELETE], partial);
+    assert_true(injected > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_group_spc4_semantics_in_order,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_group_several_lus_and_read_only,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_group_store_failure_undoes_one,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_group_busy_by_deadline,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_group_every_io_fault, testutil_db_setup, testutil_db_teardown),
+    };
+
+    testutil_apply_filter();
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
