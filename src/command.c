@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "log.h"
 #include "scsi.h"
 
 static void result_reset(PrResult *result)
@@ -51,10 +52,15 @@ static const char *action_name(const uint8_t *cdb)
 static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
                         const uint8_t *cdb, const PrResult *result)
 {
-    g_autofree char *who = tid_to_string(&nexus->initiator);
     GLogLevelFlags level = cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT
                                ? G_LOG_LEVEL_INFO
                                : G_LOG_LEVEL_DEBUG;
+    g_autofree char *who = NULL;
+
+    if (!log_enabled(level)) {
+        return;
+    }
+    who = tid_to_string(&nexus->initiator);
 
     if (result->status == SCSI_STATUS_CHECK_CONDITION) {
         g_log_structured(

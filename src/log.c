@@ -10,6 +10,7 @@
 static const char *log_program = "softprd";
 static volatile int log_verbosity = 1;
 static gboolean log_to_journal;
+static gboolean log_installed;
 
 /* The verbosity at which a message of @level is shown. */
 static int level_verbosity(GLogLevelFlags level)
@@ -72,6 +73,15 @@ void log_setup(const char *program, int verbosity)
     log_verbosity = verbosity;
     log_to_journal = g_log_writer_is_journald(fileno(stderr));
     g_log_set_writer_func(writer, NULL, NULL);
+    log_installed = TRUE;
+}
+
+bool log_enabled(GLogLevelFlags level)
+{
+    if (!log_installed) {
+        return !g_log_writer_default_would_drop(level, G_LOG_DOMAIN);
+    }
+    return level_verbosity(level) <= log_verbosity;
 }
 
 void log_set_verbosity(int verbosity)

@@ -10,6 +10,8 @@
 #ifndef SOFTPR_LOG_H
 #define SOFTPR_LOG_H
 
+#include <stdbool.h>
+
 #include <glib.h>
 
 /* Install the writer; call once, early in main(). */
@@ -17,5 +19,12 @@ void log_setup(const char *program, int verbosity);
 
 /* Change the verbosity later (after parsing options). */
 void log_set_verbosity(int verbosity);
+
+/*
+ * Whether a message of @level would be shown, so that a hot path can
+ * skip formatting one that would not (GLib formats before it filters).
+ * Before log_setup(), GLib's default writer decides.
+ */
+bool log_enabled(GLogLevelFlags level);
 
 #endif /* SOFTPR_LOG_H */

@@ -6,6 +6,7 @@
 
 #include <errno.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -16,6 +17,7 @@
 #include "command.h"
 #include "error.h"
 #include "identity.h"
+#include "log.h"
 #include "passthrough.h"
 #include "scsi.h"
 #include "wire.h"
@@ -43,11 +45,10 @@ typedef struct Conn {
     PrNexus nexus; /* valid when nexus_ready */
     bool nexus_ready;
     WireReader reader;
-    int request_fd; /* descriptor of the request being read */
-    GSource *watch;
-    GIOCondition watching;
-    GSource *timer; /* a started frame must finish by then */
-    uint8_t *out;   /* reply (or feature word) being written */
+    int request_fd;        /* descriptor of the request being read */
+    GIOCondition watching; /* what the server's epoll set waits for */
+    GSource *timer;        /* a started frame must finish by then */
+    uint8_t *out;          /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
     bool busy; /* its command is in the worker pool */
@@ -71,12 +72,20 @@ typedef struct WriteJob {
 /* At most this many PR OUT commands share one commit. */
 #define GROUP_MAX 64
 
+/* How long the writer waits for the rest of a group (writer_run). */
+#define GROUP_GATHER_US 1000
+
 /* Pushed to the writer's queue to end its thread. */
 static WriteJob writer_stop_marker;
 
 struct Server {
     GMainContext *context;
     GMainLoop *loop;
+    /* Every connection's descriptor is in one epoll set, which the main
+     * loop watches as one source: a thousand idle connections cost the
+     * loop nothing, where a GSource each would be polled every time. */
+    int epoll_fd;
+    GSource *epoll_source;
     GThreadPool *pool;
     GAsyncQueue *stores; /* idle database connections */
     GAsyncQueue *writes; /* WriteJob *, for the writer thread */
@@ -238,8 +247,14 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, Store *store,
     return true;
 }
 
-/* Put the reply to @job in its connection's buffer and hand it to the
- * main thread.  Any thread. */
+/*
+ * Put the reply to @job in its connection's buffer, send what the socket
+ * takes at once, and hand the connection back to the main thread, which
+ * sends any rest and reads the next request.  Any thread: while a
+ * command is in flight the main thread touches neither the connection's
+ * output nor its buffer, and sending from here spares the client a
+ * wake-up of the main loop.
+ */
 static void job_finish(Server *server, Job *job, PrResult *result)
 {
     Conn *conn = job->conn;
@@ -250,6 +265,19 @@ static void job_finish(Server *server, Job *job, PrResult *result)
                                       result->data, result->data_len);
     conn->out_off = 0;
     g_free(result);
+    while (conn->out_off < conn->out_len) {
+        ssize_t n =
+            send(conn->fd, conn->out + conn->out_off,
+                 conn->out_len - conn->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            break; /* the main thread waits, or closes on the error */
+        }
+        conn->out_off += (size_t)n;
+    }
     g_main_context_invoke(server->context, job_done, job);
 }
 
@@ -360,29 +388,47 @@ static void writer_execute(Server *server, WriteJob **writes, size_t n)
     }
 }
 
-/* The writer thread: every PR OUT of this daemon, in groups. */
+/*
+ * The writer thread: every PR OUT of this daemon, in groups.  The
+ * connections answered by one commit send their next commands a moment
+ * later; when fewer than last time are queued, it waits for them (at
+ * most GROUP_GATHER_US) so that a steady load keeps sharing commits
+ * instead of splitting into two alternating halves.  A lone writer never
+ * waits: its group of one is complete at once.
+ */
 static gpointer writer_run(gpointer data)
 {
     Server *server = data;
     WriteJob *writes[GROUP_MAX];
+    size_t last = 0;
     bool stop = false;
 
     while (!stop) {
         WriteJob *next = g_async_queue_pop(server->writes);
+        gint64 gather_until = g_get_monotonic_time() + GROUP_GATHER_US;
         size_t n = 0;
 
-        /* Whatever has queued up meanwhile shares the commit. */
         while (next != NULL) {
+            gint64 wait;
+
             if (next == &writer_stop_marker) {
                 stop = true;
                 break;
             }
             writes[n++] = next;
-            next = n < GROUP_MAX ? g_async_queue_try_pop(server->writes) : NULL;
+            if (n == GROUP_MAX) {
+                break;
+            }
+            next = g_async_queue_try_pop(server->writes);
+            wait = gather_until - g_get_monotonic_time();
+            if (next == NULL && n < last && wait > 0) {
+                next = g_async_queue_timeout_pop(server->writes, (guint64)wait);
+            }
         }
         if (n > 0) {
             writer_execute(server, writes, n);
         }
+        last = n;
     }
     return NULL;
 }
@@ -420,10 +466,13 @@ static void dispatch(Conn *conn)
     job->received_at = g_get_monotonic_time();
     conn->request_fd = -1;
     conn->busy = true;
-    g_debug("connection %" G_GUINT64_FORMAT ": %s received", conn->id,
+    if (log_enabled(G_LOG_LEVEL_DEBUG)) {
+        g_debug(
+            "connection %" G_GUINT64_FORMAT ": %s received", conn->id,
             conn->reader.request.cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN
                 ? engine_in_action_name(conn->reader.request.cdb[1] & 0x1f)
                 : engine_out_action_name(conn->reader.request.cdb[1] & 0x1f));
+    }
     server->in_flight++;
     /* Not reading while the command runs: one request at a time. */
     conn_watch(conn, 0);
@@ -676,21 +725,45 @@ static gboolean conn_event(gint fd, GIOCondition cond, gpointer data)
 /* Watch @conn for @cond (0: not at all). */
 static void conn_watch(Conn *conn, GIOCondition cond)
 {
-    if (conn->watch != NULL && conn->watching == cond) {
+    struct epoll_event ev = {0};
+    int op;
+
+    if (conn->watching == cond) {
         return;
     }
-    if (conn->watch != NULL) {
-        g_source_destroy(conn->watch);
-        g_source_unref(conn->watch);
-        conn->watch = NULL;
+    op = conn->watching == 0 ? EPOLL_CTL_ADD
+         : cond == 0         ? EPOLL_CTL_DEL
+                             : EPOLL_CTL_MOD;
+    ev.events =
+        ((cond & G_IO_IN) ? EPOLLIN : 0) | ((cond & G_IO_OUT) ? EPOLLOUT : 0);
+    ev.data.ptr = conn;
+    if (epoll_ctl(conn->server->epoll_fd, op, conn->fd, &ev) != 0) {
+        /* Only ENOMEM can get here: the connection cannot be served. */
+        g_warning("connection %" G_GUINT64_FORMAT ": epoll_ctl: %s", conn->id,
+                  g_strerror(errno));
     }
     conn->watching = cond;
-    if (cond == 0) {
-        return;
+}
+
+/* The main loop's source for the epoll set: dispatch what is ready. */
+static gboolean epoll_event_ready(gint fd, GIOCondition cond, gpointer data)
+{
+    struct epoll_event events[64];
+    int n = epoll_wait(fd, events, G_N_ELEMENTS(events), 0);
+    int i;
+
+    for (i = 0; i < n; i++) {
+        Conn *conn = events[i].data.ptr;
+        uint32_t e = events[i].events;
+        GIOCondition ready =
+            ((e & EPOLLIN) ? G_IO_IN : 0) | ((e & EPOLLOUT) ? G_IO_OUT : 0) |
+            ((e & EPOLLHUP) ? G_IO_HUP : 0) | ((e & EPOLLERR) ? G_IO_ERR : 0);
+
+        /* Each connection appears once per batch, and only its own event
+         * closes it, so no event here refers to a freed connection. */
+        conn_event(conn->fd, ready, conn);
     }
-    conn->watch = g_unix_fd_source_new(conn->fd, cond);
-    g_source_set_callback(conn->watch, G_SOURCE_FUNC(conn_event), conn, NULL);
-    g_source_attach(conn->watch, conn->server->context);
+    return G_SOURCE_CONTINUE;
 }
 
 /* Write what is pending; then read the next request (or close). */
@@ -899,6 +972,10 @@ Server *server_new(const ServerOptions *options, GError **error)
     Server *server = g_new0(Server, 1);
     size_t i;
 
+    /* What server_free() expects of a half-made server. */
+    server->epoll_fd = -1;
+    server->listeners = g_ptr_array_new();
+    server->conns = g_hash_table_new(NULL, NULL);
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
@@ -947,8 +1024,17 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->passthrough_timeout_ms = options->passthrough_timeout_ms != 0
                                          ? options->passthrough_timeout_ms
                                          : PASSTHROUGH_TIMEOUT_MS_DEFAULT;
-    server->listeners = g_ptr_array_new();
-    server->conns = g_hash_table_new(NULL, NULL);
+    server->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    if (server->epoll_fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "epoll_create1: %s", g_strerror(errno));
+        server_free(server);
+        return NULL;
+    }
+    server->epoll_source = g_unix_fd_source_new(server->epoll_fd, G_IO_IN);
+    g_source_set_callback(server->epoll_source,
+                          G_SOURCE_FUNC(epoll_event_ready), NULL, NULL);
+    g_source_attach(server->epoll_source, server->context);
     server->pool =
         g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
     if (server->pool == NULL) {
@@ -1053,6 +1139,13 @@ void server_free(Server *server)
         conn_free(key);
     }
     g_hash_table_destroy(server->conns);
+    if (server->epoll_source != NULL) {
+        g_source_destroy(server->epoll_source);
+        g_source_unref(server->epoll_source);
+    }
+    if (server->epoll_fd >= 0) {
+        close(server->epoll_fd);
+    }
     for (i = 0; i < server->listeners->len; i++) {
         Listener *listener = g_ptr_array_index(server->listeners, i);
 
