@@ -8,6 +8,7 @@
 #   make check-soak       the crash test with SOAK_KILLS kill points
 #   make check-e2e        real guests through QEMU, LIO passthrough (root)
 #   make check-docs       man pages, systemd units, install/uninstall
+#   make bench            latency and throughput against the baselines
 #   make fuzz             libFuzzer on the codec and engine (FUZZ_SECONDS)
 #   make install          honours PREFIX and DESTDIR
 
@@ -71,7 +72,7 @@ TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 PROGRAMS := $(BUILD)/softprd $(BUILD)/softpr
 
-.PHONY: all check check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
+.PHONY: all bench check check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
 
 all: $(PROGRAMS)
 
@@ -135,6 +136,16 @@ $(BUILD)/tests/sgshim.so: $(SGSHIM_SRCS) $(wildcard src/*.h) tools/inquiry.h
 		$(SGSHIM_SRCS) $(LDFLAGS) $(shell $(PKG_CONFIG) --libs glib-2.0) -ldl
 
 tests: $(PROGRAMS) $(TEST_TOOLS) $(TESTS)
+
+# The load generator (tests/bench/bench.c): make bench runs it, with
+# BENCH_ARGS (--quick for a smoke run, --seconds, --dir, --luns, --idle).
+BENCH := $(BUILD)/bench/softpr-bench
+$(BENCH): $(BUILD)/tests/bench/bench.o $(BUILD)/libsoftpr.a
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+bench: $(PROGRAMS) $(BENCH)
+	$(BENCH) --softprd $(BUILD)/softprd $(BENCH_ARGS)
 
 check: tests
 	@tests/run-tests.sh $(BUILD) $(TESTS)
