@@ -100,16 +100,30 @@ static bool record_history(Store *store, const PrNexus *nexus,
 }
 
 /*
+ * The state of an LU as the group's earlier commands left it in the
+ * transaction, so that a group of commands for one LU loads it once.
+ */
+typedef struct GroupLu {
+    const char *name;
+    gint64 id;
+    PrState *state; /* as written; NULL: load it */
+} GroupLu;
+
+/*
  * Run @item inside the open transaction and, when @write, write what it
- * changed (and its history).  Returns false with @error when the store
- * failed.  Without @write, sets *@need_write when the command has
- * something to write, and writes nothing.
+ * changed (and its history).  @lu, when not NULL, holds the LU's state
+ * as the transaction has it (used instead of loading it when known) and
+ * receives the state the command leaves in *@after with its row id, for
+ * the caller to keep once the command's changes are kept.  Returns false
+ * with @error when the store failed.  Without @write, sets *@need_write
+ * when the command has something to write, and writes nothing.
  */
 static bool apply(Store *store, const PrConfig *pr, const CommandItem *item,
-                  bool write, bool *need_write, GError **error)
+                  const GroupLu *lu, bool write, bool *need_write,
+                  GroupLu *after, GError **error)
 {
     const CommandRequest *request = item->request;
-    g_autoptr(PrState) state = pr_state_new();
+    g_autoptr(PrState) state = NULL;
     g_autoptr(PrState) before = NULL;
     gint64 lu_id = 0;
     bool stale = false;
@@ -118,8 +132,15 @@ static bool apply(Store *store, const PrConfig *pr, const CommandItem *item,
                   store_history_enabled(store);
 
     *need_write = false;
-    if (!store_load_state(store, item->lu, state, &lu_id, &stale, error)) {
-        return false;
+    if (lu != NULL && lu->state != NULL) {
+        /* Written by this transaction: where it is seen is recorded. */
+        state = pr_state_copy(lu->state);
+        lu_id = lu->id;
+    } else {
+        state = pr_state_new();
+        if (!store_load_state(store, item->lu, state, &lu_id, &stale, error)) {
+            return false;
+        }
     }
     before = pr_state_copy(state);
     engine_execute(pr, item->nexus, request->cdb, request->data,
@@ -127,13 +148,19 @@ static bool apply(Store *store, const PrConfig *pr, const CommandItem *item,
     /* Write when the state changed, to record where the LU is seen now
      * when the database has not seen it here, or for the history. */
     *need_write = item->result->changed || stale || record;
-    if (!write || !*need_write) {
-        return true;
+    if (write && *need_write &&
+        !(((!item->result->changed && !stale) ||
+           store_save_state(store, lu_id, item->lu, before, state, error)) &&
+          (!record || record_history(store, item->nexus, item->lu, request,
+                                     item->result, state, error)))) {
+        return false;
     }
-    return (!(item->result->changed || stale) ||
-            store_save_state(store, lu_id, item->lu, before, state, error)) &&
-           (!record || record_history(store, item->nexus, item->lu, request,
-                                      item->result, state, error));
+    if (after != NULL && lu_id != 0) {
+        /* A new LU's row id is not known here: the next command loads. */
+        after->id = lu_id;
+        after->state = g_steal_pointer(&state);
+    }
+    return true;
 }
 
 /*
@@ -152,7 +179,7 @@ static bool read_attempt(Store *store, const PrConfig *pr,
         command_store_failure(item->result, error, item->lu->name);
         return false;
     }
-    ok = apply(store, pr, item, false, need_write, &error);
+    ok = apply(store, pr, item, NULL, false, need_write, NULL, &error);
     store_rollback(store);
     if (!ok) {
         command_store_failure(item->result, error, item->lu->name);
@@ -227,11 +254,29 @@ static bool group_begin(Store *store, CommandItem *items, bool *done, size_t n)
     }
 }
 
+/* The entry of LU @name in @lus (@n_lus used), added when missing. */
+static GroupLu *group_lu(GroupLu *lus, size_t *n_lus, const char *name)
+{
+    size_t i;
+
+    for (i = 0; i < *n_lus; i++) {
+        if (strcmp(lus[i].name, name) == 0) {
+            return &lus[i];
+        }
+    }
+    lus[*n_lus].name = name;
+    lus[*n_lus].id = 0;
+    lus[*n_lus].state = NULL;
+    return &lus[(*n_lus)++];
+}
+
 void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                            size_t n)
 {
     g_autofree bool *done = g_new0(bool, n);
     g_autofree bool *applied = g_new0(bool, n);
+    g_autofree GroupLu *lus = g_new0(GroupLu, n);
+    size_t n_lus = 0;
     g_autoptr(GError) commit_error = NULL;
     size_t i;
 
@@ -249,21 +294,32 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
     if (group_begin(store, items, done, n)) {
         for (i = 0; i < n; i++) {
             g_autoptr(GError) error = NULL;
+            GroupLu *lu;
+            GroupLu after = {NULL, 0, NULL};
             bool need_write;
 
             if (done[i]) {
                 continue;
             }
+            lu = group_lu(lus, &n_lus, items[i].lu->name);
             if (!store_in_transaction(store)) {
                 /* An earlier command's I/O error ended the transaction. */
                 g_set_error_literal(&error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
                                     "the transaction was rolled back");
             } else if (store_savepoint(store, &error) &&
-                       apply(store, pr, &items[i], true, &need_write, &error) &&
+                       apply(store, pr, &items[i], lu, true, &need_write,
+                             &after, &error) &&
                        store_savepoint_release(store, &error)) {
                 applied[i] = true;
+                if (after.state != NULL) {
+                    g_clear_pointer(&lu->state, pr_state_free);
+                    lu->state = after.state;
+                    lu->id = after.id;
+                }
                 continue;
             } else {
+                /* Undone: the LU's state is what it was before. */
+                g_clear_pointer(&after.state, pr_state_free);
                 store_savepoint_rollback(store);
             }
             command_store_failure(items[i].result, error, items[i].lu->name);
@@ -276,6 +332,9 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
         } else {
             store_commit(store, &commit_error);
         }
+    }
+    for (i = 0; i < n_lus; i++) {
+        g_clear_pointer(&lus[i].state, pr_state_free);
     }
     for (i = 0; i < n; i++) {
         /* Nothing is answered before the commit that holds it. */

@@ -1,6 +1,6 @@
 /*
  * server: sockets, descriptor passing, connections, the worker pool and
- * the writer thread that groups PR OUT commands into shared commits.
+ * the group commit of PR OUT commands.
  */
 #include "server.h"
 
@@ -60,7 +60,7 @@ typedef struct Job {
     gint64 received_at;
 } Job;
 
-/* A PR OUT waiting for the group writer, with all it needs. */
+/* A PR OUT waiting for its group's commit, with all it needs. */
 typedef struct WriteJob {
     Job *job;
     PrResult *result;
@@ -72,11 +72,8 @@ typedef struct WriteJob {
 /* At most this many PR OUT commands share one commit. */
 #define GROUP_MAX 64
 
-/* How long the writer waits for the rest of a group (writer_run). */
+/* How long a group's writer waits for the rest (writes_submit). */
 #define GROUP_GATHER_US 1000
-
-/* Pushed to the writer's queue to end its thread. */
-static WriteJob writer_stop_marker;
 
 struct Server {
     GMainContext *context;
@@ -88,9 +85,12 @@ struct Server {
     GSource *epoll_source;
     GThreadPool *pool;
     GAsyncQueue *stores; /* idle database connections */
-    GAsyncQueue *writes; /* WriteJob *, for the writer thread */
-    GThread *writer;
-    Store *writer_store; /* the writer thread's own connection */
+    /* PR OUTs waiting for a commit, and whether a worker is writing
+     * them (that worker is the only one in a write transaction). */
+    GMutex write_lock;
+    GCond write_queued;
+    GQueue write_queue; /* WriteJob * */
+    bool writing;
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -281,6 +281,8 @@ static void job_finish(Server *server, Job *job, PrResult *result)
     g_main_context_invoke(server->context, job_done, job);
 }
 
+static void writes_submit(Server *server, Store *store, WriteJob *write);
+
 static void job_run(gpointer data, gpointer user_data)
 {
     Job *job = data;
@@ -320,7 +322,7 @@ static void job_run(gpointer data, gpointer user_data)
                !resolve_vm_nexus(server, conn, store, deadline, result)) {
         /* Answered with the store's failure. */
     } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
-        /* To the writer thread, to share a commit with its neighbours. */
+        /* To share a commit with its neighbours (writes_submit). */
         write = g_new0(WriteJob, 1);
         write->job = job;
         write->result = result;
@@ -336,50 +338,42 @@ static void job_run(gpointer data, gpointer user_data)
         command_execute(store, &server->pr, &conn->nexus, &info, &request,
                         result);
     }
-    if (store != NULL) {
-        store_release(server, store);
-    }
     identity_lu_clear(&lu);
     /* The descriptor is QEMU's: close our copy, never touch its flags. */
     close(job->fd);
     job->fd = -1;
     if (write != NULL) {
-        g_async_queue_push(server->writes, write);
+        writes_submit(server, store, write);
+        store_release(server, store);
         return;
+    }
+    /* Released first: the client's next command may need it at once. */
+    if (store != NULL) {
+        store_release(server, store);
     }
     job_finish(server, job, result);
 }
 
 /*
- * The writer thread's work on @n PR OUT commands taken from its queue in
- * arrival order: one transaction, one commit (command_execute_group),
- * then every answer.
+ * Run @n PR OUT commands taken from the queue in arrival order with
+ * @store: one transaction, one commit (command_execute_group), then
+ * every answer.
  */
-static void writer_execute(Server *server, WriteJob **writes, size_t n)
+static void writes_execute(Server *server, Store *store, WriteJob **writes,
+                           size_t n)
 {
-    g_autoptr(GError) error = NULL;
     g_autofree CommandItem *items = g_new(CommandItem, n);
     size_t i;
 
-    if (server->writer_store == NULL) {
-        server->writer_store = store_open(&server->store_options, &error);
-    }
     for (i = 0; i < n; i++) {
         items[i].nexus = &writes[i]->job->conn->nexus;
         items[i].lu = &writes[i]->info;
         items[i].request = &writes[i]->request;
         items[i].result = writes[i]->result;
-        if (server->writer_store == NULL) {
-            g_warning("connection %" G_GUINT64_FORMAT ": %s",
-                      writes[i]->job->conn->id, error->message);
-            fail_command(writes[i]->result, SENSE_INTERNAL_TARGET_FAILURE);
-        }
     }
-    if (server->writer_store != NULL) {
-        command_execute_group(server->writer_store, &server->pr, items, n);
-        if (n > 1) {
-            g_debug("%zu PR OUT commands shared one commit", n);
-        }
+    command_execute_group(store, &server->pr, items, n);
+    if (n > 1) {
+        g_debug("%zu PR OUT commands shared one commit", n);
     }
     for (i = 0; i < n; i++) {
         identity_lu_clear(&writes[i]->lu);
@@ -389,48 +383,52 @@ static void writer_execute(Server *server, WriteJob **writes, size_t n)
 }
 
 /*
- * The writer thread: every PR OUT of this daemon, in groups.  The
+ * Queue @write for a commit.  When no worker is writing, this one becomes
+ * the writer (with its own @store) and, until the queue is empty, takes
+ * everything queued so far, in arrival order, and commits it as one
+ * group; other workers only queue and go back to work.  A lone command
+ * is written at once, with no hand-over to another thread.  The
  * connections answered by one commit send their next commands a moment
- * later; when fewer than last time are queued, it waits for them (at
- * most GROUP_GATHER_US) so that a steady load keeps sharing commits
- * instead of splitting into two alternating halves.  A lone writer never
- * waits: its group of one is complete at once.
+ * later: when fewer than last time are queued, the writer waits for them
+ * (at most GROUP_GATHER_US) so that a steady load keeps sharing commits
+ * instead of splitting into two alternating halves.
  */
-static gpointer writer_run(gpointer data)
+static void writes_submit(Server *server, Store *store, WriteJob *write)
 {
-    Server *server = data;
     WriteJob *writes[GROUP_MAX];
     size_t last = 0;
-    bool stop = false;
 
-    while (!stop) {
-        WriteJob *next = g_async_queue_pop(server->writes);
+    g_mutex_lock(&server->write_lock);
+    g_queue_push_tail(&server->write_queue, write);
+    if (server->writing) {
+        g_cond_signal(&server->write_queued);
+        g_mutex_unlock(&server->write_lock);
+        return;
+    }
+    server->writing = true;
+    for (;;) {
         gint64 gather_until = g_get_monotonic_time() + GROUP_GATHER_US;
         size_t n = 0;
 
-        while (next != NULL) {
-            gint64 wait;
-
-            if (next == &writer_stop_marker) {
-                stop = true;
+        while (n < GROUP_MAX) {
+            if (!g_queue_is_empty(&server->write_queue)) {
+                writes[n++] = g_queue_pop_head(&server->write_queue);
+            } else if (n == 0 || n >= last ||
+                       !g_cond_wait_until(&server->write_queued,
+                                          &server->write_lock, gather_until)) {
                 break;
             }
-            writes[n++] = next;
-            if (n == GROUP_MAX) {
-                break;
-            }
-            next = g_async_queue_try_pop(server->writes);
-            wait = gather_until - g_get_monotonic_time();
-            if (next == NULL && n < last && wait > 0) {
-                next = g_async_queue_timeout_pop(server->writes, (guint64)wait);
-            }
         }
-        if (n > 0) {
-            writer_execute(server, writes, n);
+        if (n == 0) {
+            break;
         }
+        g_mutex_unlock(&server->write_lock);
+        writes_execute(server, store, writes, n);
         last = n;
+        g_mutex_lock(&server->write_lock);
     }
-    return NULL;
+    server->writing = false;
+    g_mutex_unlock(&server->write_lock);
 }
 
 static void maybe_finish(Server *server)
@@ -979,7 +977,9 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
-    server->writes = g_async_queue_new();
+    g_mutex_init(&server->write_lock);
+    g_cond_init(&server->write_queued);
+    g_queue_init(&server->write_queue);
     server->db_path = g_strdup(options->store.path);
     server->host_id = g_strdup(options->store.host_id);
     server->vfs = g_strdup(options->store.vfs);
@@ -1041,7 +1041,6 @@ Server *server_new(const ServerOptions *options, GError **error)
         server_free(server);
         return NULL;
     }
-    server->writer = g_thread_new("softprd-writer", writer_run, server);
     return server;
 }
 
@@ -1123,14 +1122,6 @@ void server_free(Server *server)
     if (server->pool != NULL) {
         g_thread_pool_free(server->pool, FALSE, TRUE);
     }
-    /* The workers' last PR OUTs are queued before the marker. */
-    if (server->writer != NULL) {
-        g_async_queue_push(server->writes, &writer_stop_marker);
-        g_thread_join(server->writer);
-    }
-    if (server->writer_store != NULL) {
-        store_close(server->writer_store);
-    }
     /* Completions queued by the last jobs run here, then nothing is left. */
     while (g_main_context_iteration(server->context, FALSE)) {
     }
@@ -1157,7 +1148,8 @@ void server_free(Server *server)
         store_close(store);
     }
     g_async_queue_unref(server->stores);
-    g_async_queue_unref(server->writes);
+    g_mutex_clear(&server->write_lock);
+    g_cond_clear(&server->write_queued);
     g_main_loop_unref(server->loop);
     g_main_context_unref(server->context);
     g_free(server->db_path);

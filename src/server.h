@@ -6,9 +6,9 @@
  * with their descriptors (non-blocking, one request at a time per
  * connection) and writes replies; a GThreadPool identifies each
  * command's initiator and LU and runs PR IN, each worker with its own
- * database connection; one writer thread, with its own connection, runs
- * every PR OUT, those that queued up together in one transaction and
- * one durable commit (group commit), answering none before it.  A slow or hostile client
+ * database connection; PR OUT commands that arrive together share one
+ * transaction and one durable commit (group commit), written by whichever
+ * worker found no other writing, and none is answered before it.  A slow or hostile client
  * only ever occupies its own connection: a request that starts arriving
  * must finish within the request timeout, and the number of connections
  * is bounded.  Stopping closes the listeners, unlinks their socket

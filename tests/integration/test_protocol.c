@@ -402,7 +402,7 @@ static void test_descriptors_closed_flags_kept(void **state)
     guint after;
     int i;
 
-    /* Warm up: a worker and the writer open their database connections. */
+    /* Warm up: the workers open their database connections. */
     testd_prin(c, f->disk, PR_IN_READ_KEYS, 8, &reply);
     testd_prout(c, f->disk, PR_OUT_REGISTER_IGNORE, 0, 0, 0x1000, 0, &reply);
     before = count_fds(f->d->pid);
@@ -413,7 +413,10 @@ static void test_descriptors_closed_flags_kept(void **state)
         assert_int_equal(reply.status, SCSI_STATUS_GOOD);
     }
     after = count_fds(f->d->pid);
-    assert_int_equal(before, after);
+    /* A worker writing a group answers before it returns its database
+     * connection, so another worker may open its own (one per worker, at
+     * most 4 by default); 200 descriptors were received. */
+    assert_true(after >= before && after <= before + 3);
     assert_true(fcntl(nonblock, F_GETFL) & O_NONBLOCK);
     assert_false(fcntl(f->disk, F_GETFL) & O_NONBLOCK);
     close(nonblock);
