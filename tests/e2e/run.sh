@@ -70,8 +70,10 @@ boot() {
     timeout "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
         -machine q35 -m 3072 -smp 2 -nographic -no-reboot -nic none \
         -kernel "$out/vmlinuz" -initrd "$out/l1.cpio.gz" \
-        -append "console=ttyS0 quiet loglevel=3 panic=-1 e2e.script=${E2E_SCRIPT:-$here/scenarios.sh} e2e.results=$results" \
+        -append "console=ttyS0 quiet loglevel=3 panic=-1 e2e.script=${E2E_SCRIPT:-$here/scenarios.sh} e2e.results=$results e2e.repo=$repo e2e.build=$build" \
         -virtfs local,path=/,mount_tag=hostroot,security_model=none,readonly=on,multidevs=remap \
+        -virtfs "local,path=$repo,mount_tag=repo,security_model=none,readonly=on,multidevs=remap" \
+        -virtfs "local,path=$build,mount_tag=build,security_model=none,readonly=on,multidevs=remap" \
         -virtfs "local,path=$results,mount_tag=results,security_model=none" \
         </dev/null 2>&1 | tee "$log" | grep --line-buffered -E '^E2E'
 }
