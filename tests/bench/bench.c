@@ -8,9 +8,9 @@
  * reports p50/p99 latency and throughput per workload: a table, and one
  * "BENCH ..." line per figure for machines.  In the same run it
  * measures the baselines: a bare Unix-socket round trip carrying an
- * SCM_RIGHTS descriptor to an echo server in this process (the limit
- * for PR IN), one durable sqlite commit through the store on the same
- * filesystem and journal mode (the limit for PR OUT), and Debian's
+ * SCM_RIGHTS descriptor to the bench's own echo server, in a child
+ * process (the limit for PR IN), one durable sqlite commit through the store on
+ * the same filesystem and journal mode (the limit for PR OUT), and Debian's
  * qemu-pr-helper answering PR IN on a regular file (its no-work path)
  * when it is installed.  "TARGET ..." lines compare the ratios with
  * docs/performance.md's targets; nothing here asserts a time.
@@ -632,10 +632,17 @@ static gpointer echo_accept(gpointer data)
     return NULL;
 }
 
-static void echo_start(const char *path)
+/*
+ * The echo server runs in a child process, as softprd and qemu-pr-helper
+ * do: a round trip between two threads of one process is cheaper (the
+ * scheduler keeps them together) and would not be the limit for a
+ * daemon.  Returns the child's pid.
+ */
+static pid_t echo_start(const char *path)
 {
     struct sockaddr_un addr = {0};
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    pid_t pid;
 
     addr.sun_family = AF_UNIX;
     g_strlcpy(addr.sun_path, path, sizeof(addr.sun_path));
@@ -645,8 +652,17 @@ static void echo_start(const char *path)
                    g_strerror(errno));
         exit(1);
     }
-    g_thread_unref(
-        g_thread_new("echo-accept", echo_accept, GINT_TO_POINTER(fd)));
+    pid = fork();
+    if (pid < 0) {
+        g_printerr("softpr-bench: fork: %s\n", g_strerror(errno));
+        exit(1);
+    }
+    if (pid == 0) {
+        echo_accept(GINT_TO_POINTER(fd));
+        _exit(0);
+    }
+    close(fd);
+    return pid;
 }
 
 /* ------------------------------------------------------------------ */
@@ -834,6 +850,7 @@ int main(int argc, char **argv)
     g_autofree char *disk_mix = NULL;
     g_autofree char *disk_in1 = NULL;
     GPtrArray *idle;
+    pid_t echo_pid;
     Daemon *d;
     Daemon *d2;
     long rss_before, rss_after;
@@ -880,10 +897,12 @@ int main(int argc, char **argv)
 
     /* Baselines. */
     echo_sock = g_build_filename(opt_dir, "echo.sock", NULL);
-    echo_start(echo_sock);
+    echo_pid = echo_start(echo_sock);
     disk = make_disk(opt_dir, "disk.img");
     run_load("baseline-socket-roundtrip", echo_sock, false, disk, OP_READ_KEYS,
              1);
+    kill(echo_pid, SIGTERM);
+    waitpid(echo_pid, NULL, 0);
     if (g_file_test(opt_qemu_pr_helper, G_FILE_TEST_IS_EXECUTABLE)) {
         g_autofree char *sock =
             g_build_filename(opt_dir, "qemu-pr-helper.sock", NULL);
