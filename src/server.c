@@ -248,6 +248,30 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, Store *store,
 }
 
 /*
+ * Send what the socket takes of @conn's pending reply without waiting.
+ * Returns 0 when all of it is sent, else the errno that stopped it
+ * (EAGAIN: the socket is full).  Any thread that owns the connection's
+ * output: a worker while its command is in flight, else the main thread.
+ */
+static int conn_send_pending(Conn *conn)
+{
+    while (conn->out_off < conn->out_len) {
+        ssize_t n =
+            send(conn->fd, conn->out + conn->out_off,
+                 conn->out_len - conn->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0) {
+            return errno;
+        }
+        conn->out_off += (size_t)n;
+    }
+    return 0;
+}
+
+/*
  * Put the reply to @job in its connection's buffer, send what the socket
  * takes at once, and hand the connection back to the main thread, which
  * sends any rest and reads the next request.  Any thread: while a
@@ -265,19 +289,8 @@ static void job_finish(Server *server, Job *job, PrResult *result)
                                       result->data, result->data_len);
     conn->out_off = 0;
     g_free(result);
-    while (conn->out_off < conn->out_len) {
-        ssize_t n =
-            send(conn->fd, conn->out + conn->out_off,
-                 conn->out_len - conn->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
-
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break; /* the main thread waits, or closes on the error */
-        }
-        conn->out_off += (size_t)n;
-    }
+    /* What is left, or an error, is the main thread's (conn_write). */
+    conn_send_pending(conn);
     g_main_context_invoke(server->context, job_done, job);
 }
 
@@ -767,25 +780,17 @@ static gboolean epoll_event_ready(gint fd, GIOCondition cond, gpointer data)
 /* Write what is pending; then read the next request (or close). */
 static void conn_write(Conn *conn)
 {
-    while (conn->out_off < conn->out_len) {
-        ssize_t n =
-            send(conn->fd, conn->out + conn->out_off,
-                 conn->out_len - conn->out_off, MSG_NOSIGNAL | MSG_DONTWAIT);
+    int err = conn_send_pending(conn);
 
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            /* A client not reading its reply gets the request timeout. */
-            timer_start(conn);
-            conn_watch(conn, G_IO_OUT);
-            return;
-        }
-        if (n < 0) {
-            conn_close(conn, g_strerror(errno));
-            return;
-        }
-        conn->out_off += (size_t)n;
+    if (err == EAGAIN || err == EWOULDBLOCK) {
+        /* A client not reading its reply gets the request timeout. */
+        timer_start(conn);
+        conn_watch(conn, G_IO_OUT);
+        return;
+    }
+    if (err != 0) {
+        conn_close(conn, g_strerror(err));
+        return;
     }
     conn->out_len = 0;
     conn->out_off = 0;
