@@ -834,6 +834,21 @@ static void raise_fd_limit(void)
     }
 }
 
+/* Remove @path and everything below it (the bench's own scratch
+ * directory: files and sockets, no subdirectories). */
+static void remove_tree(const char *path)
+{
+    g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+    const char *name;
+
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *file = g_build_filename(path, name, NULL);
+
+        g_unlink(file);
+    }
+    g_rmdir(path);
+}
+
 /* ------------------------------------------------------------------ */
 /* Main                                                                */
 /* ------------------------------------------------------------------ */
@@ -851,6 +866,7 @@ int main(int argc, char **argv)
     g_autofree char *disk_in1 = NULL;
     GPtrArray *idle;
     pid_t echo_pid;
+    bool scratch = false; /* opt_dir is ours to remove */
     Daemon *d;
     Daemon *d2;
     long rss_before, rss_after;
@@ -882,6 +898,7 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     if (opt_dir == NULL) {
         opt_dir = g_dir_make_tmp("softpr-bench-XXXXXX", &error);
+        scratch = true;
         if (opt_dir == NULL) {
             g_printerr("softpr-bench: %s\n", error->message);
             return 1;
@@ -1027,8 +1044,13 @@ int main(int argc, char **argv)
                0.8, true, "PR OUT throughput, two daemons / one daemon");
     }
     g_hash_table_destroy(figures);
+    /* Kept after a failure: the daemons' logs say why. */
+    if (scratch && failures == 0) {
+        remove_tree(opt_dir);
+    }
     if (failures > 0) {
-        printf("softpr-bench: %u workloads had errors\n", failures);
+        printf("softpr-bench: %u workloads had errors (logs in %s)\n", failures,
+               opt_dir);
         return 1;
     }
     return 0;
