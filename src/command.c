@@ -232,6 +232,7 @@ static bool group_begin(Store *store, CommandItem *items, bool *done, size_t n)
         g_autoptr(GError) error = NULL;
         gint64 deadline = earliest_deadline(items, done, n);
         gint64 now;
+        bool busy;
         size_t i;
 
         if (deadline == G_MAXINT64) {
@@ -241,9 +242,8 @@ static bool group_begin(Store *store, CommandItem *items, bool *done, size_t n)
             return true;
         }
         now = g_get_monotonic_time();
+        busy = g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY);
         for (i = 0; i < n; i++) {
-            bool busy = g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY);
-
             if (!done[i] && (!busy || items[i].request->deadline <= now ||
                              items[i].request->deadline == deadline)) {
                 command_store_failure(items[i].result, error,

@@ -714,23 +714,21 @@ static bool conn_read_once(Conn *conn, bool *again)
     }
 }
 
-static gboolean conn_event(gint fd, GIOCondition cond, gpointer data)
+/* @conn's socket is ready for what it is watched for (conn_watch). */
+static void conn_event(Conn *conn)
 {
-    Conn *conn = data;
     bool again;
 
     /* While a reply is pending nothing is read: one request at a time. */
     if (conn->out_len > 0) {
         conn_write(conn);
-        return G_SOURCE_CONTINUE;
+        return;
     }
     do {
         if (!conn_read_once(conn, &again)) {
-            /* Closed: its watch is destroyed already. */
-            return G_SOURCE_REMOVE;
+            return; /* closed, and out of the epoll set */
         }
     } while (again && !conn->busy);
-    return G_SOURCE_CONTINUE;
 }
 
 /* Watch @conn for @cond (0: not at all). */
@@ -763,16 +761,11 @@ static gboolean epoll_event_ready(gint fd, GIOCondition cond, gpointer data)
     int n = epoll_wait(fd, events, G_N_ELEMENTS(events), 0);
     int i;
 
+    /* Each connection appears once per batch, and only its own event
+     * closes it, so no event here refers to a freed connection.  A hang-up
+     * or an error is found by the read or the write it wakes. */
     for (i = 0; i < n; i++) {
-        Conn *conn = events[i].data.ptr;
-        uint32_t e = events[i].events;
-        GIOCondition ready =
-            ((e & EPOLLIN) ? G_IO_IN : 0) | ((e & EPOLLOUT) ? G_IO_OUT : 0) |
-            ((e & EPOLLHUP) ? G_IO_HUP : 0) | ((e & EPOLLERR) ? G_IO_ERR : 0);
-
-        /* Each connection appears once per batch, and only its own event
-         * closes it, so no event here refers to a freed connection. */
-        conn_event(conn->fd, ready, conn);
+        conn_event(events[i].data.ptr);
     }
     return G_SOURCE_CONTINUE;
 }
