@@ -1,12 +1,22 @@
 /*
- * server: sockets, descriptor passing, connections, the worker pool and
- * the group commit of PR OUT commands.
+ * server: sockets, descriptor passing, connections, the worker threads
+ * and the group commit of PR OUT commands.
+ *
+ * A connection waiting for its next request sits, armed once
+ * (EPOLLONESHOT), in the workers' epoll set: the worker thread that wakes
+ * reads the request, runs it and sends the answer, so a PR IN costs the
+ * client no more wake-ups than a bare socket round trip.  The main thread
+ * accepts, negotiates the features, finishes frames that arrive in
+ * pieces (with the request timeout), writes answers the socket did not
+ * take at once, and closes.  Conn.owner says which side has a connection.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -33,6 +43,13 @@ typedef struct Listener {
     GSource *source;
 } Listener;
 
+/* Who has a connection; only that thread touches it (but .owner). */
+typedef enum ConnOwner {
+    CONN_MAIN,   /* the main thread */
+    CONN_ARMED,  /* nobody: armed in the workers' epoll set */
+    CONN_WORKER, /* a worker thread, or a job in the pool */
+} ConnOwner;
+
 typedef struct Conn {
     Server *server;
     Listener *listener;
@@ -51,7 +68,10 @@ typedef struct Conn {
     uint8_t *out;          /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
-    bool busy; /* its command is in the worker pool */
+    ConnOwner owner;    /* under Server.conn_lock */
+    bool in_work_set;   /* registered in Server.work_epoll_fd */
+    char *end_why;      /* a worker found it must be closed, because */
+    bool end_warn;      /* ...of a fault of the client's (a warning) */
 } Conn;
 
 typedef struct Job {
@@ -83,7 +103,15 @@ struct Server {
      * loop nothing, where a GSource each would be polled every time. */
     int epoll_fd;
     GSource *epoll_source;
+    /* The workers: threads waiting on the connections armed in their own
+     * epoll set, which also holds stop_fd (an eventfd) to end them. */
+    int work_epoll_fd;
+    int stop_fd;
+    GPtrArray *workers; /* GThread * */
+    /* Requests the main thread finished reading run in the pool. */
     GThreadPool *pool;
+    /* Conn.owner, and stopping as the workers read it. */
+    GMutex conn_lock;
     GAsyncQueue *stores; /* idle database connections */
     /* PR OUTs waiting for a commit, and whether a worker is writing
      * them (that worker is the only one in a write transaction). */
@@ -107,8 +135,7 @@ struct Server {
     LuMode mode;
     unsigned passthrough_timeout_ms;
     GPtrArray *listeners;
-    GHashTable *conns; /* Conn * set */
-    unsigned in_flight;
+    GHashTable *conns; /* Conn * set, the main thread's */
     guint64 next_conn_id;
     bool stopping;
     gint64 last_refusal_log;
@@ -117,6 +144,7 @@ struct Server {
 static void conn_close(Conn *conn, const char *why);
 static void conn_watch(Conn *conn, GIOCondition cond);
 static void conn_write(Conn *conn);
+static bool conn_arm(Conn *conn);
 
 /* ------------------------------------------------------------------ */
 /* Listening sockets                                                   */
@@ -272,12 +300,12 @@ static int conn_send_pending(Conn *conn)
 }
 
 /*
- * Put the reply to @job in its connection's buffer, send what the socket
- * takes at once, and hand the connection back to the main thread, which
- * sends any rest and reads the next request.  Any thread: while a
- * command is in flight the main thread touches neither the connection's
- * output nor its buffer, and sending from here spares the client a
- * wake-up of the main loop.
+ * Put the reply to @job in its connection's buffer and send it.  When the
+ * socket takes all of it, the connection goes straight back to the
+ * workers' set for its next request; otherwise (the rest of the reply,
+ * an error, the server stopping) the main thread takes it over
+ * (job_done).  The thread that ran the job: sending from here spares the
+ * client a wake-up of the main loop.
  */
 static void job_finish(Server *server, Job *job, PrResult *result)
 {
@@ -289,8 +317,15 @@ static void job_finish(Server *server, Job *job, PrResult *result)
                                       result->data, result->data_len);
     conn->out_off = 0;
     g_free(result);
-    /* What is left, or an error, is the main thread's (conn_write). */
-    conn_send_pending(conn);
+    if (conn_send_pending(conn) == 0) {
+        conn->out_len = 0;
+        conn->out_off = 0;
+        wire_reader_next_request(&conn->reader);
+        if (conn_arm(conn)) {
+            g_free(job);
+            return;
+        }
+    }
     g_main_context_invoke(server->context, job_done, job);
 }
 
@@ -444,39 +479,15 @@ static void writes_submit(Server *server, Store *store, WriteJob *write)
     g_mutex_unlock(&server->write_lock);
 }
 
-static void maybe_finish(Server *server)
+/* The job for @conn's complete request; its owner's thread. */
+static Job *job_new(Conn *conn)
 {
-    if (server->stopping && server->in_flight == 0 &&
-        g_hash_table_size(server->conns) == 0) {
-        g_main_loop_quit(server->loop);
-    }
-}
-
-/* Back on the main thread: send the reply. */
-static gboolean job_done(gpointer data)
-{
-    Job *job = data;
-    Conn *conn = job->conn;
-    Server *server = conn->server;
-
-    g_free(job);
-    conn->busy = false;
-    server->in_flight--;
-    conn_write(conn);
-    maybe_finish(server);
-    return G_SOURCE_REMOVE;
-}
-
-static void dispatch(Conn *conn)
-{
-    Server *server = conn->server;
     Job *job = g_new0(Job, 1);
 
     job->conn = conn;
     job->fd = conn->request_fd;
     job->received_at = g_get_monotonic_time();
     conn->request_fd = -1;
-    conn->busy = true;
     if (log_enabled(G_LOG_LEVEL_DEBUG)) {
         g_debug(
             "connection %" G_GUINT64_FORMAT ": %s received", conn->id,
@@ -484,10 +495,127 @@ static void dispatch(Conn *conn)
                 ? engine_in_action_name(conn->reader.request.cdb[1] & 0x1f)
                 : engine_out_action_name(conn->reader.request.cdb[1] & 0x1f));
     }
-    server->in_flight++;
+    return job;
+}
+
+/* Set who has @conn.  The thread giving it away, or taking it back. */
+static void conn_set_owner(Conn *conn, ConnOwner owner)
+{
+    g_mutex_lock(&conn->server->conn_lock);
+    conn->owner = owner;
+    g_mutex_unlock(&conn->server->conn_lock);
+}
+
+/* Note that @conn must be closed, and why (conn_end logs it). */
+static void conn_fail(Conn *conn, bool warn, const char *why)
+{
+    if (conn->end_why == NULL) {
+        conn->end_why = g_strdup(why);
+        conn->end_warn = warn;
+    }
+}
+
+/*
+ * Hand @conn, waiting for the start of its next request with nothing to
+ * send, to the workers.  Returns false with @conn still the caller's when
+ * the server is stopping, or when the epoll set refused it (then
+ * conn_fail() recorded why).  The thread that has @conn.
+ */
+static bool conn_arm(Conn *conn)
+{
+    Server *server = conn->server;
+    struct epoll_event ev = {0};
+    int op = conn->in_work_set ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
+    ConnOwner was = conn->owner;
+
+    ev.events = EPOLLIN | EPOLLONESHOT;
+    ev.data.ptr = conn;
+    g_mutex_lock(&server->conn_lock);
+    if (server->stopping) {
+        g_mutex_unlock(&server->conn_lock);
+        return false;
+    }
+    /* Before epoll_ctl: from then on a worker may have it.  A stop in
+     * between shuts the socket down, which wakes a worker once armed. */
+    conn->owner = CONN_ARMED;
+    g_mutex_unlock(&server->conn_lock);
+    conn->in_work_set = true;
+    if (epoll_ctl(server->work_epoll_fd, op, conn->fd, &ev) != 0) {
+        int err = errno;
+        g_autofree char *why = g_strdup_printf("epoll_ctl: %s",
+                                               g_strerror(err));
+
+        conn->in_work_set = op == EPOLL_CTL_MOD;
+        conn_set_owner(conn, was);
+        conn_fail(conn, true, why);
+        return false;
+    }
+    return true;
+}
+
+static void maybe_finish(Server *server)
+{
+    if (server->stopping && g_hash_table_size(server->conns) == 0) {
+        g_main_loop_quit(server->loop);
+    }
+}
+
+/* Close @conn for the reason conn_fail() recorded.  Main thread. */
+static void conn_end(Conn *conn)
+{
+    g_autofree char *why = g_steal_pointer(&conn->end_why);
+
+    if (conn->end_warn) {
+        g_warning("connection %" G_GUINT64_FORMAT " (pid %d): %s", conn->id,
+                  (int)conn->peer_pid, why);
+        conn_close(conn, NULL);
+    } else {
+        conn_close(conn, why);
+    }
+}
+
+/*
+ * Main thread: @conn has nothing to send and waits for its next request;
+ * give it to the workers, or close it.
+ */
+static void conn_wait_request(Conn *conn)
+{
+    conn_watch(conn, 0);
+    if (conn_arm(conn)) {
+        return;
+    }
+    if (conn->end_why != NULL) {
+        conn_end(conn);
+    } else {
+        conn_close(conn, "stopping");
+    }
+}
+
+/* Back on the main thread after a job: send the rest of the reply. */
+static gboolean job_done(gpointer data)
+{
+    Job *job = data;
+    Conn *conn = job->conn;
+
+    g_free(job);
+    conn_set_owner(conn, CONN_MAIN);
+    if (conn->end_why != NULL) {
+        conn_end(conn);
+    } else {
+        conn_write(conn);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/* Main thread: run @conn's request, which it finished reading. */
+static void dispatch(Conn *conn)
+{
+    Job *job = job_new(conn);
+
     /* Not reading while the command runs: one request at a time. */
     conn_watch(conn, 0);
-    g_thread_pool_push(server->pool, job, NULL);
+    conn_set_owner(conn, CONN_WORKER);
+    g_thread_pool_push(conn->server->pool, job, NULL);
 }
 
 /* ------------------------------------------------------------------ */
@@ -536,12 +664,11 @@ static void close_fds(const int *fds, unsigned n)
     }
 }
 
-/* Log a protocol violation and drop the connection. */
+/* Log a protocol violation and drop the connection.  Main thread. */
 static void violation(Conn *conn, const char *what)
 {
-    g_warning("connection %" G_GUINT64_FORMAT " (pid %d): %s", conn->id,
-              (int)conn->peer_pid, what);
-    conn_close(conn, NULL);
+    conn_fail(conn, true, what);
+    conn_end(conn);
 }
 
 /* The features a connection on @listener may request. */
@@ -579,7 +706,8 @@ static bool conn_features(Conn *conn, bool *again)
     }
     timer_stop(conn);
     wire_reader_next_request(&conn->reader);
-    *again = true;
+    *again = false;
+    conn_wait_request(conn);
     return true;
 }
 
@@ -613,8 +741,22 @@ static bool conn_identity(Conn *conn, bool *again)
     return true;
 }
 
-/* Read what the current frame still needs; returns false once closed. */
-static bool conn_read_once(Conn *conn, bool *again)
+/* What one read of a connection did. */
+typedef enum RecvResult {
+    RECV_RETRY, /* interrupted: read again */
+    RECV_WAIT,  /* nothing to read now */
+    RECV_MORE,  /* part of a frame: read again */
+    RECV_FEATURES,
+    RECV_IDENTITY,
+    RECV_REQUEST, /* complete, in conn->reader.request */
+    RECV_END,     /* must close: conn_fail() recorded why */
+} RecvResult;
+
+/*
+ * Read what the current frame of @conn still needs, without waiting.
+ * The thread that has @conn; it touches nothing but the connection.
+ */
+static RecvResult conn_recv(Conn *conn)
 {
     uint8_t buf[WIRE_DATA_MAX];
     union {
@@ -630,7 +772,6 @@ static bool conn_read_once(Conn *conn, bool *again)
     ssize_t n;
     WireEvent ev;
 
-    *again = false;
     iov.iov_base = buf;
     iov.iov_len = want;
     memset(&msg, 0, sizeof(msg));
@@ -641,14 +782,13 @@ static bool conn_read_once(Conn *conn, bool *again)
     n = recvmsg(conn->fd, &msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
     if (n < 0) {
         if (errno == EINTR) {
-            *again = true;
-            return true;
+            return RECV_RETRY;
         }
         if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            return true;
+            return RECV_WAIT;
         }
-        conn_close(conn, g_strerror(errno));
-        return false;
+        conn_fail(conn, false, g_strerror(errno));
+        return RECV_END;
     }
     for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
          cmsg = CMSG_NXTHDR(&msg, cmsg)) {
@@ -670,20 +810,17 @@ static bool conn_read_once(Conn *conn, bool *again)
     }
     if (msg.msg_flags & MSG_CTRUNC) {
         close_fds(fds, n_fds);
-        violation(conn, "More file descriptors than one in request.");
-        return false;
+        conn_fail(conn, true, "More file descriptors than one in request.");
+        return RECV_END;
     }
     if (n == 0) {
         close_fds(fds, n_fds);
         if (wire_reader_mid_frame(&conn->reader)) {
-            g_warning("connection %" G_GUINT64_FORMAT
-                      " (pid %d): end of file in the middle of a request",
-                      conn->id, (int)conn->peer_pid);
-            conn_close(conn, NULL);
+            conn_fail(conn, true, "end of file in the middle of a request");
         } else {
-            conn_close(conn, "closed by the client");
+            conn_fail(conn, false, "closed by the client");
         }
-        return false;
+        return RECV_END;
     }
     /* Keep the request's one descriptor; the reader judges the count. */
     if (n_fds > 0 && conn->reader.phase == WIRE_PHASE_CDB &&
@@ -697,24 +834,53 @@ static bool conn_read_once(Conn *conn, bool *again)
     ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds);
     switch (ev) {
     case WIRE_NEED_MORE:
-        timer_start(conn);
-        *again = true;
-        return true;
+        return RECV_MORE;
     case WIRE_FEATURES:
-        return conn_features(conn, again);
+        return RECV_FEATURES;
     case WIRE_IDENTITY:
-        return conn_identity(conn, again);
+        return RECV_IDENTITY;
     case WIRE_REQUEST:
-        timer_stop(conn);
-        dispatch(conn);
-        return true;
+        return RECV_REQUEST;
     default:
-        violation(conn, wire_event_describe(ev));
-        return false;
+        conn_fail(conn, true, wire_event_describe(ev));
+        return RECV_END;
     }
 }
 
-/* @conn's socket is ready for what it is watched for (conn_watch). */
+/*
+ * Main thread: read once and act on it.  Returns false once @conn is
+ * closed; *@again says whether to read again (@conn is still ours).
+ */
+static bool conn_read_once(Conn *conn, bool *again)
+{
+    *again = false;
+    switch (conn_recv(conn)) {
+    case RECV_RETRY:
+        *again = true;
+        return true;
+    case RECV_WAIT:
+        return true;
+    case RECV_MORE:
+        /* A started frame must finish within the request timeout. */
+        timer_start(conn);
+        *again = true;
+        return true;
+    case RECV_FEATURES:
+        return conn_features(conn, again);
+    case RECV_IDENTITY:
+        return conn_identity(conn, again);
+    case RECV_REQUEST:
+        timer_stop(conn);
+        dispatch(conn);
+        return true;
+    case RECV_END:
+        break;
+    }
+    conn_end(conn);
+    return false;
+}
+
+/* Main thread: @conn's socket is ready for what it is watched for. */
 static void conn_event(Conn *conn)
 {
     bool again;
@@ -728,7 +894,86 @@ static void conn_event(Conn *conn)
         if (!conn_read_once(conn, &again)) {
             return; /* closed, and out of the epoll set */
         }
-    } while (again && !conn->busy);
+    } while (again);
+}
+
+/*
+ * Main thread, from a worker: @conn must close, or the rest of its frame
+ * is late and is read here, within the request timeout.
+ */
+static gboolean conn_resume(gpointer data)
+{
+    Conn *conn = data;
+
+    conn_set_owner(conn, CONN_MAIN);
+    if (conn->end_why != NULL) {
+        conn_end(conn);
+    } else if (conn->server->stopping) {
+        conn_close(conn, "stopping");
+    } else {
+        timer_start(conn);
+        conn_watch(conn, G_IO_IN);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * A worker: @conn, armed in the workers' set, is readable (or was shut
+ * down by server_stop).  Read its request, run it and answer it here;
+ * the main thread takes over anything else.
+ */
+static void conn_serve(Conn *conn)
+{
+    Server *server = conn->server;
+    bool stopping;
+
+    RecvResult got = RECV_END;
+
+    g_mutex_lock(&server->conn_lock);
+    conn->owner = CONN_WORKER;
+    stopping = server->stopping;
+    g_mutex_unlock(&server->conn_lock);
+    if (!stopping) {
+        do {
+            got = conn_recv(conn);
+        } while (got == RECV_RETRY || got == RECV_MORE);
+    }
+    if (got == RECV_REQUEST) {
+        job_run(job_new(conn), server);
+        return;
+    }
+    if (got == RECV_WAIT && !wire_reader_mid_frame(&conn->reader) &&
+        conn_arm(conn)) {
+        return; /* woken for nothing */
+    }
+    if (got == RECV_FEATURES || got == RECV_IDENTITY) {
+        /* A reader between requests yields neither. */
+        conn_fail(conn, true, "negotiation after the first request");
+    }
+    g_main_context_invoke(server->context, conn_resume, conn);
+}
+
+/* A worker thread: serve the connections that become readable. */
+static gpointer worker_main(gpointer data)
+{
+    Server *server = data;
+
+    for (;;) {
+        struct epoll_event ev;
+        int n = epoll_wait(server->work_epoll_fd, &ev, 1, -1);
+
+        if (n < 0 && errno != EINTR) {
+            g_critical("epoll_wait: %s", g_strerror(errno));
+            return NULL;
+        }
+        if (n <= 0) {
+            continue;
+        }
+        if (ev.data.ptr == NULL) {
+            return NULL; /* stop_fd: server_free */
+        }
+        conn_serve(ev.data.ptr);
+    }
 }
 
 /* Watch @conn for @cond (0: not at all). */
@@ -792,13 +1037,14 @@ static void conn_write(Conn *conn)
         conn_close(conn, "stopping");
         return;
     }
-    if (conn->reader.phase != WIRE_PHASE_FEATURES) {
-        wire_reader_next_request(&conn->reader);
-    } else {
+    if (conn->reader.phase == WIRE_PHASE_FEATURES) {
         /* The feature word went out: the client's comes next. */
         timer_start(conn);
+        conn_watch(conn, G_IO_IN);
+        return;
     }
-    conn_watch(conn, G_IO_IN);
+    wire_reader_next_request(&conn->reader);
+    conn_wait_request(conn);
 }
 
 static void conn_free(Conn *conn)
@@ -807,6 +1053,13 @@ static void conn_free(Conn *conn)
     g_free(conn->vm_key);
     timer_stop(conn);
     conn_watch(conn, 0);
+    if (conn->in_work_set &&
+        epoll_ctl(conn->server->work_epoll_fd, EPOLL_CTL_DEL, conn->fd,
+                  NULL) != 0) {
+        g_warning("connection %" G_GUINT64_FORMAT ": epoll_ctl: %s", conn->id,
+                  g_strerror(errno));
+    }
+    g_free(conn->end_why);
     if (conn->request_fd >= 0) {
         close(conn->request_fd);
     }
@@ -963,6 +1216,54 @@ static gboolean listener_resume(gpointer data)
 /* The server                                                          */
 /* ------------------------------------------------------------------ */
 
+/* Start @n worker threads and the epoll set they wait on. */
+static bool workers_start(Server *server, unsigned n, GError **error)
+{
+    struct epoll_event ev = {0};
+    unsigned i;
+
+    server->work_epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+    server->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    ev.events = EPOLLIN;
+    ev.data.ptr = NULL;
+    if (server->work_epoll_fd < 0 || server->stop_fd < 0 ||
+        epoll_ctl(server->work_epoll_fd, EPOLL_CTL_ADD, server->stop_fd,
+                  &ev) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot make the workers' epoll set: %s",
+                    g_strerror(errno));
+        return false;
+    }
+    for (i = 0; i < n; i++) {
+        GThread *thread =
+            g_thread_try_new("softprd-worker", worker_main, server, error);
+
+        if (thread == NULL) {
+            return false;
+        }
+        g_ptr_array_add(server->workers, thread);
+    }
+    return true;
+}
+
+/* End the worker threads once what they are running is done. */
+static void workers_stop(Server *server)
+{
+    uint64_t one = 1;
+    guint i;
+
+    /* stop_fd stays readable: it wakes every worker, each once idle. */
+    if (server->workers->len > 0 &&
+        write(server->stop_fd, &one, sizeof(one)) != sizeof(one)) {
+        g_critical("cannot stop the workers: %s", g_strerror(errno));
+        abort();
+    }
+    for (i = 0; i < server->workers->len; i++) {
+        g_thread_join(g_ptr_array_index(server->workers, i));
+    }
+    g_ptr_array_set_size(server->workers, 0);
+}
+
 Server *server_new(const ServerOptions *options, GError **error)
 {
     Server *server = g_new0(Server, 1);
@@ -970,6 +1271,10 @@ Server *server_new(const ServerOptions *options, GError **error)
 
     /* What server_free() expects of a half-made server. */
     server->epoll_fd = -1;
+    server->work_epoll_fd = -1;
+    server->stop_fd = -1;
+    server->workers = g_ptr_array_new();
+    g_mutex_init(&server->conn_lock);
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
     server->context = g_main_context_ref_thread_default();
@@ -1035,7 +1340,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     g_source_attach(server->epoll_source, server->context);
     server->pool =
         g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
-    if (server->pool == NULL) {
+    if (server->pool == NULL || !workers_start(server, options->workers, error)) {
         server_free(server);
         return NULL;
     }
@@ -1087,19 +1392,25 @@ void server_stop(Server *server)
     if (server->stopping) {
         return;
     }
-    server->stopping = true;
     for (i = 0; i < server->listeners->len; i++) {
         listener_close(g_ptr_array_index(server->listeners, i));
     }
-    /* Idle connections go now; busy ones after their reply is sent. */
+    /* Idle connections go now; busy ones after their reply is sent.
+     * An armed one belongs to the workers: shutting it down wakes one,
+     * which sees the stop and gives it back (conn_serve). */
+    g_mutex_lock(&server->conn_lock);
+    server->stopping = true;
     g_hash_table_iter_init(&iter, server->conns);
     while (g_hash_table_iter_next(&iter, &key, NULL)) {
         Conn *conn = key;
 
-        if (!conn->busy && conn->out_len == 0) {
+        if (conn->owner == CONN_ARMED) {
+            shutdown(conn->fd, SHUT_RD);
+        } else if (conn->owner == CONN_MAIN && conn->out_len == 0) {
             g_ptr_array_add(idle, conn);
         }
     }
+    g_mutex_unlock(&server->conn_lock);
     for (i = 0; i < idle->len; i++) {
         conn_close(g_ptr_array_index(idle, i), "stopping");
     }
@@ -1117,6 +1428,7 @@ void server_free(Server *server)
     if (server == NULL) {
         return;
     }
+    workers_stop(server);
     if (server->pool != NULL) {
         g_thread_pool_free(server->pool, FALSE, TRUE);
     }
@@ -1135,6 +1447,14 @@ void server_free(Server *server)
     if (server->epoll_fd >= 0) {
         close(server->epoll_fd);
     }
+    if (server->work_epoll_fd >= 0) {
+        close(server->work_epoll_fd);
+    }
+    if (server->stop_fd >= 0) {
+        close(server->stop_fd);
+    }
+    g_ptr_array_free(server->workers, TRUE);
+    g_mutex_clear(&server->conn_lock);
     for (i = 0; i < server->listeners->len; i++) {
         Listener *listener = g_ptr_array_index(server->listeners, i);
 
