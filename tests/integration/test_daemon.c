@@ -413,6 +413,48 @@ static void test_stop_finishes_in_flight(void **state)
 }
 
 /*
+ * A stop closes idle connections at once and the daemon exits 0: ones
+ * that answered commands and wait for the next (the worker threads have
+ * them), one that never sent a command, and one in the middle of a
+ * frame (the main thread has it).
+ */
+static void test_stop_closes_idle_connections(void **state)
+{
+    Fixture *f = *state;
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, NULL);
+    int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    PrClient *clients[5];
+    uint8_t cdb[CDB_LEN];
+    uint8_t buf[16];
+    ClientReply reply;
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(clients); i++) {
+        clients[i] = testd_connect(d);
+        if (i < 3) {
+            assert_int_equal(testd_prin(clients[i], disk, PR_IN_READ_KEYS, 8,
+                                        &reply),
+                             SCSI_STATUS_GOOD);
+        }
+    }
+    /* The last one sends 5 bytes of a CDB and no more. */
+    cdb_pr_in(cdb, PR_IN_READ_KEYS, 8);
+    assert_int_equal(send(client_socket(clients[4]), cdb, 5, MSG_NOSIGNAL), 5);
+    g_usleep(100000);
+    assert_int_equal(testd_stop_signal(d, SIGTERM), 0);
+    for (i = 0; i < G_N_ELEMENTS(clients); i++) {
+        struct timeval tv = {30, 0};
+        int sock = client_socket(clients[i]);
+
+        setsockopt(sock, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+        assert_int_equal(recv(sock, buf, sizeof(buf), 0), 0);
+        client_close(clients[i]);
+    }
+    testd_free(d);
+    close(disk);
+}
+
+/*
  * Another process holds the database's write lock past the bound: PR OUT
  * answers BUSY (retryable, nothing written) while PR IN still reads;
  * once the lock is released the same PR OUT succeeds.
@@ -1032,6 +1074,7 @@ int main(void)
         T(test_daemonize),
         T(test_daemonize_failure_reported),
         T(test_stop_finishes_in_flight),
+        T(test_stop_closes_idle_connections),
         T(test_busy_when_locked),
         T(test_socket_activation),
         T(test_notify),
