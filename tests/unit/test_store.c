@@ -686,6 +686,35 @@ static void test_places_seen(void **state)
         2);
 }
 
+/* A place seen again moves its last time on and takes a new way of
+ * identifying the LU; the first time stays. */
+static void test_place_seen_again(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(PrState) empty = pr_state_new();
+    g_autoptr(PrState) s = sample_state();
+    g_autoptr(PrState) loaded = NULL;
+    Store *store = open_ok(f->path);
+    gint64 lu_id = 0;
+
+    save(store, 0, empty, s);
+    loaded = load(store, &lu_id);
+    store_close(store);
+    raw_sql(f->path, "UPDATE lu_seen SET first_seen = 100, last_seen = 200, "
+                     "id_source = 'path'");
+    store = open_ok(f->path);
+    save(store, lu_id, loaded, loaded);
+    store_close(store);
+    assert_int_equal(
+        testutil_sql_int(f->path,
+                         "SELECT count(*) FROM lu_seen WHERE host = 'host-a' "
+                         "AND path = '/dev/sdb' AND first_seen = 100 "
+                         "AND last_seen > 200 AND id_source = 'sysfs-wwid'"),
+        1);
+    assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM lu_seen"),
+                     1);
+}
+
 /* A database of schema 2 gains the history and its LUs' last place. */
 static void test_migration_to_history(void **state)
 {
@@ -862,6 +891,7 @@ int main(void)
         T(test_history_in_the_transaction),
         T(test_history_retention),
         T(test_places_seen),
+        T(test_place_seen_again),
         T(test_migration_to_history),
         T(test_dump_filters),
         T(test_dump_json_members),
