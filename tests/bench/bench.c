@@ -34,6 +34,7 @@
 #include "bytes.h"
 #include "cdb.h"
 #include "client.h"
+#include "command.h"
 #include "engine.h"
 #include "scsi.h"
 #include "store.h"
@@ -724,6 +725,58 @@ static void bench_commit(const char *dir)
     figure_add("baseline-durable-commit", 1, lat, (now_ns() - start) / 1e9, 0);
 }
 
+/*
+ * REGISTER AND IGNORE EXISTING KEY and unregister, alternately, through
+ * the daemon's command module in this process, on a database in @dir,
+ * for @seconds: a PR OUT's durable transaction without the socket and
+ * without identifying the disk.  Between the commit above and the PR OUT
+ * through softprd, it tells what the pages and statements of a PR OUT
+ * cost from what the round trip costs.
+ */
+static void bench_pr_out_in_process(const char *dir)
+{
+    g_autofree char *db = g_build_filename(dir, "in-process.db", NULL);
+    StoreOptions o = store_options(db, true);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Store) store = store_open(&o, &error);
+    g_autoptr(GArray) lat = g_array_new(FALSE, FALSE, sizeof(double));
+    static const uint16_t ports[] = {1};
+    PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT, PR_UA_RECORD};
+    PrNexus nexus = {0};
+    StoreLuInfo info = {"bench-in-process", "xattr", "/bench/in-process.img"};
+    g_autofree PrResult *result = g_new(PrResult, 1);
+    gint64 start = now_ns();
+    gint64 stop = start + (gint64)(opt_seconds * 1e9);
+    unsigned errors = 0;
+    unsigned i;
+
+    if (store == NULL) {
+        fail_store(db, error);
+    }
+    tid_from_iscsi_name("iqn.2026-11.org.softpr:bench:in-process",
+                        &nexus.initiator, NULL);
+    nexus.rtpi = 1;
+    for (i = 0; now_ns() < stop; i++) {
+        uint8_t cdb[WIRE_CDB_LEN];
+        uint8_t param[24];
+        CommandRequest request = {cdb, param, sizeof(param), false, 0};
+        gint64 t0 = now_ns();
+        double us;
+
+        cdb_prout_basic(param, 0, i % 2 == 0 ? 0x1234 : 0, 0, NULL, 0);
+        cdb_pr_out(cdb, PR_OUT_REGISTER_IGNORE, 0, 0, sizeof(param));
+        request.deadline = g_get_monotonic_time() + G_USEC_PER_SEC * 10;
+        command_execute(store, &pr, &nexus, &info, &request, result);
+        us = (now_ns() - t0) / 1000.0;
+        g_array_append_val(lat, us);
+        if (result->status != SCSI_STATUS_GOOD) {
+            errors++;
+        }
+    }
+    figure_add("register-unregister-in-process", 1, lat,
+               (now_ns() - start) / 1e9, errors);
+}
+
 /* ------------------------------------------------------------------ */
 /* A large database                                                    */
 /* ------------------------------------------------------------------ */
@@ -953,6 +1006,7 @@ int main(int argc, char **argv)
     /* The durable commit next to the PR OUT it is the floor of: the
      * disk's speed drifts over a run. */
     bench_commit(opt_dir);
+    bench_pr_out_in_process(opt_dir);
     run_load("register-unregister", d->socket, true, disk, OP_REGISTER_TOGGLE,
              1);
     run_load("register-unregister-16", d->socket, true, disk,
