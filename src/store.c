@@ -1271,151 +1271,90 @@ fail:
 #define JSON_KEY(k) "iif((" k ") IS NULL, NULL, printf('0x%x', " k "))"
 #define HOLDER(r) "(lu.res_type IN (7, 8) OR " r ".holder)"
 
+/* clang-format off */
 static const char sql_dump_lus[] =
     "SELECT lu.id, lu.name, lu.id_source, lu.generation, lu.aptpl, "
-    "lu.info_lost, lu.res_type, lu.res_scope, lu.created_at FROM lu "
-    "WHERE " FILTER_LU_ROWS " ORDER BY lu.name";
+    "lu.info_lost, lu.res_type, lu.res_scope, lu.created_at FROM lu WHERE "
+    FILTER_LU_ROWS " ORDER BY lu.name";
+
 static const char sql_dump_seen[] =
-    "SELECT host, path, id_source, first_seen, last_seen FROM lu_seen "
-    "WHERE lu_id = ?7 ORDER BY first_seen, host, path";
+    "SELECT host, path, id_source, first_seen, last_seen FROM lu_seen WHERE "
+    "lu_id = ?7 ORDER BY first_seen, host, path";
+
 static const char sql_dump_regs[] =
-    "SELECT r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER(
-        "r") ", "
-             "r.host, r.registered_at FROM registration r JOIN lu ON lu.id = "
-             "r.lu_id "
-             "WHERE r.lu_id = ?7 AND " FILTER_REG("r") " ORDER BY r.id";
+    "SELECT r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER("r") ", "
+    "r.host, r.registered_at FROM registration r JOIN lu ON lu.id = r.lu_id "
+    "WHERE r.lu_id = ?7 AND " FILTER_REG("r") " ORDER BY r.id";
+
 static const char sql_dump_uas[] =
-    "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at "
-    "FROM unit_attention u WHERE u.lu_id = ?7 AND " FILTER_UA(
-        "u") " ORDER BY u.id";
+    "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at FROM "
+    "unit_attention u WHERE u.lu_id = ?7 AND " FILTER_UA("u") " ORDER BY u.id";
+
 static const char sql_dump_vms[] =
     "SELECT vm.name, vm.vm_name, vm.vm_uuid, vm.last_host, vm.first_seen, "
     "vm.last_seen FROM initiator vm WHERE " FILTER_VM " ORDER BY vm.name";
 
-static const char
-    sql_dump_json[] =
-        "SELECT json_object('database', ?6, 'logical_units', json(("
-        "SELECT json_group_array(json(o)) FROM (SELECT json_object("
-        "'name', lu.name, 'id_source', lu.id_source, "
-        "'generation', lu.generation, "
-        "'aptpl', " JSON_BOOL(
-            "lu.aptpl") ", "
-                        "'pr_information_lost', " JSON_BOOL(
-                            "lu.info_lost") ", "
-                                            "'created_at', " ISO_TIME(
-                                                "lu.created_at") ", "
-                                                                 "'seen', "
-                                                                 "json((SELECT "
-                                                                 "json_group_"
-                                                                 "array(json(o)"
-                                                                 ") FROM "
-                                                                 "(SELECT "
-                                                                 "json_object("
-                                                                 "'host', "
-                                                                 "s.host, "
-                                                                 "'path', "
-                                                                 "s.path, "
-                                                                 "'id_source', "
-                                                                 "s.id_source, "
-                                                                 "'first_seen',"
-                                                                 " " ISO_TIME(
-                                                                     "s.first_"
-                                                                     "seen") ","
-                                                                             " "
-                                                                             "'"
-                                                                             "l"
-                                                                             "a"
-                                                                             "s"
-                                                                             "t"
-                                                                             "_"
-                                                                             "s"
-                                                                             "e"
-                                                                             "e"
-                                                                             "n"
-                                                                             "'"
-                                                                             ","
-                                                                             " " ISO_TIME(
-                                                                                 "s.last_seen") ") AS o FROM lu_seen s "
-                                                                                                "WHERE s.lu_id = lu.id ORDER BY s.first_seen, s.host, s.path))), "
-                                                                                                "'reservation', json(iif(lu.res_type = 0, NULL, json_object("
-                                                                                                "'type', lu.res_type, 'type_name', softpr_type_name(lu.res_type), "
-                                                                                                "'scope', 'LU', 'all_registrants', " JSON_BOOL(
-                                                                                                    "lu.res_type IN (7, 8)") ", "
-                                                                                                                             "'holder', json((SELECT json_object('key', printf('0x%x', r.key), "
-                                                                                                                             "'initiator', r.initiator_name, 'rtpi', r.rtpi) FROM registration r "
-                                                                                                                             "WHERE r.lu_id = lu.id AND r.holder))))), "
-                                                                                                                             "'registrations', json((SELECT json_group_array(json(o)) FROM (SELECT "
-                                                                                                                             "json_object('key', printf('0x%x', r.key), "
-                                                                                                                             "'initiator', r.initiator_name, 'transport_id', lower(hex(r.initiator)), "
-                                                                                                                             "'rtpi', iif(r.all_tg_pt, NULL, r.rtpi), "
-                                                                                                                             "'all_tg_pt', " JSON_BOOL(
-                                                                                                                                 "r.all_tg_pt") ", "
-                                                                                                                                                "'holder', " JSON_BOOL(HOLDER(
-                                                                                                                                                    "r")) ", 'host', r.host, "
-                                                                                                                                                          "'registered_at', " ISO_TIME(
-                                                                                                                                                              "r.registered_at") ") AS o "
-                                                                                                                                                                                 "FROM registration r WHERE r.lu_id = lu.id AND " FILTER_REG("r") " ORDER BY r.id))), "
-                                                                                                                                                                                                                                                  "'unit_attentions', json((SELECT json_group_array(json(o)) FROM (SELECT "
-                                                                                                                                                                                                                                                  "json_object('initiator', u.initiator_name, "
-                                                                                                                                                                                                                                                  "'rtpi', iif(u.rtpi = 0, NULL, u.rtpi), "
-                                                                                                                                                                                                                                                  "'asc', printf('0x%02x', u.asc), 'ascq', printf('0x%02x', u.ascq), "
-                                                                                                                                                                                                                                                  "'condition', softpr_asc_name(u.asc, u.ascq), "
-                                                                                                                                                                                                                                                  "'raised_at', " ISO_TIME("u.raised_at") ") AS o FROM unit_attention u "
-                                                                                                                                                                                                                                                                                          "WHERE u.lu_id = lu.id AND " FILTER_UA("u") " ORDER BY u.id)))"
-                                                                                                                                                                                                                                                                                                                                      ") AS o FROM lu WHERE " FILTER_LU_ROWS
-                                                                                                                                                                                                                                                                                                                                      " ORDER BY lu.name))), "
-                                                                                                                                                                                                                                                                                                                                      "'initiators', json((SELECT json_group_array(json(o)) FROM (SELECT "
-                                                                                                                                                                                                                                                                                                                                      "json_object('name', vm.name, 'vm_name', vm.vm_name, "
-                                                                                                                                                                                                                                                                                                                                      "'vm_uuid', vm.vm_uuid, 'last_host', vm.last_host, "
-                                                                                                                                                                                                                                                                                                                                      "'first_seen', " ISO_TIME(
-                                                                                                                                                                                                                                                                                                                                          "vm.first_seen") ", "
-                                                                                                                                                                                                                                                                                                                                                           "'last_seen', " ISO_TIME(
-                                                                                                                                                                                                                                                                                                                                                               "vm.last_seen") ") AS o FROM initiator vm "
-                                                                                                                                                                                                                                                                                                                                                                               "WHERE " FILTER_VM
-                                                                                                                                                                                                                                                                                                                                                                               " ORDER BY vm.name))))";
+static const char sql_dump_json[] =
+    "SELECT json_object('database', ?6, 'logical_units', json((SELECT "
+    "json_group_array(json(o)) FROM (SELECT json_object('name', lu.name, "
+    "'id_source', lu.id_source, 'generation', lu.generation, 'aptpl', "
+    JSON_BOOL("lu.aptpl") ", 'pr_information_lost', "
+    JSON_BOOL("lu.info_lost") ", 'created_at', " ISO_TIME("lu.created_at")
+    ", 'seen', json((SELECT json_group_array(json(o)) FROM (SELECT "
+    "json_object('host', s.host, 'path', s.path, 'id_source', s.id_source, "
+    "'first_seen', " ISO_TIME("s.first_seen") ", 'last_seen', "
+    ISO_TIME("s.last_seen") ") AS o FROM lu_seen s WHERE s.lu_id = lu.id "
+    "ORDER BY s.first_seen, s.host, s.path))), 'reservation', "
+    "json(iif(lu.res_type = 0, NULL, json_object('type', lu.res_type, "
+    "'type_name', softpr_type_name(lu.res_type), 'scope', 'LU', "
+    "'all_registrants', " JSON_BOOL("lu.res_type IN (7, 8)") ", 'holder', "
+    "json((SELECT json_object('key', printf('0x%x', r.key), 'initiator', "
+    "r.initiator_name, 'rtpi', r.rtpi) FROM registration r WHERE r.lu_id = "
+    "lu.id AND r.holder))))), 'registrations', json((SELECT "
+    "json_group_array(json(o)) FROM (SELECT json_object('key', "
+    "printf('0x%x', r.key), 'initiator', r.initiator_name, 'transport_id', "
+    "lower(hex(r.initiator)), 'rtpi', iif(r.all_tg_pt, NULL, r.rtpi), "
+    "'all_tg_pt', " JSON_BOOL("r.all_tg_pt") ", 'holder', " JSON_BOOL(
+    HOLDER("r")) ", 'host', r.host, 'registered_at', "
+    ISO_TIME("r.registered_at") ") AS o FROM registration r WHERE r.lu_id = "
+    "lu.id AND " FILTER_REG("r") " ORDER BY r.id))), 'unit_attentions', "
+    "json((SELECT json_group_array(json(o)) FROM (SELECT "
+    "json_object('initiator', u.initiator_name, 'rtpi', iif(u.rtpi = 0, "
+    "NULL, u.rtpi), 'asc', printf('0x%02x', u.asc), 'ascq', printf('0x%02x', "
+    "u.ascq), 'condition', softpr_asc_name(u.asc, u.ascq), 'raised_at', "
+    ISO_TIME("u.raised_at") ") AS o FROM unit_attention u WHERE u.lu_id = "
+    "lu.id AND " FILTER_UA("u") " ORDER BY u.id)))) AS o FROM lu WHERE "
+    FILTER_LU_ROWS " ORDER BY lu.name))), 'initiators', json((SELECT "
+    "json_group_array(json(o)) FROM (SELECT json_object('name', vm.name, "
+    "'vm_name', vm.vm_name, 'vm_uuid', vm.vm_uuid, 'last_host', "
+    "vm.last_host, 'first_seen', " ISO_TIME("vm.first_seen") ", 'last_seen', "
+    ISO_TIME("vm.last_seen") ") AS o FROM initiator vm WHERE " FILTER_VM
+    " ORDER BY vm.name))))";
 
-static const char sql_history[] = HISTORY_ROWS(
-    "h.id, h.at_ms, h.host, h.origin, h.lu_name, h.initiator_name, h.action, "
-    "h.service_action IS NOT NULL, h.type, h.scope, h.key, h.sa_key, "
-    "h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, h.status, h.sense_key, "
-    "h.asc, h.ascq, h.generation, h.detail");
+static const char sql_history[] =
+    HISTORY_ROWS("h.id, h.at_ms, h.host, h.origin, h.lu_name, "
+    "h.initiator_name, h.action, h.service_action IS NOT NULL, h.type, "
+    "h.scope, h.key, h.sa_key, h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, "
+    "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail");
 
-static const char
-    sql_history_json[] =
-        "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
-            "json_object('id', h.id, "
-            "'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms / 1000.0, "
-            "'unixepoch'), "
-            "'host', h.host, 'origin', h.origin, 'lu', h.lu_name, "
-            "'initiator', h.initiator_name, 'rtpi', h.rtpi, "
-            "'action', h.action, 'service_action', h.service_action, "
-            "'type', h.type, "
-            "'type_name', iif(h.type IS NULL, NULL, "
-            "softpr_type_name(h.type)), "
-            "'scope', h.scope, 'key', " JSON_KEY(
-                "h.key") ", "
-                         "'sa_key', " JSON_KEY(
-                             "h.sa_key") ", "
-                                         "'spec_i_pt', " JSON_BOOL(
-                                             "h.spec_i_pt") ", "
-                                                            "'all_tg_pt',"
-                                                            " " JSON_BOOL(
-                                                                "h.all_tg_"
-                                                                "pt") ", "
-                                                                      "'apt"
-                                                                      "pl',"
-                                                                      " " JSON_BOOL(
-                                                                          "h."
-                                                                          "aptp"
-                                                                          "l") ", "
-                                                                               "'unreg', " JSON_BOOL(
-                                                                                   "h.unreg") ", 'move_rtpi', h.move_rtpi, "
-                                                                                              "'status', h.status, 'status_name', softpr_status_name(h.status), "
-                                                                                              "'sense', json(iif(h.sense_key IS NULL, NULL, json_object("
-                                                                                              "'key', h.sense_key, 'key_name', softpr_sense_key_name(h.sense_key), "
-                                                                                              "'asc', printf('0x%02x', h.asc), 'ascq', printf('0x%02x', h.ascq), "
-                                                                                              "'name', softpr_asc_name(h.asc, h.ascq)))), "
-                                                                                              "'generation', h.generation, 'detail', h.detail) AS o") ")";
+static const char sql_history_json[] =
+    "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
+    "json_object('id', h.id, 'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms "
+    "/ 1000.0, 'unixepoch'), 'host', h.host, 'origin', h.origin, 'lu', "
+    "h.lu_name, 'initiator', h.initiator_name, 'rtpi', h.rtpi, 'action', "
+    "h.action, 'service_action', h.service_action, 'type', h.type, "
+    "'type_name', iif(h.type IS NULL, NULL, softpr_type_name(h.type)), "
+    "'scope', h.scope, 'key', " JSON_KEY("h.key") ", 'sa_key', "
+    JSON_KEY("h.sa_key") ", 'spec_i_pt', " JSON_BOOL("h.spec_i_pt") ", "
+    "'all_tg_pt', " JSON_BOOL("h.all_tg_pt") ", 'aptpl', "
+    JSON_BOOL("h.aptpl") ", 'unreg', " JSON_BOOL("h.unreg") ", 'move_rtpi', "
+    "h.move_rtpi, 'status', h.status, 'status_name', "
+    "softpr_status_name(h.status), 'sense', json(iif(h.sense_key IS NULL, "
+    "NULL, json_object('key', h.sense_key, 'key_name', "
+    "softpr_sense_key_name(h.sense_key), 'asc', printf('0x%02x', h.asc), "
+    "'ascq', printf('0x%02x', h.ascq), 'name', softpr_asc_name(h.asc, "
+    "h.ascq)))), 'generation', h.generation, 'detail', h.detail) AS o") ")";
+/* clang-format on */
 
 static const char sql_lu_names[] =
     "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";
