@@ -31,6 +31,7 @@
 #include "passthrough.h"
 #include "scsi.h"
 #include "wire.h"
+#include "writer.h"
 
 /* Room for more descriptors than allowed, to see that there were more. */
 #define MAX_FDS_PER_READ 8
@@ -68,10 +69,10 @@ typedef struct Conn {
     uint8_t *out;          /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
-    ConnOwner owner;    /* under Server.conn_lock */
-    bool in_work_set;   /* registered in Server.work_epoll_fd */
-    char *end_why;      /* a worker found it must be closed, because */
-    bool end_warn;      /* ...of a fault of the client's (a warning) */
+    ConnOwner owner;  /* under Server.conn_lock */
+    bool in_work_set; /* registered in Server.work_epoll_fd */
+    char *end_why;    /* a worker found it must be closed, because */
+    bool end_warn;    /* ...of a fault of the client's (a warning) */
 } Conn;
 
 typedef struct Job {
@@ -82,18 +83,13 @@ typedef struct Job {
 
 /* A PR OUT waiting for its group's commit, with all it needs. */
 typedef struct WriteJob {
+    WriterItem item; /* first: writer callbacks get &item */
+    Server *server;
     Job *job;
-    PrResult *result;
     LuIdentity lu;
     StoreLuInfo info; /* points into lu */
     CommandRequest request;
 } WriteJob;
-
-/* At most this many PR OUT commands share one commit. */
-#define GROUP_MAX 64
-
-/* How long a group's writer waits for the rest (writes_submit). */
-#define GROUP_GATHER_US 1000
 
 struct Server {
     GMainContext *context;
@@ -112,13 +108,8 @@ struct Server {
     GThreadPool *pool;
     /* Conn.owner, and stopping as the workers read it. */
     GMutex conn_lock;
-    GAsyncQueue *stores; /* idle database connections */
-    /* PR OUTs waiting for a commit, and whether a worker is writing
-     * them (that worker is the only one in a write transaction). */
-    GMutex write_lock;
-    GCond write_queued;
-    GQueue write_queue; /* WriteJob * */
-    bool writing;
+    GAsyncQueue *stores; /* idle database connections, for PR IN */
+    Writer *writer;      /* PR OUT */
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -221,7 +212,7 @@ static Store *store_acquire(Server *server, GError **error)
     if (store != NULL) {
         return store;
     }
-    /* At most one per worker thread ever exists. */
+    /* At most one per thread running commands ever exists. */
     return store_open(&server->store_options, error);
 }
 
@@ -249,16 +240,26 @@ static void fail_command(PrResult *result, ScsiSenseCode code)
  * given) on its first command.  Returns false with @result set when the
  * database could not answer.
  */
-static bool resolve_vm_nexus(Server *server, Conn *conn, Store *store,
-                             gint64 deadline, PrResult *result)
+static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
+                             PrResult *result)
 {
     g_autoptr(GError) error = NULL;
     g_autofree char *preferred = identity_vm_initiator_name(&conn->peer);
     g_autofree char *name = NULL;
     StoreVm vm = {conn->vm_key, preferred, conn->peer.vm_name,
                   conn->peer.vm_uuid};
+    Store *store = store_acquire(server, &error);
+    bool ok;
 
-    if (!store_vm_initiator(store, &vm, deadline, &name, &error)) {
+    if (store == NULL) {
+        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
+                  error->message);
+        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
+        return false;
+    }
+    ok = store_vm_initiator(store, &vm, deadline, &name, &error);
+    store_release(server, store);
+    if (!ok) {
         command_store_failure(result, error, conn->vm_key);
         return false;
     }
@@ -329,7 +330,15 @@ static void job_finish(Server *server, Job *job, PrResult *result)
     g_main_context_invoke(server->context, job_done, job);
 }
 
-static void writes_submit(Server *server, Store *store, WriteJob *write);
+/* The writer answered @item: send it. */
+static void write_done(WriterItem *item)
+{
+    WriteJob *write = (WriteJob *)item;
+
+    identity_lu_clear(&write->lu);
+    job_finish(write->server, write->job, item->command.result);
+    g_free(write);
+}
 
 static void job_run(gpointer data, gpointer user_data)
 {
@@ -362,24 +371,29 @@ static void job_run(gpointer data, gpointer user_data)
         g_debug("connection %" G_GUINT64_FORMAT ": LU %s: passed through, "
                 "status 0x%02x",
                 conn->id, lu.name, result->status);
-    } else if ((store = store_acquire(server, &error)) == NULL) {
-        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
-                  error->message);
-        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
     } else if (!conn->nexus_ready &&
-               !resolve_vm_nexus(server, conn, store, deadline, result)) {
+               !resolve_vm_nexus(server, conn, deadline, result)) {
         /* Answered with the store's failure. */
     } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
-        /* To share a commit with its neighbours (writes_submit). */
+        /* To share a commit with its neighbours (writer_submit). */
         write = g_new0(WriteJob, 1);
+        write->server = server;
         write->job = job;
-        write->result = result;
         write->lu = lu;
         memset(&lu, 0, sizeof(lu));
         write->info.name = write->lu.name;
         write->info.id_source = write->lu.source;
         write->info.path = write->lu.path;
         write->request = request;
+        write->item.command.nexus = &conn->nexus;
+        write->item.command.lu = &write->info;
+        write->item.command.request = &write->request;
+        write->item.command.result = result;
+        write->item.done = write_done;
+    } else if ((store = store_acquire(server, &error)) == NULL) {
+        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
+                  error->message);
+        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
@@ -391,8 +405,7 @@ static void job_run(gpointer data, gpointer user_data)
     close(job->fd);
     job->fd = -1;
     if (write != NULL) {
-        writes_submit(server, store, write);
-        store_release(server, store);
+        writer_submit(server->writer, &write->item);
         return;
     }
     /* Released first: the client's next command may need it at once. */
@@ -400,83 +413,6 @@ static void job_run(gpointer data, gpointer user_data)
         store_release(server, store);
     }
     job_finish(server, job, result);
-}
-
-/*
- * Run @n PR OUT commands taken from the queue in arrival order with
- * @store: one transaction, one commit (command_execute_group), then
- * every answer.
- */
-static void writes_execute(Server *server, Store *store, WriteJob **writes,
-                           size_t n)
-{
-    g_autofree CommandItem *items = g_new(CommandItem, n);
-    size_t i;
-
-    for (i = 0; i < n; i++) {
-        items[i].nexus = &writes[i]->job->conn->nexus;
-        items[i].lu = &writes[i]->info;
-        items[i].request = &writes[i]->request;
-        items[i].result = writes[i]->result;
-    }
-    command_execute_group(store, &server->pr, items, n);
-    if (n > 1) {
-        g_debug("%zu PR OUT commands shared one commit", n);
-    }
-    for (i = 0; i < n; i++) {
-        identity_lu_clear(&writes[i]->lu);
-        job_finish(server, writes[i]->job, writes[i]->result);
-        g_free(writes[i]);
-    }
-}
-
-/*
- * Queue @write for a commit.  When no worker is writing, this one becomes
- * the writer (with its own @store) and, until the queue is empty, takes
- * everything queued so far, in arrival order, and commits it as one
- * group; other workers only queue and go back to work.  A lone command
- * is written at once, with no hand-over to another thread.  The
- * connections answered by one commit send their next commands a moment
- * later: when fewer than last time are queued, the writer waits for them
- * (at most GROUP_GATHER_US) so that a steady load keeps sharing commits
- * instead of splitting into two alternating halves.
- */
-static void writes_submit(Server *server, Store *store, WriteJob *write)
-{
-    WriteJob *writes[GROUP_MAX];
-    size_t last = 0;
-
-    g_mutex_lock(&server->write_lock);
-    g_queue_push_tail(&server->write_queue, write);
-    if (server->writing) {
-        g_cond_signal(&server->write_queued);
-        g_mutex_unlock(&server->write_lock);
-        return;
-    }
-    server->writing = true;
-    for (;;) {
-        gint64 gather_until = g_get_monotonic_time() + GROUP_GATHER_US;
-        size_t n = 0;
-
-        while (n < GROUP_MAX) {
-            if (!g_queue_is_empty(&server->write_queue)) {
-                writes[n++] = g_queue_pop_head(&server->write_queue);
-            } else if (n == 0 || n >= last ||
-                       !g_cond_wait_until(&server->write_queued,
-                                          &server->write_lock, gather_until)) {
-                break;
-            }
-        }
-        if (n == 0) {
-            break;
-        }
-        g_mutex_unlock(&server->write_lock);
-        writes_execute(server, store, writes, n);
-        last = n;
-        g_mutex_lock(&server->write_lock);
-    }
-    server->writing = false;
-    g_mutex_unlock(&server->write_lock);
 }
 
 /* The job for @conn's complete request; its owner's thread. */
@@ -542,8 +478,8 @@ static bool conn_arm(Conn *conn)
     conn->in_work_set = true;
     if (epoll_ctl(server->work_epoll_fd, op, conn->fd, &ev) != 0) {
         int err = errno;
-        g_autofree char *why = g_strdup_printf("epoll_ctl: %s",
-                                               g_strerror(err));
+        g_autofree char *why =
+            g_strdup_printf("epoll_ctl: %s", g_strerror(err));
 
         conn->in_work_set = op == EPOLL_CTL_MOD;
         conn_set_owner(conn, was);
@@ -1053,9 +989,8 @@ static void conn_free(Conn *conn)
     g_free(conn->vm_key);
     timer_stop(conn);
     conn_watch(conn, 0);
-    if (conn->in_work_set &&
-        epoll_ctl(conn->server->work_epoll_fd, EPOLL_CTL_DEL, conn->fd,
-                  NULL) != 0) {
+    if (conn->in_work_set && epoll_ctl(conn->server->work_epoll_fd,
+                                       EPOLL_CTL_DEL, conn->fd, NULL) != 0) {
         g_warning("connection %" G_GUINT64_FORMAT ": epoll_ctl: %s", conn->id,
                   g_strerror(errno));
     }
@@ -1227,8 +1162,8 @@ static bool workers_start(Server *server, unsigned n, GError **error)
     ev.events = EPOLLIN;
     ev.data.ptr = NULL;
     if (server->work_epoll_fd < 0 || server->stop_fd < 0 ||
-        epoll_ctl(server->work_epoll_fd, EPOLL_CTL_ADD, server->stop_fd,
-                  &ev) != 0) {
+        epoll_ctl(server->work_epoll_fd, EPOLL_CTL_ADD, server->stop_fd, &ev) !=
+            0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
                     "cannot make the workers' epoll set: %s",
                     g_strerror(errno));
@@ -1280,9 +1215,6 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
-    g_mutex_init(&server->write_lock);
-    g_cond_init(&server->write_queued);
-    g_queue_init(&server->write_queue);
     server->db_path = g_strdup(options->store.path);
     server->host_id = g_strdup(options->store.host_id);
     server->vfs = g_strdup(options->store.vfs);
@@ -1319,6 +1251,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     }
     server->pr = options->pr;
     server->pr.ports = server->ports;
+    server->writer = writer_new(&server->store_options, &server->pr);
     server->max_connections = options->max_connections;
     server->request_timeout_ms = options->request_timeout_ms;
     server->lock_timeout_ms = options->lock_timeout_ms;
@@ -1340,7 +1273,8 @@ Server *server_new(const ServerOptions *options, GError **error)
     g_source_attach(server->epoll_source, server->context);
     server->pool =
         g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
-    if (server->pool == NULL || !workers_start(server, options->workers, error)) {
+    if (server->pool == NULL ||
+        !workers_start(server, options->workers, error)) {
         server_free(server);
         return NULL;
     }
@@ -1466,8 +1400,7 @@ void server_free(Server *server)
         store_close(store);
     }
     g_async_queue_unref(server->stores);
-    g_mutex_clear(&server->write_lock);
-    g_cond_clear(&server->write_queued);
+    writer_free(server->writer);
     g_main_loop_unref(server->loop);
     g_main_context_unref(server->context);
     g_free(server->db_path);

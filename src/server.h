@@ -1,18 +1,19 @@
 /*
  * server: the listening sockets and client connections of softprd.
  *
- * The only module that touches sockets.  The main thread runs a GLib main
- * loop that accepts connections, sends the feature word, reads frames
- * with their descriptors (non-blocking, one request at a time per
- * connection) and writes replies; a GThreadPool identifies each
- * command's initiator and LU and runs PR IN, each worker with its own
- * database connection; PR OUT commands that arrive together share one
- * transaction and one durable commit (group commit), written by whichever
- * worker found no other writing, and none is answered before it.  A slow or hostile client
- * only ever occupies its own connection: a request that starts arriving
- * must finish within the request timeout, and the number of connections
- * is bounded.  Stopping closes the listeners, unlinks their socket
- * files, lets the commands in flight finish and answer, then returns.
+ * The only module that touches sockets.  Worker threads wait on the
+ * connections between requests: the one that wakes reads the request
+ * with its descriptor, identifies the command's initiator and LU, runs
+ * it (PR IN with a database connection of its own, PR OUT through the
+ * writer's group commit) and sends the answer.  The main thread runs a
+ * GLib main loop that accepts connections, negotiates the features,
+ * finishes frames that arrive in pieces (a pool runs those requests),
+ * writes answers the socket did not take at once, and closes.  One
+ * request at a time per connection.  A slow or hostile client only ever
+ * occupies its own connection: a request that starts arriving must
+ * finish within the request timeout, and the number of connections is
+ * bounded.  Stopping closes the listeners, unlinks their socket files,
+ * lets the commands in flight finish and answer, then returns.
  */
 #ifndef SOFTPR_SERVER_H
 #define SOFTPR_SERVER_H
@@ -26,7 +27,7 @@
 #include "store.h"
 
 typedef struct ServerOptions {
-    unsigned workers;
+    unsigned workers; /* worker threads, and threads in the pool */
     unsigned max_connections;
     unsigned request_timeout_ms;
     unsigned lock_timeout_ms; /* a command's bound on lock waits */

@@ -3,9 +3,12 @@
  * above all group commit (command_execute_group): several PR OUT
  * commands of one daemon in one transaction, each keeping the answer
  * SPC-4 gives it when it runs alone after the ones before it, none lost
- * or half-applied when the store fails.
+ * or half-applied when the store fails; and the writer that gathers the
+ * commands of several threads into such groups.
  */
 #include <string.h>
+
+#include <sqlite3.h>
 
 #include "faultvfs.h"
 #include "testutil.h"
@@ -16,6 +19,7 @@
 #include "error.h"
 #include "scsi.h"
 #include "store.h"
+#include "writer.h"
 
 #define LU_A "lu-group-a"
 #define LU_B "lu-group-b"
@@ -369,6 +373,170 @@ static void test_group_every_io_fault(void **state)
     assert_true(injected > 0);
 }
 
+/* ------------------------------------------------------------------ */
+/* The writer: group commit across threads                             */
+/* ------------------------------------------------------------------ */
+
+#define SUBMITTERS 16
+
+/* A command submitted by a thread of its own. */
+typedef struct Submission {
+    WriterItem item; /* first: write_done gets &item */
+    Cmd cmd;
+    Writer *writer;
+    gint *returned; /* threads back from writer_submit */
+    gint done;      /* times the callback ran */
+    GThread *done_on;
+} Submission;
+
+static void submission_done(WriterItem *item)
+{
+    Submission *sub = (Submission *)item;
+
+    sub->done_on = g_thread_self();
+    g_atomic_int_inc(&sub->done);
+}
+
+static gpointer submit_thread(gpointer data)
+{
+    Submission *sub = data;
+
+    writer_submit(sub->writer, &sub->item);
+    g_atomic_int_inc(sub->returned);
+    return NULL;
+}
+
+static void submission_init(Submission *sub, Writer *writer, gint *returned,
+                            const char *who, uint64_t key)
+{
+    memset(sub, 0, sizeof(*sub));
+    cmd_out(&sub->cmd, who, LU_A, PR_OUT_REGISTER_IGNORE, 0, 0, key, 20000);
+    sub->item.command.nexus = &sub->cmd.nexus;
+    sub->item.command.lu = &sub->cmd.lu;
+    sub->item.command.request = &sub->cmd.request;
+    sub->item.command.result = &sub->cmd.result;
+    sub->item.done = submission_done;
+    sub->writer = writer;
+    sub->returned = returned;
+}
+
+/* The database's file change counter: one more for every commit. */
+static guint32 change_counter(const char *path)
+{
+    g_autofree char *data = NULL;
+    gsize len = 0;
+
+    assert_true(g_file_get_contents(path, &data, &len, NULL));
+    assert_true(len >= 28);
+    return get_be32((const uint8_t *)data + 24);
+}
+
+/* A lone PR OUT is written by the thread that submits it, before
+ * writer_submit returns, and answered GOOD only once it is committed. */
+static void test_writer_lone_command(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = testutil_store_options(f->path);
+    Writer *writer = writer_new(&o, &pr);
+    gint returned = 0;
+    Submission sub;
+    g_autoptr(PrState) after = NULL;
+
+    submission_init(&sub, writer, &returned, "a", 0xa);
+    writer_submit(writer, &sub.item);
+    assert_int_equal(sub.done, 1);
+    assert_ptr_equal(sub.done_on, g_thread_self());
+    assert_int_equal(sub.cmd.result.status, SCSI_STATUS_GOOD);
+    after = committed_state(f->path, LU_A);
+    assert_true(has_key(after, 0xa));
+    writer_free(writer);
+}
+
+/*
+ * Sixteen threads submit REGISTER AND IGNORE EXISTING KEY while another
+ * process holds the write lock: the first becomes the writer and waits
+ * with its own command; the fifteen others only queue and return.  Once
+ * the lock is released, two commits hold all sixteen, each answered
+ * GOOD once, on the writer's thread, and PRgeneration counts every
+ * registration (SPC-4 6.16.2).
+ */
+static void test_writer_groups_queued_commands(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = testutil_store_options(f->path);
+    Writer *writer = writer_new(&o, &pr);
+    Submission subs[SUBMITTERS];
+    GThread *threads[SUBMITTERS];
+    GThread *writing = NULL;
+    gint returned = 0;
+    sqlite3 *other = NULL;
+    guint32 before;
+    g_autoptr(PrState) after = NULL;
+    unsigned i;
+    int waited;
+
+    store_close(open_store(f->path, NULL));
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    before = change_counter(f->path);
+    for (i = 0; i < SUBMITTERS; i++) {
+        g_autofree char *who = g_strdup_printf("s%u", i);
+
+        submission_init(&subs[i], writer, &returned, who, 0x100 + i);
+        threads[i] = g_thread_new("submitter", submit_thread, &subs[i]);
+    }
+    for (waited = 0;
+         g_atomic_int_get(&returned) < SUBMITTERS - 1 && waited < 20000;
+         waited += 10) {
+        g_usleep(10000);
+    }
+    assert_int_equal(g_atomic_int_get(&returned), SUBMITTERS - 1);
+    for (i = 0; i < SUBMITTERS; i++) {
+        assert_int_equal(g_atomic_int_get(&subs[i].done), 0);
+    }
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+    for (i = 0; i < SUBMITTERS; i++) {
+        g_thread_join(threads[i]);
+    }
+    for (i = 0; i < SUBMITTERS; i++) {
+        assert_int_equal(subs[i].done, 1);
+        assert_int_equal(subs[i].cmd.result.status, SCSI_STATUS_GOOD);
+        if (writing == NULL) {
+            writing = subs[i].done_on;
+        }
+        assert_ptr_equal(subs[i].done_on, writing);
+    }
+    assert_int_equal(change_counter(f->path) - before, 2);
+    after = committed_state(f->path, LU_A);
+    assert_int_equal(after->regs->len, SUBMITTERS);
+    assert_int_equal(after->generation, SUBMITTERS);
+    writer_free(writer);
+}
+
+/* When the writer cannot open the database, every command of the group
+ * is answered ABORTED COMMAND, INTERNAL TARGET FAILURE (a retry). */
+static void test_writer_database_missing(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *missing = g_strconcat(f->path, "-missing", NULL);
+    StoreOptions o = testutil_store_options(missing);
+    Writer *writer = NULL;
+    gint returned = 0;
+    Submission sub;
+
+    o.create = false;
+    writer = writer_new(&o, &pr);
+    submission_init(&sub, writer, &returned, "a", 0xa);
+    writer_submit(writer, &sub.item);
+    assert_int_equal(sub.done, 1);
+    assert_sense(&sub.cmd.result, SCSI_KEY_ABORTED_COMMAND, 0x44, 0x00);
+    assert_false(g_file_test(missing, G_FILE_TEST_EXISTS));
+    writer_free(writer);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -386,6 +554,14 @@ int main(void)
                                         testutil_db_teardown),
         cmocka_unit_test_setup_teardown(
             test_group_every_io_fault, testutil_db_setup, testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(
+            test_writer_lone_command, testutil_db_setup, testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_groups_queued_commands,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_writer_database_missing,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
     };
 
     testutil_apply_filter();
