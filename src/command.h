@@ -55,8 +55,8 @@ typedef struct CommandItem {
  * it is durable.  Commands whose deadline passes while another process
  * holds the lock are answered BUSY, the others wait until theirs.
  */
-void command_execute_group(Store *store, const PrConfig *pr,
-                           CommandItem *items, size_t n);
+void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
+                           size_t n);
 
 /*
  * Answer for a store failure while handling a command for @what (an LU

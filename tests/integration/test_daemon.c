@@ -432,9 +432,9 @@ static void test_stop_closes_idle_connections(void **state)
     for (i = 0; i < G_N_ELEMENTS(clients); i++) {
         clients[i] = testd_connect(d);
         if (i < 3) {
-            assert_int_equal(testd_prin(clients[i], disk, PR_IN_READ_KEYS, 8,
-                                        &reply),
-                             SCSI_STATUS_GOOD);
+            assert_int_equal(
+                testd_prin(clients[i], disk, PR_IN_READ_KEYS, 8, &reply),
+                SCSI_STATUS_GOOD);
         }
     }
     /* The last one sends 5 bytes of a CDB and no more. */

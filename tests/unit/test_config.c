@@ -231,8 +231,8 @@ static void test_example_file_uncommented(void **state)
     GError *error = NULL;
     guint i;
 
-    assert_true(g_file_get_contents("docs/softprd.conf.example", &text, NULL,
-                                    NULL));
+    assert_true(
+        g_file_get_contents("docs/softprd.conf.example", &text, NULL, NULL));
     lines = g_strsplit(text, "\n", -1);
     for (i = 0; lines[i] != NULL; i++) {
         const char *line = lines[i];
