@@ -9,35 +9,28 @@
 #include "log.h"
 #include "scsi.h"
 
-static void result_reset(PrResult *result)
+bool command_refuse_read_only(const CommandRequest *request, PrResult *result)
 {
-    result->status = SCSI_STATUS_GOOD;
-    memset(result->sense, 0, sizeof(result->sense));
-    result->data_len = 0;
-    result->changed = false;
-    result->ua_reported = false;
-    result->generation_raised = false;
-}
-
-static void result_sense(PrResult *result, ScsiSenseCode code)
-{
-    result_reset(result);
-    result->status = SCSI_STATUS_CHECK_CONDITION;
-    scsi_sense_build(result->sense, code);
+    if (request->cdb[0] != SCSI_OP_PERSISTENT_RESERVE_OUT ||
+        !request->fd_read_only) {
+        return false;
+    }
+    pr_result_sense(result, SENSE_INVALID_OPCODE);
+    return true;
 }
 
 void command_store_failure(PrResult *result, const GError *error,
                            const char *what)
 {
     if (g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
-        result_reset(result);
+        pr_result_status(result, SCSI_STATUS_GOOD);
         result->status = SCSI_STATUS_BUSY;
         g_warning("%s: database lock not obtained in time, answering BUSY: "
                   "%s",
                   what, error->message);
         return;
     }
-    result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+    pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
     g_warning("%s: database failure, answering ABORTED COMMAND: %s", what,
               error->message);
 }
@@ -283,13 +276,8 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
     for (i = 0; i < n; i++) {
         const CommandRequest *request = items[i].request;
 
-        result_reset(items[i].result);
-        /* qemu-pr-helper's answer to PR OUT through a read-only fd. */
-        if (request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
-            request->fd_read_only) {
-            result_sense(items[i].result, SENSE_INVALID_OPCODE);
-            done[i] = true;
-        }
+        pr_result_status(items[i].result, SCSI_STATUS_GOOD);
+        done[i] = command_refuse_read_only(request, items[i].result);
     }
     if (group_begin(store, items, done, n)) {
         for (i = 0; i < n; i++) {

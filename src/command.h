@@ -59,6 +59,14 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                            size_t n);
 
 /*
+ * qemu-pr-helper's rule, in every mode: a PR OUT through a descriptor
+ * opened read-only is not run and is answered CHECK CONDITION, ILLEGAL
+ * REQUEST, INVALID COMMAND OPERATION CODE (05/20/00).  Returns true
+ * with @result set when @request is one.
+ */
+bool command_refuse_read_only(const CommandRequest *request, PrResult *result);
+
+/*
  * Answer for a store failure while handling a command for @what (an LU
  * or initiator name, for the log): BUSY for a lock not obtained in time,
  * else CHECK CONDITION, ABORTED COMMAND, INTERNAL TARGET FAILURE.  Both

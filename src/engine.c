@@ -225,6 +225,18 @@ const char *engine_out_action_name(uint8_t service_action)
 /* Results                                                             */
 /* ------------------------------------------------------------------ */
 
+void pr_result_status(PrResult *result, uint8_t status)
+{
+    memset(result, 0, offsetof(PrResult, data));
+    result->status = status;
+}
+
+void pr_result_sense(PrResult *result, ScsiSenseCode code)
+{
+    pr_result_status(result, SCSI_STATUS_CHECK_CONDITION);
+    scsi_sense_build(result->sense, code);
+}
+
 static void result_check(PrResult *result, ScsiSenseCode code)
 {
     result->status = SCSI_STATUS_CHECK_CONDITION;

@@ -151,6 +151,15 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
                     PrState *state, PrResult *result);
 
 /*
+ * Answer @status with no sense data and no payload, and the state
+ * unchanged: for answers given without running a command.
+ */
+void pr_result_status(PrResult *result, uint8_t status);
+
+/* Answer CHECK CONDITION with the sense data of @code, likewise. */
+void pr_result_sense(PrResult *result, ScsiSenseCode code);
+
+/*
  * Read the fields of the PR OUT command @cdb with parameter list @param
  * (@param_len bytes) into @fields, for logs and the audit history; the
  * engine reads commands through this too.

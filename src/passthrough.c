@@ -52,49 +52,36 @@ enum {
 #define SENSE_READ_ERROR SCSI_SENSE(0x3, 0x11, 0x00)
 #define SENSE_NO_MEDIUM SCSI_SENSE(0x2, 0x3a, 0x00)
 
-static void answer_status(PrResult *result, uint8_t status)
-{
-    result->status = status;
-    result->data_len = 0;
-    memset(result->sense, 0, sizeof(result->sense));
-}
-
-static void answer_sense(PrResult *result, ScsiSenseCode code)
-{
-    answer_status(result, SCSI_STATUS_CHECK_CONDITION);
-    scsi_sense_build(result->sense, code);
-}
-
 /* The ioctl failed: the same answers qemu-pr-helper gives per errno. */
 static void answer_errno(PrResult *result, int error)
 {
     switch (error) {
     case EDOM:
-        answer_status(result, SCSI_STATUS_TASK_SET_FULL);
+        pr_result_status(result, SCSI_STATUS_TASK_SET_FULL);
         break;
     case EBADE:
-        answer_status(result, SCSI_STATUS_RESERVATION_CONFLICT);
+        pr_result_status(result, SCSI_STATUS_RESERVATION_CONFLICT);
         break;
     case ENOMEDIUM:
-        answer_sense(result, SENSE_NO_MEDIUM);
+        pr_result_sense(result, SENSE_NO_MEDIUM);
         break;
     case ENOMEM:
     case EREMOTEIO:
     case ENODEV:
-        answer_sense(result, SENSE_TARGET_FAILURE);
+        pr_result_sense(result, SENSE_TARGET_FAILURE);
         break;
     case EINVAL:
-        answer_sense(result, SENSE_INVALID_FIELD_IN_CDB);
+        pr_result_sense(result, SENSE_INVALID_FIELD_IN_CDB);
         break;
     case ENOSPC:
-        answer_sense(result, SENSE_SPACE_ALLOC_FAILED);
+        pr_result_sense(result, SENSE_SPACE_ALLOC_FAILED);
         break;
     case ENODATA:
-        answer_sense(result, SENSE_READ_ERROR);
+        pr_result_sense(result, SENSE_READ_ERROR);
         break;
     default:
         /* ENOTTY (not a SCSI device), EPERM, EIO, ... */
-        answer_sense(result, SENSE_IO_PROCESS_TERMINATED);
+        pr_result_sense(result, SENSE_IO_PROCESS_TERMINATED);
         break;
     }
 }
@@ -107,39 +94,39 @@ static void answer_host(PrResult *result, uint16_t host_status)
     case HOST_SOFT_ERROR:
     case HOST_IMM_RETRY:
     case HOST_REQUEUE:
-        answer_status(result, SCSI_STATUS_BUSY);
+        pr_result_status(result, SCSI_STATUS_BUSY);
         break;
     case HOST_NEXUS_FAILURE:
-        answer_status(result, SCSI_STATUS_RESERVATION_CONFLICT);
+        pr_result_status(result, SCSI_STATUS_RESERVATION_CONFLICT);
         break;
     case HOST_NO_CONNECT:
     case HOST_BAD_TARGET:
-        answer_sense(result, SENSE_LU_NOT_RESPONDING);
+        pr_result_sense(result, SENSE_LU_NOT_RESPONDING);
         break;
     case HOST_TIME_OUT:
-        answer_sense(result, SENSE_COMMAND_TIMEOUT);
+        pr_result_sense(result, SENSE_COMMAND_TIMEOUT);
         break;
     case HOST_ABORT:
-        answer_sense(result, SENSE_COMMANDS_ABORTED);
+        pr_result_sense(result, SENSE_COMMANDS_ABORTED);
         break;
     case HOST_RESET:
-        answer_sense(result, SENSE_RESET);
+        pr_result_sense(result, SENSE_RESET);
         break;
     case HOST_TRANSPORT_DISRUPTED:
-        answer_sense(result, SENSE_NEXUS_LOSS);
+        pr_result_sense(result, SENSE_NEXUS_LOSS);
         break;
     case HOST_TARGET_FAILURE:
-        answer_sense(result, SENSE_TARGET_FAILURE);
+        pr_result_sense(result, SENSE_TARGET_FAILURE);
         break;
     case HOST_ALLOC_FAILURE:
-        answer_sense(result, SENSE_SPACE_ALLOC_FAILED);
+        pr_result_sense(result, SENSE_SPACE_ALLOC_FAILED);
         break;
     case HOST_MEDIUM_ERROR:
-        answer_sense(result, SENSE_READ_ERROR);
+        pr_result_sense(result, SENSE_READ_ERROR);
         break;
     default:
         /* qemu-pr-helper answers GOOD here; the command did not run. */
-        answer_sense(result, SENSE_LU_COMM_FAILURE);
+        pr_result_sense(result, SENSE_LU_COMM_FAILURE);
         break;
     }
 }
@@ -162,14 +149,14 @@ void passthrough_reply(const uint8_t *cdb, const SgOutcome *sg,
     }
     if (driver == DRIVER_TIMEOUT || driver == DRIVER_BUSY ||
         driver == DRIVER_SOFT) {
-        answer_status(result, SCSI_STATUS_BUSY);
+        pr_result_status(result, SCSI_STATUS_BUSY);
         return;
     }
     if (driver != DRIVER_OK && driver != DRIVER_SENSE) {
-        answer_sense(result, SENSE_LU_COMM_FAILURE);
+        pr_result_sense(result, SENSE_LU_COMM_FAILURE);
         return;
     }
-    answer_status(result, sg->status);
+    pr_result_status(result, sg->status);
     if (sg->status == SCSI_STATUS_CHECK_CONDITION) {
         memcpy(result->sense, sg->sense,
                MIN(sg->sense_len, sizeof(result->sense)));
@@ -189,9 +176,8 @@ void passthrough_execute(int fd, const CommandRequest *request,
     struct sg_io_hdr hdr;
     SgOutcome sg;
 
-    memset(result, 0, offsetof(PrResult, data));
-    if (!pr_in && request->fd_read_only) {
-        answer_sense(result, SENSE_INVALID_OPCODE);
+    pr_result_status(result, SCSI_STATUS_GOOD);
+    if (command_refuse_read_only(request, result)) {
         return;
     }
     memset(&hdr, 0, sizeof(hdr));

@@ -227,14 +227,6 @@ static void store_release(Server *server, Store *store)
 
 static gboolean job_done(gpointer data);
 
-/* Fill @result with CHECK CONDITION @code. */
-static void fail_command(PrResult *result, ScsiSenseCode code)
-{
-    memset(result, 0, offsetof(PrResult, data));
-    result->status = SCSI_STATUS_CHECK_CONDITION;
-    scsi_sense_build(result->sense, code);
-}
-
 /*
  * The nexus of a connection from a VM: its registry name, looked up (or
  * given) on its first command.  Returns false with @result set when the
@@ -254,7 +246,7 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
     if (store == NULL) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
-        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
+        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
         return false;
     }
     ok = store_vm_initiator(store, &vm, deadline, &name, &error);
@@ -362,7 +354,7 @@ static void job_run(gpointer data, gpointer user_data)
     if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
-        fail_command(result, SENSE_LU_NOT_SUPPORTED);
+        pr_result_sense(result, SENSE_LU_NOT_SUPPORTED);
     } else if ((lu.mode != LU_MODE_DEFAULT ? lu.mode : server->mode) ==
                LU_MODE_PASSTHROUGH) {
         /* The device keeps the reservations; the database is not used. */
@@ -393,7 +385,7 @@ static void job_run(gpointer data, gpointer user_data)
     } else if ((store = store_acquire(server, &error)) == NULL) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
-        fail_command(result, SENSE_INTERNAL_TARGET_FAILURE);
+        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
