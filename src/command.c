@@ -180,21 +180,34 @@ static bool read_attempt(Store *store, const PrConfig *pr,
     return ok;
 }
 
+bool command_execute_read(Store *store, const PrConfig *pr,
+                          const PrNexus *nexus, const StoreLuInfo *lu,
+                          const CommandRequest *request, PrResult *result)
+{
+    CommandItem item = {nexus, lu, request, result};
+    bool need_write = true;
+
+    if (request->cdb[0] != SCSI_OP_PERSISTENT_RESERVE_IN) {
+        return false;
+    }
+    if (!read_attempt(store, pr, &item, &need_write)) {
+        return true; /* answered with the store's failure */
+    }
+    if (need_write) {
+        return false;
+    }
+    log_outcome(nexus, lu, request->cdb, result);
+    return true;
+}
+
 void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
                      const StoreLuInfo *lu, const CommandRequest *request,
                      PrResult *result)
 {
     CommandItem item = {nexus, lu, request, result};
-    bool need_write = true;
 
-    if (request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN &&
-        !read_attempt(store, pr, &item, &need_write)) {
-        return;
-    }
-    if (need_write) {
+    if (!command_execute_read(store, pr, nexus, lu, request, result)) {
         command_execute_group(store, pr, &item, 1);
-    } else {
-        log_outcome(nexus, lu, request->cdb, result);
     }
 }
 

@@ -38,6 +38,17 @@ void command_execute(Store *store, const PrConfig *pr, const PrNexus *nexus,
                      const StoreLuInfo *lu, const CommandRequest *request,
                      PrResult *result);
 
+/*
+ * The read-only part of command_execute(): run PR IN @request in a read
+ * transaction.  Returns true when @result is the answer (or the store's
+ * failure); false for a PR OUT, or a PR IN that changes state (a unit
+ * attention it drops or reports, where the LU is seen), which must run
+ * in a write transaction (command_execute_group) for its answer.
+ */
+bool command_execute_read(Store *store, const PrConfig *pr,
+                          const PrNexus *nexus, const StoreLuInfo *lu,
+                          const CommandRequest *request, PrResult *result);
+
 /* One command of a group (command_execute_group). */
 typedef struct CommandItem {
     const PrNexus *nexus;

@@ -332,6 +332,38 @@ static void write_done(WriterItem *item)
     g_free(write);
 }
 
+/*
+ * A write job for @job's command, to share a commit with its neighbours
+ * (writer_submit): it takes @lu's strings and answers in @result.
+ */
+static WriteJob *write_job_new(Server *server, Job *job, LuIdentity *lu,
+                               const CommandRequest *request, PrResult *result)
+{
+    WriteJob *write = g_new0(WriteJob, 1);
+
+    write->server = server;
+    write->job = job;
+    write->lu = *lu;
+    memset(lu, 0, sizeof(*lu));
+    write->info.name = write->lu.name;
+    write->info.id_source = write->lu.source;
+    write->info.path = write->lu.path;
+    write->request = *request;
+    write->item.command.nexus = &job->conn->nexus;
+    write->item.command.lu = &write->info;
+    write->item.command.request = &write->request;
+    write->item.command.result = result;
+    write->item.done = write_done;
+    return write;
+}
+
+/*
+ * Run @data's command and answer it.  A PR IN that only reads runs here
+ * with a database connection from the pool; every write (a PR OUT, or a
+ * PR IN that drops a unit attention or records where the LU is seen)
+ * goes to the writer, so that the daemon's writes never wait for each
+ * other's locks.
+ */
 static void job_run(gpointer data, gpointer user_data)
 {
     Job *job = data;
@@ -344,7 +376,7 @@ static void job_run(gpointer data, gpointer user_data)
     gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
     CommandRequest request;
     Store *store = NULL;
-    WriteJob *write = NULL;
+    bool write = false;
 
     request.cdb = req->cdb;
     request.data = req->data;
@@ -367,21 +399,7 @@ static void job_run(gpointer data, gpointer user_data)
                !resolve_vm_nexus(server, conn, deadline, result)) {
         /* Answered with the store's failure. */
     } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
-        /* To share a commit with its neighbours (writer_submit). */
-        write = g_new0(WriteJob, 1);
-        write->server = server;
-        write->job = job;
-        write->lu = lu;
-        memset(&lu, 0, sizeof(lu));
-        write->info.name = write->lu.name;
-        write->info.id_source = write->lu.source;
-        write->info.path = write->lu.path;
-        write->request = request;
-        write->item.command.nexus = &conn->nexus;
-        write->item.command.lu = &write->info;
-        write->item.command.request = &write->request;
-        write->item.command.result = result;
-        write->item.done = write_done;
+        write = true;
     } else if ((store = store_acquire(server, &error)) == NULL) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
@@ -389,21 +407,21 @@ static void job_run(gpointer data, gpointer user_data)
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
-        command_execute(store, &server->pr, &conn->nexus, &info, &request,
-                        result);
+        write = !command_execute_read(store, &server->pr, &conn->nexus, &info,
+                                      &request, result);
+        /* Released first: the client's next command may need it at once. */
+        store_release(server, store);
     }
-    identity_lu_clear(&lu);
     /* The descriptor is QEMU's: close our copy, never touch its flags. */
     close(job->fd);
     job->fd = -1;
-    if (write != NULL) {
-        writer_submit(server->writer, &write->item);
+    if (write) {
+        WriteJob *w = write_job_new(server, job, &lu, &request, result);
+
+        writer_submit(server->writer, &w->item);
         return;
     }
-    /* Released first: the client's next command may need it at once. */
-    if (store != NULL) {
-        store_release(server, store);
-    }
+    identity_lu_clear(&lu);
     job_finish(server, job, result);
 }
 

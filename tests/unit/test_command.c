@@ -373,6 +373,74 @@ static void test_group_every_io_fault(void **state)
     assert_true(injected > 0);
 }
 
+/* A PR IN READ KEYS from initiator @who to @lu. */
+static void cmd_read_keys(Cmd *c, const char *who, const char *lu)
+{
+    g_autofree char *name = g_strdup_printf("iqn.2026-11.test:%s", who);
+
+    memset(c, 0, sizeof(*c));
+    assert_true(tid_from_iscsi_name(name, &c->nexus.initiator, NULL));
+    c->nexus.rtpi = 1;
+    c->lu.name = lu;
+    c->lu.id_source = "path";
+    c->lu.path = lu;
+    cdb_pr_in(c->cdb, PR_IN_READ_KEYS, 1024);
+    c->request.cdb = c->cdb;
+    c->request.deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+}
+
+/*
+ * command_execute_read answers a PR IN that only reads, and hands back
+ * (false) what must be written: a PR OUT, and a PR IN for a nexus with a
+ * unit attention pending.  Here the holder of a Write Exclusive,
+ * Registrants Only reservation unregisters, which releases it and gives
+ * the other registrant RESERVATIONS RELEASED (SPC-4 5.13.10.2, 5.13.11.1);
+ * with unit attentions recorded, b's next command drops it, so that
+ * READ KEYS must write.  Once it has run as a write, a read suffices.
+ */
+static void test_read_or_write(void **state)
+{
+    TestDb *f = *state;
+    g_autoptr(Store) store = open_store(f->path, NULL);
+    Cmd cmds[4];
+    Cmd in;
+
+    cmd_out(&cmds[0], "a", LU_A, PR_OUT_REGISTER, 0, 0, 0xa, 1000);
+    cmd_out(&cmds[1], "a", LU_A, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO,
+            0xa, 0, 1000);
+    cmd_out(&cmds[2], "b", LU_A, PR_OUT_REGISTER, 0, 0, 0xb, 1000);
+    run_group(store, cmds, 3);
+
+    /* A read answers READ KEYS; a PR OUT is not run. */
+    cmd_read_keys(&in, "b", LU_A);
+    assert_true(command_execute_read(store, &pr, &in.nexus, &in.lu, &in.request,
+                                     &in.result));
+    assert_int_equal(in.result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(in.result.data + 4), 16); /* two keys */
+    cmd_out(&cmds[3], "a", LU_A, PR_OUT_REGISTER, 0, 0xa, 0, 1000);
+    assert_false(command_execute_read(store, &pr, &cmds[3].nexus, &cmds[3].lu,
+                                      &cmds[3].request, &cmds[3].result));
+    run_group(store, &cmds[3], 1);
+    assert_int_equal(cmds[3].result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM unit_attention"), 1);
+
+    /* b's pending condition makes its READ KEYS a write. */
+    cmd_read_keys(&in, "b", LU_A);
+    assert_false(command_execute_read(store, &pr, &in.nexus, &in.lu,
+                                      &in.request, &in.result));
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM unit_attention"), 1);
+    run_group(store, &in, 1);
+    assert_int_equal(in.result.status, SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(in.result.data + 4), 8); /* b's key */
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM unit_attention"), 0);
+    cmd_read_keys(&in, "b", LU_A);
+    assert_true(command_execute_read(store, &pr, &in.nexus, &in.lu, &in.request,
+                                     &in.result));
+}
+
 /* ------------------------------------------------------------------ */
 /* The writer: group commit across threads                             */
 /* ------------------------------------------------------------------ */
@@ -556,6 +624,8 @@ int main(void)
             test_group_every_io_fault, testutil_db_setup, testutil_db_teardown),
         cmocka_unit_test_setup_teardown(
             test_writer_lone_command, testutil_db_setup, testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_read_or_write, testutil_db_setup,
+                                        testutil_db_teardown),
         cmocka_unit_test_setup_teardown(test_writer_groups_queued_commands,
                                         testutil_db_setup,
                                         testutil_db_teardown),
