@@ -52,13 +52,11 @@ static Store *open_store(const char *path, const char *vfs)
     return store;
 }
 
-/* A PR OUT from initiator @who to @lu, deadline @timeout_ms from now. */
-static void cmd_out(Cmd *c, const char *who, const char *lu, uint8_t sa,
-                    uint8_t type, uint64_t rk, uint64_t sark,
-                    unsigned timeout_ms)
+/* An empty command from initiator @who to @lu, deadline @timeout_ms on. */
+static void cmd_init(Cmd *c, const char *who, const char *lu,
+                     unsigned timeout_ms)
 {
     g_autofree char *name = g_strdup_printf("iqn.2026-11.test:%s", who);
-    size_t len;
 
     memset(c, 0, sizeof(*c));
     assert_true(tid_from_iscsi_name(name, &c->nexus.initiator, NULL));
@@ -66,13 +64,23 @@ static void cmd_out(Cmd *c, const char *who, const char *lu, uint8_t sa,
     c->lu.name = lu;
     c->lu.id_source = "path";
     c->lu.path = lu;
-    len = cdb_prout_basic(c->param, rk, sark, 0, NULL, 0);
-    cdb_pr_out(c->cdb, sa, 0, type, (uint32_t)len);
     c->request.cdb = c->cdb;
-    c->request.data = c->param;
-    c->request.data_len = len;
     c->request.deadline =
         g_get_monotonic_time() + (gint64)timeout_ms * G_TIME_SPAN_MILLISECOND;
+}
+
+/* A PR OUT from initiator @who to @lu, deadline @timeout_ms from now. */
+static void cmd_out(Cmd *c, const char *who, const char *lu, uint8_t sa,
+                    uint8_t type, uint64_t rk, uint64_t sark,
+                    unsigned timeout_ms)
+{
+    size_t len;
+
+    cmd_init(c, who, lu, timeout_ms);
+    len = cdb_prout_basic(c->param, rk, sark, 0, NULL, 0);
+    cdb_pr_out(c->cdb, sa, 0, type, (uint32_t)len);
+    c->request.data = c->param;
+    c->request.data_len = len;
 }
 
 static void run_group(Store *store, Cmd *cmds, size_t n)
@@ -376,17 +384,8 @@ static void test_group_every_io_fault(void **state)
 /* A PR IN READ KEYS from initiator @who to @lu. */
 static void cmd_read_keys(Cmd *c, const char *who, const char *lu)
 {
-    g_autofree char *name = g_strdup_printf("iqn.2026-11.test:%s", who);
-
-    memset(c, 0, sizeof(*c));
-    assert_true(tid_from_iscsi_name(name, &c->nexus.initiator, NULL));
-    c->nexus.rtpi = 1;
-    c->lu.name = lu;
-    c->lu.id_source = "path";
-    c->lu.path = lu;
+    cmd_init(c, who, lu, 1000);
     cdb_pr_in(c->cdb, PR_IN_READ_KEYS, 1024);
-    c->request.cdb = c->cdb;
-    c->request.deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
 }
 
 /*
