@@ -670,25 +670,35 @@ static pid_t echo_start(const char *path)
 /* Baseline: one durable commit                                        */
 /* ------------------------------------------------------------------ */
 
-static StoreOptions store_options(const char *db, bool create)
-{
-    StoreOptions o = {0};
-
-    o.path = db;
-    o.journal = STORE_JOURNAL_DELETE;
-    o.lock_timeout_ms = 20000;
-    o.host_id = "bench";
-    o.create = create;
-    o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
-    o.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
-    return o;
-}
-
 static void fail_store(const char *what, GError *error)
 {
     g_printerr("softpr-bench: %s: %s\n", what,
                error != NULL ? error->message : "failed");
     exit(1);
+}
+
+/*
+ * Create database @db (or open it) as softprd keeps its own: rollback
+ * journal, the default history retention.  Exits on failure.
+ */
+static Store *bench_store_open(const char *db)
+{
+    StoreOptions o = {0};
+    g_autoptr(GError) error = NULL;
+    Store *store;
+
+    o.path = db;
+    o.journal = STORE_JOURNAL_DELETE;
+    o.lock_timeout_ms = 20000;
+    o.host_id = "bench";
+    o.create = true;
+    o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
+    o.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
+    store = store_open(&o, &error);
+    if (store == NULL) {
+        fail_store(db, error);
+    }
+    return store;
 }
 
 /*
@@ -699,17 +709,13 @@ static void fail_store(const char *what, GError *error)
 static void bench_commit(const char *dir)
 {
     g_autofree char *db = g_build_filename(dir, "commit.db", NULL);
-    StoreOptions o = store_options(db, true);
     g_autoptr(GError) error = NULL;
-    g_autoptr(Store) store = store_open(&o, &error);
+    g_autoptr(Store) store = bench_store_open(db);
     g_autoptr(GArray) lat = g_array_new(FALSE, FALSE, sizeof(double));
     StoreHistoryEntry entry = {.origin = "softpr", .action = "bench"};
     gint64 start = now_ns();
     gint64 stop = start + (gint64)(opt_seconds * 1e9);
 
-    if (store == NULL) {
-        fail_store(db, error);
-    }
     while (now_ns() < stop) {
         gint64 t0 = now_ns();
         double us;
@@ -736,9 +742,7 @@ static void bench_commit(const char *dir)
 static void bench_pr_out_in_process(const char *dir)
 {
     g_autofree char *db = g_build_filename(dir, "in-process.db", NULL);
-    StoreOptions o = store_options(db, true);
-    g_autoptr(GError) error = NULL;
-    g_autoptr(Store) store = store_open(&o, &error);
+    g_autoptr(Store) store = bench_store_open(db);
     g_autoptr(GArray) lat = g_array_new(FALSE, FALSE, sizeof(double));
     static const uint16_t ports[] = {1};
     PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT, PR_UA_RECORD};
@@ -750,9 +754,6 @@ static void bench_pr_out_in_process(const char *dir)
     unsigned errors = 0;
     unsigned i;
 
-    if (store == NULL) {
-        fail_store(db, error);
-    }
     tid_from_iscsi_name("iqn.2026-11.org.softpr:bench:in-process",
                         &nexus.initiator, NULL);
     nexus.rtpi = 1;
@@ -788,18 +789,14 @@ static void bench_pr_out_in_process(const char *dir)
  */
 static void bulk_load(const char *db, unsigned luns, unsigned regs)
 {
-    StoreOptions o = store_options(db, true);
     g_autoptr(GError) error = NULL;
-    g_autoptr(Store) store = store_open(&o, &error);
+    g_autoptr(Store) store = bench_store_open(db);
     static const uint16_t ports[] = {1};
     PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT, PR_UA_RECORD};
     g_autofree PrNexus *nexus = g_new0(PrNexus, regs);
     g_autofree PrResult *result = g_new(PrResult, 1);
     unsigned lu, r;
 
-    if (store == NULL) {
-        fail_store(db, error);
-    }
     for (r = 0; r < regs; r++) {
         g_autofree char *name =
             g_strdup_printf("iqn.2026-11.org.softpr:bench:load%u", r);
