@@ -23,8 +23,7 @@ void command_store_failure(PrResult *result, const GError *error,
                            const char *what)
 {
     if (g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
-        pr_result_status(result, SCSI_STATUS_GOOD);
-        result->status = SCSI_STATUS_BUSY;
+        pr_result_status(result, SCSI_STATUS_BUSY);
         g_warning("%s: database lock not obtained in time, answering BUSY: "
                   "%s",
                   what, error->message);

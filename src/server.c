@@ -381,7 +381,9 @@ static void job_run(gpointer data, gpointer user_data)
     request.cdb = req->cdb;
     request.data = req->data;
     request.data_len = req->data_len;
-    request.fd_read_only = identity_fd_read_only(job->fd);
+    /* Only a PR OUT asks (command_refuse_read_only): no fcntl per PR IN. */
+    request.fd_read_only = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
+                           identity_fd_read_only(job->fd);
     request.deadline = deadline;
     if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
@@ -872,7 +874,6 @@ static void conn_serve(Conn *conn)
 {
     Server *server = conn->server;
     bool stopping;
-
     RecvResult got = RECV_END;
 
     g_mutex_lock(&server->conn_lock);
