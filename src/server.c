@@ -1,6 +1,6 @@
 /*
  * server: sockets, descriptor passing, connections, the worker threads
- * and the group commit of PR OUT commands.
+ * and the group commit of the commands that write.
  *
  * A connection waiting for its next request sits, armed once
  * (EPOLLONESHOT), in the workers' epoll set: the worker thread that wakes
@@ -81,7 +81,7 @@ typedef struct Job {
     gint64 received_at;
 } Job;
 
-/* A PR OUT waiting for its group's commit, with all it needs. */
+/* A command waiting for its group's commit, with all it needs. */
 typedef struct WriteJob {
     WriterItem item; /* first: writer callbacks get &item */
     Server *server;
@@ -109,7 +109,7 @@ struct Server {
     /* Conn.owner, and stopping as the workers read it. */
     GMutex conn_lock;
     GAsyncQueue *stores; /* idle database connections, for PR IN */
-    Writer *writer;      /* PR OUT */
+    Writer *writer;      /* every command that writes */
     StoreOptions store_options;
     char *db_path;
     char *host_id;

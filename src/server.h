@@ -4,16 +4,15 @@
  * The only module that touches sockets.  Worker threads wait on the
  * connections between requests: the one that wakes reads the request
  * with its descriptor, identifies the command's initiator and LU, runs
- * it (PR IN with a database connection of its own, PR OUT through the
- * writer's group commit) and sends the answer.  The main thread runs a
- * GLib main loop that accepts connections, negotiates the features,
- * finishes frames that arrive in pieces (a pool runs those requests),
- * writes answers the socket did not take at once, and closes.  One
- * request at a time per connection.  A slow or hostile client only ever
- * occupies its own connection: a request that starts arriving must
- * finish within the request timeout, and the number of connections is
- * bounded.  Stopping closes the listeners, unlinks their socket files,
- * lets the commands in flight finish and answer, then returns.
+ * it (PR IN with a database connection of its own, anything that writes through
+ * the writer's group commit) and sends the answer.  The main thread runs a GLib
+ * main loop that accepts connections, negotiates the features, finishes frames
+ * that arrive in pieces (a pool runs those requests), writes answers the socket
+ * did not take at once, and closes.  One request at a time per connection.  A
+ * slow or hostile client only ever occupies its own connection: a request that
+ * starts arriving must finish within the request timeout, and the number of
+ * connections is bounded.  Stopping closes the listeners, unlinks their socket
+ * files, lets the commands in flight finish and answer, then returns.
  */
 #ifndef SOFTPR_SERVER_H
 #define SOFTPR_SERVER_H

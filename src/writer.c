@@ -1,12 +1,12 @@
 /*
- * writer: group commit of one daemon's PR OUT commands: the queue, the
+ * writer: group commit of one daemon's writing commands: the queue, the
  * one thread at a time that writes, and its database connection.
  */
 #include "writer.h"
 
 #include "error.h"
 
-/* At most this many PR OUT commands share one commit. */
+/* At most this many commands share one commit. */
 #define GROUP_MAX 64
 
 /* How long a group's writer waits for the rest (writer_submit). */
@@ -73,7 +73,7 @@ static void writer_execute(Writer *writer, WriterItem **items, size_t n)
         }
     }
     if (n > 1) {
-        g_debug("%zu PR OUT commands shared one commit", n);
+        g_debug("%zu commands shared one commit", n);
     }
     for (i = 0; i < n; i++) {
         items[i]->done(items[i]);

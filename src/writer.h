@@ -1,5 +1,6 @@
 /*
- * writer: group commit of one daemon's PR OUT commands.
+ * writer: group commit of one daemon's writes: PR OUT commands, and
+ * PR IN commands that must write (a unit attention they drop).
  *
  * Commands submitted while another group is being written wait for the
  * next one; each group runs in arrival order in one transaction with one
