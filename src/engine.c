@@ -731,14 +731,12 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 21, -1);
         return false;
     }
-    /* SPEC_I_PT is not allowed with REGISTER AND IGNORE EXISTING KEY
-     * (5.12.7) and is ignored by every action but REGISTER (6.14.3). */
-    if (pp->f.spec_i_pt && pp->f.service_action == PR_OUT_REGISTER_IGNORE) {
+    /* 6.14.3: SPEC_I_PT is valid with REGISTER only; with any other
+     * service action it terminates the command, before the length is
+     * judged, since a TransportID list may follow it. */
+    if (pp->f.spec_i_pt && pp->f.service_action != PR_OUT_REGISTER) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 3);
         return false;
-    }
-    if (pp->f.service_action != PR_OUT_REGISTER) {
-        pp->f.spec_i_pt = false;
     }
     if (!pp->f.spec_i_pt) {
         /* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */

@@ -430,6 +430,54 @@ static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
     assert_int_equal(testlu_generation(lu), 0);
 }
 
+/*
+ * 6.14.3: SPEC_I_PT set to one with any service action but REGISTER
+ * terminates the command with INVALID FIELD IN PARAMETER LIST, whether
+ * the list stops at 24 bytes or carries TransportIDs, and nothing
+ * changes.  REPLACE LOST RESERVATION is tried while PR information is
+ * lost, the only time it would run.
+ */
+static void test_6_14_3_spec_i_pt_only_with_register(void **state)
+{
+    TestLu *lu = *state;
+    static const uint8_t actions[] = {
+        PR_OUT_RESERVE,      PR_OUT_RELEASE,           PR_OUT_CLEAR,
+        PR_OUT_PREEMPT,      PR_OUT_PREEMPT_AND_ABORT, PR_OUT_REGISTER_IGNORE,
+        PR_OUT_REPLACE_LOST,
+    };
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[PROUT_PARAM_MAX];
+    size_t i;
+    int with_tids;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    assert_good(lu);
+    for (with_tids = 0; with_tids < 2; with_tids++) {
+        for (i = 0; i < sizeof(actions); i++) {
+            g_autoptr(PrState) before = NULL;
+            size_t len = cdb_prout_basic(param, KEY_A, KEY_B, PROUT_SPEC_I_PT,
+                                         &lu->c.initiator, 1);
+
+            if (!with_tids) {
+                len = 24;
+            }
+            lu->state->info_lost = actions[i] == PR_OUT_REPLACE_LOST;
+            before = pr_state_copy(lu->state);
+            cdb_pr_out(cdb, actions[i], 0, PR_TYPE_EXCLUSIVE_ACCESS,
+                       (uint32_t)len);
+            testlu_run(lu, &lu->a, cdb, param, len);
+            assert_sense(lu, 0x5, 0x26, 0x00);
+            /* Field pointer: byte 20, bit 3 (SPEC_I_PT). */
+            assert_int_equal(lu->result.sense[15], 0x80 | 0x08 | 3);
+            assert_int_equal(get_be16(lu->result.sense + 16), 20);
+            assert_true(pr_state_equal(before, lu->state));
+        }
+    }
+}
+
 /* 5.12.7: SPEC_I_PT from a nexus that is already registered. */
 static void test_5_12_7_spec_i_pt_registered_issuer(void **state)
 {
@@ -1619,6 +1667,7 @@ int main(void)
         T(test_5_12_7_spec_i_pt),
         T(test_5_12_7_spec_i_pt_all_or_nothing),
         T(test_5_12_7_spec_i_pt_with_register_ignore),
+        T(test_6_14_3_spec_i_pt_only_with_register),
         T(test_5_12_7_spec_i_pt_registered_issuer),
         T(test_6_14_3_spec_i_pt_bad_transport_ids),
         T(test_5_12_7_all_tg_pt),
