@@ -1160,15 +1160,33 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
 }
 
 /*
- * SPC-5 5.14.11.3: REPLACE LOST RESERVATION.  Only meaningful after PR
- * information was lost; it then replaces every registration, without unit
- * attentions, by the issuer's and reserves for it.
+ * SPC-5 5.14.11.3: REPLACE LOST RESERVATION.  Its RESERVATION KEY is not
+ * matched against the issuer's key but shall be zero (SPC-5's RESERVATION
+ * KEY field, 6.16.3).  Until PR information is lost the usual order holds:
+ * an unregistered nexus conflicts (5.12.7, SPC-5 table 66), so does a key
+ * other than the zero required, and only then INVALID RELEASE says that
+ * nothing was lost.  While it is lost this service action never ends in
+ * RESERVATION CONFLICT (SPC-5 5.14.5.3.2): any nexus may replace every
+ * registration, without unit attentions, by its own and reserve, and a
+ * non-zero key is an invalid field.
  */
 static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
-                            PrState *state, PrResult *result)
+                            PrState *state, int me, PrResult *result)
 {
     PrRegistration reg = {0};
 
+    if (!state->info_lost) {
+        if (me < 0 || pp->f.rk != 0) {
+            result_conflict(result);
+        } else {
+            result_check(result, SENSE_INVALID_RELEASE);
+        }
+        return;
+    }
+    if (pp->f.rk != 0) {
+        result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 0, -1);
+        return;
+    }
     if (!check_type_scope(pp, result)) {
         return;
     }
@@ -1182,6 +1200,8 @@ static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
     reg.key = pp->f.sark;
     g_array_append_val(state->regs, reg);
     reserve_for(state, 0, pp->f.type, pp->f.scope);
+    /* SPC-5 5.14.5.1: its APTPL counts like a registration's. */
+    state->aptpl = pp->f.aptpl;
     state->generation = 0;
     state->info_lost = false;
     result->status = SCSI_STATUS_GOOD;
@@ -1223,13 +1243,8 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
 
     me = engine_find_registration(state, nexus);
 
-    if (pp.f.service_action == PR_OUT_REPLACE_LOST && state->info_lost) {
-        /* 6.14.3: the reservation key shall be zero. */
-        if (pp.f.rk != 0) {
-            result_conflict(result);
-        } else {
-            do_replace_lost(nexus, &pp, state, result);
-        }
+    if (pp.f.service_action == PR_OUT_REPLACE_LOST) {
+        do_replace_lost(nexus, &pp, state, me, result);
         goto out;
     }
     if (pp.f.service_action == PR_OUT_REGISTER ||
@@ -1259,10 +1274,6 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         break;
     case PR_OUT_REGISTER_AND_MOVE:
         do_register_and_move(config, &pp, state, me, result);
-        break;
-    case PR_OUT_REPLACE_LOST:
-        /* Nothing was lost (SPC-5 5.14.11.3). */
-        result_check(result, SENSE_INVALID_RELEASE);
         break;
     default:
         break;

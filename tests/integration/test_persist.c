@@ -492,11 +492,13 @@ static void test_compare_preempt_clear(void **state)
     STEP(f, 0, NODE2, "-n", "-o", "-C", "-K", "2", "@DEV");
     STEP(f, 0, NODE2, "-n", "-i", "-s", "@DEV");
     STEP(f, 0, NODE2, "-n", "-i", "-c", "-H", "@DEV");
-    /* REPLACE LOST RESERVATION with nothing lost (SPC-5 5.14.11.3). */
+    /* REPLACE LOST RESERVATION with nothing lost (SPC-5 5.14.11.3): its
+     * reservation key must be zero, not the nexus's (SPC-5 6.16.3). */
     STEP(f, 24, NODE2, "-n", "-o", "-z", "-S", "5", "-T", "5", "@DEV");
     STEP(f, 0, NODE2, "-n", "-o", "-I", "-S", "5", "@DEV");
-    STEP(f, 5, NODE2, "-n", "-o", "-z", "-K", "5", "-S", "5", "-T", "5",
+    STEP(f, 24, NODE2, "-n", "-o", "-z", "-K", "5", "-S", "5", "-T", "5",
          "@DEV");
+    STEP(f, 5, NODE2, "-n", "-o", "-z", "-S", "5", "-T", "5", "@DEV");
 }
 
 /* A file of TransportIDs for -X file=..., as sg_persist's man page

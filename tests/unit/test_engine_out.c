@@ -1309,23 +1309,74 @@ static void test_5_12_8_move_unreg(void **state)
 /* REPLACE LOST RESERVATION (SPC-5 5.14.11.3)                          */
 /* ------------------------------------------------------------------ */
 
-/* Nothing lost: INVALID RELEASE OF PERSISTENT RESERVATION. */
+/*
+ * The order of REPLACE LOST RESERVATION's checks, from the text: SPC-4
+ * 5.12.7 (and SPC-5 table 66) make every PR OUT but the two register
+ * actions from an unregistered nexus a RESERVATION CONFLICT; SPC-5's
+ * RESERVATION KEY field description (6.16.3) exempts REPLACE LOST
+ * RESERVATION from matching the nexus's key and requires zero instead,
+ * any other key being a key "other than" the one required; only then
+ * does SPC-5 5.14.11.3 answer INVALID RELEASE OF PERSISTENT RESERVATION
+ * when no PR information was lost.  While it is lost, SPC-5 5.14.5.3.2
+ * forbids RESERVATION CONFLICT for this service action altogether.
+ */
+
+/* Nothing lost, registered nexus, key zero: INVALID RELEASE. */
 static void test_spc5_replace_lost_nothing_lost(void **state)
 {
     TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
 
     testlu_register(lu, &lu->a, KEY_A);
-    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, 0,
                KEY_B, 0);
     assert_sense(lu, 0x5, 0x26, 0x04);
-    assert_true(testlu_key_present(lu, KEY_A));
+    assert_true(pr_state_equal(before, lu->state));
+}
+
+/* Nothing lost, registered nexus, its own key or another one: the
+ * key is not the zero required, RESERVATION CONFLICT. */
+static void test_spc5_replace_lost_nothing_lost_key_not_zero(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+               KEY_C, 0);
+    assert_conflict(lu);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_B,
+               KEY_C, 0);
+    assert_conflict(lu);
+    assert_true(pr_state_equal(before, lu->state));
+}
+
+/* Nothing lost, unregistered nexus: RESERVATION CONFLICT whatever the
+ * key, before anything else is looked at. */
+static void test_spc5_replace_lost_nothing_lost_unregistered(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, 0,
+               KEY_B, 0);
+    assert_conflict(lu);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, 0xf, KEY_A, 0, 0);
+    assert_conflict(lu);
+    assert_true(pr_state_equal(before, lu->state));
 }
 
 /*
  * Information lost: other PR OUT commands end with DATA PROTECT /
  * PERSISTENT RESERVATION INFORMATION LOST; REPLACE LOST RESERVATION (RK
- * zero) replaces every registration, without unit attentions, reserves
- * for the issuer and sets PRgeneration to zero.
+ * zero) from an unregistered nexus replaces every registration, without
+ * unit attentions, reserves for the issuer, sets PRgeneration to zero and
+ * processes APTPL (SPC-5 5.14.5.1).
  */
 static void test_spc5_replace_lost(void **state)
 {
@@ -1340,12 +1391,8 @@ static void test_spc5_replace_lost(void **state)
     assert_sense(lu, 0x7, 0x44, 0x01);
     /* PR IN still answers. */
     assert_int_equal(testlu_keys(lu, keys, 4), 2);
-    /* RK must be zero. */
-    testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, KEY_C,
-               KEY_C, 0);
-    assert_conflict(lu);
     testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, 0,
-               KEY_C, 0);
+               KEY_C, PROUT_APTPL);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
     assert_int_equal(keys[0], KEY_C);
@@ -1353,9 +1400,60 @@ static void test_spc5_replace_lost(void **state)
     assert_int_equal(key, KEY_C);
     assert_int_equal(testlu_generation(lu), 0);
     assert_int_equal(lu->state->uas->len, 0);
+    testlu_in(lu, &lu->observer, PR_IN_REPORT_CAPABILITIES, 8);
+    assert_int_equal(lu->result.data[3] & 0x01, 1); /* PTPL_A */
     /* Back to normal. */
     testlu_register(lu, &lu->a, KEY_A);
     assert_int_equal(testlu_generation(lu), 1);
+}
+
+/* Information lost, registered nexus, key zero: it replaces the lot too. */
+static void test_spc5_replace_lost_registered(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t keys[4];
+    uint64_t key = 0;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
+               0);
+    lu->state->info_lost = true;
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE_RO, 0,
+               KEY_C, 0);
+    assert_good(lu);
+    assert_false(lu->state->info_lost);
+    assert_int_equal(testlu_keys(lu, keys, 4), 1);
+    assert_int_equal(keys[0], KEY_C);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_int_equal(key, KEY_C);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_int_equal(testlu_generation(lu), 0);
+}
+
+/*
+ * Information lost, key not zero: never RESERVATION CONFLICT (SPC-5
+ * 5.14.5.3.2), from a registered nexus with its own key or from an
+ * unregistered one; the key breaks the field's rule, INVALID FIELD IN
+ * PARAMETER LIST pointing at it, and the condition stays.
+ */
+static void test_spc5_replace_lost_key_not_zero(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    lu->state->info_lost = true;
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+               KEY_C, 0);
+    assert_sense(lu, 0x5, 0x26, 0x00);
+    assert_int_equal(lu->result.sense[15], 0x80);
+    assert_int_equal(get_be16(lu->result.sense + 16), 0);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_B,
+               KEY_C, 0);
+    assert_sense(lu, 0x5, 0x26, 0x00);
+    assert_true(pr_state_equal(before, lu->state));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1704,7 +1802,11 @@ int main(void)
         T(test_5_12_8_move),
         T(test_5_12_8_move_unreg),
         T(test_spc5_replace_lost_nothing_lost),
+        T(test_spc5_replace_lost_nothing_lost_key_not_zero),
+        T(test_spc5_replace_lost_nothing_lost_unregistered),
         T(test_spc5_replace_lost),
+        T(test_spc5_replace_lost_registered),
+        T(test_spc5_replace_lost_key_not_zero),
         T(test_migrate_pr_per_host_nexuses),
         T(test_migrate_pr_per_host_without_reservation),
         T(test_migrate_pr_vm_nexus),
