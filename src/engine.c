@@ -304,6 +304,107 @@ int engine_find_registration(const PrState *state, const PrNexus *nexus)
     return find_registration(state, &nexus->initiator, nexus->rtpi, false);
 }
 
+/* Add @rtpi to the sorted set @ports unless it is there already. */
+static void ports_add(GArray *ports, uint16_t rtpi)
+{
+    guint i = 0;
+
+    while (i < ports->len && g_array_index(ports, uint16_t, i) < rtpi) {
+        i++;
+    }
+    if (i == ports->len || g_array_index(ports, uint16_t, i) != rtpi) {
+        g_array_insert_val(ports, i, rtpi);
+    }
+}
+
+/*
+ * The target ports of the logical unit known to the device server, as a
+ * sorted set of relative target port identifiers: this daemon's, the one
+ * @nexus came through, and each one a registration came through (another
+ * host's daemon's port).
+ */
+static GArray *known_ports(const PrConfig *config, const PrState *state,
+                           const PrNexus *nexus)
+{
+    GArray *ports = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    guint i;
+
+    for (i = 0; i < config->n_ports; i++) {
+        ports_add(ports, config->ports[i]);
+    }
+    ports_add(ports, nexus->rtpi);
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *reg = reg_at(state, (int)i);
+
+        if (!reg->all_tg_pt) {
+            ports_add(ports, reg->rtpi);
+        }
+    }
+    return ports;
+}
+
+static bool ports_contain(const GArray *ports, uint16_t rtpi)
+{
+    guint i;
+
+    for (i = 0; i < ports->len; i++) {
+        if (g_array_index(ports, uint16_t, i) == rtpi) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool any_all_tg_pt_row(const PrState *state)
+{
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        if (reg_at(state, (int)i)->all_tg_pt) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Before ALL_TG_PT registrations were kept per target port, one row with
+ * all_tg_pt stood for all of them.  Rewrite each such row as the
+ * registrations it stands for, one per port of @ports (5.12.7 table 69);
+ * the first of them holds what the row held, as a reservation that is
+ * not all-registrants has one holder (5.12.10).
+ */
+static void expand_all_tg_pt(PrState *state, const GArray *ports)
+{
+    guint i = 0;
+
+    while (i < state->regs->len) {
+        PrRegistration row = *reg_at(state, (int)i);
+        bool holder = row.holder;
+        guint j;
+
+        if (!row.all_tg_pt || ports->len == 0) {
+            i++;
+            continue;
+        }
+        g_array_remove_index(state->regs, i);
+        for (j = 0; j < ports->len; j++) {
+            PrRegistration reg = row;
+
+            reg.all_tg_pt = false;
+            reg.rtpi = g_array_index(ports, uint16_t, j);
+            if (find_registration(state, &reg.initiator, reg.rtpi, false) >=
+                0) {
+                continue;
+            }
+            reg.holder = holder;
+            holder = false;
+            g_array_insert_val(state->regs, i, reg);
+            i++;
+        }
+    }
+}
+
 static bool any_key_equals(const PrState *state, uint64_t key)
 {
     guint i;
@@ -614,15 +715,27 @@ static bool check_cdb(const uint8_t *cdb, uint8_t max_sa, int first, int last,
 }
 
 /* SPC-4 6.13: PERSISTENT RESERVE IN. */
-static void persistent_reserve_in(const PrState *state, const uint8_t *cdb,
+static void persistent_reserve_in(const PrConfig *config, const PrNexus *nexus,
+                                  const PrState *state, const uint8_t *cdb,
                                   PrResult *result)
 {
     uint8_t sa = cdb[1] & 0x1f;
     size_t alloc = get_be16(cdb + 7);
+    g_autoptr(PrState) view = NULL;
     Payload p;
 
     if (!check_cdb(cdb, PR_IN_READ_FULL_STATUS, 2, 6, result)) {
         return;
+    }
+    /* Report a row of an earlier version as the I_T nexuses it stands
+     * for, without changing what is stored. */
+    if (any_all_tg_pt_row(state)) {
+        GArray *ports = known_ports(config, state, nexus);
+
+        view = pr_state_copy(state);
+        expand_all_tg_pt(view, ports);
+        g_array_unref(ports);
+        state = view;
     }
 
     /* An allocation length of zero is not an error (SPC-4 4.2.5.6). */
@@ -796,30 +909,6 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
     return true;
 }
 
-/*
- * Whether @rtpi names a target port of the LU: one of this daemon's, or
- * one that a registration came through (a port of another host's daemon).
- */
-static bool port_exists(const PrConfig *config, const PrState *state,
-                        uint16_t rtpi)
-{
-    size_t i;
-
-    for (i = 0; i < config->n_ports; i++) {
-        if (config->ports[i] == rtpi) {
-            return true;
-        }
-    }
-    for (i = 0; i < state->regs->len; i++) {
-        const PrRegistration *reg = reg_at(state, (int)i);
-
-        if (!reg->all_tg_pt && reg->rtpi == rtpi) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Validate TYPE and SCOPE of a reservation about to be created. */
 static bool check_type_scope(const ProutParams *pp, PrResult *result)
 {
@@ -855,17 +944,88 @@ static bool room_for(const PrConfig *config, const PrState *state, size_t more,
 }
 
 /*
+ * Append to @targets the I_T nexuses that registering @tid with @key
+ * makes (5.12.7 table 69): one per target port of @ports with ALL_TG_PT,
+ * as if the request had come through each, else the one through @rtpi.
+ * Returns false when one of them is registered already.
+ */
+static bool add_targets(const PrState *state, const ProutParams *pp,
+                        const TransportId *tid, const GArray *ports,
+                        uint16_t rtpi, GArray *targets)
+{
+    guint n = pp->f.all_tg_pt ? ports->len : 1;
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        PrRegistration reg = {0};
+
+        reg.initiator = *tid;
+        reg.rtpi = pp->f.all_tg_pt ? g_array_index(ports, uint16_t, i) : rtpi;
+        reg.key = pp->f.sark;
+        if (find_registration(state, tid, reg.rtpi, false) >= 0) {
+            return false;
+        }
+        g_array_append_val(targets, reg);
+    }
+    return true;
+}
+
+/*
+ * SPC-4 5.12.7 tables 67 and 69: register the unregistered @nexus, and
+ * with SPEC_I_PT each initiator listed, all or none.  An I_T nexus it
+ * would register that is registered already (a listed one, or with
+ * ALL_TG_PT the issuer's initiator through another port) fails the whole
+ * command with INVALID FIELD IN PARAMETER LIST.
+ */
+static bool register_new(const PrConfig *config, const PrNexus *nexus,
+                         const ProutParams *pp, const GArray *ports,
+                         PrState *state, PrResult *result)
+{
+    g_autoptr(GArray) targets =
+        g_array_new(FALSE, TRUE, sizeof(PrRegistration));
+    guint i;
+
+    if (!add_targets(state, pp, &nexus->initiator, ports, nexus->rtpi,
+                     targets)) {
+        result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 2);
+        return false;
+    }
+    for (i = 0; i < pp->tids->len; i++) {
+        const TransportId *tid = &g_array_index(pp->tids, TransportId, i);
+        bool duplicate = false;
+        guint j;
+
+        for (j = 0; j < targets->len; j++) {
+            if (tid_matches(
+                    &g_array_index(targets, PrRegistration, j).initiator,
+                    tid)) {
+                duplicate = true;
+            }
+        }
+        if (!duplicate &&
+            !add_targets(state, pp, tid, ports, nexus->rtpi, targets)) {
+            result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 28,
+                               -1);
+            return false;
+        }
+    }
+    if (!room_for(config, state, targets->len, result)) {
+        return false;
+    }
+    g_array_append_vals(state->regs, targets->data, targets->len);
+    return true;
+}
+
+/*
  * SPC-4 5.12.7 and 5.12.11.2.3: REGISTER and REGISTER AND IGNORE EXISTING
- * KEY (tables 67 and 68).
+ * KEY (tables 67 and 68).  On a registered nexus they change or remove
+ * that nexus's registration only, whatever ALL_TG_PT says.
  */
 static void do_register(const PrConfig *config, const PrNexus *nexus,
-                        const ProutParams *pp, PrState *state, int me,
-                        PrResult *result)
+                        const ProutParams *pp, const GArray *ports,
+                        PrState *state, int me, PrResult *result)
 {
     if (me < 0) {
-        GArray *targets;
-        guint i;
-
         if (pp->f.service_action == PR_OUT_REGISTER && pp->f.rk != 0) {
             result_conflict(result);
             return;
@@ -875,64 +1035,9 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             result->status = SCSI_STATUS_GOOD;
             return;
         }
-        /* ALL_TG_PT registers the initiator through every target port:
-         * like a listed nexus under SPEC_I_PT, one already registered
-         * through another port fails the command. */
-        if (pp->f.all_tg_pt && find_registration(state, &nexus->initiator,
-                                                 nexus->rtpi, true) >= 0) {
-            result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                               2);
+        if (!register_new(config, nexus, pp, ports, state, result)) {
             return;
         }
-        /* The issuer, then each TransportID of SPEC_I_PT, on the port the
-         * command came through or on every port with ALL_TG_PT. */
-        targets = g_array_new(FALSE, TRUE, sizeof(PrRegistration));
-        {
-            PrRegistration reg = {0};
-
-            reg.initiator = nexus->initiator;
-            reg.all_tg_pt = pp->f.all_tg_pt;
-            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->f.sark;
-            g_array_append_val(targets, reg);
-        }
-        for (i = 0; i < pp->tids->len; i++) {
-            const TransportId *tid = &g_array_index(pp->tids, TransportId, i);
-            PrRegistration reg = {0};
-            guint j;
-            bool duplicate = false;
-
-            for (j = 0; j < targets->len; j++) {
-                if (tid_matches(
-                        &g_array_index(targets, PrRegistration, j).initiator,
-                        tid)) {
-                    duplicate = true;
-                }
-            }
-            if (duplicate) {
-                continue;
-            }
-            /* 5.12.7: a listed nexus that is already registered fails the
-             * whole command and nothing is registered. */
-            if (find_registration(state, tid, nexus->rtpi, pp->f.all_tg_pt) >=
-                0) {
-                g_array_unref(targets);
-                result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
-                                   28, -1);
-                return;
-            }
-            reg.initiator = *tid;
-            reg.all_tg_pt = pp->f.all_tg_pt;
-            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->f.sark;
-            g_array_append_val(targets, reg);
-        }
-        if (!room_for(config, state, targets->len, result)) {
-            g_array_unref(targets);
-            return;
-        }
-        g_array_append_vals(state->regs, targets->data, targets->len);
-        g_array_unref(targets);
     } else {
         PrRegistration *reg = reg_at(state, me);
 
@@ -1104,9 +1209,13 @@ done:
     result->status = SCSI_STATUS_GOOD;
 }
 
-/* SPC-4 5.12.8: REGISTER AND MOVE (table 70). */
+/*
+ * SPC-4 5.12.8: REGISTER AND MOVE (table 70), to the I_T nexus of the
+ * TransportID and a relative target port of @ports.
+ */
 static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
-                                 PrState *state, int me, PrResult *result)
+                                 const GArray *ports, PrState *state, int me,
+                                 PrResult *result)
 {
     const TransportId *tid = &g_array_index(pp->tids, TransportId, 0);
     int dest;
@@ -1124,7 +1233,7 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
-    if (!port_exists(config, state, pp->f.move_rtpi)) {
+    if (!ports_contain(ports, pp->f.move_rtpi)) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 18, -1);
         return;
     }
@@ -1213,6 +1322,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
                                    size_t param_len, PrState *state,
                                    PrResult *result)
 {
+    g_autoptr(GArray) ports = NULL;
     ProutParams pp;
     int me;
 
@@ -1241,6 +1351,10 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         goto out;
     }
 
+    /* Rows of earlier versions that stand for every target port become
+     * the registrations they stand for before anything else. */
+    ports = known_ports(config, state, nexus);
+    expand_all_tg_pt(state, ports);
     me = engine_find_registration(state, nexus);
 
     if (pp.f.service_action == PR_OUT_REPLACE_LOST) {
@@ -1249,7 +1363,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
     }
     if (pp.f.service_action == PR_OUT_REGISTER ||
         pp.f.service_action == PR_OUT_REGISTER_IGNORE) {
-        do_register(config, nexus, &pp, state, me, result);
+        do_register(config, nexus, &pp, ports, state, me, result);
         goto out;
     }
     /* 5.12.7: every other action from an unregistered nexus, and any
@@ -1273,7 +1387,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         do_preempt(&pp, state, me, result);
         break;
     case PR_OUT_REGISTER_AND_MOVE:
-        do_register_and_move(config, &pp, state, me, result);
+        do_register_and_move(config, &pp, ports, state, me, result);
         break;
     default:
         break;
@@ -1333,7 +1447,7 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
         return;
     }
     if (cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN) {
-        persistent_reserve_in(state, cdb, result);
+        persistent_reserve_in(config, nexus, state, cdb, result);
         return;
     }
     /* Work on a copy so that a command failing half-way leaves nothing

@@ -551,28 +551,130 @@ static void test_6_14_3_spec_i_pt_bad_transport_ids(void **state)
 }
 
 /*
- * 5.12.7, 6.13.5: ALL_TG_PT registers the initiator on every target
- * port, and READ FULL STATUS reports it as one descriptor with ALL_TG_PT.
+ * 5.12.7 table 69: ALL_TG_PT registers an I_T nexus per target port, as
+ * if the request had come through each, and each is then a registration
+ * of its own (5.12.7: a registration has no effect on any other): the
+ * holder is the one nexus that reserved (5.12.10), a key changed through
+ * one port changes that nexus's only, and unregistering through one port
+ * removes that nexus's registration only (5.12.11.2.3).
  */
 static void test_5_12_7_all_tg_pt(void **state)
 {
     TestLu *lu = *state;
+    uint64_t key = 0;
 
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
     assert_good(lu);
+    assert_int_equal(testlu_generation(lu), 1);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
     assert_true(engine_find_registration(lu->state, &lu->a2) >= 0);
+    assert_int_not_equal(engine_find_registration(lu->state, &lu->a),
+                         engine_find_registration(lu->state, &lu->a2));
+
     testlu_out(lu, &lu->a2, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     assert_good(lu);
-    testlu_in(lu, &lu->observer, PR_IN_READ_FULL_STATUS, 8192);
+    /* Through port 1 it is a registrant, not the holder (5.12.11.2.2). */
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
+               0);
     assert_good(lu);
-    assert_int_equal(lu->result.data[8 + 12], 0x03); /* ALL_TG_PT, R_HOLDER */
-    assert_int_equal(get_be16(lu->result.data + 8 + 18), 0);
-    /* Unregistering through either port removes the whole group. */
-    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_A, 0, 0);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_EXCLUSIVE_ACCESS);
+
+    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_A, KEY_C, 0);
     assert_good(lu);
-    assert_true(engine_find_registration(lu->state, &lu->a) < 0);
+    assert_true(testlu_key_present(lu, KEY_A));
+    assert_true(testlu_key_present(lu, KEY_C));
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_EXCLUSIVE_ACCESS);
+    assert_true(key == KEY_C);
+
+    /* The holder unregisters: its reservation goes, port 1's stays. */
+    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_C, 0, 0);
+    assert_good(lu);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_true(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
+    assert_int_equal(testlu_generation(lu), 3);
+}
+
+/*
+ * 5.12.7, 6.14.2: ALL_TG_PT makes one registration per target port, each
+ * counting against the logical unit's registration resources; short of
+ * them, INSUFFICIENT REGISTRATION RESOURCES and no port is registered.
+ */
+static void test_5_12_7_all_tg_pt_resources(void **state)
+{
+    TestLu *lu = *state;
+
+    lu->config.max_registrations = 2;
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    assert_sense(lu, 0x5, 0x55, 0x04);
+    assert_true(engine_find_registration(lu->state, &lu->a) < 0);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+
+    lu->config.max_registrations = 3;
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER_IGNORE, 0, 0, KEY_A,
+               PROUT_ALL_TG_PT);
+    assert_good(lu);
+    testlu_out(lu, &lu->c, PR_OUT_REGISTER, 0, 0, KEY_C, 0);
+    assert_sense(lu, 0x5, 0x55, 0x04);
+    assert_int_equal(testlu_generation(lu), 2);
+}
+
+/*
+ * 5.12.11.2.2, 5.12.11.2.7: unit attentions go to every other registered
+ * I_T nexus, the issuer's initiator on its other target ports included.
+ */
+static void test_5_12_11_all_tg_pt_unit_attentions(void **state)
+{
+    TestLu *lu = *state;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    assert_good(lu);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x04));
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x04));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+
+    testlu_out(lu, &lu->a, PR_OUT_CLEAR, 0, KEY_A, 0, 0);
+    assert_good(lu);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x03));
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x03));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+}
+
+/*
+ * 5.12.11.2.4: the holder preempting its own key keeps its reservation
+ * and registration, but the registrations of every other I_T nexus with
+ * that key go, the same initiator's on another target port included,
+ * with REGISTRATIONS PREEMPTED there.
+ */
+static void test_5_12_11_2_4_preempt_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t keys[4];
+    uint64_t key = 0;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
+               KEY_A, 0);
+    assert_good(lu);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+    assert_int_equal(testlu_keys(lu, keys, 4), 2);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_true(key == KEY_A);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x05));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+    assert_int_equal(testlu_pending_uas(lu, &lu->b), 0);
 }
 
 /*
@@ -1546,6 +1648,41 @@ static void test_migrate_pr_vm_nexus(void **state)
     assert_false(testlu_key_present(lu, KEY_A));
 }
 
+/*
+ * 5.12.8: REGISTER AND MOVE names one I_T nexus (TransportID and
+ * relative target port); moving to an initiator registered through
+ * every port re-keys and makes holder that nexus alone.
+ */
+static void test_5_12_8_move_to_one_port_of_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    TestDescriptor d[4];
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[PROUT_PARAM_MAX];
+    uint64_t key = 0;
+    size_t len;
+    guint n;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
+               0);
+    len =
+        cdb_prout_move(param, KEY_B, KEY_C, false, false, 2, &lu->a.initiator);
+    cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 0, (uint32_t)len);
+    testlu_run(lu, &lu->b, cdb, param, len);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE);
+    assert_true(key == KEY_C);
+    n = testlu_full_status(lu, d, 4);
+    assert_int_equal(n, 3);
+    assert_true(testlu_descriptor(d, n, &lu->a)->key == KEY_A);
+    assert_false(testlu_descriptor(d, n, &lu->a)->holder);
+    assert_true(testlu_descriptor(d, n, &lu->a2)->key == KEY_C);
+    assert_true(testlu_descriptor(d, n, &lu->a2)->holder);
+    assert_false(testlu_descriptor(d, n, &lu->b)->holder);
+}
+
 /* 5.12.8: a target port a registration came through is a port, even one
  * this daemon does not serve (another host's); others are not. */
 static void test_5_12_8_move_to_port_of_another_host(void **state)
@@ -1769,6 +1906,9 @@ int main(void)
         T(test_5_12_7_spec_i_pt_registered_issuer),
         T(test_6_14_3_spec_i_pt_bad_transport_ids),
         T(test_5_12_7_all_tg_pt),
+        T(test_5_12_7_all_tg_pt_resources),
+        T(test_5_12_11_all_tg_pt_unit_attentions),
+        T(test_5_12_11_2_4_preempt_all_tg_pt),
         T(test_5_12_7_all_tg_pt_already_registered_elsewhere),
         T(test_5_12_7_ports_are_separate_nexuses),
         T(test_6_14_2_insufficient_resources),
@@ -1811,6 +1951,7 @@ int main(void)
         T(test_migrate_pr_per_host_without_reservation),
         T(test_migrate_pr_vm_nexus),
         T(test_5_12_8_move_to_port_of_another_host),
+        T(test_5_12_8_move_to_one_port_of_all_tg_pt),
         T(test_5_12_1_failure_changes_nothing),
     };
 #undef T
