@@ -1058,7 +1058,6 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
     }
     state->aptpl = pp->f.aptpl;
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1122,7 +1121,6 @@ static void clear_all(PrState *state, int me)
 static void do_clear(PrState *state, int me, PrResult *result)
 {
     clear_all(state, me);
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1205,7 +1203,6 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
     }
 done:
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1264,7 +1261,6 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         unregister(state, me);
     }
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1436,7 +1432,6 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
     memset(result, 0, offsetof(PrResult, data));
     result->changed = false;
     result->ua_reported = false;
-    result->generation_raised = false;
 
     if (cdb[0] != SCSI_OP_PERSISTENT_RESERVE_IN &&
         cdb[0] != SCSI_OP_PERSISTENT_RESERVE_OUT) {

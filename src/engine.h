@@ -120,7 +120,6 @@ typedef struct PrResult {
     uint8_t data[PR_DATA_MAX];
     bool changed;     /* the state changed and must be stored */
     bool ua_reported; /* a unit attention was reported instead */
-    bool generation_raised;
 } PrResult;
 
 /*
