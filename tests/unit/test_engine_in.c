@@ -6,7 +6,7 @@
 
 #include "enginetest.h"
 
-/* 6.13.1 table 162, check 1: service actions 04h-1Fh are reserved;
+/* 6.13.1 table 162: service actions 04h-1Fh are reserved;
  * 00h-03h all answer GOOD (libiscsi PrinServiceactionRange). */
 static void test_6_13_1_service_action_range(void **state)
 {
@@ -56,7 +56,7 @@ static void test_6_13_2_read_keys_empty(void **state)
 }
 
 /*
- * 6.13.2, 4.2.5.6, check 8 (libiscsi PrinReadKeys.Truncate): the payload
+ * 6.13.2, 4.2.5.6 (libiscsi PrinReadKeys.Truncate): the payload
  * is truncated to the allocation length (zero included, not an error)
  * but ADDITIONAL LENGTH reports the full list; duplicate keys of two
  * nexuses are both listed.
@@ -90,7 +90,7 @@ static void test_6_13_2_read_keys_truncated(void **state)
     assert_true(get_be64(lu->result.data + 16) == KEY_A);
 }
 
-/* 6.13.3, check 9: READ RESERVATION with and without a reservation. */
+/* 6.13.3: READ RESERVATION with and without a reservation. */
 static void test_6_13_3_read_reservation(void **state)
 {
     TestLu *lu = *state;
@@ -117,7 +117,7 @@ static void test_6_13_3_read_reservation(void **state)
     assert_int_equal(get_be32(lu->result.data + 4), 16);
 }
 
-/* 6.13.3, check 9: an all-registrants reservation has key zero. */
+/* 6.13.3: an all-registrants reservation has key zero. */
 static void test_6_13_3_all_registrants_key_zero(void **state)
 {
     TestLu *lu = *state;
@@ -131,7 +131,7 @@ static void test_6_13_3_all_registrants_key_zero(void **state)
 }
 
 /*
- * 6.13.4, check 10: REPORT CAPABILITIES: LENGTH 8, RLR_C, SIP_C, ATP_C,
+ * 6.13.4: REPORT CAPABILITIES: LENGTH 8, RLR_C, SIP_C, ATP_C,
  * PTPL_C, no CRH, TMV, ALLOW COMMANDS 000b, all six types in the mask.
  */
 static void test_6_13_4_report_capabilities(void **state)
@@ -156,7 +156,7 @@ static void test_6_13_4_report_capabilities(void **state)
 }
 
 /*
- * 6.13.5, check 11: READ FULL STATUS: one descriptor per registration
+ * 6.13.5: READ FULL STATUS: one descriptor per registration
  * with its key, R_HOLDER and scope/type for the holder only, its relative
  * target port, and its TransportID, which decodes back to the initiator.
  */
@@ -196,7 +196,7 @@ static void test_6_13_5_read_full_status(void **state)
     assert_int_equal((size_t)(d + 24 + used - lu->result.data), total);
 }
 
-/* 6.13.5, check 11: ADDITIONAL LENGTH is not truncated either. */
+/* 6.13.5: ADDITIONAL LENGTH is not truncated either. */
 static void test_6_13_5_read_full_status_truncated(void **state)
 {
     TestLu *lu = *state;

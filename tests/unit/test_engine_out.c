@@ -1,8 +1,7 @@
 /*
  * test_engine_out: PERSISTENT RESERVE OUT against the SPC-4 text.
  *
- * Clause numbers are SPC-4 r37; "check N" refers to the acceptance checks
- * in reference spc4-pr.md section 6.
+ * Clause numbers are SPC-4 r37 unless marked SPC-5.
  */
 #include <string.h>
 
@@ -12,7 +11,7 @@
 /* CDB and parameter list validation (6.14.1-6.14.3)                   */
 /* ------------------------------------------------------------------ */
 
-/* 6.14.1 table 168, check 1: service actions 09h-1Fh are reserved. */
+/* 6.14.1 table 168: service actions 09h-1Fh are reserved. */
 static void test_6_14_1_reserved_service_actions(void **state)
 {
     TestLu *lu = *state;
@@ -28,7 +27,7 @@ static void test_6_14_1_reserved_service_actions(void **state)
     }
 }
 
-/* 6.14.2 table 169, check 1: obsolete and reserved types for RESERVE. */
+/* 6.14.2 table 169: obsolete and reserved types for RESERVE. */
 static void test_6_14_2_invalid_types(void **state)
 {
     TestLu *lu = *state;
@@ -44,7 +43,7 @@ static void test_6_14_2_invalid_types(void **state)
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
 }
 
-/* 6.14.2, check 1: SCOPE other than LU_SCOPE is INVALID FIELD IN CDB. */
+/* 6.14.2: SCOPE other than LU_SCOPE is INVALID FIELD IN CDB. */
 static void test_6_14_2_scope_not_lu(void **state)
 {
     TestLu *lu = *state;
@@ -61,7 +60,7 @@ static void test_6_14_2_scope_not_lu(void **state)
     }
 }
 
-/* 6.14.3, check 2: without SPEC_I_PT the list is exactly 24 bytes. */
+/* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
 static void test_6_14_3_parameter_list_length(void **state)
 {
     TestLu *lu = *state;
@@ -153,7 +152,7 @@ static void test_6_14_3_reserved_parameter_bits(void **state)
 /* REGISTER and REGISTER AND IGNORE EXISTING KEY (5.12.7)              */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.7 table 67, check 3: unregistered nexus, RK non-zero: conflict. */
+/* 5.12.7 table 67: unregistered nexus, RK non-zero: conflict. */
 static void test_5_12_7_register_unregistered_nonzero_rk(void **state)
 {
     TestLu *lu = *state;
@@ -175,7 +174,7 @@ static void test_5_12_7_register_new(void **state)
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.7 table 67, check 4: registered, wrong RK: conflict, no change. */
+/* 5.12.7 table 67: registered, wrong RK: conflict, no change. */
 static void test_5_12_7_register_wrong_rk(void **state)
 {
     TestLu *lu = *state;
@@ -191,7 +190,7 @@ static void test_5_12_7_register_wrong_rk(void **state)
     assert_conflict(lu);
 }
 
-/* 5.12.7 table 68, check 5: REGISTER AND IGNORE EXISTING KEY ignores RK. */
+/* 5.12.7 table 68: REGISTER AND IGNORE EXISTING KEY ignores RK. */
 static void test_5_12_7_register_ignore_wrong_rk(void **state)
 {
     TestLu *lu = *state;
@@ -241,7 +240,7 @@ static void test_5_12_11_2_3_unregister(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: the holder of a WE/EA reservation unregisters:
+ * 5.12.11.2.3: the holder of a WE/EA reservation unregisters:
  * the reservation is released and no unit attention is established.
  */
 static void test_5_12_11_2_3_holder_unregisters_we(void **state)
@@ -261,7 +260,7 @@ static void test_5_12_11_2_3_holder_unregisters_we(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: the holder of a registrants-only reservation
+ * 5.12.11.2.3: the holder of a registrants-only reservation
  * unregisters: released, RESERVATIONS RELEASED to the other registrants
  * only (libiscsi ProutReserve.OwnershipWERO).
  */
@@ -284,7 +283,7 @@ static void test_5_12_11_2_3_holder_unregisters_ro(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: an all-registrants reservation stays while any
+ * 5.12.11.2.3: an all-registrants reservation stays while any
  * registrant remains and goes with the last one (libiscsi Ownership*AR).
  */
 static void test_5_12_11_2_3_all_registrants_last_leaves(void **state)
@@ -336,7 +335,7 @@ static void test_5_12_4_aptpl_last_value(void **state)
     assert_int_equal(lu->result.data[3] & 0x01, 0);
 }
 
-/* 5.12.7, check 7: PRgeneration is a 32-bit counter that wraps. */
+/* 5.12.7: PRgeneration is a 32-bit counter that wraps. */
 static void test_5_12_7_generation_wraps(void **state)
 {
     TestLu *lu = *state;
@@ -415,7 +414,7 @@ static void test_5_12_7_spec_i_pt_all_or_nothing(void **state)
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.7, check 23: SPEC_I_PT with REGISTER AND IGNORE EXISTING KEY. */
+/* 5.12.7: SPEC_I_PT with REGISTER AND IGNORE EXISTING KEY. */
 static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
 {
     TestLu *lu = *state;
@@ -742,7 +741,7 @@ static void test_5_12_7_register_zero_unregistered(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.7 and table 66, check 6: every PR OUT other than the two register
+ * 5.12.7 and table 66: every PR OUT other than the two register
  * actions from an unregistered nexus conflicts, with or without a
  * reservation held by another nexus.
  */
@@ -807,7 +806,7 @@ static void test_6_14_3_wrong_reservation_key(void **state)
 /* RESERVE (5.12.9)                                                    */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.9, check 12 (libiscsi ProutReserve.Simple): all six types. */
+/* 5.12.9 (libiscsi ProutReserve.Simple): all six types. */
 static void test_5_12_9_reserve_each_type(void **state)
 {
     TestLu *lu = *state;
@@ -827,11 +826,11 @@ static void test_5_12_9_reserve_each_type(void **state)
         assert_good(lu);
         assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
     }
-    /* check 7: RESERVE and RELEASE never change the generation. */
+    /* RESERVE and RELEASE never change the generation. */
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.9, check 12: the holder again, same type: GOOD, no change. */
+/* 5.12.9: the holder again, same type: GOOD, no change. */
 static void test_5_12_9_reserve_again_same_type(void **state)
 {
     TestLu *lu = *state;
@@ -851,7 +850,7 @@ static void test_5_12_9_reserve_again_same_type(void **state)
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_EXCLUSIVE_ACCESS);
 }
 
-/* 5.12.9, check 12: a registered non-holder's RESERVE conflicts. */
+/* 5.12.9: a registered non-holder's RESERVE conflicts. */
 static void test_5_12_9_reserve_by_non_holder(void **state)
 {
     TestLu *lu = *state;
@@ -872,7 +871,7 @@ static void test_5_12_9_reserve_by_non_holder(void **state)
     assert_int_equal(key, KEY_A);
 }
 
-/* 5.12.10, check 12: under all-registrants every registrant is a holder. */
+/* 5.12.10: under all-registrants every registrant is a holder. */
 static void test_5_12_10_all_registrants_reserve(void **state)
 {
     TestLu *lu = *state;
@@ -910,7 +909,7 @@ static void test_5_12_10_all_registrants_reserve(void **state)
 /* RELEASE (5.12.11.2.2)                                               */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.11.2.2, check 13: no reservation: GOOD, nothing changes. */
+/* 5.12.11.2.2: no reservation: GOOD, nothing changes. */
 static void test_5_12_11_2_2_release_nothing_reserved(void **state)
 {
     TestLu *lu = *state;
@@ -922,7 +921,7 @@ static void test_5_12_11_2_2_release_nothing_reserved(void **state)
     assert_false(lu->result.changed);
 }
 
-/* 5.12.11.2.2, check 13: a non-holder's RELEASE: GOOD, not released. */
+/* 5.12.11.2.2: a non-holder's RELEASE: GOOD, not released. */
 static void test_5_12_11_2_2_release_by_non_holder(void **state)
 {
     TestLu *lu = *state;
@@ -938,7 +937,7 @@ static void test_5_12_11_2_2_release_by_non_holder(void **state)
 }
 
 /*
- * 5.12.11.2.2, check 13: the holder releasing with another TYPE gets
+ * 5.12.11.2.2: the holder releasing with another TYPE gets
  * INVALID RELEASE OF PERSISTENT RESERVATION and keeps the reservation.
  */
 static void test_5_12_11_2_2_release_wrong_type(void **state)
@@ -955,7 +954,7 @@ static void test_5_12_11_2_2_release_wrong_type(void **state)
 }
 
 /*
- * 5.12.11.2.2, check 13: releasing a registrants-only or all-registrants
+ * 5.12.11.2.2: releasing a registrants-only or all-registrants
  * reservation establishes RESERVATIONS RELEASED for the other
  * registrants only; WE and EA establish none.  Registrations stay.
  */
@@ -991,7 +990,7 @@ static void test_5_12_11_2_2_release_unit_attentions(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.11.2.7, check 15 (libiscsi ProutClear.Simple): no keys, no
+ * 5.12.11.2.7 (libiscsi ProutClear.Simple): no keys, no
  * reservation, RESERVATIONS PREEMPTED to the others, generation +1.
  */
 static void test_5_12_11_2_7_clear(void **state)
@@ -1022,7 +1021,7 @@ static void test_5_12_11_2_7_clear(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.11.2.5, check 16 (libiscsi ProutPreempt.RemoveRegistration): no
+ * 5.12.11.2.5 (libiscsi ProutPreempt.RemoveRegistration): no
  * reservation: every registration with key SARK is removed, REGISTRATIONS
  * PREEMPTED to each, the issuer keeps its own; generation +1 once.
  */
@@ -1048,7 +1047,7 @@ static void test_5_12_11_2_5_preempt_removes_registrations(void **state)
 }
 
 /*
- * 5.12.11.2.5, check 17: SARK equal to the issuer's own key removes the
+ * 5.12.11.2.5: SARK equal to the issuer's own key removes the
  * issuer's registration too (fence_scsi relies on it), with no unit
  * attention to itself.  TYPE 0 is accepted: it is ignored here (QEMU 11's
  * migrate-pr sends it).
@@ -1070,7 +1069,7 @@ static void test_5_12_11_2_5_preempt_own_key(void **state)
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
 }
 
-/* 5.12.11.2.4, check 18: a SARK no registration has: conflict. */
+/* 5.12.11.2.4: a SARK no registration has: conflict. */
 static void test_5_12_11_2_4_preempt_unknown_key(void **state)
 {
     TestLu *lu = *state;
@@ -1083,7 +1082,7 @@ static void test_5_12_11_2_4_preempt_unknown_key(void **state)
 }
 
 /*
- * 5.12.11.2.4 figure 9, check 18: SARK zero is allowed only with an
+ * 5.12.11.2.4 figure 9: SARK zero is allowed only with an
  * all-registrants reservation: otherwise INVALID FIELD IN PARAMETER LIST.
  */
 static void test_5_12_11_2_4_preempt_zero_sark(void **state)
@@ -1105,7 +1104,7 @@ static void test_5_12_11_2_4_preempt_zero_sark(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 19: preempting the holder: the issuer holds the new
+ * 5.12.11.2.4: preempting the holder: the issuer holds the new
  * reservation with the CDB's type; the preempted nexus gets REGISTRATIONS
  * PREEMPTED; the remaining registrants get RESERVATIONS RELEASED only
  * because the type changed.
@@ -1145,7 +1144,7 @@ static void test_5_12_11_2_4_preempt_holder_same_type(void **state)
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
                KEY_A, KEY_B, 0);
     assert_good(lu);
-    /* check 7: PREEMPT AND ABORT raises PRgeneration by one. */
+    /* PREEMPT AND ABORT raises PRgeneration by one. */
     assert_int_equal(testlu_generation(lu), 4);
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
     assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x05));
@@ -1184,7 +1183,7 @@ static void test_5_12_11_2_4_preempt_holder_invalid_type(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 19: a reservation held under another key is not
+ * 5.12.11.2.4: a reservation held under another key is not
  * affected when SARK names only non-holders.
  */
 static void test_5_12_11_2_4_preempt_non_holder_key(void **state)
@@ -1206,7 +1205,7 @@ static void test_5_12_11_2_4_preempt_non_holder_key(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 20: all-registrants reservation and SARK zero: every
+ * 5.12.11.2.4: all-registrants reservation and SARK zero: every
  * other registration is removed and the issuer holds the CDB's type.
  */
 static void test_5_12_11_2_4_preempt_all_registrants_zero(void **state)
@@ -1253,7 +1252,7 @@ static void test_5_12_11_2_4_preempt_all_registrants_key(void **state)
 }
 
 /*
- * 5.12.11.2.6, check 22: fence_scsi's sequence (spc4-pr.md 4.2): both
+ * 5.12.11.2.6: fence_scsi's sequence (fence-agents' fence_scsi): both
  * nodes unfence with type 5, one fences the other with PREEMPT AND
  * ABORT, the victim is gone, the reservation moved with the same type;
  * then the victim unfences again.
@@ -1308,7 +1307,7 @@ static void move(TestLu *lu, const PrNexus *from, uint64_t rk, uint64_t sark,
     testlu_run(lu, from, cdb, param, len);
 }
 
-/* 5.12.8, check 21: no reservation: INVALID FIELD IN CDB. */
+/* 5.12.8: no reservation: INVALID FIELD IN CDB. */
 static void test_5_12_8_move_without_reservation(void **state)
 {
     TestLu *lu = *state;
@@ -1318,7 +1317,7 @@ static void test_5_12_8_move_without_reservation(void **state)
     assert_sense(lu, 0x5, 0x24, 0x00);
 }
 
-/* 5.12.8, check 21: all-registrants reservation or non-holder: conflict. */
+/* 5.12.8: all-registrants reservation or non-holder: conflict. */
 static void test_5_12_8_move_conflicts(void **state)
 {
     TestLu *lu = *state;
@@ -1339,7 +1338,7 @@ static void test_5_12_8_move_conflicts(void **state)
 }
 
 /*
- * 5.12.8, check 21: SARK zero, the issuer's own TransportID, or a target
+ * 5.12.8: SARK zero, the issuer's own TransportID, or a target
  * port that does not exist: INVALID FIELD IN PARAMETER LIST.
  */
 static void test_5_12_8_move_invalid_parameters(void **state)
@@ -1359,7 +1358,7 @@ static void test_5_12_8_move_invalid_parameters(void **state)
 }
 
 /*
- * 5.12.8, check 21: success registers the destination with SARK and moves
+ * 5.12.8: success registers the destination with SARK and moves
  * the reservation, same type; the issuer stays registered; generation +1.
  */
 static void test_5_12_8_move(void **state)
