@@ -189,10 +189,13 @@ build/fuzz/fuzz_wire: $(FUZZ_SRCS) $(wildcard src/*.h)
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-Isrc $(PKG_CFLAGS) -o $@ $(FUZZ_SRCS) $(PKG_LIBS)
 
+# New inputs go to build/fuzz/corpus; the committed seeds (tests/fuzz/
+# seeds.sh) and the dictionary lead into the handshake and the engine.
 fuzz: build/fuzz/fuzz_wire
 	@mkdir -p build/fuzz/corpus
 	build/fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -max_len=4096 \
-		-print_final_stats=1 build/fuzz/corpus
+		-dict=tests/fuzz/fuzz_wire.dict -print_final_stats=1 \
+		build/fuzz/corpus tests/fuzz/corpus
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \

@@ -304,6 +304,107 @@ int engine_find_registration(const PrState *state, const PrNexus *nexus)
     return find_registration(state, &nexus->initiator, nexus->rtpi, false);
 }
 
+/* Add @rtpi to the sorted set @ports unless it is there already. */
+static void ports_add(GArray *ports, uint16_t rtpi)
+{
+    guint i = 0;
+
+    while (i < ports->len && g_array_index(ports, uint16_t, i) < rtpi) {
+        i++;
+    }
+    if (i == ports->len || g_array_index(ports, uint16_t, i) != rtpi) {
+        g_array_insert_val(ports, i, rtpi);
+    }
+}
+
+/*
+ * The target ports of the logical unit known to the device server, as a
+ * sorted set of relative target port identifiers: this daemon's, the one
+ * @nexus came through, and each one a registration came through (another
+ * host's daemon's port).
+ */
+static GArray *known_ports(const PrConfig *config, const PrState *state,
+                           const PrNexus *nexus)
+{
+    GArray *ports = g_array_new(FALSE, FALSE, sizeof(uint16_t));
+    guint i;
+
+    for (i = 0; i < config->n_ports; i++) {
+        ports_add(ports, config->ports[i]);
+    }
+    ports_add(ports, nexus->rtpi);
+    for (i = 0; i < state->regs->len; i++) {
+        const PrRegistration *reg = reg_at(state, (int)i);
+
+        if (!reg->all_tg_pt) {
+            ports_add(ports, reg->rtpi);
+        }
+    }
+    return ports;
+}
+
+static bool ports_contain(const GArray *ports, uint16_t rtpi)
+{
+    guint i;
+
+    for (i = 0; i < ports->len; i++) {
+        if (g_array_index(ports, uint16_t, i) == rtpi) {
+            return true;
+        }
+    }
+    return false;
+}
+
+static bool any_all_tg_pt_row(const PrState *state)
+{
+    guint i;
+
+    for (i = 0; i < state->regs->len; i++) {
+        if (reg_at(state, (int)i)->all_tg_pt) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * Before ALL_TG_PT registrations were kept per target port, one row with
+ * all_tg_pt stood for all of them.  Rewrite each such row as the
+ * registrations it stands for, one per port of @ports (5.12.7 table 69);
+ * the first of them holds what the row held, as a reservation that is
+ * not all-registrants has one holder (5.12.10).
+ */
+static void expand_all_tg_pt(PrState *state, const GArray *ports)
+{
+    guint i = 0;
+
+    while (i < state->regs->len) {
+        PrRegistration row = *reg_at(state, (int)i);
+        bool holder = row.holder;
+        guint j;
+
+        if (!row.all_tg_pt || ports->len == 0) {
+            i++;
+            continue;
+        }
+        g_array_remove_index(state->regs, i);
+        for (j = 0; j < ports->len; j++) {
+            PrRegistration reg = row;
+
+            reg.all_tg_pt = false;
+            reg.rtpi = g_array_index(ports, uint16_t, j);
+            if (find_registration(state, &reg.initiator, reg.rtpi, false) >=
+                0) {
+                continue;
+            }
+            reg.holder = holder;
+            holder = false;
+            g_array_insert_val(state->regs, i, reg);
+            i++;
+        }
+    }
+}
+
 static bool any_key_equals(const PrState *state, uint64_t key)
 {
     guint i;
@@ -614,15 +715,27 @@ static bool check_cdb(const uint8_t *cdb, uint8_t max_sa, int first, int last,
 }
 
 /* SPC-4 6.13: PERSISTENT RESERVE IN. */
-static void persistent_reserve_in(const PrState *state, const uint8_t *cdb,
+static void persistent_reserve_in(const PrConfig *config, const PrNexus *nexus,
+                                  const PrState *state, const uint8_t *cdb,
                                   PrResult *result)
 {
     uint8_t sa = cdb[1] & 0x1f;
     size_t alloc = get_be16(cdb + 7);
+    g_autoptr(PrState) view = NULL;
     Payload p;
 
     if (!check_cdb(cdb, PR_IN_READ_FULL_STATUS, 2, 6, result)) {
         return;
+    }
+    /* Report a row of an earlier version as the I_T nexuses it stands
+     * for, without changing what is stored. */
+    if (any_all_tg_pt_row(state)) {
+        GArray *ports = known_ports(config, state, nexus);
+
+        view = pr_state_copy(state);
+        expand_all_tg_pt(view, ports);
+        g_array_unref(ports);
+        state = view;
     }
 
     /* An allocation length of zero is not an error (SPC-4 4.2.5.6). */
@@ -731,14 +844,12 @@ static bool decode_basic(const uint8_t *param, size_t len, ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 21, -1);
         return false;
     }
-    /* SPEC_I_PT is not allowed with REGISTER AND IGNORE EXISTING KEY
-     * (5.12.7) and is ignored by every action but REGISTER (6.14.3). */
-    if (pp->f.spec_i_pt && pp->f.service_action == PR_OUT_REGISTER_IGNORE) {
+    /* 6.14.3: SPEC_I_PT is valid with REGISTER only; with any other
+     * service action it terminates the command, before the length is
+     * judged, since a TransportID list may follow it. */
+    if (pp->f.spec_i_pt && pp->f.service_action != PR_OUT_REGISTER) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 3);
         return false;
-    }
-    if (pp->f.service_action != PR_OUT_REGISTER) {
-        pp->f.spec_i_pt = false;
     }
     if (!pp->f.spec_i_pt) {
         /* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
@@ -798,30 +909,6 @@ static bool decode_move(const uint8_t *param, size_t len, ProutParams *pp,
     return true;
 }
 
-/*
- * Whether @rtpi names a target port of the LU: one of this daemon's, or
- * one that a registration came through (a port of another host's daemon).
- */
-static bool port_exists(const PrConfig *config, const PrState *state,
-                        uint16_t rtpi)
-{
-    size_t i;
-
-    for (i = 0; i < config->n_ports; i++) {
-        if (config->ports[i] == rtpi) {
-            return true;
-        }
-    }
-    for (i = 0; i < state->regs->len; i++) {
-        const PrRegistration *reg = reg_at(state, (int)i);
-
-        if (!reg->all_tg_pt && reg->rtpi == rtpi) {
-            return true;
-        }
-    }
-    return false;
-}
-
 /* Validate TYPE and SCOPE of a reservation about to be created. */
 static bool check_type_scope(const ProutParams *pp, PrResult *result)
 {
@@ -857,17 +944,88 @@ static bool room_for(const PrConfig *config, const PrState *state, size_t more,
 }
 
 /*
+ * Append to @targets the I_T nexuses that registering @tid with @key
+ * makes (5.12.7 table 69): one per target port of @ports with ALL_TG_PT,
+ * as if the request had come through each, else the one through @rtpi.
+ * Returns false when one of them is registered already.
+ */
+static bool add_targets(const PrState *state, const ProutParams *pp,
+                        const TransportId *tid, const GArray *ports,
+                        uint16_t rtpi, GArray *targets)
+{
+    guint n = pp->f.all_tg_pt ? ports->len : 1;
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        PrRegistration reg = {0};
+
+        reg.initiator = *tid;
+        reg.rtpi = pp->f.all_tg_pt ? g_array_index(ports, uint16_t, i) : rtpi;
+        reg.key = pp->f.sark;
+        if (find_registration(state, tid, reg.rtpi, false) >= 0) {
+            return false;
+        }
+        g_array_append_val(targets, reg);
+    }
+    return true;
+}
+
+/*
+ * SPC-4 5.12.7 tables 67 and 69: register the unregistered @nexus, and
+ * with SPEC_I_PT each initiator listed, all or none.  An I_T nexus it
+ * would register that is registered already (a listed one, or with
+ * ALL_TG_PT the issuer's initiator through another port) fails the whole
+ * command with INVALID FIELD IN PARAMETER LIST.
+ */
+static bool register_new(const PrConfig *config, const PrNexus *nexus,
+                         const ProutParams *pp, const GArray *ports,
+                         PrState *state, PrResult *result)
+{
+    g_autoptr(GArray) targets =
+        g_array_new(FALSE, TRUE, sizeof(PrRegistration));
+    guint i;
+
+    if (!add_targets(state, pp, &nexus->initiator, ports, nexus->rtpi,
+                     targets)) {
+        result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20, 2);
+        return false;
+    }
+    for (i = 0; i < pp->tids->len; i++) {
+        const TransportId *tid = &g_array_index(pp->tids, TransportId, i);
+        bool duplicate = false;
+        guint j;
+
+        for (j = 0; j < targets->len; j++) {
+            if (tid_matches(
+                    &g_array_index(targets, PrRegistration, j).initiator,
+                    tid)) {
+                duplicate = true;
+            }
+        }
+        if (!duplicate &&
+            !add_targets(state, pp, tid, ports, nexus->rtpi, targets)) {
+            result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 28,
+                               -1);
+            return false;
+        }
+    }
+    if (!room_for(config, state, targets->len, result)) {
+        return false;
+    }
+    g_array_append_vals(state->regs, targets->data, targets->len);
+    return true;
+}
+
+/*
  * SPC-4 5.12.7 and 5.12.11.2.3: REGISTER and REGISTER AND IGNORE EXISTING
- * KEY (tables 67 and 68).
+ * KEY (tables 67 and 68).  On a registered nexus they change or remove
+ * that nexus's registration only, whatever ALL_TG_PT says.
  */
 static void do_register(const PrConfig *config, const PrNexus *nexus,
-                        const ProutParams *pp, PrState *state, int me,
-                        PrResult *result)
+                        const ProutParams *pp, const GArray *ports,
+                        PrState *state, int me, PrResult *result)
 {
     if (me < 0) {
-        GArray *targets;
-        guint i;
-
         if (pp->f.service_action == PR_OUT_REGISTER && pp->f.rk != 0) {
             result_conflict(result);
             return;
@@ -877,64 +1035,9 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
             result->status = SCSI_STATUS_GOOD;
             return;
         }
-        /* ALL_TG_PT registers the initiator through every target port:
-         * like a listed nexus under SPEC_I_PT, one already registered
-         * through another port fails the command. */
-        if (pp->f.all_tg_pt && find_registration(state, &nexus->initiator,
-                                                 nexus->rtpi, true) >= 0) {
-            result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                               2);
+        if (!register_new(config, nexus, pp, ports, state, result)) {
             return;
         }
-        /* The issuer, then each TransportID of SPEC_I_PT, on the port the
-         * command came through or on every port with ALL_TG_PT. */
-        targets = g_array_new(FALSE, TRUE, sizeof(PrRegistration));
-        {
-            PrRegistration reg = {0};
-
-            reg.initiator = nexus->initiator;
-            reg.all_tg_pt = pp->f.all_tg_pt;
-            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->f.sark;
-            g_array_append_val(targets, reg);
-        }
-        for (i = 0; i < pp->tids->len; i++) {
-            const TransportId *tid = &g_array_index(pp->tids, TransportId, i);
-            PrRegistration reg = {0};
-            guint j;
-            bool duplicate = false;
-
-            for (j = 0; j < targets->len; j++) {
-                if (tid_matches(
-                        &g_array_index(targets, PrRegistration, j).initiator,
-                        tid)) {
-                    duplicate = true;
-                }
-            }
-            if (duplicate) {
-                continue;
-            }
-            /* 5.12.7: a listed nexus that is already registered fails the
-             * whole command and nothing is registered. */
-            if (find_registration(state, tid, nexus->rtpi, pp->f.all_tg_pt) >=
-                0) {
-                g_array_unref(targets);
-                result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
-                                   28, -1);
-                return;
-            }
-            reg.initiator = *tid;
-            reg.all_tg_pt = pp->f.all_tg_pt;
-            reg.rtpi = pp->f.all_tg_pt ? 0 : nexus->rtpi;
-            reg.key = pp->f.sark;
-            g_array_append_val(targets, reg);
-        }
-        if (!room_for(config, state, targets->len, result)) {
-            g_array_unref(targets);
-            return;
-        }
-        g_array_append_vals(state->regs, targets->data, targets->len);
-        g_array_unref(targets);
     } else {
         PrRegistration *reg = reg_at(state, me);
 
@@ -955,7 +1058,6 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
     }
     state->aptpl = pp->f.aptpl;
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1019,7 +1121,6 @@ static void clear_all(PrState *state, int me)
 static void do_clear(PrState *state, int me, PrResult *result)
 {
     clear_all(state, me);
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
@@ -1102,13 +1203,16 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
     }
 done:
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
-/* SPC-4 5.12.8: REGISTER AND MOVE (table 70). */
+/*
+ * SPC-4 5.12.8: REGISTER AND MOVE (table 70), to the I_T nexus of the
+ * TransportID and a relative target port of @ports.
+ */
 static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
-                                 PrState *state, int me, PrResult *result)
+                                 const GArray *ports, PrState *state, int me,
+                                 PrResult *result)
 {
     const TransportId *tid = &g_array_index(pp->tids, TransportId, 0);
     int dest;
@@ -1126,7 +1230,7 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8, -1);
         return;
     }
-    if (!port_exists(config, state, pp->f.move_rtpi)) {
+    if (!ports_contain(ports, pp->f.move_rtpi)) {
         result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 18, -1);
         return;
     }
@@ -1157,20 +1261,37 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         unregister(state, me);
     }
     state->generation++;
-    result->generation_raised = true;
     result->status = SCSI_STATUS_GOOD;
 }
 
 /*
- * SPC-5 5.14.11.3: REPLACE LOST RESERVATION.  Only meaningful after PR
- * information was lost; it then replaces every registration, without unit
- * attentions, by the issuer's and reserves for it.
+ * SPC-5 5.14.11.3: REPLACE LOST RESERVATION.  Its RESERVATION KEY is not
+ * matched against the issuer's key but shall be zero (SPC-5's RESERVATION
+ * KEY field, 6.16.3).  Until PR information is lost the usual order holds:
+ * an unregistered nexus conflicts (5.12.7, SPC-5 table 66), so does a key
+ * other than the zero required, and only then INVALID RELEASE says that
+ * nothing was lost.  While it is lost this service action never ends in
+ * RESERVATION CONFLICT (SPC-5 5.14.5.3.2): any nexus may replace every
+ * registration, without unit attentions, by its own and reserve, and a
+ * non-zero key is an invalid field.
  */
 static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
-                            PrState *state, PrResult *result)
+                            PrState *state, int me, PrResult *result)
 {
     PrRegistration reg = {0};
 
+    if (!state->info_lost) {
+        if (me < 0 || pp->f.rk != 0) {
+            result_conflict(result);
+        } else {
+            result_check(result, SENSE_INVALID_RELEASE);
+        }
+        return;
+    }
+    if (pp->f.rk != 0) {
+        result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 0, -1);
+        return;
+    }
     if (!check_type_scope(pp, result)) {
         return;
     }
@@ -1184,6 +1305,8 @@ static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
     reg.key = pp->f.sark;
     g_array_append_val(state->regs, reg);
     reserve_for(state, 0, pp->f.type, pp->f.scope);
+    /* SPC-5 5.14.5.1: its APTPL counts like a registration's. */
+    state->aptpl = pp->f.aptpl;
     state->generation = 0;
     state->info_lost = false;
     result->status = SCSI_STATUS_GOOD;
@@ -1195,6 +1318,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
                                    size_t param_len, PrState *state,
                                    PrResult *result)
 {
+    g_autoptr(GArray) ports = NULL;
     ProutParams pp;
     int me;
 
@@ -1223,20 +1347,19 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         goto out;
     }
 
+    /* Rows of earlier versions that stand for every target port become
+     * the registrations they stand for before anything else. */
+    ports = known_ports(config, state, nexus);
+    expand_all_tg_pt(state, ports);
     me = engine_find_registration(state, nexus);
 
-    if (pp.f.service_action == PR_OUT_REPLACE_LOST && state->info_lost) {
-        /* 6.14.3: the reservation key shall be zero. */
-        if (pp.f.rk != 0) {
-            result_conflict(result);
-        } else {
-            do_replace_lost(nexus, &pp, state, result);
-        }
+    if (pp.f.service_action == PR_OUT_REPLACE_LOST) {
+        do_replace_lost(nexus, &pp, state, me, result);
         goto out;
     }
     if (pp.f.service_action == PR_OUT_REGISTER ||
         pp.f.service_action == PR_OUT_REGISTER_IGNORE) {
-        do_register(config, nexus, &pp, state, me, result);
+        do_register(config, nexus, &pp, ports, state, me, result);
         goto out;
     }
     /* 5.12.7: every other action from an unregistered nexus, and any
@@ -1260,11 +1383,7 @@ static void persistent_reserve_out(const PrConfig *config, const PrNexus *nexus,
         do_preempt(&pp, state, me, result);
         break;
     case PR_OUT_REGISTER_AND_MOVE:
-        do_register_and_move(config, &pp, state, me, result);
-        break;
-    case PR_OUT_REPLACE_LOST:
-        /* Nothing was lost (SPC-5 5.14.11.3). */
-        result_check(result, SENSE_INVALID_RELEASE);
+        do_register_and_move(config, &pp, ports, state, me, result);
         break;
     default:
         break;
@@ -1313,7 +1432,6 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
     memset(result, 0, offsetof(PrResult, data));
     result->changed = false;
     result->ua_reported = false;
-    result->generation_raised = false;
 
     if (cdb[0] != SCSI_OP_PERSISTENT_RESERVE_IN &&
         cdb[0] != SCSI_OP_PERSISTENT_RESERVE_OUT) {
@@ -1324,7 +1442,7 @@ void engine_execute(const PrConfig *config, const PrNexus *nexus,
         return;
     }
     if (cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN) {
-        persistent_reserve_in(state, cdb, result);
+        persistent_reserve_in(config, nexus, state, cdb, result);
         return;
     }
     /* Work on a copy so that a command failing half-way leaves nothing

@@ -60,6 +60,13 @@ typedef struct PrNexus {
     uint16_t rtpi;
 } PrNexus;
 
+/*
+ * The registration of one I_T nexus.  ALL_TG_PT makes one per target port
+ * (SPC-4 5.12.7 table 69).  all_tg_pt is set only in rows stored by
+ * earlier versions, which kept such a registration as one row for every
+ * target port (rtpi 0); the engine reads such a row as the registrations
+ * it stands for and stores those on the next PR OUT that completes.
+ */
 typedef struct PrRegistration {
     TransportId initiator;
     uint16_t rtpi; /* 0 when all_tg_pt: every target port */
@@ -97,7 +104,10 @@ typedef enum PrUaPolicy {
 } PrUaPolicy;
 
 typedef struct PrConfig {
-    const uint16_t *ports; /* this daemon's relative target port ids */
+    /* This daemon's relative target port ids: with those registrations
+     * came through, the ports ALL_TG_PT registers on and REGISTER AND
+     * MOVE may name. */
+    const uint16_t *ports;
     size_t n_ports;
     unsigned max_registrations;
     PrUaPolicy ua_policy;
@@ -110,7 +120,6 @@ typedef struct PrResult {
     uint8_t data[PR_DATA_MAX];
     bool changed;     /* the state changed and must be stored */
     bool ua_reported; /* a unit attention was reported instead */
-    bool generation_raised;
 } PrResult;
 
 /*

@@ -138,7 +138,6 @@ void passthrough_reply(const uint8_t *cdb, const SgOutcome *sg,
 
     result->changed = false;
     result->ua_reported = false;
-    result->generation_raised = false;
     if (sg->error != 0) {
         answer_errno(result, sg->error);
         return;

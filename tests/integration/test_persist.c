@@ -492,11 +492,13 @@ static void test_compare_preempt_clear(void **state)
     STEP(f, 0, NODE2, "-n", "-o", "-C", "-K", "2", "@DEV");
     STEP(f, 0, NODE2, "-n", "-i", "-s", "@DEV");
     STEP(f, 0, NODE2, "-n", "-i", "-c", "-H", "@DEV");
-    /* REPLACE LOST RESERVATION with nothing lost (SPC-5 5.14.11.3). */
+    /* REPLACE LOST RESERVATION with nothing lost (SPC-5 5.14.11.3): its
+     * reservation key must be zero, not the nexus's (SPC-5 6.16.3). */
     STEP(f, 24, NODE2, "-n", "-o", "-z", "-S", "5", "-T", "5", "@DEV");
     STEP(f, 0, NODE2, "-n", "-o", "-I", "-S", "5", "@DEV");
-    STEP(f, 5, NODE2, "-n", "-o", "-z", "-K", "5", "-S", "5", "-T", "5",
+    STEP(f, 24, NODE2, "-n", "-o", "-z", "-K", "5", "-S", "5", "-T", "5",
          "@DEV");
+    STEP(f, 5, NODE2, "-n", "-o", "-z", "-S", "5", "-T", "5", "@DEV");
 }
 
 /* A file of TransportIDs for -X file=..., as sg_persist's man page
@@ -914,6 +916,8 @@ static void test_format_full_status_and_capabilities(void **state)
     g_free(tool_ok(f, NODE1, ARGS("-n", "-o", "-I", "-S", "1", "@DEV")));
     g_free(tool_ok(f, NODE1,
                    ARGS("-n", "-o", "-R", "-T", "5", "-K", "1", "@DEV")));
+    /* ALL_TG_PT registers one I_T nexus per target port, each shown
+     * with its port (SPC-4 5.12.7, 6.13.5); the daemon has one. */
     g_free(tool_ok(f, "sas,5000c50005b32001",
                    ARGS("-n", "-o", "-I", "-S", "2", "-Y", "@DEV")));
     out = tool_ok(f, NODE2, ARGS("-n", "-i", "-s", "@DEV"));
@@ -927,7 +931,8 @@ static void test_format_full_status_and_capabilities(void **state)
                              "      Transport Id of initiator:\n"
                              "        iSCSI name: " NODE1 "\n"
                              "    Key=0x2\n"
-                             "      All target ports bit set\n"
+                             "      All target ports bit clear\n"
+                             "      Relative port address: 0x1\n"
                              "      not reservation holder\n"
                              "      Transport Id of initiator:\n"
                              "        SAS address: 0x5000c50005b32001\n");

@@ -141,6 +141,55 @@ uint8_t testlu_reservation(TestLu *lu, uint64_t *key)
     return lu->result.data[21] & 0x0f;
 }
 
+guint testlu_full_status(TestLu *lu, TestDescriptor *d, guint max)
+{
+    const uint8_t *p;
+    const uint8_t *end;
+    guint n = 0;
+
+    assert_int_equal(testlu_in(lu, &lu->observer, PR_IN_READ_FULL_STATUS, 8192),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(lu->result.data_len, 8 + get_be32(lu->result.data + 4));
+    p = lu->result.data + 8;
+    end = lu->result.data + lu->result.data_len;
+    while (p < end) {
+        size_t tid_len;
+        size_t used = 0;
+
+        assert_true(p + 24 <= end);
+        tid_len = get_be32(p + 20);
+        assert_true(p + 24 + tid_len <= end);
+        if (n < max) {
+            memset(&d[n], 0, sizeof(d[n]));
+            d[n].key = get_be64(p);
+            d[n].all_tg_pt = (p[12] & 0x02) != 0;
+            d[n].holder = (p[12] & 0x01) != 0;
+            d[n].scope_type = p[13];
+            d[n].rtpi = get_be16(p + 18);
+            assert_int_equal(
+                tid_decode(p + 24, tid_len, &d[n].initiator, &used), TID_OK);
+            assert_int_equal(used, tid_len);
+        }
+        n++;
+        p += 24 + tid_len;
+    }
+    return n;
+}
+
+const TestDescriptor *testlu_descriptor(const TestDescriptor *d, guint n,
+                                        const PrNexus *nexus)
+{
+    guint i;
+
+    for (i = 0; i < n; i++) {
+        if (tid_equal(&d[i].initiator, &nexus->initiator) &&
+            d[i].rtpi == nexus->rtpi) {
+            return &d[i];
+        }
+    }
+    return NULL;
+}
+
 static bool ua_for(const PrUnitAttention *ua, const PrNexus *nexus)
 {
     return tid_matches(&ua->initiator, &nexus->initiator) &&

@@ -50,6 +50,27 @@ bool testlu_key_present(TestLu *lu, uint64_t key);
 /* Reservation type (0: none) and key. */
 uint8_t testlu_reservation(TestLu *lu, uint64_t *key);
 
+/* One READ FULL STATUS descriptor (SPC-4 6.13.5), decoded. */
+typedef struct TestDescriptor {
+    uint64_t key;
+    bool all_tg_pt;
+    bool holder;
+    uint8_t scope_type;
+    uint16_t rtpi;
+    TransportId initiator;
+} TestDescriptor;
+
+/*
+ * READ FULL STATUS from the observer nexus, every descriptor decoded into
+ * @d (at most @max); returns how many the ADDITIONAL LENGTH holds.
+ */
+guint testlu_full_status(TestLu *lu, TestDescriptor *d, guint max);
+
+/* The descriptor of @d (@n of them) for @nexus's initiator and target
+ * port, or NULL. */
+const TestDescriptor *testlu_descriptor(const TestDescriptor *d, guint n,
+                                        const PrNexus *nexus);
+
 /* Unit attentions pending for @nexus, as "ASC/ASCQ" pairs packed. */
 guint testlu_pending_uas(TestLu *lu, const PrNexus *nexus);
 bool testlu_ua_pending(TestLu *lu, const PrNexus *nexus, uint8_t asc,

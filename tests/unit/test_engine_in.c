@@ -6,7 +6,7 @@
 
 #include "enginetest.h"
 
-/* 6.13.1 table 162, check 1: service actions 04h-1Fh are reserved;
+/* 6.13.1 table 162: service actions 04h-1Fh are reserved;
  * 00h-03h all answer GOOD (libiscsi PrinServiceactionRange). */
 static void test_6_13_1_service_action_range(void **state)
 {
@@ -56,7 +56,7 @@ static void test_6_13_2_read_keys_empty(void **state)
 }
 
 /*
- * 6.13.2, 4.2.5.6, check 8 (libiscsi PrinReadKeys.Truncate): the payload
+ * 6.13.2, 4.2.5.6 (libiscsi PrinReadKeys.Truncate): the payload
  * is truncated to the allocation length (zero included, not an error)
  * but ADDITIONAL LENGTH reports the full list; duplicate keys of two
  * nexuses are both listed.
@@ -90,7 +90,7 @@ static void test_6_13_2_read_keys_truncated(void **state)
     assert_true(get_be64(lu->result.data + 16) == KEY_A);
 }
 
-/* 6.13.3, check 9: READ RESERVATION with and without a reservation. */
+/* 6.13.3: READ RESERVATION with and without a reservation. */
 static void test_6_13_3_read_reservation(void **state)
 {
     TestLu *lu = *state;
@@ -117,7 +117,7 @@ static void test_6_13_3_read_reservation(void **state)
     assert_int_equal(get_be32(lu->result.data + 4), 16);
 }
 
-/* 6.13.3, check 9: an all-registrants reservation has key zero. */
+/* 6.13.3: an all-registrants reservation has key zero. */
 static void test_6_13_3_all_registrants_key_zero(void **state)
 {
     TestLu *lu = *state;
@@ -131,7 +131,7 @@ static void test_6_13_3_all_registrants_key_zero(void **state)
 }
 
 /*
- * 6.13.4, check 10: REPORT CAPABILITIES: LENGTH 8, RLR_C, SIP_C, ATP_C,
+ * 6.13.4: REPORT CAPABILITIES: LENGTH 8, RLR_C, SIP_C, ATP_C,
  * PTPL_C, no CRH, TMV, ALLOW COMMANDS 000b, all six types in the mask.
  */
 static void test_6_13_4_report_capabilities(void **state)
@@ -156,7 +156,7 @@ static void test_6_13_4_report_capabilities(void **state)
 }
 
 /*
- * 6.13.5, check 11: READ FULL STATUS: one descriptor per registration
+ * 6.13.5: READ FULL STATUS: one descriptor per registration
  * with its key, R_HOLDER and scope/type for the holder only, its relative
  * target port, and its TransportID, which decodes back to the initiator.
  */
@@ -196,7 +196,7 @@ static void test_6_13_5_read_full_status(void **state)
     assert_int_equal((size_t)(d + 24 + used - lu->result.data), total);
 }
 
-/* 6.13.5, check 11: ADDITIONAL LENGTH is not truncated either. */
+/* 6.13.5: ADDITIONAL LENGTH is not truncated either. */
 static void test_6_13_5_read_full_status_truncated(void **state)
 {
     TestLu *lu = *state;
@@ -210,6 +210,122 @@ static void test_6_13_5_read_full_status_truncated(void **state)
     assert_good(lu);
     assert_int_equal(lu->result.data_len, 30);
     assert_int_equal(get_be32(lu->result.data + 4), full);
+}
+
+/*
+ * 6.14.3, 5.12.7 table 69: ALL_TG_PT registers the initiator through
+ * every target port, as if the request had come through each; READ KEYS
+ * lists the key of every registered I_T nexus (6.13.2), so once per port.
+ */
+static void test_6_13_2_read_keys_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t keys[8];
+    guint n;
+    guint i;
+    guint a = 0;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    assert_good(lu);
+    testlu_register(lu, &lu->b, KEY_B);
+    n = testlu_keys(lu, keys, 8);
+    assert_int_equal(n, 3);
+    for (i = 0; i < n; i++) {
+        a += keys[i] == KEY_A ? 1 : 0;
+    }
+    assert_int_equal(a, 2);
+    assert_true(testlu_key_present(lu, KEY_B));
+    /* One command, one PRgeneration step (6.13.2). */
+    assert_int_equal(testlu_generation(lu), 2);
+}
+
+/*
+ * 5.12.6.4, 6.13.5: READ FULL STATUS reports every registered I_T nexus
+ * of an ALL_TG_PT registration with its own relative target port; a
+ * descriptor for one nexus has ALL_TG_PT zero.  The holder (5.12.10) is
+ * the one nexus the reservation came through.
+ */
+static void test_6_13_5_read_full_status_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    TestDescriptor d[4];
+    const TestDescriptor *p1;
+    const TestDescriptor *p2;
+    guint n;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    assert_good(lu);
+    testlu_out(lu, &lu->a2, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
+               0);
+    assert_good(lu);
+    n = testlu_full_status(lu, d, 4);
+    assert_int_equal(n, 2);
+    p1 = testlu_descriptor(d, n, &lu->a);
+    p2 = testlu_descriptor(d, n, &lu->a2);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_true(p1->key == KEY_A && p2->key == KEY_A);
+    assert_false(p1->all_tg_pt);
+    assert_false(p2->all_tg_pt);
+    assert_false(p1->holder);
+    assert_int_equal(p1->scope_type, 0);
+    assert_true(p2->holder);
+    assert_int_equal(p2->scope_type, PR_TYPE_WRITE_EXCLUSIVE);
+}
+
+/*
+ * A database written before ALL_TG_PT registrations were kept per target
+ * port holds one row for every port.  PR IN reports it as one I_T nexus
+ * per target port (6.13.2, 6.13.5), the one on the lowest port holding a
+ * reservation the row held (5.12.10: one holder); the next PR OUT stores
+ * it that way, and each nexus is then on its own (5.12.11.2.2).
+ */
+static void test_6_13_all_tg_pt_row_of_earlier_versions(void **state)
+{
+    TestLu *lu = *state;
+    PrRegistration row = {0};
+    TestDescriptor d[4];
+    const TestDescriptor *p1;
+    const TestDescriptor *p2;
+    uint64_t keys[4];
+    guint n;
+
+    row.initiator = lu->a.initiator;
+    row.all_tg_pt = true;
+    row.key = KEY_A;
+    row.holder = true;
+    g_array_append_val(lu->state->regs, row);
+    lu->state->res_type = PR_TYPE_WRITE_EXCLUSIVE;
+    lu->state->generation = 7;
+    assert_true(engine_state_consistent(lu->state));
+
+    assert_int_equal(testlu_keys(lu, keys, 4), 2);
+    assert_true(keys[0] == KEY_A && keys[1] == KEY_A);
+    n = testlu_full_status(lu, d, 4);
+    assert_int_equal(n, 2);
+    p1 = testlu_descriptor(d, n, &lu->a);
+    p2 = testlu_descriptor(d, n, &lu->a2);
+    assert_non_null(p1);
+    assert_non_null(p2);
+    assert_false(p1->all_tg_pt || p2->all_tg_pt);
+    assert_true(p1->holder);
+    assert_false(p2->holder);
+    /* PR IN changed nothing. */
+    assert_int_equal(lu->state->regs->len, 1);
+
+    testlu_register(lu, &lu->b, KEY_B);
+    assert_int_equal(lu->state->regs->len, 3);
+    assert_true(engine_state_consistent(lu->state));
+    assert_int_equal(testlu_generation(lu), 8);
+    /* Not the holder: nothing released. */
+    testlu_out(lu, &lu->a2, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
+               0);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_WRITE_EXCLUSIVE);
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE, KEY_A, 0,
+               0);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -425,6 +541,9 @@ int main(void)
         T(test_6_13_4_report_capabilities),
         T(test_6_13_5_read_full_status),
         T(test_6_13_5_read_full_status_truncated),
+        T(test_6_13_2_read_keys_all_tg_pt),
+        T(test_6_13_5_read_full_status_all_tg_pt),
+        T(test_6_13_all_tg_pt_row_of_earlier_versions),
         T(test_ua_reported_once_when_strict),
         T(test_ua_reported_in_order),
         T(test_ua_recorded_by_default),

@@ -1,8 +1,7 @@
 /*
  * test_engine_out: PERSISTENT RESERVE OUT against the SPC-4 text.
  *
- * Clause numbers are SPC-4 r37; "check N" refers to the acceptance checks
- * in reference spc4-pr.md section 6.
+ * Clause numbers are SPC-4 r37 unless marked SPC-5.
  */
 #include <string.h>
 
@@ -12,7 +11,7 @@
 /* CDB and parameter list validation (6.14.1-6.14.3)                   */
 /* ------------------------------------------------------------------ */
 
-/* 6.14.1 table 168, check 1: service actions 09h-1Fh are reserved. */
+/* 6.14.1 table 168: service actions 09h-1Fh are reserved. */
 static void test_6_14_1_reserved_service_actions(void **state)
 {
     TestLu *lu = *state;
@@ -28,7 +27,7 @@ static void test_6_14_1_reserved_service_actions(void **state)
     }
 }
 
-/* 6.14.2 table 169, check 1: obsolete and reserved types for RESERVE. */
+/* 6.14.2 table 169: obsolete and reserved types for RESERVE. */
 static void test_6_14_2_invalid_types(void **state)
 {
     TestLu *lu = *state;
@@ -44,7 +43,7 @@ static void test_6_14_2_invalid_types(void **state)
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
 }
 
-/* 6.14.2, check 1: SCOPE other than LU_SCOPE is INVALID FIELD IN CDB. */
+/* 6.14.2: SCOPE other than LU_SCOPE is INVALID FIELD IN CDB. */
 static void test_6_14_2_scope_not_lu(void **state)
 {
     TestLu *lu = *state;
@@ -61,7 +60,7 @@ static void test_6_14_2_scope_not_lu(void **state)
     }
 }
 
-/* 6.14.3, check 2: without SPEC_I_PT the list is exactly 24 bytes. */
+/* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
 static void test_6_14_3_parameter_list_length(void **state)
 {
     TestLu *lu = *state;
@@ -153,7 +152,7 @@ static void test_6_14_3_reserved_parameter_bits(void **state)
 /* REGISTER and REGISTER AND IGNORE EXISTING KEY (5.12.7)              */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.7 table 67, check 3: unregistered nexus, RK non-zero: conflict. */
+/* 5.12.7 table 67: unregistered nexus, RK non-zero: conflict. */
 static void test_5_12_7_register_unregistered_nonzero_rk(void **state)
 {
     TestLu *lu = *state;
@@ -175,7 +174,7 @@ static void test_5_12_7_register_new(void **state)
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.7 table 67, check 4: registered, wrong RK: conflict, no change. */
+/* 5.12.7 table 67: registered, wrong RK: conflict, no change. */
 static void test_5_12_7_register_wrong_rk(void **state)
 {
     TestLu *lu = *state;
@@ -191,7 +190,7 @@ static void test_5_12_7_register_wrong_rk(void **state)
     assert_conflict(lu);
 }
 
-/* 5.12.7 table 68, check 5: REGISTER AND IGNORE EXISTING KEY ignores RK. */
+/* 5.12.7 table 68: REGISTER AND IGNORE EXISTING KEY ignores RK. */
 static void test_5_12_7_register_ignore_wrong_rk(void **state)
 {
     TestLu *lu = *state;
@@ -241,7 +240,7 @@ static void test_5_12_11_2_3_unregister(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: the holder of a WE/EA reservation unregisters:
+ * 5.12.11.2.3: the holder of a WE/EA reservation unregisters:
  * the reservation is released and no unit attention is established.
  */
 static void test_5_12_11_2_3_holder_unregisters_we(void **state)
@@ -261,7 +260,7 @@ static void test_5_12_11_2_3_holder_unregisters_we(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: the holder of a registrants-only reservation
+ * 5.12.11.2.3: the holder of a registrants-only reservation
  * unregisters: released, RESERVATIONS RELEASED to the other registrants
  * only (libiscsi ProutReserve.OwnershipWERO).
  */
@@ -284,7 +283,7 @@ static void test_5_12_11_2_3_holder_unregisters_ro(void **state)
 }
 
 /*
- * 5.12.11.2.3, check 14: an all-registrants reservation stays while any
+ * 5.12.11.2.3: an all-registrants reservation stays while any
  * registrant remains and goes with the last one (libiscsi Ownership*AR).
  */
 static void test_5_12_11_2_3_all_registrants_last_leaves(void **state)
@@ -336,7 +335,7 @@ static void test_5_12_4_aptpl_last_value(void **state)
     assert_int_equal(lu->result.data[3] & 0x01, 0);
 }
 
-/* 5.12.7, check 7: PRgeneration is a 32-bit counter that wraps. */
+/* 5.12.7: PRgeneration is a 32-bit counter that wraps. */
 static void test_5_12_7_generation_wraps(void **state)
 {
     TestLu *lu = *state;
@@ -415,7 +414,7 @@ static void test_5_12_7_spec_i_pt_all_or_nothing(void **state)
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.7, check 23: SPEC_I_PT with REGISTER AND IGNORE EXISTING KEY. */
+/* 5.12.7: SPEC_I_PT with REGISTER AND IGNORE EXISTING KEY. */
 static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
 {
     TestLu *lu = *state;
@@ -428,6 +427,54 @@ static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
     testlu_run(lu, &lu->a, cdb, param, len);
     assert_sense(lu, 0x5, 0x26, 0x00);
     assert_int_equal(testlu_generation(lu), 0);
+}
+
+/*
+ * 6.14.3: SPEC_I_PT set to one with any service action but REGISTER
+ * terminates the command with INVALID FIELD IN PARAMETER LIST, whether
+ * the list stops at 24 bytes or carries TransportIDs, and nothing
+ * changes.  REPLACE LOST RESERVATION is tried while PR information is
+ * lost, the only time it would run.
+ */
+static void test_6_14_3_spec_i_pt_only_with_register(void **state)
+{
+    TestLu *lu = *state;
+    static const uint8_t actions[] = {
+        PR_OUT_RESERVE,      PR_OUT_RELEASE,           PR_OUT_CLEAR,
+        PR_OUT_PREEMPT,      PR_OUT_PREEMPT_AND_ABORT, PR_OUT_REGISTER_IGNORE,
+        PR_OUT_REPLACE_LOST,
+    };
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[PROUT_PARAM_MAX];
+    size_t i;
+    int with_tids;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    assert_good(lu);
+    for (with_tids = 0; with_tids < 2; with_tids++) {
+        for (i = 0; i < sizeof(actions); i++) {
+            g_autoptr(PrState) before = NULL;
+            size_t len = cdb_prout_basic(param, KEY_A, KEY_B, PROUT_SPEC_I_PT,
+                                         &lu->c.initiator, 1);
+
+            if (!with_tids) {
+                len = 24;
+            }
+            lu->state->info_lost = actions[i] == PR_OUT_REPLACE_LOST;
+            before = pr_state_copy(lu->state);
+            cdb_pr_out(cdb, actions[i], 0, PR_TYPE_EXCLUSIVE_ACCESS,
+                       (uint32_t)len);
+            testlu_run(lu, &lu->a, cdb, param, len);
+            assert_sense(lu, 0x5, 0x26, 0x00);
+            /* Field pointer: byte 20, bit 3 (SPEC_I_PT). */
+            assert_int_equal(lu->result.sense[15], 0x80 | 0x08 | 3);
+            assert_int_equal(get_be16(lu->result.sense + 16), 20);
+            assert_true(pr_state_equal(before, lu->state));
+        }
+    }
 }
 
 /* 5.12.7: SPEC_I_PT from a nexus that is already registered. */
@@ -503,28 +550,130 @@ static void test_6_14_3_spec_i_pt_bad_transport_ids(void **state)
 }
 
 /*
- * 5.12.7, 6.13.5: ALL_TG_PT registers the initiator on every target
- * port, and READ FULL STATUS reports it as one descriptor with ALL_TG_PT.
+ * 5.12.7 table 69: ALL_TG_PT registers an I_T nexus per target port, as
+ * if the request had come through each, and each is then a registration
+ * of its own (5.12.7: a registration has no effect on any other): the
+ * holder is the one nexus that reserved (5.12.10), a key changed through
+ * one port changes that nexus's only, and unregistering through one port
+ * removes that nexus's registration only (5.12.11.2.3).
  */
 static void test_5_12_7_all_tg_pt(void **state)
 {
     TestLu *lu = *state;
+    uint64_t key = 0;
 
     testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
     assert_good(lu);
+    assert_int_equal(testlu_generation(lu), 1);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
     assert_true(engine_find_registration(lu->state, &lu->a2) >= 0);
+    assert_int_not_equal(engine_find_registration(lu->state, &lu->a),
+                         engine_find_registration(lu->state, &lu->a2));
+
     testlu_out(lu, &lu->a2, PR_OUT_RESERVE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
                0);
     assert_good(lu);
-    testlu_in(lu, &lu->observer, PR_IN_READ_FULL_STATUS, 8192);
+    /* Through port 1 it is a registrant, not the holder (5.12.11.2.2). */
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_EXCLUSIVE_ACCESS, KEY_A, 0,
+               0);
     assert_good(lu);
-    assert_int_equal(lu->result.data[8 + 12], 0x03); /* ALL_TG_PT, R_HOLDER */
-    assert_int_equal(get_be16(lu->result.data + 8 + 18), 0);
-    /* Unregistering through either port removes the whole group. */
-    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_A, 0, 0);
+    assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_EXCLUSIVE_ACCESS);
+
+    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_A, KEY_C, 0);
     assert_good(lu);
-    assert_true(engine_find_registration(lu->state, &lu->a) < 0);
+    assert_true(testlu_key_present(lu, KEY_A));
+    assert_true(testlu_key_present(lu, KEY_C));
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_EXCLUSIVE_ACCESS);
+    assert_true(key == KEY_C);
+
+    /* The holder unregisters: its reservation goes, port 1's stays. */
+    testlu_out(lu, &lu->a2, PR_OUT_REGISTER, 0, KEY_C, 0, 0);
+    assert_good(lu);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_true(testlu_key_present(lu, KEY_A));
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
+    assert_int_equal(testlu_generation(lu), 3);
+}
+
+/*
+ * 5.12.7, 6.14.2: ALL_TG_PT makes one registration per target port, each
+ * counting against the logical unit's registration resources; short of
+ * them, INSUFFICIENT REGISTRATION RESOURCES and no port is registered.
+ */
+static void test_5_12_7_all_tg_pt_resources(void **state)
+{
+    TestLu *lu = *state;
+
+    lu->config.max_registrations = 2;
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    assert_sense(lu, 0x5, 0x55, 0x04);
+    assert_true(engine_find_registration(lu->state, &lu->a) < 0);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+
+    lu->config.max_registrations = 3;
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER_IGNORE, 0, 0, KEY_A,
+               PROUT_ALL_TG_PT);
+    assert_good(lu);
+    testlu_out(lu, &lu->c, PR_OUT_REGISTER, 0, 0, KEY_C, 0);
+    assert_sense(lu, 0x5, 0x55, 0x04);
+    assert_int_equal(testlu_generation(lu), 2);
+}
+
+/*
+ * 5.12.11.2.2, 5.12.11.2.7: unit attentions go to every other registered
+ * I_T nexus, the issuer's initiator on its other target ports included.
+ */
+static void test_5_12_11_all_tg_pt_unit_attentions(void **state)
+{
+    TestLu *lu = *state;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_RELEASE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    assert_good(lu);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x04));
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x04));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+
+    testlu_out(lu, &lu->a, PR_OUT_CLEAR, 0, KEY_A, 0, 0);
+    assert_good(lu);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x03));
+    assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x03));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+}
+
+/*
+ * 5.12.11.2.4: the holder preempting its own key keeps its reservation
+ * and registration, but the registrations of every other I_T nexus with
+ * that key go, the same initiator's on another target port included,
+ * with REGISTRATIONS PREEMPTED there.
+ */
+static void test_5_12_11_2_4_preempt_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t keys[4];
+    uint64_t key = 0;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->a, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A, 0,
+               0);
+    testlu_out(lu, &lu->a, PR_OUT_PREEMPT, PR_TYPE_WRITE_EXCLUSIVE_RO, KEY_A,
+               KEY_A, 0);
+    assert_good(lu);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_true(engine_find_registration(lu->state, &lu->a2) < 0);
+    assert_int_equal(testlu_keys(lu, keys, 4), 2);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_true(key == KEY_A);
+    assert_true(testlu_ua_pending(lu, &lu->a2, 0x2a, 0x05));
+    assert_int_equal(testlu_pending_uas(lu, &lu->a), 0);
+    assert_int_equal(testlu_pending_uas(lu, &lu->b), 0);
 }
 
 /*
@@ -592,7 +741,7 @@ static void test_5_12_7_register_zero_unregistered(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.7 and table 66, check 6: every PR OUT other than the two register
+ * 5.12.7 and table 66: every PR OUT other than the two register
  * actions from an unregistered nexus conflicts, with or without a
  * reservation held by another nexus.
  */
@@ -657,7 +806,7 @@ static void test_6_14_3_wrong_reservation_key(void **state)
 /* RESERVE (5.12.9)                                                    */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.9, check 12 (libiscsi ProutReserve.Simple): all six types. */
+/* 5.12.9 (libiscsi ProutReserve.Simple): all six types. */
 static void test_5_12_9_reserve_each_type(void **state)
 {
     TestLu *lu = *state;
@@ -677,11 +826,11 @@ static void test_5_12_9_reserve_each_type(void **state)
         assert_good(lu);
         assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_NONE);
     }
-    /* check 7: RESERVE and RELEASE never change the generation. */
+    /* RESERVE and RELEASE never change the generation. */
     assert_int_equal(testlu_generation(lu), 1);
 }
 
-/* 5.12.9, check 12: the holder again, same type: GOOD, no change. */
+/* 5.12.9: the holder again, same type: GOOD, no change. */
 static void test_5_12_9_reserve_again_same_type(void **state)
 {
     TestLu *lu = *state;
@@ -701,7 +850,7 @@ static void test_5_12_9_reserve_again_same_type(void **state)
     assert_int_equal(testlu_reservation(lu, NULL), PR_TYPE_EXCLUSIVE_ACCESS);
 }
 
-/* 5.12.9, check 12: a registered non-holder's RESERVE conflicts. */
+/* 5.12.9: a registered non-holder's RESERVE conflicts. */
 static void test_5_12_9_reserve_by_non_holder(void **state)
 {
     TestLu *lu = *state;
@@ -722,7 +871,7 @@ static void test_5_12_9_reserve_by_non_holder(void **state)
     assert_int_equal(key, KEY_A);
 }
 
-/* 5.12.10, check 12: under all-registrants every registrant is a holder. */
+/* 5.12.10: under all-registrants every registrant is a holder. */
 static void test_5_12_10_all_registrants_reserve(void **state)
 {
     TestLu *lu = *state;
@@ -760,7 +909,7 @@ static void test_5_12_10_all_registrants_reserve(void **state)
 /* RELEASE (5.12.11.2.2)                                               */
 /* ------------------------------------------------------------------ */
 
-/* 5.12.11.2.2, check 13: no reservation: GOOD, nothing changes. */
+/* 5.12.11.2.2: no reservation: GOOD, nothing changes. */
 static void test_5_12_11_2_2_release_nothing_reserved(void **state)
 {
     TestLu *lu = *state;
@@ -772,7 +921,7 @@ static void test_5_12_11_2_2_release_nothing_reserved(void **state)
     assert_false(lu->result.changed);
 }
 
-/* 5.12.11.2.2, check 13: a non-holder's RELEASE: GOOD, not released. */
+/* 5.12.11.2.2: a non-holder's RELEASE: GOOD, not released. */
 static void test_5_12_11_2_2_release_by_non_holder(void **state)
 {
     TestLu *lu = *state;
@@ -788,7 +937,7 @@ static void test_5_12_11_2_2_release_by_non_holder(void **state)
 }
 
 /*
- * 5.12.11.2.2, check 13: the holder releasing with another TYPE gets
+ * 5.12.11.2.2: the holder releasing with another TYPE gets
  * INVALID RELEASE OF PERSISTENT RESERVATION and keeps the reservation.
  */
 static void test_5_12_11_2_2_release_wrong_type(void **state)
@@ -805,7 +954,7 @@ static void test_5_12_11_2_2_release_wrong_type(void **state)
 }
 
 /*
- * 5.12.11.2.2, check 13: releasing a registrants-only or all-registrants
+ * 5.12.11.2.2: releasing a registrants-only or all-registrants
  * reservation establishes RESERVATIONS RELEASED for the other
  * registrants only; WE and EA establish none.  Registrations stay.
  */
@@ -841,7 +990,7 @@ static void test_5_12_11_2_2_release_unit_attentions(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.11.2.7, check 15 (libiscsi ProutClear.Simple): no keys, no
+ * 5.12.11.2.7 (libiscsi ProutClear.Simple): no keys, no
  * reservation, RESERVATIONS PREEMPTED to the others, generation +1.
  */
 static void test_5_12_11_2_7_clear(void **state)
@@ -872,7 +1021,7 @@ static void test_5_12_11_2_7_clear(void **state)
 /* ------------------------------------------------------------------ */
 
 /*
- * 5.12.11.2.5, check 16 (libiscsi ProutPreempt.RemoveRegistration): no
+ * 5.12.11.2.5 (libiscsi ProutPreempt.RemoveRegistration): no
  * reservation: every registration with key SARK is removed, REGISTRATIONS
  * PREEMPTED to each, the issuer keeps its own; generation +1 once.
  */
@@ -898,7 +1047,7 @@ static void test_5_12_11_2_5_preempt_removes_registrations(void **state)
 }
 
 /*
- * 5.12.11.2.5, check 17: SARK equal to the issuer's own key removes the
+ * 5.12.11.2.5: SARK equal to the issuer's own key removes the
  * issuer's registration too (fence_scsi relies on it), with no unit
  * attention to itself.  TYPE 0 is accepted: it is ignored here (QEMU 11's
  * migrate-pr sends it).
@@ -920,7 +1069,7 @@ static void test_5_12_11_2_5_preempt_own_key(void **state)
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
 }
 
-/* 5.12.11.2.4, check 18: a SARK no registration has: conflict. */
+/* 5.12.11.2.4: a SARK no registration has: conflict. */
 static void test_5_12_11_2_4_preempt_unknown_key(void **state)
 {
     TestLu *lu = *state;
@@ -933,7 +1082,7 @@ static void test_5_12_11_2_4_preempt_unknown_key(void **state)
 }
 
 /*
- * 5.12.11.2.4 figure 9, check 18: SARK zero is allowed only with an
+ * 5.12.11.2.4 figure 9: SARK zero is allowed only with an
  * all-registrants reservation: otherwise INVALID FIELD IN PARAMETER LIST.
  */
 static void test_5_12_11_2_4_preempt_zero_sark(void **state)
@@ -955,7 +1104,7 @@ static void test_5_12_11_2_4_preempt_zero_sark(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 19: preempting the holder: the issuer holds the new
+ * 5.12.11.2.4: preempting the holder: the issuer holds the new
  * reservation with the CDB's type; the preempted nexus gets REGISTRATIONS
  * PREEMPTED; the remaining registrants get RESERVATIONS RELEASED only
  * because the type changed.
@@ -995,7 +1144,7 @@ static void test_5_12_11_2_4_preempt_holder_same_type(void **state)
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT_AND_ABORT, PR_TYPE_WRITE_EXCLUSIVE_RO,
                KEY_A, KEY_B, 0);
     assert_good(lu);
-    /* check 7: PREEMPT AND ABORT raises PRgeneration by one. */
+    /* PREEMPT AND ABORT raises PRgeneration by one. */
     assert_int_equal(testlu_generation(lu), 4);
     assert_int_equal(testlu_pending_uas(lu, &lu->c), 0);
     assert_true(testlu_ua_pending(lu, &lu->b, 0x2a, 0x05));
@@ -1034,7 +1183,7 @@ static void test_5_12_11_2_4_preempt_holder_invalid_type(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 19: a reservation held under another key is not
+ * 5.12.11.2.4: a reservation held under another key is not
  * affected when SARK names only non-holders.
  */
 static void test_5_12_11_2_4_preempt_non_holder_key(void **state)
@@ -1056,7 +1205,7 @@ static void test_5_12_11_2_4_preempt_non_holder_key(void **state)
 }
 
 /*
- * 5.12.11.2.4, check 20: all-registrants reservation and SARK zero: every
+ * 5.12.11.2.4: all-registrants reservation and SARK zero: every
  * other registration is removed and the issuer holds the CDB's type.
  */
 static void test_5_12_11_2_4_preempt_all_registrants_zero(void **state)
@@ -1103,7 +1252,7 @@ static void test_5_12_11_2_4_preempt_all_registrants_key(void **state)
 }
 
 /*
- * 5.12.11.2.6, check 22: fence_scsi's sequence (spc4-pr.md 4.2): both
+ * 5.12.11.2.6: fence_scsi's sequence (fence-agents' fence_scsi): both
  * nodes unfence with type 5, one fences the other with PREEMPT AND
  * ABORT, the victim is gone, the reservation moved with the same type;
  * then the victim unfences again.
@@ -1158,7 +1307,7 @@ static void move(TestLu *lu, const PrNexus *from, uint64_t rk, uint64_t sark,
     testlu_run(lu, from, cdb, param, len);
 }
 
-/* 5.12.8, check 21: no reservation: INVALID FIELD IN CDB. */
+/* 5.12.8: no reservation: INVALID FIELD IN CDB. */
 static void test_5_12_8_move_without_reservation(void **state)
 {
     TestLu *lu = *state;
@@ -1168,7 +1317,7 @@ static void test_5_12_8_move_without_reservation(void **state)
     assert_sense(lu, 0x5, 0x24, 0x00);
 }
 
-/* 5.12.8, check 21: all-registrants reservation or non-holder: conflict. */
+/* 5.12.8: all-registrants reservation or non-holder: conflict. */
 static void test_5_12_8_move_conflicts(void **state)
 {
     TestLu *lu = *state;
@@ -1189,7 +1338,7 @@ static void test_5_12_8_move_conflicts(void **state)
 }
 
 /*
- * 5.12.8, check 21: SARK zero, the issuer's own TransportID, or a target
+ * 5.12.8: SARK zero, the issuer's own TransportID, or a target
  * port that does not exist: INVALID FIELD IN PARAMETER LIST.
  */
 static void test_5_12_8_move_invalid_parameters(void **state)
@@ -1209,7 +1358,7 @@ static void test_5_12_8_move_invalid_parameters(void **state)
 }
 
 /*
- * 5.12.8, check 21: success registers the destination with SARK and moves
+ * 5.12.8: success registers the destination with SARK and moves
  * the reservation, same type; the issuer stays registered; generation +1.
  */
 static void test_5_12_8_move(void **state)
@@ -1261,23 +1410,74 @@ static void test_5_12_8_move_unreg(void **state)
 /* REPLACE LOST RESERVATION (SPC-5 5.14.11.3)                          */
 /* ------------------------------------------------------------------ */
 
-/* Nothing lost: INVALID RELEASE OF PERSISTENT RESERVATION. */
+/*
+ * The order of REPLACE LOST RESERVATION's checks, from the text: SPC-4
+ * 5.12.7 (and SPC-5 table 66) make every PR OUT but the two register
+ * actions from an unregistered nexus a RESERVATION CONFLICT; SPC-5's
+ * RESERVATION KEY field description (6.16.3) exempts REPLACE LOST
+ * RESERVATION from matching the nexus's key and requires zero instead,
+ * any other key being a key "other than" the one required; only then
+ * does SPC-5 5.14.11.3 answer INVALID RELEASE OF PERSISTENT RESERVATION
+ * when no PR information was lost.  While it is lost, SPC-5 5.14.5.3.2
+ * forbids RESERVATION CONFLICT for this service action altogether.
+ */
+
+/* Nothing lost, registered nexus, key zero: INVALID RELEASE. */
 static void test_spc5_replace_lost_nothing_lost(void **state)
 {
     TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
 
     testlu_register(lu, &lu->a, KEY_A);
-    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, 0,
                KEY_B, 0);
     assert_sense(lu, 0x5, 0x26, 0x04);
-    assert_true(testlu_key_present(lu, KEY_A));
+    assert_true(pr_state_equal(before, lu->state));
+}
+
+/* Nothing lost, registered nexus, its own key or another one: the
+ * key is not the zero required, RESERVATION CONFLICT. */
+static void test_spc5_replace_lost_nothing_lost_key_not_zero(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+               KEY_C, 0);
+    assert_conflict(lu);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_B,
+               KEY_C, 0);
+    assert_conflict(lu);
+    assert_true(pr_state_equal(before, lu->state));
+}
+
+/* Nothing lost, unregistered nexus: RESERVATION CONFLICT whatever the
+ * key, before anything else is looked at. */
+static void test_spc5_replace_lost_nothing_lost_unregistered(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, 0,
+               KEY_B, 0);
+    assert_conflict(lu);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, 0xf, KEY_A, 0, 0);
+    assert_conflict(lu);
+    assert_true(pr_state_equal(before, lu->state));
 }
 
 /*
  * Information lost: other PR OUT commands end with DATA PROTECT /
  * PERSISTENT RESERVATION INFORMATION LOST; REPLACE LOST RESERVATION (RK
- * zero) replaces every registration, without unit attentions, reserves
- * for the issuer and sets PRgeneration to zero.
+ * zero) from an unregistered nexus replaces every registration, without
+ * unit attentions, reserves for the issuer, sets PRgeneration to zero and
+ * processes APTPL (SPC-5 5.14.5.1).
  */
 static void test_spc5_replace_lost(void **state)
 {
@@ -1292,12 +1492,8 @@ static void test_spc5_replace_lost(void **state)
     assert_sense(lu, 0x7, 0x44, 0x01);
     /* PR IN still answers. */
     assert_int_equal(testlu_keys(lu, keys, 4), 2);
-    /* RK must be zero. */
-    testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, KEY_C,
-               KEY_C, 0);
-    assert_conflict(lu);
     testlu_out(lu, &lu->c, PR_OUT_REPLACE_LOST, PR_TYPE_EXCLUSIVE_ACCESS, 0,
-               KEY_C, 0);
+               KEY_C, PROUT_APTPL);
     assert_good(lu);
     assert_int_equal(testlu_keys(lu, keys, 4), 1);
     assert_int_equal(keys[0], KEY_C);
@@ -1305,9 +1501,60 @@ static void test_spc5_replace_lost(void **state)
     assert_int_equal(key, KEY_C);
     assert_int_equal(testlu_generation(lu), 0);
     assert_int_equal(lu->state->uas->len, 0);
+    testlu_in(lu, &lu->observer, PR_IN_REPORT_CAPABILITIES, 8);
+    assert_int_equal(lu->result.data[3] & 0x01, 1); /* PTPL_A */
     /* Back to normal. */
     testlu_register(lu, &lu->a, KEY_A);
     assert_int_equal(testlu_generation(lu), 1);
+}
+
+/* Information lost, registered nexus, key zero: it replaces the lot too. */
+static void test_spc5_replace_lost_registered(void **state)
+{
+    TestLu *lu = *state;
+    uint64_t keys[4];
+    uint64_t key = 0;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
+               0);
+    lu->state->info_lost = true;
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE_RO, 0,
+               KEY_C, 0);
+    assert_good(lu);
+    assert_false(lu->state->info_lost);
+    assert_int_equal(testlu_keys(lu, keys, 4), 1);
+    assert_int_equal(keys[0], KEY_C);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_int_equal(key, KEY_C);
+    assert_true(engine_find_registration(lu->state, &lu->a) >= 0);
+    assert_int_equal(testlu_generation(lu), 0);
+}
+
+/*
+ * Information lost, key not zero: never RESERVATION CONFLICT (SPC-5
+ * 5.14.5.3.2), from a registered nexus with its own key or from an
+ * unregistered one; the key breaks the field's rule, INVALID FIELD IN
+ * PARAMETER LIST pointing at it, and the condition stays.
+ */
+static void test_spc5_replace_lost_key_not_zero(void **state)
+{
+    TestLu *lu = *state;
+    g_autoptr(PrState) before = NULL;
+
+    testlu_register(lu, &lu->a, KEY_A);
+    lu->state->info_lost = true;
+    before = pr_state_copy(lu->state);
+    testlu_out(lu, &lu->a, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_A,
+               KEY_C, 0);
+    assert_sense(lu, 0x5, 0x26, 0x00);
+    assert_int_equal(lu->result.sense[15], 0x80);
+    assert_int_equal(get_be16(lu->result.sense + 16), 0);
+    testlu_out(lu, &lu->b, PR_OUT_REPLACE_LOST, PR_TYPE_WRITE_EXCLUSIVE, KEY_B,
+               KEY_C, 0);
+    assert_sense(lu, 0x5, 0x26, 0x00);
+    assert_true(pr_state_equal(before, lu->state));
 }
 
 /* ------------------------------------------------------------------ */
@@ -1398,6 +1645,41 @@ static void test_migrate_pr_vm_nexus(void **state)
     testlu_out(lu, &lu->a, PR_OUT_PREEMPT, 0, KEY_A, KEY_A, 0);
     assert_good(lu);
     assert_false(testlu_key_present(lu, KEY_A));
+}
+
+/*
+ * 5.12.8: REGISTER AND MOVE names one I_T nexus (TransportID and
+ * relative target port); moving to an initiator registered through
+ * every port re-keys and makes holder that nexus alone.
+ */
+static void test_5_12_8_move_to_one_port_of_all_tg_pt(void **state)
+{
+    TestLu *lu = *state;
+    TestDescriptor d[4];
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[PROUT_PARAM_MAX];
+    uint64_t key = 0;
+    size_t len;
+    guint n;
+
+    testlu_out(lu, &lu->a, PR_OUT_REGISTER, 0, 0, KEY_A, PROUT_ALL_TG_PT);
+    testlu_register(lu, &lu->b, KEY_B);
+    testlu_out(lu, &lu->b, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, KEY_B, 0,
+               0);
+    len =
+        cdb_prout_move(param, KEY_B, KEY_C, false, false, 2, &lu->a.initiator);
+    cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 0, (uint32_t)len);
+    testlu_run(lu, &lu->b, cdb, param, len);
+    assert_good(lu);
+    assert_int_equal(testlu_reservation(lu, &key), PR_TYPE_WRITE_EXCLUSIVE);
+    assert_true(key == KEY_C);
+    n = testlu_full_status(lu, d, 4);
+    assert_int_equal(n, 3);
+    assert_true(testlu_descriptor(d, n, &lu->a)->key == KEY_A);
+    assert_false(testlu_descriptor(d, n, &lu->a)->holder);
+    assert_true(testlu_descriptor(d, n, &lu->a2)->key == KEY_C);
+    assert_true(testlu_descriptor(d, n, &lu->a2)->holder);
+    assert_false(testlu_descriptor(d, n, &lu->b)->holder);
 }
 
 /* 5.12.8: a target port a registration came through is a port, even one
@@ -1619,9 +1901,13 @@ int main(void)
         T(test_5_12_7_spec_i_pt),
         T(test_5_12_7_spec_i_pt_all_or_nothing),
         T(test_5_12_7_spec_i_pt_with_register_ignore),
+        T(test_6_14_3_spec_i_pt_only_with_register),
         T(test_5_12_7_spec_i_pt_registered_issuer),
         T(test_6_14_3_spec_i_pt_bad_transport_ids),
         T(test_5_12_7_all_tg_pt),
+        T(test_5_12_7_all_tg_pt_resources),
+        T(test_5_12_11_all_tg_pt_unit_attentions),
+        T(test_5_12_11_2_4_preempt_all_tg_pt),
         T(test_5_12_7_all_tg_pt_already_registered_elsewhere),
         T(test_5_12_7_ports_are_separate_nexuses),
         T(test_6_14_2_insufficient_resources),
@@ -1655,11 +1941,16 @@ int main(void)
         T(test_5_12_8_move),
         T(test_5_12_8_move_unreg),
         T(test_spc5_replace_lost_nothing_lost),
+        T(test_spc5_replace_lost_nothing_lost_key_not_zero),
+        T(test_spc5_replace_lost_nothing_lost_unregistered),
         T(test_spc5_replace_lost),
+        T(test_spc5_replace_lost_registered),
+        T(test_spc5_replace_lost_key_not_zero),
         T(test_migrate_pr_per_host_nexuses),
         T(test_migrate_pr_per_host_without_reservation),
         T(test_migrate_pr_vm_nexus),
         T(test_5_12_8_move_to_port_of_another_host),
+        T(test_5_12_8_move_to_one_port_of_all_tg_pt),
         T(test_5_12_1_failure_changes_nothing),
     };
 #undef T
