@@ -130,13 +130,12 @@ struct Store {
     char *path;
     char *host_id;
     StoreJournal journal;
-    unsigned lock_timeout_ms;
-    unsigned open_timeout_ms;
     unsigned history_keep_rows;
     unsigned history_keep_days;
-    gint64 deadline; /* monotonic microseconds: give up waiting after */
-    bool has_turn;   /* holds turn_lock */
-    GRand *rand;     /* jitter for lock retries, so hosts do not collide */
+    gint64 deadline;   /* monotonic microseconds: give up waiting after */
+    StoreGroup *group; /* whose turns it takes; NULL: none */
+    bool has_turn;     /* holds its group's turn */
+    GRand *rand;       /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 
@@ -205,11 +204,6 @@ static int busy_handler(void *arg, int count)
     }
     g_usleep((gulong)wait);
     return 1;
-}
-
-static void set_deadline_from_now(Store *store, unsigned timeout_ms)
-{
-    store->deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,7 +334,6 @@ static bool migrate(Store *store, GError **error)
     int latest = store_schema_version();
     guint i;
 
-    set_deadline_from_now(store, store->open_timeout_ms);
     if (!exec_sql(store, "BEGIN IMMEDIATE", "starting the schema migration",
                   error)) {
         return false;
@@ -477,6 +470,17 @@ static bool register_functions(Store *store, GError **error);
 
 Store *store_open(const StoreOptions *options, GError **error)
 {
+    unsigned timeout_ms = options->open_timeout_ms != 0
+                              ? options->open_timeout_ms
+                              : options->lock_timeout_ms;
+
+    return store_open_until(
+        options, g_get_monotonic_time() + (gint64)timeout_ms * 1000, error);
+}
+
+Store *store_open_until(const StoreOptions *options, gint64 deadline,
+                        GError **error)
+{
     g_autoptr(Store) store = g_new0(Store, 1);
     g_autofree char *dir = g_path_get_dirname(options->path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
@@ -490,10 +494,7 @@ Store *store_open(const StoreOptions *options, GError **error)
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
     store->journal = options->journal;
-    store->lock_timeout_ms = options->lock_timeout_ms;
-    store->open_timeout_ms = options->open_timeout_ms != 0
-                                 ? options->open_timeout_ms
-                                 : options->lock_timeout_ms;
+    store->group = options->group;
     store->history_keep_rows = options->history_keep_rows;
     store->history_keep_days = options->history_keep_days;
     store->rand = g_rand_new();
@@ -522,7 +523,7 @@ Store *store_open(const StoreOptions *options, GError **error)
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
-    set_deadline_from_now(store, store->open_timeout_ms);
+    store->deadline = deadline;
     if (!register_functions(store, error)) {
         return NULL;
     }
@@ -543,7 +544,6 @@ Store *store_open(const StoreOptions *options, GError **error)
     if (!exec_sql(store, sync, "setting synchronous", error)) {
         return NULL;
     }
-    set_deadline_from_now(store, store->open_timeout_ms);
     if (!check_schema(store, error)) {
         return NULL;
     }
@@ -583,32 +583,92 @@ const char *store_path(const Store *store)
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
 
-/*
- * The connections of one process take turns here rather than in the
- * busy handler: a read transaction holds it from BEGIN to its end, a
- * COMMIT while it runs (the only time a writer excludes readers).  A
- * thread waiting on a mutex wakes as soon as the other is done, where
- * the busy handler sleeps 0.25-1 ms at a time and may wake into the next
- * commit; under a mix of PR IN and PR OUT that added up to tens of
- * milliseconds.  Other processes are still kept apart by sqlite's locks
- * alone, which stay the only thing correctness rests on.
- */
-static GMutex turn_lock;
+struct StoreGroup {
+    char *path;
+    GMutex lock;
+    GCond free; /* the turn was given back */
+    bool held;
+    unsigned waiting; /* threads waiting for it: only then signal */
+};
 
-static void turn_take(Store *store)
+/* The group whose turn this thread holds, to catch nesting. */
+static __thread const StoreGroup *turn_held_here;
+
+StoreGroup *store_group_new(const char *path)
 {
-    if (!store->has_turn) {
-        g_mutex_lock(&turn_lock);
-        store->has_turn = true;
+    StoreGroup *group = g_new0(StoreGroup, 1);
+
+    group->path = g_strdup(path);
+    g_mutex_init(&group->lock);
+    g_cond_init(&group->free);
+    return group;
+}
+
+void store_group_free(StoreGroup *group)
+{
+    if (group == NULL) {
+        return;
     }
+    g_assert(!group->held);
+    g_mutex_clear(&group->lock);
+    g_cond_clear(&group->free);
+    g_free(group->path);
+    g_free(group);
+}
+
+/*
+ * Take @store's turn, waiting at most until its deadline (a turn that is
+ * free is taken even after it).  Without a group there is nothing to take.
+ */
+static bool turn_take(Store *store, GError **error)
+{
+    StoreGroup *group = store->group;
+    bool timed_out = false;
+
+    if (group == NULL || store->has_turn) {
+        return true;
+    }
+    /* Nested turns deadlock when two threads nest them in turn. */
+    g_assert(turn_held_here == NULL);
+    g_mutex_lock(&group->lock);
+    group->waiting++;
+    while (group->held && !timed_out) {
+        timed_out =
+            !g_cond_wait_until(&group->free, &group->lock, store->deadline);
+    }
+    group->waiting--;
+    if (!group->held) {
+        group->held = true;
+        timed_out = false;
+    }
+    g_mutex_unlock(&group->lock);
+    if (timed_out) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY,
+                    "%s: this daemon's other database connection did not "
+                    "give its turn back in time",
+                    store->path);
+        return false;
+    }
+    store->has_turn = true;
+    turn_held_here = group;
+    return true;
 }
 
 static void turn_give(Store *store)
 {
-    if (store->has_turn) {
-        store->has_turn = false;
-        g_mutex_unlock(&turn_lock);
+    StoreGroup *group = store->group;
+
+    if (!store->has_turn) {
+        return;
     }
+    store->has_turn = false;
+    turn_held_here = NULL;
+    g_mutex_lock(&group->lock);
+    group->held = false;
+    if (group->waiting > 0) {
+        g_cond_signal(&group->free);
+    }
+    g_mutex_unlock(&group->lock);
 }
 
 bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
@@ -616,8 +676,8 @@ bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
     sqlite3_stmt *stmt;
 
     store->deadline = deadline;
-    if (!write) {
-        turn_take(store);
+    if (!write && !turn_take(store, error)) {
+        return false;
     }
     stmt = stmt_get(store, write ? STMT_BEGIN_WRITE : STMT_BEGIN_READ, error);
     if (stmt == NULL ||
@@ -647,7 +707,10 @@ bool store_commit(Store *store, GError **error)
     if (store->deadline < floor) {
         store->deadline = floor;
     }
-    turn_take(store);
+    if (!turn_take(store, error)) {
+        store_rollback(store);
+        return false;
+    }
     stmt = stmt_get(store, STMT_COMMIT, error);
     if (stmt == NULL || !stmt_run(store, stmt, "committing", error)) {
         store_rollback(store);

@@ -28,8 +28,34 @@ typedef enum StoreJournal {
     STORE_JOURNAL_WAL,
 } StoreJournal;
 
+/*
+ * The connections one process keeps to one database, as a group (a
+ * daemon's PR IN pool and its writer).  They take turns on the file: a
+ * read transaction holds the turn from its BEGIN to its end, a COMMIT
+ * while it runs (the only time a writer excludes readers).  A thread
+ * waiting for the turn wakes as soon as the other is done, where
+ * sqlite's busy handler sleeps between tries; other processes are kept
+ * apart by sqlite's locks alone, which correctness rests on.  Waiting
+ * for the turn ends at the same deadline as waiting for another
+ * process's lock, with the same SOFTPR_ERROR_BUSY.
+ *
+ * A thread holds at most one turn at a time (of any group): beginning a
+ * read transaction, or committing, while it holds one is a bug, caught by
+ * an assertion, because two threads doing it in opposite orders would
+ * deadlock.  Stores opened without a group (StoreOptions.group NULL)
+ * take no turn and may be nested freely.
+ */
+typedef struct StoreGroup StoreGroup;
+
+/* A group for the connections to the database at @path. */
+StoreGroup *store_group_new(const char *path);
+
+/* Free @group; every store opened with it must be closed first. */
+void store_group_free(StoreGroup *group);
+
 typedef struct StoreOptions {
-    const char *path; /* database file */
+    const char *path;  /* database file */
+    StoreGroup *group; /* the group it belongs to; NULL: none */
     StoreJournal journal;
     unsigned lock_timeout_ms; /* bound on waiting for another's lock */
     unsigned open_timeout_ms; /* the same while opening; 0: lock_timeout */
@@ -67,6 +93,15 @@ typedef struct Store Store;
  * SOFTPR_ERROR_BUSY (the lock bound passed during the checks).
  */
 Store *store_open(const StoreOptions *options, GError **error);
+
+/*
+ * The same, waiting for other connections' locks only until @deadline
+ * (g_get_monotonic_time() microseconds) instead of open_timeout_ms from
+ * now: a command that must open a connection is still answered within
+ * its own bound (SOFTPR_ERROR_BUSY after it).
+ */
+Store *store_open_until(const StoreOptions *options, gint64 deadline,
+                        GError **error);
 
 void store_close(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)

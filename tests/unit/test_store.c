@@ -3,8 +3,11 @@
  * databases, round trips of PR state, bounded lock waits, rollback.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -459,6 +462,174 @@ static void test_open_waits_for_lock(void **state)
     sqlite3_close(other);
 }
 
+/*
+ * store_open_until(): a connection opened for a command waits for
+ * another process's lock only until the command's deadline, and fails
+ * BUSY (not an I/O error), so that the command is answered BUSY in time.
+ */
+static void test_open_until_deadline(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = options_for(f->path);
+    sqlite3 *other = NULL;
+    GError *error = NULL;
+    gint64 start;
+    gint64 took;
+
+    store_close(open_ok(f->path));
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    /* The deadline wins over a long open timeout. */
+    o.open_timeout_ms = 60000;
+    start = g_get_monotonic_time();
+    assert_null(store_open_until(&o, start + 200000, &error));
+    took = g_get_monotonic_time() - start;
+    assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
+    g_clear_error(&error);
+    assert_true(took >= 200000 && took < 10 * G_USEC_PER_SEC);
+    sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(other);
+}
+
+/* A connection of @group. */
+static Store *open_in_group(const char *path, StoreGroup *group)
+{
+    StoreOptions o = options_for(path);
+    GError *error = NULL;
+    Store *store;
+
+    o.group = group;
+    store = store_open(&o, &error);
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+/*
+ * Two stores without a group, in one thread, one read transaction inside
+ * the other (as softpr check-fs may open them): neither waits for the
+ * other.  A store of a group in the same thread after them too.
+ */
+static void test_two_stores_one_thread(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *other_path = g_build_filename(f->dir, "other.db", NULL);
+    Store *a = open_ok(f->path);
+    Store *b = open_ok(other_path);
+    StoreGroup *group = store_group_new(f->path);
+    Store *c = open_in_group(f->path, group);
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    assert_true(store_begin(a, false, deadline, NULL));
+    assert_true(store_begin(b, false, deadline, NULL));
+    assert_true(store_begin(c, false, deadline, NULL));
+    store_rollback(c);
+    store_rollback(b);
+    store_rollback(a);
+    store_close(c);
+    store_close(b);
+    store_close(a);
+    store_group_free(group);
+}
+
+/*
+ * Nesting two stores of one group in one thread is a bug (two threads
+ * doing it in opposite orders deadlock): it stops the process with an
+ * assertion rather than waiting.
+ */
+static void test_nested_turn_asserts(void **state)
+{
+    TestDb *f = *state;
+    int status = 0;
+    pid_t pid;
+
+    store_close(open_ok(f->path));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        StoreGroup *group = store_group_new(f->path);
+        Store *a = open_in_group(f->path, group);
+        Store *b = open_in_group(f->path, group);
+        gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+        /* Quiet: the assertion's message is expected. */
+        if (freopen("/dev/null", "w", stderr) == NULL) {
+            _exit(3);
+        }
+        if (!store_begin(a, false, deadline, NULL)) {
+            _exit(2);
+        }
+        store_begin(b, false, deadline, NULL);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+typedef struct TurnWaiter {
+    Store *store;
+    gint64 deadline;
+    bool ok;
+    int code;
+    gint64 took;
+} TurnWaiter;
+
+static gpointer turn_waiter(gpointer data)
+{
+    TurnWaiter *w = data;
+    GError *error = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    w->ok = store_begin(w->store, false, w->deadline, &error);
+    w->took = g_get_monotonic_time() - start;
+    if (!w->ok) {
+        w->code = error->code;
+        g_error_free(error);
+    } else {
+        store_rollback(w->store);
+    }
+    return NULL;
+}
+
+/*
+ * A connection of the group waits for the turn another thread holds
+ * only until its deadline, then fails BUSY as for another process's
+ * lock; when the turn comes back in time it is taken at once.
+ */
+static void test_turn_wait_bounded(void **state)
+{
+    TestDb *f = *state;
+    StoreGroup *group = store_group_new(f->path);
+    Store *holder = open_in_group(f->path, group);
+    Store *waiter = open_in_group(f->path, group);
+    TurnWaiter w = {waiter, 0, false, 0, 0};
+    GThread *thread;
+
+    assert_true(store_begin(holder, false,
+                            g_get_monotonic_time() + 5 * G_USEC_PER_SEC, NULL));
+    w.deadline = g_get_monotonic_time() + 200000;
+    thread = g_thread_new("waiter", turn_waiter, &w);
+    g_thread_join(thread);
+    assert_false(w.ok);
+    assert_int_equal(w.code, SOFTPR_ERROR_BUSY);
+    assert_true(w.took < 10 * G_USEC_PER_SEC);
+
+    /* Given back long before the waiter's deadline: it goes on at once. */
+    w.deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    thread = g_thread_new("waiter", turn_waiter, &w);
+    g_usleep(100000);
+    store_rollback(holder);
+    g_thread_join(thread);
+    assert_true(w.ok);
+    assert_true(w.took < 30 * G_USEC_PER_SEC);
+    store_close(waiter);
+    store_close(holder);
+    store_group_free(group);
+}
+
 /* A reader learns whether the database last saw the LU elsewhere. */
 static void test_stale_location(void **state)
 {
@@ -886,6 +1057,10 @@ int main(void)
         T(test_commit_busy_writes_nothing),
         T(test_rollback),
         T(test_open_waits_for_lock),
+        T(test_open_until_deadline),
+        T(test_two_stores_one_thread),
+        T(test_nested_turn_asserts),
+        T(test_turn_wait_bounded),
         T(test_stale_location),
         T(test_vm_initiator_names),
         T(test_history_in_the_transaction),
