@@ -8,7 +8,10 @@
  * client no more wake-ups than a bare socket round trip.  The main thread
  * accepts, negotiates the features, finishes frames that arrive in
  * pieces (with the request timeout), writes answers the socket did not
- * take at once, and closes.  Conn.owner says which side has a connection.
+ * take at once, and closes; while every worker is busy it also reads the
+ * requests that arrive in their set, so that none waits unread.  A
+ * command's deadline (lock-timeout) counts from its first bytes' reading,
+ * which is their arrival.  Conn.owner says which side has a connection.
  */
 #include "server.h"
 
@@ -63,10 +66,11 @@ typedef struct Conn {
     PrNexus nexus; /* valid when nexus_ready */
     bool nexus_ready;
     WireReader reader;
-    int request_fd;        /* descriptor of the request being read */
-    GIOCondition watching; /* what the server's epoll set waits for */
-    GSource *timer;        /* a started frame must finish by then */
-    uint8_t *out;          /* reply (or feature word) being written */
+    gint64 request_started; /* when the request's first bytes were read */
+    int request_fd;         /* descriptor of the request being read */
+    GIOCondition watching;  /* what the server's epoll set waits for */
+    GSource *timer;         /* a started frame must finish by then */
+    uint8_t *out;           /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
     ConnOwner owner;  /* under Server.conn_lock */
@@ -78,7 +82,7 @@ typedef struct Conn {
 typedef struct Job {
     Conn *conn;
     int fd;
-    gint64 received_at;
+    gint64 received_at; /* its first bytes: its deadline counts from then */
 } Job;
 
 /* A command waiting for its group's commit, with all it needs. */
@@ -104,12 +108,22 @@ struct Server {
     int work_epoll_fd;
     int stop_fd;
     GPtrArray *workers; /* GThread * */
+    /* While every worker is busy (a lock wait, say), the main thread reads
+     * the requests that arrive in their set, so that each is stamped when
+     * it arrives and waits for a thread in the pool, not unread in the
+     * socket: its deadline counts from its arrival either way. */
+    gint idle_workers;      /* in epoll_wait, or about to be (atomic) */
+    gint overflow_on;       /* the main thread was told (atomic) */
+    int overflow_fd;        /* eventfd: every worker went busy */
+    GSource *overflow_wake; /* main loop: overflow_fd */
+    GSource *overflow;      /* main loop: work_epoll_fd, while it lasts */
     /* Requests the main thread finished reading run in the pool. */
     GThreadPool *pool;
     /* Conn.owner, and stopping as the workers read it. */
     GMutex conn_lock;
     GAsyncQueue *stores; /* idle database connections, for PR IN */
     Writer *writer;      /* every command that writes */
+    StoreGroup *group;   /* theirs and the writer's */
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -133,6 +147,7 @@ struct Server {
 };
 
 static void conn_close(Conn *conn, const char *why);
+static void overflow_end(Server *server);
 static void conn_watch(Conn *conn, GIOCondition cond);
 static void conn_write(Conn *conn);
 static bool conn_arm(Conn *conn);
@@ -205,7 +220,8 @@ bool server_check_listener(int fd, GError **error)
 /* Database connections for the workers                                */
 /* ------------------------------------------------------------------ */
 
-static Store *store_acquire(Server *server, GError **error)
+/* An idle connection, or a new one opened before @deadline. */
+static Store *store_acquire(Server *server, gint64 deadline, GError **error)
 {
     Store *store = g_async_queue_try_pop(server->stores);
 
@@ -213,7 +229,7 @@ static Store *store_acquire(Server *server, GError **error)
         return store;
     }
     /* At most one per thread running commands ever exists. */
-    return store_open(&server->store_options, error);
+    return store_open_until(&server->store_options, deadline, error);
 }
 
 static void store_release(Server *server, Store *store)
@@ -240,13 +256,11 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
     g_autofree char *name = NULL;
     StoreVm vm = {conn->vm_key, preferred, conn->peer.vm_name,
                   conn->peer.vm_uuid};
-    Store *store = store_acquire(server, &error);
+    Store *store = store_acquire(server, deadline, &error);
     bool ok;
 
     if (store == NULL) {
-        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
-                  error->message);
-        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+        command_store_failure(result, error, conn->vm_key);
         return false;
     }
     ok = store_vm_initiator(store, &vm, deadline, &name, &error);
@@ -402,10 +416,8 @@ static void job_run(gpointer data, gpointer user_data)
         /* Answered with the store's failure. */
     } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
         write = true;
-    } else if ((store = store_acquire(server, &error)) == NULL) {
-        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
-                  error->message);
-        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+    } else if ((store = store_acquire(server, deadline, &error)) == NULL) {
+        command_store_failure(result, error, lu.name);
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
@@ -434,7 +446,7 @@ static Job *job_new(Conn *conn)
 
     job->conn = conn;
     job->fd = conn->request_fd;
-    job->received_at = g_get_monotonic_time();
+    job->received_at = conn->request_started;
     conn->request_fd = -1;
     if (log_enabled(G_LOG_LEVEL_DEBUG)) {
         g_debug(
@@ -717,6 +729,8 @@ static RecvResult conn_recv(Conn *conn)
     int fds[MAX_FDS_PER_READ];
     unsigned n_fds = 0;
     size_t want = wire_reader_want(&conn->reader);
+    bool starts_request = conn->reader.phase == WIRE_PHASE_CDB &&
+                          !wire_reader_mid_frame(&conn->reader);
     ssize_t n;
     WireEvent ev;
 
@@ -737,6 +751,10 @@ static RecvResult conn_recv(Conn *conn)
         }
         conn_fail(conn, false, g_strerror(errno));
         return RECV_END;
+    }
+    if (starts_request) {
+        /* Read as soon as it arrives (the workers, else the main thread). */
+        conn->request_started = g_get_monotonic_time();
     }
     for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
          cmsg = CMSG_NXTHDR(&msg, cmsg)) {
@@ -900,6 +918,21 @@ static void conn_serve(Conn *conn)
     g_main_context_invoke(server->context, conn_resume, conn);
 }
 
+/*
+ * A worker: it was the last one idle.  Have the main thread read what
+ * arrives until one is idle again (overflow_event), unless it was told.
+ */
+static void overflow_begin(Server *server)
+{
+    uint64_t one = 1;
+
+    if (g_atomic_int_compare_and_exchange(&server->overflow_on, 0, 1) &&
+        write(server->overflow_fd, &one, sizeof(one)) != sizeof(one)) {
+        /* Only a full counter, which a read empties: it is awake. */
+        g_debug("overflow eventfd: %s", g_strerror(errno));
+    }
+}
+
 /* A worker thread: serve the connections that become readable. */
 static gpointer worker_main(gpointer data)
 {
@@ -907,8 +940,14 @@ static gpointer worker_main(gpointer data)
 
     for (;;) {
         struct epoll_event ev;
-        int n = epoll_wait(server->work_epoll_fd, &ev, 1, -1);
+        int n;
 
+        g_atomic_int_inc(&server->idle_workers);
+        n = epoll_wait(server->work_epoll_fd, &ev, 1, -1);
+        if (g_atomic_int_dec_and_test(&server->idle_workers) && n > 0 &&
+            ev.data.ptr != NULL) {
+            overflow_begin(server);
+        }
         if (n < 0 && errno != EINTR) {
             g_critical("epoll_wait: %s", g_strerror(errno));
             return NULL;
@@ -921,6 +960,103 @@ static gpointer worker_main(gpointer data)
         }
         conn_serve(ev.data.ptr);
     }
+}
+
+/*
+ * Main thread, while every worker is busy: @conn, armed in the workers'
+ * set, is readable.  Read its request now and queue it to the pool, as a
+ * frame that arrives in pieces is (conn_serve does the same on a worker).
+ */
+static void conn_overflow(Conn *conn)
+{
+    Server *server = conn->server;
+    RecvResult got;
+    bool stopping;
+
+    g_mutex_lock(&server->conn_lock);
+    conn->owner = CONN_MAIN;
+    stopping = server->stopping;
+    g_mutex_unlock(&server->conn_lock);
+    if (stopping) {
+        conn_close(conn, "stopping");
+        return;
+    }
+    do {
+        got = conn_recv(conn);
+    } while (got == RECV_RETRY || got == RECV_MORE);
+    switch (got) {
+    case RECV_REQUEST:
+        dispatch(conn);
+        return;
+    case RECV_WAIT:
+        if (!wire_reader_mid_frame(&conn->reader)) {
+            conn_wait_request(conn); /* woken for nothing */
+        } else {
+            timer_start(conn);
+            conn_watch(conn, G_IO_IN);
+        }
+        return;
+    case RECV_FEATURES:
+    case RECV_IDENTITY:
+        /* A reader between requests yields neither. */
+        conn_fail(conn, true, "negotiation after the first request");
+        break;
+    default:
+        break;
+    }
+    conn_end(conn);
+}
+
+/* Main thread: stop reading the workers' set; one of them is idle. */
+static void overflow_end(Server *server)
+{
+    g_source_destroy(server->overflow);
+    g_source_unref(server->overflow);
+    server->overflow = NULL;
+}
+
+/* The main loop's source for the workers' set while they are all busy. */
+static gboolean overflow_event(gint fd, GIOCondition cond, gpointer data)
+{
+    Server *server = data;
+    struct epoll_event events[64];
+    int n;
+    int i;
+
+    /* Cleared before looking, so that a worker going busy after the look
+     * tells again (overflow_begin). */
+    g_atomic_int_set(&server->overflow_on, 0);
+    if (g_atomic_int_get(&server->idle_workers) > 0) {
+        overflow_end(server);
+        return G_SOURCE_REMOVE;
+    }
+    g_atomic_int_set(&server->overflow_on, 1);
+    n = epoll_wait(fd, events, G_N_ELEMENTS(events), 0);
+    for (i = 0; i < n; i++) {
+        /* stop_fd (NULL) is the workers' own, once the loop is over. */
+        if (events[i].data.ptr != NULL) {
+            conn_overflow(events[i].data.ptr);
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* Main thread: a worker said every one is busy. */
+static gboolean overflow_wake(gint fd, GIOCondition cond, gpointer data)
+{
+    Server *server = data;
+    uint64_t count;
+
+    if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+        g_warning("overflow eventfd: %s", g_strerror(errno));
+    }
+    if (server->overflow == NULL && !server->stopping) {
+        server->overflow = g_unix_fd_source_new(server->work_epoll_fd, G_IO_IN);
+        g_source_set_callback(server->overflow, G_SOURCE_FUNC(overflow_event),
+                              server, NULL);
+        g_source_attach(server->overflow, server->context);
+    }
+    return G_SOURCE_CONTINUE;
 }
 
 /* Watch @conn for @cond (0: not at all). */
@@ -1219,6 +1355,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->epoll_fd = -1;
     server->work_epoll_fd = -1;
     server->stop_fd = -1;
+    server->overflow_fd = -1;
     server->workers = g_ptr_array_new();
     g_mutex_init(&server->conn_lock);
     server->listeners = g_ptr_array_new();
@@ -1234,6 +1371,8 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->store_options.host_id = server->host_id;
     server->store_options.vfs = server->vfs;
     server->store_options.create = false;
+    server->group = store_group_new(server->db_path);
+    server->store_options.group = server->group;
     server->sysfs =
         g_strdup(options->lu.sysfs != NULL ? options->lu.sysfs : "/sys");
     server->lu_maps = g_new0(LuMapping, options->lu.n_maps + 1);
@@ -1282,6 +1421,17 @@ Server *server_new(const ServerOptions *options, GError **error)
     g_source_set_callback(server->epoll_source,
                           G_SOURCE_FUNC(epoll_event_ready), NULL, NULL);
     g_source_attach(server->epoll_source, server->context);
+    server->overflow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (server->overflow_fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "eventfd: %s",
+                    g_strerror(errno));
+        server_free(server);
+        return NULL;
+    }
+    server->overflow_wake = g_unix_fd_source_new(server->overflow_fd, G_IO_IN);
+    g_source_set_callback(server->overflow_wake, G_SOURCE_FUNC(overflow_wake),
+                          server, NULL);
+    g_source_attach(server->overflow_wake, server->context);
     server->pool =
         g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
     if (server->pool == NULL ||
@@ -1373,6 +1523,14 @@ void server_free(Server *server)
     if (server == NULL) {
         return;
     }
+    /* Before stop_fd makes the workers' set readable for good. */
+    if (server->overflow != NULL) {
+        overflow_end(server);
+    }
+    if (server->overflow_wake != NULL) {
+        g_source_destroy(server->overflow_wake);
+        g_source_unref(server->overflow_wake);
+    }
     workers_stop(server);
     if (server->pool != NULL) {
         g_thread_pool_free(server->pool, FALSE, TRUE);
@@ -1398,6 +1556,9 @@ void server_free(Server *server)
     if (server->stop_fd >= 0) {
         close(server->stop_fd);
     }
+    if (server->overflow_fd >= 0) {
+        close(server->overflow_fd);
+    }
     g_ptr_array_free(server->workers, TRUE);
     g_mutex_clear(&server->conn_lock);
     for (i = 0; i < server->listeners->len; i++) {
@@ -1412,6 +1573,7 @@ void server_free(Server *server)
     }
     g_async_queue_unref(server->stores);
     writer_free(server->writer);
+    store_group_free(server->group);
     g_main_loop_unref(server->loop);
     g_main_context_unref(server->context);
     g_free(server->db_path);

