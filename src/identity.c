@@ -493,8 +493,8 @@ static bool mapped_identity(const struct stat *st,
     return false;
 }
 
-bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
-                 GError **error)
+bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
+                 LuIdentity *id, GError **error)
 {
     struct stat st;
     bool found = false;
@@ -513,7 +513,7 @@ bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
     }
     found = mapped_identity(&st, options, id);
     if (!found && S_ISREG(st.st_mode)) {
-        found = file_identity(fd, options->create_xattr, id);
+        found = file_identity(fd, options->create_xattr && may_write, id);
     } else if (!found) {
         found = device_identity(fd, &st, options->sysfs, id);
     }

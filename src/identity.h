@@ -11,8 +11,9 @@
  * mapping in the configuration; a block or SCSI device's WWID from sysfs
  * (the kernel's choice of VPD page 83h designator), a dm-multipath map's
  * uuid, VPD page 83h read with SG_IO INQUIRY; a regular file's
- * user.softpr.lu extended attribute (created on first use where the
- * filesystem allows it); else the canonical path this host sees.
+ * user.softpr.lu extended attribute (created by the first PR OUT through
+ * a descriptor open for writing, where the filesystem allows it); else
+ * the canonical path this host sees.
  */
 #ifndef SOFTPR_IDENTITY_H
 #define SOFTPR_IDENTITY_H
@@ -108,7 +109,8 @@ typedef struct LuMapping {
 
 typedef struct IdentityOptions {
     const char *sysfs; /* sysfs mount point ("/sys") */
-    bool create_xattr; /* name unnamed files with a new attribute */
+    bool create_xattr; /* name unnamed files with a new attribute (when
+                        * identity_lu() may write) */
     const LuMapping *maps;
     size_t n_maps;
 } IdentityOptions;
@@ -121,11 +123,15 @@ typedef struct LuIdentity {
 } LuIdentity;
 
 /*
- * Identify the logical unit behind @fd.  Fails (SOFTPR_ERROR_NOT_FOUND)
- * for descriptors that cannot be a disk: pipes, sockets, directories.
+ * Identify the logical unit behind @fd.  A regular file without the
+ * attribute gets one (with create_xattr) only when @may_write: the
+ * command is a PR OUT through a descriptor open for writing, whose
+ * client may change the file; otherwise identifying writes nothing and
+ * such a file is known by its path.  Fails (SOFTPR_ERROR_NOT_FOUND) for
+ * descriptors that cannot be a disk: pipes, sockets, directories.
  */
-bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
-                 GError **error);
+bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
+                 LuIdentity *id, GError **error);
 
 void identity_lu_clear(LuIdentity *id);
 

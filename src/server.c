@@ -390,16 +390,21 @@ static void job_run(gpointer data, gpointer user_data)
     gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
     CommandRequest request;
     Store *store = NULL;
+    bool is_out = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT;
     bool write = false;
 
     request.cdb = req->cdb;
     request.data = req->data;
     request.data_len = req->data_len;
     /* Only a PR OUT asks (command_refuse_read_only): no fcntl per PR IN. */
-    request.fd_read_only = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
-                           identity_fd_read_only(job->fd);
+    request.fd_read_only = is_out && identity_fd_read_only(job->fd);
     request.deadline = deadline;
-    if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
+    /* Only what may change the file labels it: never a PR IN, nor a PR
+     * OUT through a descriptor its client could only read. */
+    if (!identity_lu(job->fd, &server->lu,
+                     is_out && !request.fd_read_only &&
+                         server->mode != LU_MODE_PASSTHROUGH,
+                     &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         pr_result_sense(result, SENSE_LU_NOT_SUPPORTED);
@@ -414,7 +419,7 @@ static void job_run(gpointer data, gpointer user_data)
     } else if (!conn->nexus_ready &&
                !resolve_vm_nexus(server, conn, deadline, result)) {
         /* Answered with the store's failure. */
-    } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
+    } else if (is_out) {
         write = true;
     } else if ((store = store_acquire(server, deadline, &error)) == NULL) {
         command_store_failure(result, error, lu.name);

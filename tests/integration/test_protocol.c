@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -533,6 +535,60 @@ static void test_max_connections(void **state)
     assert_true(testd_wait_output(f->d, "max-connections reached", 30000));
 }
 
+/*
+ * A client that may only read a file (a root-owned 0644 file, opened
+ * O_RDONLY) makes the daemon write nothing to it: a PR IN identifies it
+ * without creating user.softpr.lu, a PR OUT through that descriptor is
+ * refused (05/20/00, as qemu-pr-helper refuses it) before anything is
+ * written.  A PR OUT through a descriptor open for writing labels it.
+ */
+static void test_read_only_client_writes_nothing(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(PrClient) c = testd_connect(f->d);
+    g_autofree char *path = g_build_filename(f->dir, "readonly.img", NULL);
+    ClientReply reply;
+    ScsiSenseCode code;
+    char value[256];
+    int ro;
+    int rw;
+
+    rw = testd_disk(f->dir, "readonly.img", O_RDWR);
+    if (fsetxattr(rw, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(rw);
+        skip();
+    }
+    assert_int_equal(fremovexattr(rw, "user.softpr.probe"), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    ro = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(ro >= 0);
+
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_KEYS, 8, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_RESERVATION, 8, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+
+    assert_int_equal(testd_prout(c, ro, PR_OUT_REGISTER, 0, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_CHECK_CONDITION);
+    assert_true(scsi_sense_parse(reply.sense, sizeof(reply.sense), &code));
+    assert_int_equal(code.key, 0x5);
+    assert_int_equal(code.asc, 0x20);
+    assert_int_equal(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+
+    assert_int_equal(testd_prout(c, rw, PR_OUT_REGISTER, 0, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_true(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)) > 0);
+    /* Labelled now, the read-only descriptor reaches the same LU. */
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    close(ro);
+    close(rw);
+}
+
 /* A descriptor that is not a disk gets LOGICAL UNIT NOT SUPPORTED. */
 static void test_not_a_disk(void **state)
 {
@@ -579,6 +635,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_max_connections, setup_four,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_client_writes_nothing,
+                                        setup, teardown),
     };
 
     return TESTUTIL_RUN("protocol", tests, NULL, NULL);

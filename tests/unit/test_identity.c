@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -33,7 +34,7 @@ static void test_file_by_path(void **state)
     assert_true(g_file_set_contents(file, "", 0, NULL));
     assert_int_equal(symlink(file, link), 0);
     fd = open(link, O_RDONLY);
-    assert_true(identity_lu(fd, &plain, &id, NULL));
+    assert_true(identity_lu(fd, &plain, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
     assert_string_equal(id.name, file);
     assert_string_equal(id.path, file);
@@ -61,7 +62,7 @@ static void test_file_by_xattr(void **state)
         testutil_rmtree(dir);
         skip();
     }
-    assert_true(identity_lu(fd, &plain, &id, NULL));
+    assert_true(identity_lu(fd, &plain, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_XATTR);
     assert_string_equal(id.name, "cluster-disk-1");
     assert_string_equal(id.path, file);
@@ -79,14 +80,14 @@ static void test_not_a_disk(void **state)
     int dir;
 
     assert_int_equal(pipe(fds), 0);
-    assert_false(identity_lu(fds[0], &plain, &id, &error));
+    assert_false(identity_lu(fds[0], &plain, false, &id, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
     assert_non_null(strstr(error->message, "pipe"));
     g_clear_error(&error);
     close(fds[0]);
     close(fds[1]);
     dir = open("/", O_RDONLY | O_DIRECTORY);
-    assert_false(identity_lu(dir, &plain, &id, &error));
+    assert_false(identity_lu(dir, &plain, false, &id, &error));
     assert_non_null(strstr(error->message, "directory"));
     g_clear_error(&error);
     close(dir);
@@ -105,7 +106,7 @@ static void test_device_by_sysfs_wwid(void **state)
     int fd = open("/dev/null", O_RDWR);
 
     assert_int_equal(fstat(fd, &st), 0);
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
     assert_string_equal(id.name, "/dev/null");
     identity_lu_clear(&id);
@@ -116,7 +117,7 @@ static void test_device_by_sysfs_wwid(void **state)
     wwid = g_build_filename(devdir, "wwid", NULL);
     assert_true(g_file_set_contents(
         wwid, "naa.6001405c3214b06a400d19a4f0ac4f04\n", -1, NULL));
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_WWID);
     assert_string_equal(id.name, "naa.6001405c3214b06a400d19a4f0ac4f04");
     assert_string_equal(id.path, "/dev/null");
@@ -146,7 +147,7 @@ static void test_file_xattr_created(void **state)
         testutil_rmtree(dir);
         skip();
     }
-    assert_true(identity_lu(fd, &create, &first, NULL));
+    assert_true(identity_lu(fd, &create, true, &first, NULL));
     assert_string_equal(first.source, IDENTITY_SOURCE_XATTR);
     assert_true(g_str_has_prefix(first.name, "lu-"));
     assert_int_equal(strlen(first.name), 3 + 36);
@@ -158,10 +159,43 @@ static void test_file_xattr_created(void **state)
 
     assert_int_equal(link(file, hard), 0);
     fd = open(hard, O_RDONLY);
-    assert_true(identity_lu(fd, &create, &again, NULL));
+    assert_true(identity_lu(fd, &create, false, &again, NULL));
     assert_string_equal(again.name, first.name);
     identity_lu_clear(&first);
     identity_lu_clear(&again);
+    close(fd);
+    testutil_rmtree(dir);
+}
+
+/*
+ * A PR IN, or a PR OUT through a read-only descriptor, never writes the
+ * attribute (identity_lu() without may_write): the file is known by its
+ * path and stays as it was, even with create_xattr.
+ */
+static void test_file_not_labelled_without_write(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *file = g_build_filename(dir, "disk.img", NULL);
+    g_autofree char *canonical = NULL;
+    IdentityOptions create = {"/sys", true, NULL, 0};
+    LuIdentity id;
+    char value[256];
+    int fd;
+
+    assert_true(g_file_set_contents(file, "", 0, NULL));
+    canonical = realpath(file, NULL);
+    fd = open(file, O_RDWR);
+    if (fsetxattr(fd, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(fd);
+        testutil_rmtree(dir);
+        skip();
+    }
+    assert_true(identity_lu(fd, &create, false, &id, NULL));
+    assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
+    assert_string_equal(id.name, canonical);
+    assert_int_equal(fgetxattr(fd, IDENTITY_XATTR, value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+    identity_lu_clear(&id);
     close(fd);
     testutil_rmtree(dir);
 }
@@ -182,7 +216,7 @@ static void test_mapping_wins(void **state)
     assert_true(g_file_set_contents(file, "", 0, NULL));
     assert_int_equal(symlink(file, alias), 0);
     fd = open(file, O_RDWR);
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_CONFIG);
     assert_string_equal(id.name, "cluster-disk");
     assert_string_equal(id.path, file);
@@ -397,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_file_by_path),
         cmocka_unit_test(test_file_by_xattr),
         cmocka_unit_test(test_file_xattr_created),
+        cmocka_unit_test(test_file_not_labelled_without_write),
         cmocka_unit_test(test_mapping_wins),
         cmocka_unit_test(test_cmdline),
         cmocka_unit_test(test_initiator_names),
