@@ -16,6 +16,9 @@
 
 #include "error.h"
 
+/* The character devices that are disks: SCSI generic (Linux's sg). */
+#define SCSI_GENERIC_MAJOR 21
+
 #define VPD_BUFFER_LEN 1024
 #define SG_IO_TIMEOUT_MS 5000
 #define CMDLINE_MAX (256 * 1024)
@@ -509,6 +512,14 @@ bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NOT_FOUND,
                     "the received descriptor is %s, not a disk or file",
                     file_kind(st.st_mode));
+        return false;
+    }
+    /* /dev/null, a tty: nothing to identify, and no SG_IO for them. */
+    if (S_ISCHR(st.st_mode) && major(st.st_rdev) != SCSI_GENERIC_MAJOR) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NOT_FOUND,
+                    "the received descriptor is character device %u:%u, "
+                    "not SCSI generic (sg), a block device or a file",
+                    major(st.st_rdev), minor(st.st_rdev));
         return false;
     }
     found = mapped_identity(&st, options, id);

@@ -123,12 +123,14 @@ typedef struct LuIdentity {
 } LuIdentity;
 
 /*
- * Identify the logical unit behind @fd.  A regular file without the
+ * Identify the logical unit behind @fd: a regular file, a block device
+ * or a SCSI generic (sg) character device.  A regular file without the
  * attribute gets one (with create_xattr) only when @may_write: the
  * command is a PR OUT through a descriptor open for writing, whose
  * client may change the file; otherwise identifying writes nothing and
  * such a file is known by its path.  Fails (SOFTPR_ERROR_NOT_FOUND) for
- * descriptors that cannot be a disk: pipes, sockets, directories.
+ * descriptors that cannot be a disk: pipes, sockets, directories, other
+ * character devices (/dev/null, a tty), without sending them anything.
  */
 bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
                  LuIdentity *id, GError **error);

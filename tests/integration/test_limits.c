@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -227,12 +228,85 @@ static void test_lock_bound_warm_daemon(void **state)
     lock_bound(*state, true);
 }
 
+/* ------------------------------------------------------------------ */
+/* Descriptors that are not disks                                      */
+/* ------------------------------------------------------------------ */
+
+/* @status and, with CHECK CONDITION, sense @key/@asc/@ascq. */
+static void expect_answer(const ClientReply *reply, uint8_t status, uint8_t key,
+                          uint8_t asc, uint8_t ascq)
+{
+    ScsiSenseCode code;
+
+    assert_int_equal(reply->status, status);
+    if (status != SCSI_STATUS_CHECK_CONDITION) {
+        return;
+    }
+    assert_true(scsi_sense_parse(reply->sense, sizeof(reply->sense), &code));
+    assert_int_equal(code.key, key);
+    assert_int_equal(code.asc, asc);
+    assert_int_equal(code.ascq, ascq);
+}
+
+/*
+ * A character device that is not SCSI generic (/dev/null, a
+ * pseudo-terminal) is not a logical unit: PR IN and PR OUT through it get
+ * CHECK CONDITION, ILLEGAL REQUEST, LOGICAL UNIT NOT SUPPORTED (25h/00h,
+ * what a target answers for a logical unit it does not have), in
+ * emulation and in passthrough mode alike, nothing reaches the database,
+ * and the connection goes on serving a real disk.
+ */
+static void test_char_devices_not_disks(void **state)
+{
+    static const char *const modes[] = {"emulation", "passthrough"};
+    Fixture *f = *state;
+    unsigned m;
+
+    for (m = 0; m < G_N_ELEMENTS(modes); m++) {
+        g_autofree char *config =
+            g_strdup_printf("[daemon]\nmode = %s\n", modes[m]);
+        int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+        int pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+        PrClient *c;
+        ClientReply reply;
+
+        f->d = testd_start(f->dir, "prh", config, NULL);
+        c = testd_connect(f->d);
+        assert_true(null_fd >= 0 && pty >= 0);
+        testd_prin(c, null_fd, PR_IN_READ_KEYS, 8, &reply);
+        expect_answer(&reply, SCSI_STATUS_CHECK_CONDITION, 0x5, 0x25, 0);
+        testd_prout(c, null_fd, PR_OUT_REGISTER, 0, 0, 0x1, 0, &reply);
+        expect_answer(&reply, SCSI_STATUS_CHECK_CONDITION, 0x5, 0x25, 0);
+        testd_prin(c, pty, PR_IN_READ_KEYS, 8, &reply);
+        expect_answer(&reply, SCSI_STATUS_CHECK_CONDITION, 0x5, 0x25, 0);
+        if (m == 0) {
+            testd_prin(c, disk, PR_IN_READ_KEYS, 8, &reply);
+            expect_answer(&reply, SCSI_STATUS_GOOD, 0, 0, 0);
+        }
+        assert_true(testd_wait_output(f->d, "not SCSI generic", 30000));
+        client_close(c);
+        assert_int_equal(testd_stop(f->d), 0);
+        assert_int_equal(testutil_sql_int(f->d->db,
+                                          "SELECT count(*) FROM lu_seen WHERE "
+                                          "path = '/dev/null' OR path LIKE "
+                                          "'/dev/pts/%'"),
+                         0);
+        testd_free(f->d);
+        f->d = NULL;
+        close(null_fd);
+        close(pty);
+        close(disk);
+    }
+}
+
 int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_lock_bound_fresh_daemon),
         T(test_lock_bound_warm_daemon),
+        T(test_char_devices_not_disks),
     };
 #undef T
 

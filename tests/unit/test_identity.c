@@ -93,22 +93,32 @@ static void test_not_a_disk(void **state)
     close(dir);
 }
 
-/* A device with device/wwid in sysfs is named by it; without one (and
- * without SG_IO), by its path. */
+/*
+ * A SCSI generic device (a node of major 21, opened O_PATH: no such sg
+ * device exists here) with device/wwid in sysfs is named by it; without
+ * one (and without SG_IO), by its path.
+ */
 static void test_device_by_sysfs_wwid(void **state)
 {
     g_autofree char *sysfs = testutil_tmpdir();
+    g_autofree char *node = g_build_filename(sysfs, "sg99", NULL);
     g_autofree char *devdir = NULL;
     g_autofree char *wwid = NULL;
     struct stat st;
     LuIdentity id;
     IdentityOptions opts = {sysfs, false, NULL, 0};
-    int fd = open("/dev/null", O_RDWR);
+    int fd;
 
+    if (mknod(node, S_IFCHR | 0600, makedev(21, 99)) != 0) {
+        testutil_rmtree(sysfs);
+        skip(); /* not root */
+    }
+    fd = open(node, O_PATH | O_CLOEXEC);
+    assert_true(fd >= 0);
     assert_int_equal(fstat(fd, &st), 0);
     assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
-    assert_string_equal(id.name, "/dev/null");
+    assert_string_equal(id.name, node);
     identity_lu_clear(&id);
 
     devdir = g_strdup_printf("%s/dev/char/%u:%u/device", sysfs,
@@ -120,10 +130,36 @@ static void test_device_by_sysfs_wwid(void **state)
     assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_WWID);
     assert_string_equal(id.name, "naa.6001405c3214b06a400d19a4f0ac4f04");
-    assert_string_equal(id.path, "/dev/null");
+    assert_string_equal(id.path, node);
     identity_lu_clear(&id);
     close(fd);
     testutil_rmtree(sysfs);
+}
+
+/*
+ * Character devices other than SCSI generic (sg) are not disks: /dev/null
+ * and a pseudo-terminal are refused, so that nothing (no SG_IO INQUIRY)
+ * is sent to them and they never become logical units.
+ */
+static void test_char_devices_refused(void **state)
+{
+    LuIdentity id;
+    GError *error = NULL;
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    assert_true(null_fd >= 0);
+    assert_false(identity_lu(null_fd, &plain, false, &id, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
+    assert_non_null(strstr(error->message, "character device 1:3"));
+    g_clear_error(&error);
+    close(null_fd);
+    assert_true(pty >= 0);
+    assert_false(identity_lu(pty, &plain, false, &id, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
+    assert_non_null(strstr(error->message, "not SCSI generic"));
+    g_clear_error(&error);
+    close(pty);
 }
 
 /* A file without the attribute gets one on first use ("lu-" and a
@@ -437,6 +473,7 @@ int main(void)
         cmocka_unit_test(test_initiator_names),
         cmocka_unit_test(test_not_a_disk),
         cmocka_unit_test(test_device_by_sysfs_wwid),
+        cmocka_unit_test(test_char_devices_refused),
         cmocka_unit_test(test_vpd83_preference),
         cmocka_unit_test(test_vpd83_fallbacks),
         cmocka_unit_test(test_vpd83_malformed),
