@@ -15,6 +15,8 @@
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_CONNECTIONS 1024
+/* QEMU opens one per pr-manager-helper object; a VM has one or a few. */
+#define DEFAULT_MAX_CONNECTIONS_PER_PEER 64
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 /* Well below a Linux guest's 30 s SCSI command timeout. */
 #define DEFAULT_LOCK_TIMEOUT_MS 5000
@@ -73,6 +75,7 @@ Config *config_new(void)
     config->host_id = g_strdup(g_get_host_name());
     config->workers = DEFAULT_WORKERS;
     config->max_connections = DEFAULT_MAX_CONNECTIONS;
+    config->max_connections_per_peer = DEFAULT_MAX_CONNECTIONS_PER_PEER;
     config->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     config->journal = STORE_JOURNAL_DELETE;
     config->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
@@ -196,10 +199,19 @@ bool config_parse_identity(const char *text, SocketConfig *socket,
 
 /* The keys of each kind of group, for spotting typos. */
 static const char *const daemon_keys[] = {
-    "socket",          "identity", "relative-target-port",
-    "pidfile",         "user",     "group",
-    "host-id",         "workers",  "max-connections",
-    "request-timeout", "mode",     NULL,
+    "socket",
+    "identity",
+    "relative-target-port",
+    "pidfile",
+    "user",
+    "group",
+    "host-id",
+    "workers",
+    "max-connections",
+    "max-connections-per-peer",
+    "request-timeout",
+    "mode",
+    NULL,
 };
 static const char *const socket_keys[] = {
     "path",
@@ -500,6 +512,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
                   error) ||
         !get_uint(kf, path, "daemon", "max-connections", 1, 65536,
                   &config->max_connections, error) ||
+        !get_uint(kf, path, "daemon", "max-connections-per-peer", 1, 65536,
+                  &config->max_connections_per_peer, error) ||
         !get_seconds(kf, path, "daemon", "request-timeout", 3600000,
                      &config->request_timeout_ms, error) ||
         !get_choice(kf, path, "daemon", "mode", modes, &mode, error) ||

@@ -38,8 +38,9 @@ typedef struct Config {
     LuMode mode;      /* --mode: emulation or passthrough */
     unsigned workers; /* threads running commands */
     unsigned max_connections;
-    unsigned request_timeout_ms; /* a started frame must arrive within */
-    GPtrArray *sockets;          /* SocketConfig *; [0] is the main one */
+    unsigned max_connections_per_peer; /* per peer process */
+    unsigned request_timeout_ms;       /* a started frame must arrive within */
+    GPtrArray *sockets;                /* SocketConfig *; [0] is the main one */
     /* [database] */
     char *db_path;
     bool db_path_is_default;

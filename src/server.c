@@ -140,13 +140,16 @@ struct Server {
     LuMode mode;
     unsigned passthrough_timeout_ms;
     GPtrArray *listeners;
-    GHashTable *conns; /* Conn * set, the main thread's */
+    GHashTable *conns;      /* Conn * set, the main thread's */
+    GHashTable *peer_conns; /* peer pid -> its connections, the same */
+    unsigned max_connections_per_peer;
     guint64 next_conn_id;
     bool stopping;
     gint64 last_refusal_log;
 };
 
 static void conn_close(Conn *conn, const char *why);
+static unsigned peer_count(Server *server, pid_t pid, int delta);
 static void overflow_end(Server *server);
 static void conn_watch(Conn *conn, GIOCondition cond);
 static void conn_write(Conn *conn);
@@ -1163,17 +1166,44 @@ static void conn_close(Conn *conn, const char *why)
     g_debug("connection %" G_GUINT64_FORMAT " closed%s%s", conn->id,
             why != NULL ? ": " : "", why != NULL ? why : "");
     g_hash_table_remove(server->conns, conn);
+    peer_count(server, conn->peer_pid, -1);
     conn_free(conn);
     maybe_finish(server);
 }
 
+/*
+ * Change the number of connections of peer process @pid by @delta;
+ * returns the new number.  Main thread.
+ */
+static unsigned peer_count(Server *server, pid_t pid, int delta)
+{
+    gpointer key = GINT_TO_POINTER(pid);
+    unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(server->peer_conns, key));
+
+    n = (unsigned)((int)n + delta);
+    if (n == 0) {
+        g_hash_table_remove(server->peer_conns, key);
+    } else {
+        g_hash_table_insert(server->peer_conns, key, GUINT_TO_POINTER(n));
+    }
+    return n;
+}
+
 /* Log refusals at most once a second: a flood must not flood the log. */
-static void refusal_warning(Server *server, const char *what)
+static bool refusal_due(Server *server)
 {
     gint64 now = g_get_monotonic_time();
 
-    if (now - server->last_refusal_log >= G_USEC_PER_SEC) {
-        server->last_refusal_log = now;
+    if (now - server->last_refusal_log < G_USEC_PER_SEC) {
+        return false;
+    }
+    server->last_refusal_log = now;
+    return true;
+}
+
+static void refusal_warning(Server *server, const char *what)
+{
+    if (refusal_due(server)) {
         g_warning("%s", what);
     }
 }
@@ -1214,6 +1244,30 @@ static void conn_attribute(Conn *conn)
 }
 
 static gboolean listener_resume(gpointer data);
+
+/*
+ * Whether the peer @cred of the connection @cfd just accepted may have
+ * another one; when not, @cfd is closed.  One process (SO_PEERCRED pid)
+ * holding many idle connections must not lock QEMU out: a process that
+ * forks counts per child, so max-connections still bounds them all.
+ */
+static bool peer_admitted(Server *server, int cfd, const struct ucred *cred)
+{
+    unsigned cap = server->max_connections_per_peer;
+    gpointer n =
+        g_hash_table_lookup(server->peer_conns, GINT_TO_POINTER(cred->pid));
+
+    if (cap == 0 || GPOINTER_TO_UINT(n) < cap) {
+        return true;
+    }
+    close(cfd);
+    if (refusal_due(server)) {
+        g_warning("connection refused: pid %d (uid %d) has %u open, "
+                  "max-connections-per-peer",
+                  (int)cred->pid, (int)cred->uid, cap);
+    }
+    return false;
+}
 
 static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
 {
@@ -1257,6 +1311,15 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
                                     "reached");
             continue;
         }
+        memset(&cred, 0, sizeof(cred));
+        cred.pid = -1;
+        cred.uid = (uid_t)-1;
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            cred.pid = -1;
+        }
+        if (!peer_admitted(server, cfd, &cred)) {
+            continue;
+        }
         conn = g_new0(Conn, 1);
         conn->server = server;
         conn->listener = listener;
@@ -1264,14 +1327,11 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
         conn->fd = cfd;
         conn->request_fd = -1;
         conn->out = g_malloc(WIRE_REPLY_MAX);
-        memset(&cred, 0, sizeof(cred));
-        cred.pid = -1;
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            conn->peer_pid = cred.pid;
-            conn->peer_uid = cred.uid;
-        }
+        conn->peer_pid = cred.pid;
+        conn->peer_uid = cred.uid;
         wire_reader_init(&conn->reader);
         g_hash_table_add(server->conns, conn);
+        peer_count(server, conn->peer_pid, +1);
         conn_attribute(conn);
         /* QEMU blocks until the feature word arrives: send it now. */
         wire_features_encode(conn->out, supported_features(listener));
@@ -1365,6 +1425,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     g_mutex_init(&server->conn_lock);
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
+    server->peer_conns = g_hash_table_new(NULL, NULL);
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
@@ -1408,6 +1469,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->pr.ports = server->ports;
     server->writer = writer_new(&server->store_options, &server->pr);
     server->max_connections = options->max_connections;
+    server->max_connections_per_peer = options->max_connections_per_peer;
     server->request_timeout_ms = options->request_timeout_ms;
     server->lock_timeout_ms = options->lock_timeout_ms;
     server->mode =
@@ -1548,6 +1610,7 @@ void server_free(Server *server)
         conn_free(key);
     }
     g_hash_table_destroy(server->conns);
+    g_hash_table_destroy(server->peer_conns);
     if (server->epoll_source != NULL) {
         g_source_destroy(server->epoll_source);
         g_source_unref(server->epoll_source);

@@ -32,6 +32,7 @@
 typedef struct ServerOptions {
     unsigned workers; /* worker threads, and threads in the pool */
     unsigned max_connections;
+    unsigned max_connections_per_peer; /* per process; 0: no limit */
     unsigned request_timeout_ms;
     unsigned lock_timeout_ms; /* bound on lock waits, from arrival */
     StoreOptions store;       /* how workers open the database; its

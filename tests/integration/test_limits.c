@@ -17,6 +17,7 @@
 #include <sqlite3.h>
 
 #include "daemon.h"
+#include "peer.h"
 
 #include "bytes.h"
 #include "cdb.h"
@@ -229,6 +230,70 @@ static void test_lock_bound_warm_daemon(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Connections per peer                                                */
+/* ------------------------------------------------------------------ */
+
+/* A connection from this process, retried while the daemon has not yet
+ * seen an earlier one of ours (the start-up probe's) close. */
+static PrClient *connect_retrying(TestDaemon *d)
+{
+    PrClient *c = NULL;
+    int tries;
+
+    for (tries = 0; tries < 3000 && c == NULL; tries++) {
+        c = client_connect(d->socket, 0, 30000, NULL);
+        if (c == NULL) {
+            g_usleep(10000);
+        }
+    }
+    assert_non_null(c);
+    return c;
+}
+
+/*
+ * One process holding max-connections-per-peer idle connections gets no
+ * more, and is told why in the log; other processes (QEMU, a tool) still
+ * connect and are answered; when one of its connections closes, it may
+ * open another.
+ */
+static void test_connections_per_peer(void **state)
+{
+    enum { CAP = 4 };
+    Fixture *f = *state;
+    PrClient *held[CAP];
+    g_autofree char *qemu = NULL;
+    g_autofree char *prpeer = testpeer_prpeer();
+    g_autofree char *disk = g_build_filename(f->dir, "disk.img", NULL);
+    g_autofree char *out = NULL;
+    unsigned i;
+
+    f->d = testd_start(f->dir, "prh",
+                       "[daemon]\nmax-connections-per-peer = 4\n", NULL);
+    close(testd_disk(f->dir, "disk.img", O_RDWR));
+    for (i = 0; i < CAP; i++) {
+        held[i] = connect_retrying(f->d);
+    }
+    assert_null(client_connect(f->d->socket, 0, 30000, NULL));
+    assert_true(testd_wait_output(f->d, "max-connections-per-peer", 30000));
+
+    qemu = testpeer_qemu(f->dir);
+    out = testpeer_run(qemu,
+                       "-name guest=vm1 -uuid "
+                       "6a1b7a3c-0000-4000-8000-00000000c0de",
+                       f->d->socket, disk, "register 1 readkeys");
+    assert_non_null(strstr(out, "keys=0x1"));
+    g_free(out);
+    out = testpeer_run(prpeer, NULL, f->d->socket, disk, "readkeys");
+    assert_non_null(strstr(out, "generation=1"));
+
+    client_close(held[0]);
+    held[0] = connect_retrying(f->d);
+    for (i = 0; i < CAP; i++) {
+        client_close(held[i]);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* Descriptors that are not disks                                      */
 /* ------------------------------------------------------------------ */
 
@@ -307,6 +372,7 @@ int main(void)
         T(test_lock_bound_fresh_daemon),
         T(test_lock_bound_warm_daemon),
         T(test_char_devices_not_disks),
+        T(test_connections_per_peer),
     };
 #undef T
 

@@ -58,6 +58,12 @@ static int setup_four(void **state)
     return setup_with(state, "[daemon]\nmax-connections = 4\n");
 }
 
+/* One process (the test) opens many connections. */
+static int setup_crowd(void **state)
+{
+    return setup_with(state, "[daemon]\nmax-connections-per-peer = 1000\n");
+}
+
 static int teardown(void **state)
 {
     Fixture *f = *state;
@@ -631,7 +637,8 @@ int main(void)
             test_stalled_client_does_not_block_others, setup_patient, teardown),
         cmocka_unit_test_setup_teardown(test_request_timeout, setup_impatient,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_connections, setup_crowd,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup_four,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_disk, setup, teardown),

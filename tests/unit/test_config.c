@@ -40,6 +40,8 @@ static void test_defaults(void **state)
     assert_int_equal(c->lock_timeout_ms, 5000);
     assert_int_equal(c->ua_policy, PR_UA_RECORD);
     assert_int_equal(c->workers, 4);
+    assert_int_equal(c->max_connections, 1024);
+    assert_int_equal(c->max_connections_per_peer, 64);
     assert_true(c->create_xattr);
     assert_int_equal(c->history_keep_rows, STORE_HISTORY_KEEP_ROWS_DEFAULT);
     assert_int_equal(c->mode, LU_MODE_EMULATION);
@@ -69,7 +71,8 @@ static void test_every_key(void **state)
              "socket = /tmp/x.sock\nidentity = client\n"
              "relative-target-port = 3\npidfile = /tmp/x.pid\nuser = u\n"
              "group = g\nhost-id = node-7\nworkers = 8\n"
-             "max-connections = 12\nrequest-timeout = 1.5\n"
+             "max-connections = 12\nmax-connections-per-peer = 3\n"
+             "request-timeout = 1.5\n"
              "mode = passthrough\n"
              "[socket vms]\npath = /tmp/vms.sock\n"
              "[socket tools]\npath = /tmp/tools.sock\n"
@@ -109,6 +112,7 @@ static void test_every_key(void **state)
     assert_string_equal(c->host_id, "node-7");
     assert_int_equal(c->workers, 8);
     assert_int_equal(c->max_connections, 12);
+    assert_int_equal(c->max_connections_per_peer, 3);
     assert_int_equal(c->request_timeout_ms, 1500);
     assert_string_equal(c->db_path, "/tmp/x.db");
     assert_false(c->db_path_is_default);
@@ -163,6 +167,8 @@ static void test_errors(void **state)
         {"[daemon]\nworkers = 0\n", "workers"},
         {"[daemon]\nworkers = 65\n", "from 1 to 64"},
         {"[daemon]\nmax-connections = -1\n", "max-connections"},
+        {"[daemon]\nmax-connections-per-peer = 0\n",
+         "max-connections-per-peer: expected a whole number from 1"},
         {"[daemon]\nrequest-timeout = soon\n", "request-timeout"},
         {"[daemon]\nrequest-timeout = 0\n", "above 0"},
         {"[daemon]\nidentity = some host\n", "[daemon] identity"},
