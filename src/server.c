@@ -145,7 +145,9 @@ struct Server {
     unsigned max_connections_per_peer;
     guint64 next_conn_id;
     bool stopping;
-    gint64 last_refusal_log;
+    gint64 last_refusal_log; /* main thread */
+    GMutex log_lock;         /* last_fd_log */
+    gint64 last_fd_log;
 };
 
 static void conn_close(Conn *conn, const char *why);
@@ -245,6 +247,22 @@ static void store_release(Server *server, Store *store)
 /* ------------------------------------------------------------------ */
 
 static gboolean job_done(gpointer data);
+
+/* Whether a message logged at most once a second (*@last) is due; any
+ * thread. */
+static bool rate_limit_due(Server *server, gint64 *last)
+{
+    gint64 now = g_get_monotonic_time();
+    bool due;
+
+    g_mutex_lock(&server->log_lock);
+    due = now - *last >= G_USEC_PER_SEC;
+    if (due) {
+        *last = now;
+    }
+    g_mutex_unlock(&server->log_lock);
+    return due;
+}
 
 /*
  * The nexus of a connection from a VM: its registry name, looked up (or
@@ -396,6 +414,18 @@ static void job_run(gpointer data, gpointer user_data)
     bool is_out = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT;
     bool write = false;
 
+    if (job->fd < 0) {
+        /* Its descriptor could not be received (conn_recv). */
+        if (rate_limit_due(server, &server->last_fd_log)) {
+            g_warning("connection %" G_GUINT64_FORMAT " (pid %d): out of "
+                      "file descriptors: a request's disk descriptor could "
+                      "not be received; answering BUSY",
+                      conn->id, (int)conn->peer_pid);
+        }
+        pr_result_status(result, SCSI_STATUS_BUSY);
+        job_finish(server, job, result);
+        return;
+    }
     request.cdb = req->cdb;
     request.data = req->data;
     request.data_len = req->data_len;
@@ -736,6 +766,7 @@ static RecvResult conn_recv(Conn *conn)
     struct cmsghdr *cmsg;
     int fds[MAX_FDS_PER_READ];
     unsigned n_fds = 0;
+    unsigned lost = 0; /* descriptors sent but not received */
     size_t want = wire_reader_want(&conn->reader);
     bool starts_request = conn->reader.phase == WIRE_PHASE_CDB &&
                           !wire_reader_mid_frame(&conn->reader);
@@ -782,10 +813,17 @@ static RecvResult conn_recv(Conn *conn)
             }
         }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    if ((msg.msg_flags & MSG_CTRUNC) && n_fds > 0) {
+        /* There was room for more than one: more than one was sent. */
         close_fds(fds, n_fds);
-        conn_fail(conn, true, "More file descriptors than one in request.");
+        conn_fail(conn, true, "More than one file descriptor in request.");
         return RECV_END;
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        /* Sent, but not one could be installed: this process is out of
+         * descriptors (EMFILE, ENFILE).  The request goes on without it
+         * and is answered BUSY (job_run), so that the guest retries. */
+        lost = 1;
     }
     if (n == 0) {
         close_fds(fds, n_fds);
@@ -805,7 +843,7 @@ static RecvResult conn_recv(Conn *conn)
         close_fds(fds, n_fds);
     }
 
-    ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds);
+    ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds + lost);
     switch (ev) {
     case WIRE_NEED_MORE:
         return RECV_MORE;
@@ -1423,6 +1461,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->overflow_fd = -1;
     server->workers = g_ptr_array_new();
     g_mutex_init(&server->conn_lock);
+    g_mutex_init(&server->log_lock);
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
     server->peer_conns = g_hash_table_new(NULL, NULL);
@@ -1629,6 +1668,7 @@ void server_free(Server *server)
     }
     g_ptr_array_free(server->workers, TRUE);
     g_mutex_clear(&server->conn_lock);
+    g_mutex_clear(&server->log_lock);
     for (i = 0; i < server->listeners->len; i++) {
         Listener *listener = g_ptr_array_index(server->listeners, i);
 

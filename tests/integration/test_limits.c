@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -294,6 +295,85 @@ static void test_connections_per_peer(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Out of descriptors                                                  */
+/* ------------------------------------------------------------------ */
+
+/*
+ * A daemon out of file descriptors says so and answers what it can: a
+ * connection it cannot accept waits (the log says "out of file
+ * descriptors"), a request whose disk descriptor it cannot receive is
+ * answered BUSY, which the guest retries, on a connection that stays
+ * open (not closed as if the client had sent two); once descriptors are
+ * free the same request succeeds.
+ */
+static void test_out_of_descriptors(void **state)
+{
+    enum { LIMIT = 64, EXTRA = LIMIT };
+    Fixture *f = *state;
+    const char *wrapper = g_getenv("SOFTPR_VALGRIND");
+    PrClient *c;
+    PrClient *extra[EXTRA];
+    PrClient *waiting;
+    struct rlimit before;
+    struct rlimit low;
+    ClientReply reply;
+    int disk;
+    unsigned i;
+
+    if (wrapper != NULL && *wrapper != '\0') {
+        skip(); /* valgrind keeps descriptors of its own near the limit */
+    }
+    f->d = testd_start(f->dir, "prh",
+                       "[daemon]\nmax-connections-per-peer = 1000\n", NULL);
+    disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    c = connect_retrying(f->d);
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_KEYS, 8, &reply),
+                     SCSI_STATUS_GOOD);
+    /* A low soft limit (what libraries opened higher stays open); the
+     * connections below fill it, until one waits unaccepted. */
+    assert_int_equal(prlimit(f->d->pid, RLIMIT_NOFILE, NULL, &before), 0);
+    low.rlim_cur = LIMIT;
+    low.rlim_max = before.rlim_max;
+    assert_int_equal(prlimit(f->d->pid, RLIMIT_NOFILE, &low, NULL), 0);
+    for (i = 0; i < EXTRA; i++) {
+        extra[i] = client_connect(f->d->socket, 0, 1000, NULL);
+        if (extra[i] == NULL) {
+            break;
+        }
+    }
+    assert_true(i < EXTRA);
+    assert_true(testd_wait_output(f->d,
+                                  "cannot accept a connection: out of "
+                                  "file descriptors",
+                                  30000));
+
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_KEYS, 8, &reply),
+                     SCSI_STATUS_BUSY);
+    assert_int_equal(
+        testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x5, 0, &reply),
+        SCSI_STATUS_BUSY);
+    assert_true(
+        testd_wait_output(f->d, "out of file descriptors: a request's", 30000));
+
+    /* Room again: a waiting connection is accepted, and the same
+     * connection's commands run. */
+    assert_int_equal(prlimit(f->d->pid, RLIMIT_NOFILE, &before, NULL), 0);
+    waiting = connect_retrying(f->d);
+    assert_int_equal(
+        testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x5, 0, &reply),
+        SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    client_close(waiting);
+    while (i > 0) {
+        client_close(extra[--i]);
+    }
+    client_close(c);
+    close(disk);
+}
+
+/* ------------------------------------------------------------------ */
 /* Descriptors that are not disks                                      */
 /* ------------------------------------------------------------------ */
 
@@ -369,10 +449,9 @@ int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
     const struct CMUnitTest tests[] = {
-        T(test_lock_bound_fresh_daemon),
-        T(test_lock_bound_warm_daemon),
-        T(test_char_devices_not_disks),
-        T(test_connections_per_peer),
+        T(test_lock_bound_fresh_daemon), T(test_lock_bound_warm_daemon),
+        T(test_char_devices_not_disks),  T(test_connections_per_peer),
+        T(test_out_of_descriptors),
     };
 #undef T
 
