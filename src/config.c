@@ -85,6 +85,7 @@ Config *config_new(void)
     config->passthrough_timeout_ms = PASSTHROUGH_TIMEOUT_MS_DEFAULT;
     config->history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
     config->history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
+    config->vm_keep_days = STORE_VM_KEEP_DAYS_DEFAULT;
     config->create_xattr = true;
     config->lu_maps = g_array_new(FALSE, TRUE, sizeof(LuMapping));
     g_array_set_clear_func(config->lu_maps, lu_mapping_clear);
@@ -161,6 +162,7 @@ void config_store_options(const Config *config, StoreOptions *options)
     options->host_id = config->host_id;
     options->history_keep_rows = config->history_keep_rows;
     options->history_keep_days = config->history_keep_days;
+    options->vm_keep_days = config->vm_keep_days;
 }
 
 SocketConfig *config_main_socket(Config *config)
@@ -220,10 +222,7 @@ static const char *const socket_keys[] = {
     NULL,
 };
 static const char *const database_keys[] = {
-    "path",
-    "journal-mode",
-    "lock-timeout",
-    NULL,
+    "path", "journal-mode", "lock-timeout", "vm-keep-days", NULL,
 };
 static const char *const scsi_keys[] = {
     "unit-attentions",
@@ -525,6 +524,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
                     error) ||
         !get_seconds(kf, path, "database", "lock-timeout", MAX_LOCK_TIMEOUT_MS,
                      &config->lock_timeout_ms, error) ||
+        !get_uint(kf, path, "database", "vm-keep-days", 0, 100000,
+                  &config->vm_keep_days, error) ||
         !get_choice(kf, path, "scsi", "unit-attentions", policies, &policy,
                     error) ||
         !get_uint(kf, path, "scsi", "max-registrations", 1, 65535,

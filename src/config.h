@@ -46,6 +46,7 @@ typedef struct Config {
     bool db_path_is_default;
     StoreJournal journal;
     unsigned lock_timeout_ms;
+    unsigned vm_keep_days; /* forget idle VMs after (0: never) */
     /* [scsi] */
     PrUaPolicy ua_policy;
     unsigned max_registrations;

@@ -47,6 +47,7 @@ typedef enum StmtId {
     STMT_VM_NAME_TAKEN,
     STMT_VM_INSERT,
     STMT_VM_UPDATE,
+    STMT_VM_PRUNE,
     STMT_SEEN_UPSERT,
     STMT_HISTORY_INSERT,
     STMT_HISTORY_PRUNE_ROWS,
@@ -95,7 +96,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_UA_DELETE] =
         "DELETE FROM unit_attention WHERE lu_id = ?1 AND initiator = ?2 "
         "AND rtpi = ?3 AND asc = ?4 AND ascq = ?5",
-    [STMT_VM_SELECT] = "SELECT name, last_host FROM initiator WHERE key = ?1",
+    [STMT_VM_SELECT] =
+        "SELECT name, last_host, last_seen FROM initiator WHERE key = ?1",
     [STMT_VM_NAME_TAKEN] = "SELECT 1 FROM initiator WHERE name = ?1",
     [STMT_VM_INSERT] =
         "INSERT INTO initiator (key, name, vm_name, vm_uuid, last_host, "
@@ -103,6 +105,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_VM_UPDATE] =
         "UPDATE initiator SET vm_name = ?2, vm_uuid = ?3, last_host = ?4, "
         "last_seen = ?5 WHERE key = ?1",
+    /* A VM's own registrations carry its name, alone or with an ISID. */
+    [STMT_VM_PRUNE] =
+        "DELETE FROM initiator WHERE last_seen < ?1 AND NOT EXISTS (SELECT 1 "
+        "FROM registration r WHERE r.initiator_name = initiator.name OR "
+        "substr(r.initiator_name, 1, length(initiator.name) + 1) = "
+        "initiator.name || ',')",
     /* Unchanged within the same second, the row is not written: one
      * page fewer to journal and sync for every other PR OUT. */
     [STMT_SEEN_UPSERT] =
@@ -132,6 +140,7 @@ struct Store {
     StoreJournal journal;
     unsigned history_keep_rows;
     unsigned history_keep_days;
+    unsigned vm_keep_days;
     gint64 deadline;   /* monotonic microseconds: give up waiting after */
     StoreGroup *group; /* whose turns it takes; NULL: none */
     bool has_turn;     /* holds its group's turn */
@@ -497,6 +506,7 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
     store->group = options->group;
     store->history_keep_rows = options->history_keep_rows;
     store->history_keep_days = options->history_keep_days;
+    store->vm_keep_days = options->vm_keep_days;
     store->rand = g_rand_new();
 
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -1209,7 +1219,13 @@ bool store_add_history(Store *store, const char *lu_name,
 /* VM initiator names                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Look up @key: *@name and whether it was last seen on this host. */
+/* How old a VM's last_seen may grow while it stays on one host. */
+#define VM_SEEN_REFRESH_S (24 * 3600)
+
+/*
+ * Look up @key: *@name, and whether it was last seen on this host within
+ * the last VM_SEEN_REFRESH_S (else it is to be recorded again).
+ */
 static bool vm_lookup(Store *store, const char *key, char **name, bool *here,
                       GError **error)
 {
@@ -1225,13 +1241,40 @@ static bool vm_lookup(Store *store, const char *key, char **name, bool *here,
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         *name = g_strdup((const char *)sqlite3_column_text(stmt, 0));
-        *here = g_strcmp0((const char *)sqlite3_column_text(stmt, 1),
-                          store->host_id) == 0;
+        *here =
+            g_strcmp0((const char *)sqlite3_column_text(stmt, 1),
+                      store->host_id) == 0 &&
+            sqlite3_column_int64(stmt, 2) > now_seconds() - VM_SEEN_REFRESH_S;
     }
     stmt_done(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         set_db_error(store, error, rc, "reading an initiator name");
         return false;
+    }
+    return true;
+}
+
+/* Forget the VMs that hold no registration and have not been seen for
+ * vm_keep_days; inside the write transaction that adds one. */
+static bool prune_vms(Store *store, GError **error)
+{
+    sqlite3_stmt *stmt;
+
+    if (store->vm_keep_days == 0) {
+        return true;
+    }
+    stmt = stmt_get(store, STMT_VM_PRUNE, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1,
+                       now_seconds() - (gint64)store->vm_keep_days * 86400);
+    if (!stmt_run(store, stmt, "forgetting idle VMs", error)) {
+        return false;
+    }
+    if (sqlite3_changes(store->db) > 0) {
+        g_info("forgot %d VM(s) with no registration, not seen for %u days",
+               sqlite3_changes(store->db), store->vm_keep_days);
     }
     return true;
 }
@@ -1293,6 +1336,9 @@ bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
         goto fail;
     }
     if (*name == NULL) {
+        if (!prune_vms(store, error)) {
+            goto fail;
+        }
         *name = free_vm_name(store, vm->preferred_name, error);
         if (*name == NULL) {
             goto fail;

@@ -66,10 +66,14 @@ typedef struct StoreOptions {
      * history), none older than keep_days days (0: no age limit). */
     unsigned history_keep_rows;
     unsigned history_keep_days;
+    /* VM registry: an entry with no registration, not seen for this many
+     * days, is forgotten (0: never). */
+    unsigned vm_keep_days;
 } StoreOptions;
 
 #define STORE_HISTORY_KEEP_ROWS_DEFAULT 100000
 #define STORE_HISTORY_KEEP_DAYS_DEFAULT 365
+#define STORE_VM_KEEP_DAYS_DEFAULT 90
 
 /*
  * What the daemon knows about the logical unit a command addressed.  An
@@ -338,7 +342,10 @@ typedef struct StoreVm {
 /*
  * The initiator name of VM @vm: the one it was given when first seen, on
  * any host, else @vm->preferred_name (with a "-N" suffix when another VM
- * holds that name).  Records this host as where the VM was last seen.
+ * holds that name).  Records this host as where the VM was last seen,
+ * and when (rewritten once a day at most while it stays here).  When it
+ * adds a VM, it forgets the entries that hold no registration and were
+ * last seen more than vm_keep_days ago: the registry grows only then.
  * Runs its own transactions, waiting for locks until @deadline.
  * *@name: g_free() it.
  */

@@ -42,6 +42,7 @@ static void test_defaults(void **state)
     assert_int_equal(c->workers, 4);
     assert_int_equal(c->max_connections, 1024);
     assert_int_equal(c->max_connections_per_peer, 64);
+    assert_int_equal(c->vm_keep_days, 90);
     assert_true(c->create_xattr);
     assert_int_equal(c->history_keep_rows, STORE_HISTORY_KEEP_ROWS_DEFAULT);
     assert_int_equal(c->mode, LU_MODE_EMULATION);
@@ -78,7 +79,7 @@ static void test_every_key(void **state)
              "[socket tools]\npath = /tmp/tools.sock\n"
              "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
              "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
-             "lock-timeout = 0.25\n"
+             "lock-timeout = 0.25\nvm-keep-days = 0\n"
              "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
              "[history]\nkeep-rows = 0\nkeep-days = 30\n"
              "[passthrough]\ntimeout = 2.5\n"
@@ -118,6 +119,7 @@ static void test_every_key(void **state)
     assert_false(c->db_path_is_default);
     assert_int_equal(c->journal, STORE_JOURNAL_WAL);
     assert_int_equal(c->lock_timeout_ms, 250);
+    assert_int_equal(c->vm_keep_days, 0);
     assert_int_equal(c->ua_policy, PR_UA_REPORT);
     assert_int_equal(c->max_registrations, 9);
     assert_int_equal(c->history_keep_rows, 0);
@@ -176,6 +178,7 @@ static void test_errors(void **state)
         {"[database]\nlock-timeout = 30\n", "at most 25"},
         {"[database]\njournal-mode = truncate\n", "delete, wal"},
         {"[database]\npath =\n", "empty value"},
+        {"[database]\nvm-keep-days = never\n", "vm-keep-days"},
         {"[scsi]\nunit-attentions = always\n", "record, report"},
         {"[socket x]\nidentity = client\n", "[socket x] path: missing"},
         {"[socket x]\npath = /a\nport = 2\n", "unknown key 'port'"},

@@ -704,6 +704,91 @@ static void test_vm_initiator_names(void **state)
     store_close(b);
 }
 
+/* The registry entry of @key's last_seen, in seconds since the epoch. */
+static gint64 vm_last_seen(const char *path, const char *key)
+{
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT last_seen FROM initiator WHERE key = '%s'", key);
+
+    return testutil_sql_int(path, sql);
+}
+
+/*
+ * The VM registry does not grow for ever: when a VM is added, entries
+ * that hold no registration (alone or with an ISID) and were last seen
+ * more than vm-keep-days ago are forgotten; one that holds a
+ * registration is kept however old, and so is a recent one.  With
+ * vm-keep-days 0 nothing is forgotten.
+ */
+static void test_vm_registry_pruned(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = options_for(f->path);
+    Store *store;
+    char *name;
+
+    o.vm_keep_days = 30;
+    store = store_open(&o, NULL);
+    assert_non_null(store);
+    g_free(vm_name(store, "uuid:idle", "iqn.2026-11.org.softpr:vm:idle"));
+    g_free(vm_name(store, "uuid:reg", "iqn.2026-11.org.softpr:vm:reg"));
+    g_free(vm_name(store, "uuid:port", "iqn.2026-11.org.softpr:vm:port"));
+    g_free(vm_name(store, "uuid:recent", "iqn.2026-11.org.softpr:vm:recent"));
+    raw_sql(f->path,
+            "UPDATE initiator SET last_seen = last_seen - 40 * 86400 "
+            "WHERE key <> 'uuid:recent';"
+            "INSERT INTO lu (name, id_source, created_at) VALUES ('lu-1', "
+            "'xattr', 0);"
+            "INSERT INTO registration (lu_id, initiator, initiator_name, rtpi, "
+            "key, host, registered_at) VALUES (1, x'00', "
+            "'iqn.2026-11.org.softpr:vm:reg', 1, 7, 'host-a', 0), (1, x'01', "
+            "'iqn.2026-11.org.softpr:vm:port,i,0x000000000001', 1, 8, "
+            "'host-a', 0)");
+    /* Seen again, not added: nothing is pruned. */
+    g_free(vm_name(store, "uuid:recent", "iqn.2026-11.org.softpr:vm:recent"));
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 4);
+    name = vm_name(store, "uuid:new", "iqn.2026-11.org.softpr:vm:new");
+    g_free(name);
+    assert_int_equal(
+        testutil_sql_int(
+            f->path, "SELECT count(*) FROM initiator WHERE key = 'uuid:idle'"),
+        0);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 4);
+    store_close(store);
+
+    /* vm-keep-days = 0: the old entries without registrations stay. */
+    raw_sql(f->path, "DELETE FROM registration");
+    o.vm_keep_days = 0;
+    store = store_open(&o, NULL);
+    g_free(vm_name(store, "uuid:new2", "iqn.2026-11.org.softpr:vm:new2"));
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 5);
+    store_close(store);
+}
+
+/*
+ * A VM that stays on one host has its last_seen rewritten when it is a
+ * day old, not on every connection: what pruning goes by stays true
+ * within a day for a VM that runs for months.
+ */
+static void test_vm_last_seen_refreshed(void **state)
+{
+    TestDb *f = *state;
+    Store *store = open_ok(f->path);
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    raw_sql(f->path, "UPDATE initiator SET last_seen = last_seen - 3600");
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    assert_true(vm_last_seen(f->path, "uuid:1111") <= now - 3600 + 1);
+    raw_sql(f->path, "UPDATE initiator SET last_seen = last_seen - 2 * 86400");
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    assert_true(vm_last_seen(f->path, "uuid:1111") >= now);
+    store_close(store);
+}
+
 /* ------------------------------------------------------------------ */
 /* Audit history, places seen, reports                                 */
 /* ------------------------------------------------------------------ */
@@ -1063,6 +1148,8 @@ int main(void)
         T(test_turn_wait_bounded),
         T(test_stale_location),
         T(test_vm_initiator_names),
+        T(test_vm_registry_pruned),
+        T(test_vm_last_seen_refreshed),
         T(test_history_in_the_transaction),
         T(test_history_retention),
         T(test_places_seen),
