@@ -3,11 +3,13 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "passthrough.h"
+#include "privs.h"
 
 #ifndef SOFTPR_SYSCONFDIR
 #define SOFTPR_SYSCONFDIR "/etc"
@@ -41,6 +43,7 @@ static void socket_free(gpointer data)
 
     g_free(socket->name);
     g_free(socket->path);
+    identity_policy_clear(&socket->peers);
     g_free(socket);
 }
 
@@ -204,6 +207,9 @@ static const char *const daemon_keys[] = {
     "socket",
     "identity",
     "relative-target-port",
+    "peer-uids",
+    "peer-groups",
+    "qemu-binaries",
     "pidfile",
     "user",
     "group",
@@ -216,9 +222,8 @@ static const char *const daemon_keys[] = {
     NULL,
 };
 static const char *const socket_keys[] = {
-    "path",
-    "identity",
-    "relative-target-port",
+    "path",      "identity",    "relative-target-port",
+    "peer-uids", "peer-groups", "qemu-binaries",
     NULL,
 };
 static const char *const database_keys[] = {
@@ -407,6 +412,93 @@ static bool get_choice(GKeyFile *kf, const char *path, const char *group,
     }
 }
 
+/* Read a list key (';'-separated) when present; NULL when absent. */
+static bool get_list(GKeyFile *kf, const char *path, const char *group,
+                     const char *key, char ***out, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gsize n = 0;
+
+    *out = NULL;
+    if (!g_key_file_has_key(kf, group, key, NULL)) {
+        return true;
+    }
+    *out = g_key_file_get_string_list(kf, group, key, &n, &local);
+    if (*out == NULL || n == 0) {
+        g_clear_pointer(out, g_strfreev);
+        return bad_value(error, path, group, key,
+                         local != NULL ? local->message : "empty list");
+    }
+    return true;
+}
+
+/*
+ * peer-uids, peer-groups (names or numbers) and qemu-binaries (absolute
+ * paths, resolved as they are now when they exist) of a socket's group.
+ */
+static bool get_peer_keys(GKeyFile *kf, const char *path, const char *group,
+                          PeerPolicy *peers, GError **error)
+{
+    g_auto(GStrv) users = NULL;
+    g_auto(GStrv) groups = NULL;
+    g_auto(GStrv) binaries = NULL;
+    guint i;
+
+    if (!get_list(kf, path, group, "peer-uids", &users, error) ||
+        !get_list(kf, path, group, "peer-groups", &groups, error) ||
+        !get_list(kf, path, group, "qemu-binaries", &binaries, error)) {
+        return false;
+    }
+    for (i = 0; users != NULL && users[i] != NULL; i++) {
+        g_autoptr(GError) local = NULL;
+        uid_t uid;
+        gid_t gid;
+
+        if (!privs_lookup_user(g_strstrip(users[i]), &uid, &gid, &local)) {
+            return bad_value(error, path, group, "peer-uids", local->message);
+        }
+        if (peers->uids == NULL) {
+            peers->uids = g_array_new(FALSE, FALSE, sizeof(uid_t));
+        }
+        g_array_append_val(peers->uids, uid);
+    }
+    for (i = 0; groups != NULL && groups[i] != NULL; i++) {
+        g_autoptr(GError) local = NULL;
+        gid_t gid;
+
+        if (!privs_lookup_group(g_strstrip(groups[i]), &gid, &local)) {
+            return bad_value(error, path, group, "peer-groups", local->message);
+        }
+        if (peers->gids == NULL) {
+            peers->gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
+        }
+        g_array_append_val(peers->gids, gid);
+    }
+    for (i = 0; binaries != NULL && binaries[i] != NULL; i++) {
+        char *bin = g_strstrip(binaries[i]);
+        char *resolved;
+
+        if (!g_path_is_absolute(bin)) {
+            g_autofree char *why =
+                g_strdup_printf("'%s' is not an absolute path", bin);
+
+            return bad_value(error, path, group, "qemu-binaries", why);
+        }
+        /* /proc/PID/exe names the file itself: follow symlinks (kvm). */
+        resolved = realpath(bin, NULL);
+        if (resolved == NULL) {
+            resolved = g_canonicalize_filename(bin, NULL);
+        }
+        g_free(binaries[i]);
+        binaries[i] = resolved;
+    }
+    if (binaries != NULL) {
+        g_strfreev(peers->qemu_binaries);
+        peers->qemu_binaries = g_steal_pointer(&binaries);
+    }
+    return true;
+}
+
 /* The identity and relative-target-port keys of a socket's group. */
 static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
                             SocketConfig *socket, GError **error)
@@ -416,7 +508,8 @@ static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
 
     if (!get_string(kf, path, group, "identity", &identity, error) ||
         !get_uint(kf, path, group, "relative-target-port", 1, 65535, &rtpi,
-                  error)) {
+                  error) ||
+        !get_peer_keys(kf, path, group, &socket->peers, error)) {
         return false;
     }
     if (identity != NULL) {

@@ -27,6 +27,7 @@ typedef struct SocketConfig {
     IdentityPolicy identity;
     TransportId initiator; /* with IDENTITY_FIXED */
     uint16_t rtpi;         /* relative target port identifier */
+    PeerPolicy peers;      /* peer-uids, peer-groups, qemu-binaries */
 } SocketConfig;
 
 typedef struct Config {

@@ -147,6 +147,95 @@ bool identity_peer_from_pid(pid_t pid, PeerInfo *peer)
     return true;
 }
 
+void identity_policy_clear(PeerPolicy *policy)
+{
+    g_clear_pointer(&policy->uids, g_array_unref);
+    g_clear_pointer(&policy->gids, g_array_unref);
+    g_clear_pointer(&policy->qemu_binaries, g_strfreev);
+}
+
+static GArray *ids_copy(const GArray *from)
+{
+    GArray *to;
+
+    if (from == NULL) {
+        return NULL;
+    }
+    to = g_array_sized_new(FALSE, FALSE,
+                           g_array_get_element_size((GArray *)from), from->len);
+    g_array_append_vals(to, from->data, from->len);
+    return to;
+}
+
+void identity_policy_copy(PeerPolicy *to, const PeerPolicy *from)
+{
+    to->uids = ids_copy(from->uids);
+    to->gids = ids_copy(from->gids);
+    to->qemu_binaries = g_strdupv(from->qemu_binaries);
+}
+
+static bool has_gid(const GArray *gids, gid_t gid)
+{
+    guint i;
+
+    for (i = 0; i < gids->len; i++) {
+        if (g_array_index(gids, gid_t, i) == gid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool identity_peer_allowed(const PeerPolicy *policy, uid_t uid, gid_t gid,
+                           const gid_t *groups, size_t n_groups)
+{
+    guint i;
+
+    if (policy->uids == NULL && policy->gids == NULL) {
+        return true;
+    }
+    for (i = 0; policy->uids != NULL && i < policy->uids->len; i++) {
+        if (g_array_index(policy->uids, uid_t, i) == uid) {
+            return true;
+        }
+    }
+    if (policy->gids == NULL) {
+        return false;
+    }
+    if (has_gid(policy->gids, gid)) {
+        return true;
+    }
+    for (i = 0; i < n_groups; i++) {
+        if (has_gid(policy->gids, groups[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool identity_peer_binary_allowed(const PeerPolicy *policy, pid_t pid,
+                                  char **exe)
+{
+    g_autofree char *link = g_strdup_printf("/proc/%d/exe", (int)pid);
+    g_autoptr(GError) error = NULL;
+    char *path;
+
+    *exe = NULL;
+    if (policy->qemu_binaries == NULL) {
+        return true;
+    }
+    path = g_file_read_link(link, &error);
+    if (path == NULL) {
+        *exe = g_strdup_printf("unknown (%s)", error->message);
+        return false;
+    }
+    if (g_str_has_suffix(path, " (deleted)")) {
+        path[strlen(path) - strlen(" (deleted)")] = '\0';
+    }
+    *exe = path;
+    return g_strv_contains((const char *const *)policy->qemu_binaries, path);
+}
+
 char *identity_vm_key(const PeerInfo *peer)
 {
     if (!peer->is_qemu) {

@@ -66,6 +66,43 @@ typedef struct PeerInfo {
  */
 void identity_parse_cmdline(const char *cmdline, size_t len, PeerInfo *peer);
 
+/*
+ * Who may use a listening socket, and which of its peers may be taken for
+ * VMs.  Whoever can connect to a socket may act for any initiator its
+ * policy gives: narrowing who connects is what protects registrations.
+ */
+typedef struct PeerPolicy {
+    GArray *uids; /* uid_t; NULL: any user */
+    GArray *gids; /* gid_t; NULL: any group */
+    /* Canonical executables a VM's peer must run (/proc/PID/exe); NULL:
+     * any program named qemu* or kvm. */
+    char **qemu_binaries;
+} PeerPolicy;
+
+void identity_policy_clear(PeerPolicy *policy);
+
+/* Make @to a deep copy of @from. */
+void identity_policy_copy(PeerPolicy *to, const PeerPolicy *from);
+
+/*
+ * Whether a peer running as @uid, with primary group @gid and the
+ * @n_groups supplementary @groups, may connect: anyone when neither uids
+ * nor gids is set; else one whose uid is in uids, or one of whose groups
+ * is in gids.
+ */
+bool identity_peer_allowed(const PeerPolicy *policy, uid_t uid, gid_t gid,
+                           const gid_t *groups, size_t n_groups);
+
+/*
+ * Whether process @pid runs one of @policy's qemu_binaries (always true
+ * when none are set).  An executable replaced since it started (a QEMU
+ * upgraded under a running VM: " (deleted)") counts as its path; one that
+ * cannot be read (another user's process, without privileges) does not
+ * match.  *@exe: the executable, or why it is not known (g_free() it).
+ */
+bool identity_peer_binary_allowed(const PeerPolicy *policy, pid_t pid,
+                                  char **exe);
+
 /* Read and parse the command line of process @pid. */
 bool identity_peer_from_pid(pid_t pid, PeerInfo *peer);
 

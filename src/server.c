@@ -16,6 +16,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -1247,6 +1248,27 @@ static void refusal_warning(Server *server, const char *what)
 }
 
 /*
+ * Whether @conn's peer, which calls itself QEMU, runs one of the
+ * listener's qemu-binaries (when they are set); else it is not taken for
+ * a VM and acts as this host.
+ */
+static bool conn_runs_qemu(Conn *conn)
+{
+    g_autofree char *exe = NULL;
+
+    if (!conn->peer.is_qemu ||
+        identity_peer_binary_allowed(&conn->listener->config.peers,
+                                     conn->peer_pid, &exe)) {
+        return true;
+    }
+    g_warning("connection %" G_GUINT64_FORMAT ": pid %d calls itself QEMU "
+              "but runs %s, not one of qemu-binaries: it acts as this host",
+              conn->id, (int)conn->peer_pid, exe);
+    conn->peer.is_qemu = false;
+    return false;
+}
+
+/*
  * Decide what a new connection's commands are attributed to, as far as
  * it can be without the database: a fixed name, this host, or (resolved
  * on the first command) the VM of a QEMU peer.  A "client" socket waits
@@ -1266,7 +1288,8 @@ static void conn_attribute(Conn *conn)
     case IDENTITY_CLIENT:
         break;
     case IDENTITY_AUTO:
-        if (identity_peer_from_pid(conn->peer_pid, &conn->peer)) {
+        if (identity_peer_from_pid(conn->peer_pid, &conn->peer) &&
+            conn_runs_qemu(conn)) {
             conn->vm_key = identity_vm_key(&conn->peer);
         }
         if (conn->vm_key == NULL) {
@@ -1283,18 +1306,45 @@ static void conn_attribute(Conn *conn)
 
 static gboolean listener_resume(gpointer data);
 
+/* Whether @listener's peer-uids and peer-groups let @cred's peer in. */
+static bool peer_allowed(const Listener *listener, int cfd,
+                         const struct ucred *cred)
+{
+    const PeerPolicy *peers = &listener->config.peers;
+    gid_t groups[NGROUPS_MAX];
+    socklen_t len = sizeof(groups);
+
+    if (peers->gids == NULL ||
+        getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) {
+        len = 0;
+    }
+    return identity_peer_allowed(peers, cred->uid, cred->gid, groups,
+                                 len / sizeof(gid_t));
+}
+
 /*
- * Whether the peer @cred of the connection @cfd just accepted may have
- * another one; when not, @cfd is closed.  One process (SO_PEERCRED pid)
+ * Whether the peer @cred of the connection @cfd just accepted on
+ * @listener may use it; when not, @cfd is closed.  It must be one that
+ * peer-uids and peer-groups allow, and one process (SO_PEERCRED pid)
  * holding many idle connections must not lock QEMU out: a process that
  * forks counts per child, so max-connections still bounds them all.
  */
-static bool peer_admitted(Server *server, int cfd, const struct ucred *cred)
+static bool peer_admitted(Server *server, const Listener *listener, int cfd,
+                          const struct ucred *cred)
 {
     unsigned cap = server->max_connections_per_peer;
     gpointer n =
         g_hash_table_lookup(server->peer_conns, GINT_TO_POINTER(cred->pid));
 
+    if (!peer_allowed(listener, cfd, cred)) {
+        close(cfd);
+        if (refusal_due(server)) {
+            g_warning("connection refused: pid %d (uid %d, gid %d) is not "
+                      "in the socket's peer-uids or peer-groups",
+                      (int)cred->pid, (int)cred->uid, (int)cred->gid);
+        }
+        return false;
+    }
     if (cap == 0 || GPOINTER_TO_UINT(n) < cap) {
         return true;
     }
@@ -1355,7 +1405,7 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
         if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
             cred.pid = -1;
         }
-        if (!peer_admitted(server, cfd, &cred)) {
+        if (!peer_admitted(server, listener, cfd, &cred)) {
             continue;
         }
         conn = g_new0(Conn, 1);
@@ -1556,6 +1606,7 @@ void server_add_listener(Server *server, int fd, const ListenerConfig *config,
     listener->server = server;
     listener->fd = fd;
     listener->config = *config;
+    identity_policy_copy(&listener->config.peers, &config->peers);
     listener->unlink_path = g_strdup(unlink_path);
     g_ptr_array_add(server->listeners, listener);
     listener_watch(listener);
@@ -1673,6 +1724,7 @@ void server_free(Server *server)
         Listener *listener = g_ptr_array_index(server->listeners, i);
 
         listener_close(listener);
+        identity_policy_clear(&listener->config.peers);
         g_free(listener);
     }
     g_ptr_array_free(server->listeners, TRUE);

@@ -48,6 +48,7 @@ typedef struct ListenerConfig {
     IdentityPolicy identity;
     TransportId initiator; /* with IDENTITY_FIXED */
     uint16_t rtpi;         /* the target port it stands for */
+    PeerPolicy peers;      /* who may connect; which peers are VMs */
 } ListenerConfig;
 
 typedef struct Server Server;
@@ -67,8 +68,10 @@ Server *server_new(const ServerOptions *options, GError **error);
 
 /*
  * Serve listening socket @fd (from server_bind() or socket activation),
- * attributing its commands as @config says.  @unlink_path, when not
- * NULL, is removed when the server stops.
+ * attributing its commands as @config says (copied).  A peer that
+ * @config->peers does not allow is closed as it connects; an "auto"
+ * peer that is not one of its QEMU binaries acts as this host.
+ * @unlink_path, when not NULL, is removed when the server stops.
  */
 void server_add_listener(Server *server, int fd, const ListenerConfig *config,
                          const char *unlink_path);

@@ -537,6 +537,7 @@ int main(int argc, char **argv)
         listener.identity = socket->identity;
         listener.initiator = socket->initiator;
         listener.rtpi = socket->rtpi;
+        listener.peers = socket->peers;
         server_add_listener(server, listen_fds[i], &listener, socket->path);
         g_message("listening on %s", line);
     }

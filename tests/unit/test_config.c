@@ -2,6 +2,7 @@
  * test_config: defaults, the GKeyFile settings (sockets with identity
  * policies, LU mappings) and their errors.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -76,6 +77,8 @@ static void test_every_key(void **state)
              "request-timeout = 1.5\n"
              "mode = passthrough\n"
              "[socket vms]\npath = /tmp/vms.sock\n"
+             "peer-uids = 0;root\npeer-groups = 0\n"
+             "qemu-binaries = /usr/bin/../bin/env;/opt/none/qemu\n"
              "[socket tools]\npath = /tmp/tools.sock\n"
              "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
              "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
@@ -107,6 +110,19 @@ static void test_every_key(void **state)
     assert_string_equal(socket_at(c, 2)->initiator.name,
                         "iqn.2026-11.test:tool");
     assert_int_equal(socket_at(c, 2)->rtpi, 4);
+    assert_null(socket_at(c, 0)->peers.uids);
+    assert_int_equal(socket_at(c, 1)->peers.uids->len, 2);
+    assert_int_equal(g_array_index(socket_at(c, 1)->peers.uids, uid_t, 1), 0);
+    assert_int_equal(socket_at(c, 1)->peers.gids->len, 1);
+    /* Resolved as /proc/PID/exe will name it; a missing one as written. */
+    {
+        g_autofree char *env = realpath("/usr/bin/env", NULL);
+
+        assert_string_equal(socket_at(c, 1)->peers.qemu_binaries[0], env);
+    }
+    assert_string_equal(socket_at(c, 1)->peers.qemu_binaries[1],
+                        "/opt/none/qemu");
+    assert_null(socket_at(c, 2)->peers.qemu_binaries);
     assert_string_equal(c->pidfile, "/tmp/x.pid");
     assert_string_equal(c->user, "u");
     assert_string_equal(c->group, "g");
@@ -179,6 +195,12 @@ static void test_errors(void **state)
         {"[database]\njournal-mode = truncate\n", "delete, wal"},
         {"[database]\npath =\n", "empty value"},
         {"[database]\nvm-keep-days = never\n", "vm-keep-days"},
+        {"[daemon]\npeer-uids = no-such-user-x\n",
+         "[daemon] peer-uids: unknown user 'no-such-user-x'"},
+        {"[socket x]\npath = /a\npeer-groups = no-such-group-x\n",
+         "[socket x] peer-groups"},
+        {"[daemon]\nqemu-binaries = qemu-kvm\n", "not an absolute path"},
+        {"[daemon]\npeer-uids =\n", "peer-uids"},
         {"[scsi]\nunit-attentions = always\n", "record, report"},
         {"[socket x]\nidentity = client\n", "[socket x] path: missing"},
         {"[socket x]\npath = /a\nport = 2\n", "unknown key 'port'"},

@@ -461,6 +461,62 @@ static void test_dm_uuid(void **state)
     assert_null(identity_wwid_from_dm_uuid("mpath-"));
 }
 
+/*
+ * peer-uids and peer-groups: anyone without them; with them, a peer
+ * whose uid is listed, or whose primary or a supplementary group is.
+ */
+static void test_peer_allowed(void **state)
+{
+    PeerPolicy open_policy = {NULL, NULL, NULL};
+    PeerPolicy policy = {NULL, NULL, NULL};
+    uid_t uid = 107;
+    gid_t gid = 36;
+    gid_t groups[] = {1000, 36};
+
+    assert_true(identity_peer_allowed(&open_policy, 1234, 1234, NULL, 0));
+    policy.uids = g_array_new(FALSE, FALSE, sizeof(uid_t));
+    g_array_append_val(policy.uids, uid);
+    assert_true(identity_peer_allowed(&policy, 107, 107, NULL, 0));
+    assert_false(identity_peer_allowed(&policy, 0, 0, NULL, 0));
+    policy.gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
+    g_array_append_val(policy.gids, gid);
+    assert_true(identity_peer_allowed(&policy, 1000, 36, NULL, 0));
+    assert_true(identity_peer_allowed(&policy, 1000, 1000, groups, 2));
+    assert_false(identity_peer_allowed(&policy, 1000, 1000, groups, 1));
+    identity_policy_clear(&policy);
+    assert_null(policy.uids);
+}
+
+/*
+ * qemu-binaries: a process running a listed executable matches; another
+ * does not, and says what it runs; without the list anything matches.
+ */
+static void test_peer_binary(void **state)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    char *list[] = {(char *)"/usr/bin/qemu-system-x86_64", self, NULL};
+    char *other[] = {(char *)"/usr/bin/qemu-system-x86_64", NULL};
+    PeerPolicy none = {NULL, NULL, NULL};
+    PeerPolicy listed = {NULL, NULL, list};
+    PeerPolicy unlisted = {NULL, NULL, other};
+    PeerPolicy copy = {NULL, NULL, NULL};
+    char *exe = NULL;
+
+    assert_non_null(self);
+    assert_true(identity_peer_binary_allowed(&none, getpid(), &exe));
+    assert_null(exe);
+    assert_true(identity_peer_binary_allowed(&listed, getpid(), &exe));
+    assert_string_equal(exe, self);
+    g_free(exe);
+    assert_false(identity_peer_binary_allowed(&unlisted, getpid(), &exe));
+    assert_string_equal(exe, self);
+    g_free(exe);
+    identity_policy_copy(&copy, &listed);
+    assert_true(identity_peer_binary_allowed(&copy, getpid(), &exe));
+    g_free(exe);
+    identity_policy_clear(&copy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +530,8 @@ int main(void)
         cmocka_unit_test(test_not_a_disk),
         cmocka_unit_test(test_device_by_sysfs_wwid),
         cmocka_unit_test(test_char_devices_refused),
+        cmocka_unit_test(test_peer_allowed),
+        cmocka_unit_test(test_peer_binary),
         cmocka_unit_test(test_vpd83_preference),
         cmocka_unit_test(test_vpd83_fallbacks),
         cmocka_unit_test(test_vpd83_malformed),
