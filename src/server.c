@@ -66,6 +66,7 @@ typedef struct Conn {
     char *vm_key;  /* its VM's registry key, until resolved */
     PrNexus nexus; /* valid when nexus_ready */
     bool nexus_ready;
+    guint nexus_file; /* the database's generation it was read from */
     WireReader reader;
     gint64 request_started; /* when the request's first bytes were read */
     int request_fd;         /* descriptor of the request being read */
@@ -147,8 +148,9 @@ struct Server {
     guint64 next_conn_id;
     bool stopping;
     gint64 last_refusal_log; /* main thread */
-    GMutex log_lock;         /* last_fd_log */
+    GMutex log_lock;         /* last_fd_log, last_db_log */
     gint64 last_fd_log;
+    gint64 last_db_log;
 };
 
 static void conn_close(Conn *conn, const char *why);
@@ -266,9 +268,34 @@ static bool rate_limit_due(Server *server, gint64 *last)
 }
 
 /*
+ * Before a command uses the database: whether there is one at its path
+ * (else @result is set, and the log says so).  When another file has
+ * taken its place, the connections reopen it (store_group_check()) and
+ * @conn's VM looks its name up again in the registry now there.
+ */
+static bool database_present(Server *server, Conn *conn, PrResult *result)
+{
+    g_autoptr(GError) error = NULL;
+    guint generation;
+
+    if (!store_group_check(server->group, &generation, &error)) {
+        if (rate_limit_due(server, &server->last_db_log)) {
+            g_warning("%s", error->message);
+        }
+        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+        return false;
+    }
+    if (conn->vm_key != NULL && conn->nexus_file != generation) {
+        conn->nexus_ready = false;
+        conn->nexus_file = generation;
+    }
+    return true;
+}
+
+/*
  * The nexus of a connection from a VM: its registry name, looked up (or
- * given) on its first command.  Returns false with @result set when the
- * database could not answer.
+ * given) on its first command, and again when the database is replaced. Returns
+ * false with @result set when the database could not answer.
  */
 static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
                              PrResult *result)
@@ -450,6 +477,8 @@ static void job_run(gpointer data, gpointer user_data)
         g_debug("connection %" G_GUINT64_FORMAT ": LU %s: passed through, "
                 "status 0x%02x",
                 conn->id, lu.name, result->status);
+    } else if (!database_present(server, conn, result)) {
+        /* Answered: there is no database to use. */
     } else if (!conn->nexus_ready &&
                !resolve_vm_nexus(server, conn, deadline, result)) {
         /* Answered with the store's failure. */

@@ -133,6 +133,19 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_HISTORY_PRUNE_AGE] = "DELETE FROM history WHERE at_ms < ?1",
 };
 
+struct StoreGroup {
+    char *path;
+    GMutex lock;
+    GCond free; /* the turn was given back */
+    bool held;
+    unsigned waiting; /* threads waiting for it: only then signal */
+    /* The file the connections have open, and how many times another
+     * took its place (read without the lock: atomic). */
+    dev_t dev;
+    ino_t ino;
+    gint generation;
+};
+
 struct Store {
     sqlite3 *db;
     char *path;
@@ -141,8 +154,10 @@ struct Store {
     unsigned history_keep_rows;
     unsigned history_keep_days;
     unsigned vm_keep_days;
+    char *vfs;         /* as opened, to reopen */
     gint64 deadline;   /* monotonic microseconds: give up waiting after */
     StoreGroup *group; /* whose turns it takes; NULL: none */
+    guint generation;  /* the group's when the file was opened */
     bool has_turn;     /* holds its group's turn */
     GRand *rand;       /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
@@ -181,6 +196,13 @@ static void set_db_error(Store *store, GError **error, int rc, const char *what)
 {
     const char *msg =
         store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc);
+
+    /* sqlite's own word for it is "attempt to write a readonly
+     * database", which sends an administrator after permissions. */
+    if (rc == SQLITE_READONLY_DBMOVED) {
+        msg = "the database file was replaced or deleted while open; the "
+              "next command uses the file now at the path";
+    }
 
     g_set_error(error, SOFTPR_ERROR, error_code_for(rc), "%s: %s: %s",
                 store->path, what, msg);
@@ -500,10 +522,15 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
 
     errno = 0;
     store->path = g_strdup(options->path);
+    store->vfs = g_strdup(options->vfs);
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
     store->journal = options->journal;
     store->group = options->group;
+    if (store->group != NULL) {
+        /* Before opening: a replacement noticed meanwhile reopens it. */
+        store->generation = g_atomic_int_get(&store->group->generation);
+    }
     store->history_keep_rows = options->history_keep_rows;
     store->history_keep_days = options->history_keep_days;
     store->vm_keep_days = options->vm_keep_days;
@@ -580,6 +607,7 @@ void store_close(Store *store)
         g_rand_free(store->rand);
     }
     g_free(store->path);
+    g_free(store->vfs);
     g_free(store->host_id);
     g_free(store);
 }
@@ -593,13 +621,6 @@ const char *store_path(const Store *store)
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
 
-struct StoreGroup {
-    char *path;
-    GMutex lock;
-    GCond free; /* the turn was given back */
-    bool held;
-    unsigned waiting; /* threads waiting for it: only then signal */
-};
 
 /* The group whose turn this thread holds, to catch nesting. */
 static __thread const StoreGroup *turn_held_here;
@@ -608,10 +629,89 @@ StoreGroup *store_group_new(const char *path)
 {
     StoreGroup *group = g_new0(StoreGroup, 1);
 
+    struct stat st;
+
     group->path = g_strdup(path);
     g_mutex_init(&group->lock);
     g_cond_init(&group->free);
+    if (stat(path, &st) == 0) {
+        group->dev = st.st_dev;
+        group->ino = st.st_ino;
+    }
     return group;
+}
+
+bool store_group_check(StoreGroup *group, guint *generation, GError **error)
+{
+    struct stat st;
+    bool replaced;
+
+    if (stat(group->path, &st) != 0) {
+        int err = errno;
+
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "database %s is gone (%s): it was deleted or moved "
+                    "away; commands fail until a database is put back at "
+                    "that path (none is created, which would lose every "
+                    "registration)",
+                    group->path, g_strerror(err));
+        return false;
+    }
+    g_mutex_lock(&group->lock);
+    replaced = st.st_dev != group->dev || st.st_ino != group->ino;
+    if (replaced) {
+        group->dev = st.st_dev;
+        group->ino = st.st_ino;
+        g_atomic_int_inc(&group->generation);
+    }
+    *generation = (guint)g_atomic_int_get(&group->generation);
+    g_mutex_unlock(&group->lock);
+    if (replaced) {
+        g_warning("database %s was replaced by another file (inode %llu): "
+                  "reopening the daemon's connections to it",
+                  group->path, (unsigned long long)st.st_ino);
+    }
+    return true;
+}
+
+/*
+ * Close @store's connection and open the file now at its path instead
+ * (its group noticed another file there), waiting for locks until
+ * @deadline.  On failure @store has no connection, and the next
+ * transaction tries again.
+ */
+static bool store_reopen(Store *store, gint64 deadline, GError **error)
+{
+    StoreOptions options = {
+        .path = store->path,
+        .group = store->group,
+        .journal = store->journal,
+        .host_id = store->host_id,
+        .vfs = store->vfs,
+        .history_keep_rows = store->history_keep_rows,
+        .history_keep_days = store->history_keep_days,
+        .vm_keep_days = store->vm_keep_days,
+    };
+    Store *fresh;
+    int i;
+
+    g_assert(!store->has_turn);
+    for (i = 0; i < STMT_COUNT; i++) {
+        g_clear_pointer(&store->stmts[i], sqlite3_finalize);
+    }
+    if (store->db != NULL) {
+        sqlite3_close(store->db);
+        store->db = NULL;
+    }
+    fresh = store_open_until(&options, deadline, error);
+    if (fresh == NULL) {
+        return false;
+    }
+    store->db = g_steal_pointer(&fresh->db);
+    store->generation = fresh->generation;
+    sqlite3_busy_handler(store->db, busy_handler, store);
+    store_close(fresh);
+    return true;
 }
 
 void store_group_free(StoreGroup *group)
@@ -685,6 +785,13 @@ bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
 {
     sqlite3_stmt *stmt;
 
+    if (store->group != NULL &&
+        (store->db == NULL ||
+         store->generation !=
+             (guint)g_atomic_int_get(&store->group->generation)) &&
+        !store_reopen(store, deadline, error)) {
+        return false;
+    }
     store->deadline = deadline;
     if (!write && !turn_take(store, error)) {
         return false;
@@ -700,7 +807,7 @@ bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
 
 void store_rollback(Store *store)
 {
-    if (!sqlite3_get_autocommit(store->db)) {
+    if (store->db != NULL && !sqlite3_get_autocommit(store->db)) {
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
     }
     turn_give(store);
@@ -732,7 +839,7 @@ bool store_commit(Store *store, GError **error)
 
 bool store_in_transaction(Store *store)
 {
-    return !sqlite3_get_autocommit(store->db);
+    return store->db != NULL && !sqlite3_get_autocommit(store->db);
 }
 
 bool store_savepoint(Store *store, GError **error)

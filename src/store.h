@@ -44,6 +44,12 @@ typedef enum StoreJournal {
  * an assertion, because two threads doing it in opposite orders would
  * deadlock.  Stores opened without a group (StoreOptions.group NULL)
  * take no turn and may be nested freely.
+ *
+ * They also follow the file together: an administrator may replace it
+ * (a restore with mv) or delete it while the daemon runs.
+ * store_group_check() notices, and every connection of the group then
+ * reopens the file now at the path before its next transaction, so that
+ * none goes on reading or writing the unlinked one.
  */
 typedef struct StoreGroup StoreGroup;
 
@@ -52,6 +58,19 @@ StoreGroup *store_group_new(const char *path);
 
 /* Free @group; every store opened with it must be closed first. */
 void store_group_free(StoreGroup *group);
+
+/*
+ * Check that the file at the group's path is the one its connections
+ * have open (one stat).  When another file has taken its place, the
+ * group's generation rises and each connection reopens before its next
+ * transaction (a warning says so).  *@generation: the current one, which
+ * tells a caller that cached something read from the file when to read
+ * it again.  Fails with SOFTPR_ERROR_IO when there is no file at the path
+ * (deleted, or moved away): nothing may be served from the unlinked file,
+ * and none is created in its place, which would lose every registration;
+ * commands fail until a database is put back.
+ */
+bool store_group_check(StoreGroup *group, guint *generation, GError **error);
 
 typedef struct StoreOptions {
     const char *path;  /* database file */

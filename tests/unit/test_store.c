@@ -630,6 +630,63 @@ static void test_turn_wait_bounded(void **state)
     store_group_free(group);
 }
 
+/* The number of logical units @store reads, in a read transaction. */
+static gint64 lus_seen_by(Store *store)
+{
+    g_autoptr(GPtrArray) names = store_lu_names(
+        store, NULL, g_get_monotonic_time() + 5 * G_USEC_PER_SEC, NULL);
+
+    assert_non_null(names);
+    return names->len;
+}
+
+/*
+ * A file moved over the database (a restore) is noticed by
+ * store_group_check(), which raises the generation; each store of the
+ * group then reads the new file from its next transaction on.  With no
+ * file at the path the check fails (SOFTPR_ERROR_IO) and nothing is
+ * created there.
+ */
+static void test_group_follows_replaced_file(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *other = g_build_filename(f->dir, "other.db", NULL);
+    StoreGroup *group;
+    Store *a;
+    Store *b;
+    GError *error = NULL;
+    guint generation = 99;
+
+    store_close(open_ok(f->path));
+    store_close(open_ok(other));
+    raw_sql(other, "INSERT INTO lu (name, id_source, created_at) VALUES "
+                   "('lu-restored', 'xattr', 0)");
+    group = store_group_new(f->path);
+    a = open_in_group(f->path, group);
+    b = open_in_group(f->path, group);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 0);
+    assert_int_equal(lus_seen_by(a), 0);
+
+    assert_int_equal(rename(other, f->path), 0);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 1);
+    assert_int_equal(lus_seen_by(a), 1);
+    assert_int_equal(lus_seen_by(b), 1);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 1);
+
+    assert_int_equal(unlink(f->path), 0);
+    assert_false(store_group_check(group, &generation, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_IO);
+    assert_non_null(strstr(error->message, "is gone"));
+    g_clear_error(&error);
+    assert_false(g_file_test(f->path, G_FILE_TEST_EXISTS));
+    store_close(a);
+    store_close(b);
+    store_group_free(group);
+}
+
 /* A reader learns whether the database last saw the LU elsewhere. */
 static void test_stale_location(void **state)
 {
@@ -1146,6 +1203,7 @@ int main(void)
         T(test_two_stores_one_thread),
         T(test_nested_turn_asserts),
         T(test_turn_wait_bounded),
+        T(test_group_follows_replaced_file),
         T(test_stale_location),
         T(test_vm_initiator_names),
         T(test_vm_registry_pruned),
