@@ -560,6 +560,31 @@ static bool file_identity(int fd, bool create, LuIdentity *id)
     return true;
 }
 
+bool identity_is_labelled_copy(int fd, const char *other_path, const char *name)
+{
+    struct stat here;
+    struct stat there;
+    int other;
+    g_autofree char *label = NULL;
+
+    if (fstat(fd, &here) != 0 || stat(other_path, &there) != 0 ||
+        !S_ISREG(there.st_mode) ||
+        (here.st_dev == there.st_dev && here.st_ino == there.st_ino)) {
+        return false;
+    }
+    other = open(other_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (other < 0) {
+        return false;
+    }
+    /* Still the file stat() saw (not something put there since). */
+    if (fstat(other, &there) == 0 && S_ISREG(there.st_mode) &&
+        !(here.st_dev == there.st_dev && here.st_ino == there.st_ino)) {
+        label = read_lu_xattr(other);
+    }
+    close(other);
+    return label != NULL && strcmp(label, name) == 0;
+}
+
 /* A configured mapping whose path is the file or device behind @st. */
 static bool mapped_identity(const struct stat *st,
                             const IdentityOptions *options, LuIdentity *id)

@@ -174,6 +174,15 @@ bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
 
 void identity_lu_clear(LuIdentity *id);
 
+/*
+ * Whether @other_path is a regular file other than the one open at @fd
+ * (another device or inode) that carries the same user.softpr.lu
+ * attribute @name: a copy made with the attribute (cp -a, rsync -X),
+ * which would be taken for the same logical unit.
+ */
+bool identity_is_labelled_copy(int fd, const char *other_path,
+                               const char *name);
+
 /* Whether @fd was opened read-only (its status flags are not changed). */
 bool identity_fd_read_only(int fd);
 

@@ -148,7 +148,10 @@ struct Server {
     guint64 next_conn_id;
     bool stopping;
     gint64 last_refusal_log; /* main thread */
-    GMutex log_lock;         /* last_fd_log, last_db_log */
+    /* "LU\npath" of the xattr-named LUs already checked for copies. */
+    GHashTable *places_checked;
+    GMutex places_lock;
+    GMutex log_lock; /* last_fd_log, last_db_log */
     gint64 last_fd_log;
     gint64 last_db_log;
 };
@@ -267,13 +270,91 @@ static bool rate_limit_due(Server *server, gint64 *last)
     return due;
 }
 
+/* At most this many places are remembered as checked (then forgotten). */
+#define PLACES_CHECKED_MAX 4096
+
 /*
- * Before a command uses the database: whether there is one at its path
- * (else @result is set, and the log says so).  When another file has
- * taken its place, the connections reopen it (store_group_check()) and
- * @conn's VM looks its name up again in the registry now there.
+ * The first time this daemon sees the LU @lu, named by its attribute,
+ * at its path: warn when another path this host has seen it at holds a
+ * different file with the same attribute (cp -a copies it), because
+ * softprd takes both for one LU.  The check costs a read transaction
+ * once per LU and path; failing it fails nothing.
  */
-static bool database_present(Server *server, Conn *conn, PrResult *result)
+static void check_copies(Server *server, int fd, const LuIdentity *lu,
+                         gint64 deadline)
+{
+    g_autofree char *key = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) paths = NULL;
+    g_autoptr(GHashTable) warned =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    Store *store;
+    bool known;
+    guint i;
+
+    if (strcmp(lu->source, IDENTITY_SOURCE_XATTR) != 0) {
+        return;
+    }
+    key = g_strconcat(lu->name, "\n", lu->path, NULL);
+    g_mutex_lock(&server->places_lock);
+    known = g_hash_table_contains(server->places_checked, key);
+    if (!known) {
+        if (g_hash_table_size(server->places_checked) >= PLACES_CHECKED_MAX) {
+            g_hash_table_remove_all(server->places_checked);
+        }
+        g_hash_table_add(server->places_checked, g_strdup(key));
+    }
+    g_mutex_unlock(&server->places_lock);
+    if (known) {
+        return;
+    }
+    store = store_acquire(server, deadline, &error);
+    if (store == NULL ||
+        !store_lu_paths_here(store, lu->name, deadline, &paths, &error)) {
+        g_debug("LU %s: not checked for copies: %s", lu->name, error->message);
+        g_mutex_lock(&server->places_lock);
+        g_hash_table_remove(server->places_checked, key);
+        g_mutex_unlock(&server->places_lock);
+    }
+    if (store != NULL) {
+        store_release(server, store);
+    }
+    for (i = 0; paths != NULL && paths[i] != NULL; i++) {
+        struct stat st;
+        char *file;
+
+        if (strcmp(paths[i], lu->path) == 0 ||
+            !identity_is_labelled_copy(fd, paths[i], lu->name) ||
+            stat(paths[i], &st) != 0) {
+            continue;
+        }
+        /* Another path of a file already named (a hard link): once. */
+        file = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
+                               (uintmax_t)st.st_ino);
+        if (!g_hash_table_add(warned, file)) {
+            continue;
+        }
+        g_warning("LU %s: %s and %s are different files with the same %s "
+                  "attribute (a copy made with cp -a or rsync -X?): softprd "
+                  "takes them for one logical unit, with the same "
+                  "registrations.  If one is a disk of its own, remove its "
+                  "attribute before a VM uses it (setfattr -x %s FILE): it "
+                  "then gets one of its own",
+                  lu->name, lu->path, paths[i], IDENTITY_XATTR, IDENTITY_XATTR);
+    }
+}
+
+/*
+ * Before a command for @lu (open at @fd) uses the database: whether
+ * there is one at its path (else @result is set, and the log says so).
+ * When another file has taken its place, the connections reopen it
+ * (store_group_check()) and @conn's VM looks its name up again in the
+ * registry now there.  A place @lu is seen at first is checked for
+ * copies.
+ */
+static bool database_ready(Server *server, Conn *conn, int fd,
+                           const LuIdentity *lu, gint64 deadline,
+                           PrResult *result)
 {
     g_autoptr(GError) error = NULL;
     guint generation;
@@ -289,6 +370,7 @@ static bool database_present(Server *server, Conn *conn, PrResult *result)
         conn->nexus_ready = false;
         conn->nexus_file = generation;
     }
+    check_copies(server, fd, lu, deadline);
     return true;
 }
 
@@ -477,7 +559,7 @@ static void job_run(gpointer data, gpointer user_data)
         g_debug("connection %" G_GUINT64_FORMAT ": LU %s: passed through, "
                 "status 0x%02x",
                 conn->id, lu.name, result->status);
-    } else if (!database_present(server, conn, result)) {
+    } else if (!database_ready(server, conn, job->fd, &lu, deadline, result)) {
         /* Answered: there is no database to use. */
     } else if (!conn->nexus_ready &&
                !resolve_vm_nexus(server, conn, deadline, result)) {
@@ -1541,6 +1623,9 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->workers = g_ptr_array_new();
     g_mutex_init(&server->conn_lock);
     g_mutex_init(&server->log_lock);
+    g_mutex_init(&server->places_lock);
+    server->places_checked =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
     server->peer_conns = g_hash_table_new(NULL, NULL);
@@ -1749,6 +1834,8 @@ void server_free(Server *server)
     g_ptr_array_free(server->workers, TRUE);
     g_mutex_clear(&server->conn_lock);
     g_mutex_clear(&server->log_lock);
+    g_mutex_clear(&server->places_lock);
+    g_hash_table_destroy(server->places_checked);
     for (i = 0; i < server->listeners->len; i++) {
         Listener *listener = g_ptr_array_index(server->listeners, i);
 

@@ -49,6 +49,7 @@ typedef enum StmtId {
     STMT_VM_UPDATE,
     STMT_VM_PRUNE,
     STMT_SEEN_UPSERT,
+    STMT_SEEN_PATHS,
     STMT_HISTORY_INSERT,
     STMT_HISTORY_PRUNE_ROWS,
     STMT_HISTORY_PRUNE_AGE,
@@ -120,6 +121,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "id_source = excluded.id_source, last_seen = excluded.last_seen "
         "WHERE id_source IS NOT excluded.id_source "
         "OR last_seen IS NOT excluded.last_seen",
+    [STMT_SEEN_PATHS] =
+        "SELECT s.path FROM lu_seen s JOIN lu ON lu.id = s.lu_id "
+        "WHERE lu.name = ?1 AND s.host = ?2 ORDER BY s.first_seen",
     [STMT_HISTORY_INSERT] =
         "INSERT INTO history (at_ms, host, origin, lu_name, initiator, "
         "initiator_name, rtpi, action, service_action, type, scope, key, "
@@ -620,7 +624,6 @@ const char *store_path(const Store *store)
 /* ------------------------------------------------------------------ */
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
-
 
 /* The group whose turn this thread holds, to catch nesting. */
 static __thread const StoreGroup *turn_held_here;
@@ -1214,6 +1217,39 @@ static bool save_unit_attentions(Store *store, gint64 lu_id,
             return false;
         }
     }
+    return true;
+}
+
+bool store_lu_paths_here(Store *store, const char *lu_name, gint64 deadline,
+                         char ***paths, GError **error)
+{
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+    sqlite3_stmt *stmt;
+    int rc = SQLITE_ERROR;
+
+    *paths = NULL;
+    if (!store_begin(store, false, deadline, error)) {
+        return false;
+    }
+    stmt = stmt_get(store, STMT_SEEN_PATHS, error);
+    if (stmt != NULL) {
+        sqlite3_bind_text(stmt, 1, lu_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, store->host_id, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            g_ptr_array_add(
+                found, g_strdup((const char *)sqlite3_column_text(stmt, 0)));
+        }
+        stmt_done(stmt);
+        if (rc != SQLITE_DONE) {
+            set_db_error(store, error, rc, "reading where an LU was seen");
+        }
+    }
+    store_rollback(store);
+    if (rc != SQLITE_DONE) {
+        return false;
+    }
+    g_ptr_array_add(found, NULL);
+    *paths = (char **)g_ptr_array_free(g_steal_pointer(&found), FALSE);
     return true;
 }
 

@@ -189,6 +189,14 @@ bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
                       const PrState *before, const PrState *after,
                       GError **error);
 
+/*
+ * The paths this host has seen the logical unit @lu_name at (lu_seen),
+ * read in a read transaction waiting for locks until @deadline.
+ * *@paths: a NULL-terminated array, g_strfreev() it.
+ */
+bool store_lu_paths_here(Store *store, const char *lu_name, gint64 deadline,
+                         char ***paths, GError **error);
+
 /* One entry of the audit history (schema/003-history.sql). */
 typedef struct StoreHistoryEntry {
     const char *origin;           /* "softprd" or "softpr" */

@@ -72,7 +72,6 @@ static int teardown(void **state)
     if (code != 0) {
         g_autofree char *out = testd_output(f->d);
 
-        fprintf(stderr, "%s", out);
     }
     assert_int_equal(code, 0);
     close(f->disk);
@@ -595,6 +594,58 @@ static void test_read_only_client_writes_nothing(void **state)
     close(rw);
 }
 
+/*
+ * cp -a copies user.softpr.lu: two different files would be one LU
+ * without a word.  The first command through the copy still reaches
+ * that LU (the attribute says so), and the log names both files and how
+ * to part them; a hard link (the same file) is no copy and gets no
+ * warning.
+ */
+static void test_copied_attribute_warned(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(PrClient) c = testd_connect(f->d);
+    g_autofree char *orig = g_build_filename(f->dir, "orig.img", NULL);
+    g_autofree char *copy = g_build_filename(f->dir, "copy.img", NULL);
+    g_autofree char *link_path = g_build_filename(f->dir, "link.img", NULL);
+    g_autofree char *cp = g_strdup_printf("cp -a %s %s", orig, copy);
+    g_autofree char *out = NULL;
+    ClientReply reply;
+    int fd;
+    int copy_fd;
+    int link_fd;
+
+    fd = testd_disk(f->dir, "orig.img", O_RDWR);
+    if (fsetxattr(fd, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(fd);
+        skip();
+    }
+    assert_int_equal(fremovexattr(fd, "user.softpr.probe"), 0);
+    assert_int_equal(testd_prout(c, fd, PR_OUT_REGISTER, 0, 0, 0x42, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(link(orig, link_path), 0);
+    link_fd = open(link_path, O_RDWR | O_CLOEXEC);
+    assert_int_equal(testd_prin(c, link_fd, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_true(g_spawn_command_line_sync(cp, NULL, NULL, NULL, NULL));
+    copy_fd = open(copy, O_RDWR | O_CLOEXEC);
+    assert_true(copy_fd >= 0);
+    assert_int_equal(testd_prin(c, copy_fd, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    assert_true(testd_wait_output(f->d, "copy made with cp -a", 30000));
+    out = testd_output(f->d);
+    assert_non_null(strstr(out, copy));
+    assert_non_null(strstr(out, "setfattr -x user.softpr.lu"));
+    /* One warning, about the copy: the hard link is the same file. */
+    assert_null(strstr(strstr(out, "copy made with cp -a") + 1,
+                       "copy made with cp -a"));
+    assert_null(strstr(out, "link.img and"));
+    close(copy_fd);
+    close(link_fd);
+    close(fd);
+}
+
 /* A descriptor that is not a disk gets LOGICAL UNIT NOT SUPPORTED. */
 static void test_not_a_disk(void **state)
 {
@@ -644,6 +695,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_not_a_disk, setup, teardown),
         cmocka_unit_test_setup_teardown(test_read_only_client_writes_nothing,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copied_attribute_warned, setup,
+                                        teardown),
     };
 
     return TESTUTIL_RUN("protocol", tests, NULL, NULL);

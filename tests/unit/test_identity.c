@@ -517,6 +517,41 @@ static void test_peer_binary(void **state)
     identity_policy_clear(&copy);
 }
 
+/*
+ * A labelled copy: another file (cp -a) with the same attribute is one;
+ * the same file by another name (a hard link), a file with another
+ * attribute, or none at all is not.
+ */
+static void test_labelled_copy(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *orig = g_build_filename(dir, "orig.img", NULL);
+    g_autofree char *copy = g_build_filename(dir, "copy.img", NULL);
+    g_autofree char *other = g_build_filename(dir, "other.img", NULL);
+    g_autofree char *hard = g_build_filename(dir, "hard.img", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing.img", NULL);
+    int fd;
+
+    assert_true(g_file_set_contents(orig, "", 0, NULL));
+    assert_true(g_file_set_contents(copy, "", 0, NULL));
+    assert_true(g_file_set_contents(other, "", 0, NULL));
+    if (setxattr(orig, IDENTITY_XATTR, "lu-1", 4, 0) != 0) {
+        testutil_rmtree(dir);
+        skip();
+    }
+    assert_int_equal(setxattr(copy, IDENTITY_XATTR, "lu-1", 4, 0), 0);
+    assert_int_equal(setxattr(other, IDENTITY_XATTR, "lu-2", 4, 0), 0);
+    assert_int_equal(link(orig, hard), 0);
+    fd = open(orig, O_RDONLY | O_CLOEXEC);
+    assert_true(identity_is_labelled_copy(fd, copy, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, hard, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, other, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, missing, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, dir, "lu-1"));
+    close(fd);
+    testutil_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -532,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_char_devices_refused),
         cmocka_unit_test(test_peer_allowed),
         cmocka_unit_test(test_peer_binary),
+        cmocka_unit_test(test_labelled_copy),
         cmocka_unit_test(test_vpd83_preference),
         cmocka_unit_test(test_vpd83_fallbacks),
         cmocka_unit_test(test_vpd83_malformed),

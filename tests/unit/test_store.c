@@ -997,6 +997,24 @@ static void test_places_seen(void **state)
                          "(VALUES ('host-a', '/dev/sdb'), "
                          "('host-b', '/dev/sdx'))"),
         2);
+
+    /* Each host reads its own places, oldest first. */
+    store = open_ok(f->path);
+    {
+        g_auto(GStrv) paths = NULL;
+
+        assert_true(store_lu_paths_here(store, "naa.600140512345678",
+                                        g_get_monotonic_time() + 1000000,
+                                        &paths, NULL));
+        assert_int_equal(g_strv_length(paths), 1);
+        assert_string_equal(paths[0], "/dev/sdb");
+        g_clear_pointer(&paths, g_strfreev);
+        assert_true(store_lu_paths_here(store, "naa.unknown",
+                                        g_get_monotonic_time() + 1000000,
+                                        &paths, NULL));
+        assert_int_equal(g_strv_length(paths), 0);
+    }
+    store_close(store);
 }
 
 /* A place seen again moves its last time on and takes a new way of
