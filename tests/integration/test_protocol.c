@@ -72,6 +72,7 @@ static int teardown(void **state)
     if (code != 0) {
         g_autofree char *out = testd_output(f->d);
 
+        fprintf(stderr, "%s", out);
     }
     assert_int_equal(code, 0);
     close(f->disk);
