@@ -3,11 +3,13 @@
  */
 #include "config.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "error.h"
 #include "passthrough.h"
+#include "privs.h"
 
 #ifndef SOFTPR_SYSCONFDIR
 #define SOFTPR_SYSCONFDIR "/etc"
@@ -15,6 +17,8 @@
 
 #define DEFAULT_WORKERS 4
 #define DEFAULT_MAX_CONNECTIONS 1024
+/* QEMU opens one per pr-manager-helper object; a VM has one or a few. */
+#define DEFAULT_MAX_CONNECTIONS_PER_PEER 64
 #define DEFAULT_REQUEST_TIMEOUT_MS 10000
 /* Well below a Linux guest's 30 s SCSI command timeout. */
 #define DEFAULT_LOCK_TIMEOUT_MS 5000
@@ -39,6 +43,7 @@ static void socket_free(gpointer data)
 
     g_free(socket->name);
     g_free(socket->path);
+    identity_policy_clear(&socket->peers);
     g_free(socket);
 }
 
@@ -73,6 +78,7 @@ Config *config_new(void)
     config->host_id = g_strdup(g_get_host_name());
     config->workers = DEFAULT_WORKERS;
     config->max_connections = DEFAULT_MAX_CONNECTIONS;
+    config->max_connections_per_peer = DEFAULT_MAX_CONNECTIONS_PER_PEER;
     config->request_timeout_ms = DEFAULT_REQUEST_TIMEOUT_MS;
     config->journal = STORE_JOURNAL_DELETE;
     config->lock_timeout_ms = DEFAULT_LOCK_TIMEOUT_MS;
@@ -82,6 +88,7 @@ Config *config_new(void)
     config->passthrough_timeout_ms = PASSTHROUGH_TIMEOUT_MS_DEFAULT;
     config->history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
     config->history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
+    config->vm_keep_days = STORE_VM_KEEP_DAYS_DEFAULT;
     config->create_xattr = true;
     config->lu_maps = g_array_new(FALSE, TRUE, sizeof(LuMapping));
     g_array_set_clear_func(config->lu_maps, lu_mapping_clear);
@@ -158,6 +165,7 @@ void config_store_options(const Config *config, StoreOptions *options)
     options->host_id = config->host_id;
     options->history_keep_rows = config->history_keep_rows;
     options->history_keep_days = config->history_keep_days;
+    options->vm_keep_days = config->vm_keep_days;
 }
 
 SocketConfig *config_main_socket(Config *config)
@@ -196,22 +204,30 @@ bool config_parse_identity(const char *text, SocketConfig *socket,
 
 /* The keys of each kind of group, for spotting typos. */
 static const char *const daemon_keys[] = {
-    "socket",          "identity", "relative-target-port",
-    "pidfile",         "user",     "group",
-    "host-id",         "workers",  "max-connections",
-    "request-timeout", "mode",     NULL,
-};
-static const char *const socket_keys[] = {
-    "path",
+    "socket",
     "identity",
     "relative-target-port",
+    "peer-uids",
+    "peer-groups",
+    "qemu-binaries",
+    "pidfile",
+    "user",
+    "group",
+    "host-id",
+    "workers",
+    "max-connections",
+    "max-connections-per-peer",
+    "request-timeout",
+    "mode",
+    NULL,
+};
+static const char *const socket_keys[] = {
+    "path",      "identity",    "relative-target-port",
+    "peer-uids", "peer-groups", "qemu-binaries",
     NULL,
 };
 static const char *const database_keys[] = {
-    "path",
-    "journal-mode",
-    "lock-timeout",
-    NULL,
+    "path", "journal-mode", "lock-timeout", "vm-keep-days", NULL,
 };
 static const char *const scsi_keys[] = {
     "unit-attentions",
@@ -396,6 +412,93 @@ static bool get_choice(GKeyFile *kf, const char *path, const char *group,
     }
 }
 
+/* Read a list key (';'-separated) when present; NULL when absent. */
+static bool get_list(GKeyFile *kf, const char *path, const char *group,
+                     const char *key, char ***out, GError **error)
+{
+    g_autoptr(GError) local = NULL;
+    gsize n = 0;
+
+    *out = NULL;
+    if (!g_key_file_has_key(kf, group, key, NULL)) {
+        return true;
+    }
+    *out = g_key_file_get_string_list(kf, group, key, &n, &local);
+    if (*out == NULL || n == 0) {
+        g_clear_pointer(out, g_strfreev);
+        return bad_value(error, path, group, key,
+                         local != NULL ? local->message : "empty list");
+    }
+    return true;
+}
+
+/*
+ * peer-uids, peer-groups (names or numbers) and qemu-binaries (absolute
+ * paths, resolved as they are now when they exist) of a socket's group.
+ */
+static bool get_peer_keys(GKeyFile *kf, const char *path, const char *group,
+                          PeerPolicy *peers, GError **error)
+{
+    g_auto(GStrv) users = NULL;
+    g_auto(GStrv) groups = NULL;
+    g_auto(GStrv) binaries = NULL;
+    guint i;
+
+    if (!get_list(kf, path, group, "peer-uids", &users, error) ||
+        !get_list(kf, path, group, "peer-groups", &groups, error) ||
+        !get_list(kf, path, group, "qemu-binaries", &binaries, error)) {
+        return false;
+    }
+    for (i = 0; users != NULL && users[i] != NULL; i++) {
+        g_autoptr(GError) local = NULL;
+        uid_t uid;
+        gid_t gid;
+
+        if (!privs_lookup_user(g_strstrip(users[i]), &uid, &gid, &local)) {
+            return bad_value(error, path, group, "peer-uids", local->message);
+        }
+        if (peers->uids == NULL) {
+            peers->uids = g_array_new(FALSE, FALSE, sizeof(uid_t));
+        }
+        g_array_append_val(peers->uids, uid);
+    }
+    for (i = 0; groups != NULL && groups[i] != NULL; i++) {
+        g_autoptr(GError) local = NULL;
+        gid_t gid;
+
+        if (!privs_lookup_group(g_strstrip(groups[i]), &gid, &local)) {
+            return bad_value(error, path, group, "peer-groups", local->message);
+        }
+        if (peers->gids == NULL) {
+            peers->gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
+        }
+        g_array_append_val(peers->gids, gid);
+    }
+    for (i = 0; binaries != NULL && binaries[i] != NULL; i++) {
+        char *bin = g_strstrip(binaries[i]);
+        char *resolved;
+
+        if (!g_path_is_absolute(bin)) {
+            g_autofree char *why =
+                g_strdup_printf("'%s' is not an absolute path", bin);
+
+            return bad_value(error, path, group, "qemu-binaries", why);
+        }
+        /* /proc/PID/exe names the file itself: follow symlinks (kvm). */
+        resolved = realpath(bin, NULL);
+        if (resolved == NULL) {
+            resolved = g_canonicalize_filename(bin, NULL);
+        }
+        g_free(binaries[i]);
+        binaries[i] = resolved;
+    }
+    if (binaries != NULL) {
+        g_strfreev(peers->qemu_binaries);
+        peers->qemu_binaries = g_steal_pointer(&binaries);
+    }
+    return true;
+}
+
 /* The identity and relative-target-port keys of a socket's group. */
 static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
                             SocketConfig *socket, GError **error)
@@ -405,7 +508,8 @@ static bool get_socket_keys(GKeyFile *kf, const char *path, const char *group,
 
     if (!get_string(kf, path, group, "identity", &identity, error) ||
         !get_uint(kf, path, group, "relative-target-port", 1, 65535, &rtpi,
-                  error)) {
+                  error) ||
+        !get_peer_keys(kf, path, group, &socket->peers, error)) {
         return false;
     }
     if (identity != NULL) {
@@ -500,6 +604,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
                   error) ||
         !get_uint(kf, path, "daemon", "max-connections", 1, 65536,
                   &config->max_connections, error) ||
+        !get_uint(kf, path, "daemon", "max-connections-per-peer", 1, 65536,
+                  &config->max_connections_per_peer, error) ||
         !get_seconds(kf, path, "daemon", "request-timeout", 3600000,
                      &config->request_timeout_ms, error) ||
         !get_choice(kf, path, "daemon", "mode", modes, &mode, error) ||
@@ -511,6 +617,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
                     error) ||
         !get_seconds(kf, path, "database", "lock-timeout", MAX_LOCK_TIMEOUT_MS,
                      &config->lock_timeout_ms, error) ||
+        !get_uint(kf, path, "database", "vm-keep-days", 0, 100000,
+                  &config->vm_keep_days, error) ||
         !get_choice(kf, path, "scsi", "unit-attentions", policies, &policy,
                     error) ||
         !get_uint(kf, path, "scsi", "max-registrations", 1, 65535,

@@ -27,6 +27,7 @@ typedef struct SocketConfig {
     IdentityPolicy identity;
     TransportId initiator; /* with IDENTITY_FIXED */
     uint16_t rtpi;         /* relative target port identifier */
+    PeerPolicy peers;      /* peer-uids, peer-groups, qemu-binaries */
 } SocketConfig;
 
 typedef struct Config {
@@ -38,13 +39,15 @@ typedef struct Config {
     LuMode mode;      /* --mode: emulation or passthrough */
     unsigned workers; /* threads running commands */
     unsigned max_connections;
-    unsigned request_timeout_ms; /* a started frame must arrive within */
-    GPtrArray *sockets;          /* SocketConfig *; [0] is the main one */
+    unsigned max_connections_per_peer; /* per peer process */
+    unsigned request_timeout_ms;       /* a started frame must arrive within */
+    GPtrArray *sockets;                /* SocketConfig *; [0] is the main one */
     /* [database] */
     char *db_path;
     bool db_path_is_default;
     StoreJournal journal;
     unsigned lock_timeout_ms;
+    unsigned vm_keep_days; /* forget idle VMs after (0: never) */
     /* [scsi] */
     PrUaPolicy ua_policy;
     unsigned max_registrations;

@@ -16,6 +16,9 @@
 
 #include "error.h"
 
+/* The character devices that are disks: SCSI generic (Linux's sg). */
+#define SCSI_GENERIC_MAJOR 21
+
 #define VPD_BUFFER_LEN 1024
 #define SG_IO_TIMEOUT_MS 5000
 #define CMDLINE_MAX (256 * 1024)
@@ -142,6 +145,95 @@ bool identity_peer_from_pid(pid_t pid, PeerInfo *peer)
     }
     identity_parse_cmdline(text, len, peer);
     return true;
+}
+
+void identity_policy_clear(PeerPolicy *policy)
+{
+    g_clear_pointer(&policy->uids, g_array_unref);
+    g_clear_pointer(&policy->gids, g_array_unref);
+    g_clear_pointer(&policy->qemu_binaries, g_strfreev);
+}
+
+static GArray *ids_copy(const GArray *from)
+{
+    GArray *to;
+
+    if (from == NULL) {
+        return NULL;
+    }
+    to = g_array_sized_new(FALSE, FALSE,
+                           g_array_get_element_size((GArray *)from), from->len);
+    g_array_append_vals(to, from->data, from->len);
+    return to;
+}
+
+void identity_policy_copy(PeerPolicy *to, const PeerPolicy *from)
+{
+    to->uids = ids_copy(from->uids);
+    to->gids = ids_copy(from->gids);
+    to->qemu_binaries = g_strdupv(from->qemu_binaries);
+}
+
+static bool has_gid(const GArray *gids, gid_t gid)
+{
+    guint i;
+
+    for (i = 0; i < gids->len; i++) {
+        if (g_array_index(gids, gid_t, i) == gid) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool identity_peer_allowed(const PeerPolicy *policy, uid_t uid, gid_t gid,
+                           const gid_t *groups, size_t n_groups)
+{
+    guint i;
+
+    if (policy->uids == NULL && policy->gids == NULL) {
+        return true;
+    }
+    for (i = 0; policy->uids != NULL && i < policy->uids->len; i++) {
+        if (g_array_index(policy->uids, uid_t, i) == uid) {
+            return true;
+        }
+    }
+    if (policy->gids == NULL) {
+        return false;
+    }
+    if (has_gid(policy->gids, gid)) {
+        return true;
+    }
+    for (i = 0; i < n_groups; i++) {
+        if (has_gid(policy->gids, groups[i])) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool identity_peer_binary_allowed(const PeerPolicy *policy, pid_t pid,
+                                  char **exe)
+{
+    g_autofree char *link = g_strdup_printf("/proc/%d/exe", (int)pid);
+    g_autoptr(GError) error = NULL;
+    char *path;
+
+    *exe = NULL;
+    if (policy->qemu_binaries == NULL) {
+        return true;
+    }
+    path = g_file_read_link(link, &error);
+    if (path == NULL) {
+        *exe = g_strdup_printf("unknown (%s)", error->message);
+        return false;
+    }
+    if (g_str_has_suffix(path, " (deleted)")) {
+        path[strlen(path) - strlen(" (deleted)")] = '\0';
+    }
+    *exe = path;
+    return g_strv_contains((const char *const *)policy->qemu_binaries, path);
 }
 
 char *identity_vm_key(const PeerInfo *peer)
@@ -468,6 +560,31 @@ static bool file_identity(int fd, bool create, LuIdentity *id)
     return true;
 }
 
+bool identity_is_labelled_copy(int fd, const char *other_path, const char *name)
+{
+    struct stat here;
+    struct stat there;
+    int other;
+    g_autofree char *label = NULL;
+
+    if (fstat(fd, &here) != 0 || stat(other_path, &there) != 0 ||
+        !S_ISREG(there.st_mode) ||
+        (here.st_dev == there.st_dev && here.st_ino == there.st_ino)) {
+        return false;
+    }
+    other = open(other_path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (other < 0) {
+        return false;
+    }
+    /* Still the file stat() saw (not something put there since). */
+    if (fstat(other, &there) == 0 && S_ISREG(there.st_mode) &&
+        !(here.st_dev == there.st_dev && here.st_ino == there.st_ino)) {
+        label = read_lu_xattr(other);
+    }
+    close(other);
+    return label != NULL && strcmp(label, name) == 0;
+}
+
 /* A configured mapping whose path is the file or device behind @st. */
 static bool mapped_identity(const struct stat *st,
                             const IdentityOptions *options, LuIdentity *id)
@@ -493,8 +610,8 @@ static bool mapped_identity(const struct stat *st,
     return false;
 }
 
-bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
-                 GError **error)
+bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
+                 LuIdentity *id, GError **error)
 {
     struct stat st;
     bool found = false;
@@ -511,9 +628,17 @@ bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
                     file_kind(st.st_mode));
         return false;
     }
+    /* /dev/null, a tty: nothing to identify, and no SG_IO for them. */
+    if (S_ISCHR(st.st_mode) && major(st.st_rdev) != SCSI_GENERIC_MAJOR) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NOT_FOUND,
+                    "the received descriptor is character device %u:%u, "
+                    "not SCSI generic (sg), a block device or a file",
+                    major(st.st_rdev), minor(st.st_rdev));
+        return false;
+    }
     found = mapped_identity(&st, options, id);
     if (!found && S_ISREG(st.st_mode)) {
-        found = file_identity(fd, options->create_xattr, id);
+        found = file_identity(fd, options->create_xattr && may_write, id);
     } else if (!found) {
         found = device_identity(fd, &st, options->sysfs, id);
     }

@@ -11,8 +11,9 @@
  * mapping in the configuration; a block or SCSI device's WWID from sysfs
  * (the kernel's choice of VPD page 83h designator), a dm-multipath map's
  * uuid, VPD page 83h read with SG_IO INQUIRY; a regular file's
- * user.softpr.lu extended attribute (created on first use where the
- * filesystem allows it); else the canonical path this host sees.
+ * user.softpr.lu extended attribute (created by the first PR OUT through
+ * a descriptor open for writing, where the filesystem allows it); else
+ * the canonical path this host sees.
  */
 #ifndef SOFTPR_IDENTITY_H
 #define SOFTPR_IDENTITY_H
@@ -65,6 +66,43 @@ typedef struct PeerInfo {
  */
 void identity_parse_cmdline(const char *cmdline, size_t len, PeerInfo *peer);
 
+/*
+ * Who may use a listening socket, and which of its peers may be taken for
+ * VMs.  Whoever can connect to a socket may act for any initiator its
+ * policy gives: narrowing who connects is what protects registrations.
+ */
+typedef struct PeerPolicy {
+    GArray *uids; /* uid_t; NULL: any user */
+    GArray *gids; /* gid_t; NULL: any group */
+    /* Canonical executables a VM's peer must run (/proc/PID/exe); NULL:
+     * any program named qemu* or kvm. */
+    char **qemu_binaries;
+} PeerPolicy;
+
+void identity_policy_clear(PeerPolicy *policy);
+
+/* Make @to a deep copy of @from. */
+void identity_policy_copy(PeerPolicy *to, const PeerPolicy *from);
+
+/*
+ * Whether a peer running as @uid, with primary group @gid and the
+ * @n_groups supplementary @groups, may connect: anyone when neither uids
+ * nor gids is set; else one whose uid is in uids, or one of whose groups
+ * is in gids.
+ */
+bool identity_peer_allowed(const PeerPolicy *policy, uid_t uid, gid_t gid,
+                           const gid_t *groups, size_t n_groups);
+
+/*
+ * Whether process @pid runs one of @policy's qemu_binaries (always true
+ * when none are set).  An executable replaced since it started (a QEMU
+ * upgraded under a running VM: " (deleted)") counts as its path; one that
+ * cannot be read (another user's process, without privileges) does not
+ * match.  *@exe: the executable, or why it is not known (g_free() it).
+ */
+bool identity_peer_binary_allowed(const PeerPolicy *policy, pid_t pid,
+                                  char **exe);
+
 /* Read and parse the command line of process @pid. */
 bool identity_peer_from_pid(pid_t pid, PeerInfo *peer);
 
@@ -108,7 +146,8 @@ typedef struct LuMapping {
 
 typedef struct IdentityOptions {
     const char *sysfs; /* sysfs mount point ("/sys") */
-    bool create_xattr; /* name unnamed files with a new attribute */
+    bool create_xattr; /* name unnamed files with a new attribute (when
+                        * identity_lu() may write) */
     const LuMapping *maps;
     size_t n_maps;
 } IdentityOptions;
@@ -121,13 +160,28 @@ typedef struct LuIdentity {
 } LuIdentity;
 
 /*
- * Identify the logical unit behind @fd.  Fails (SOFTPR_ERROR_NOT_FOUND)
- * for descriptors that cannot be a disk: pipes, sockets, directories.
+ * Identify the logical unit behind @fd: a regular file, a block device
+ * or a SCSI generic (sg) character device.  A regular file without the
+ * attribute gets one (with create_xattr) only when @may_write: the
+ * command is a PR OUT through a descriptor open for writing, whose
+ * client may change the file; otherwise identifying writes nothing and
+ * such a file is known by its path.  Fails (SOFTPR_ERROR_NOT_FOUND) for
+ * descriptors that cannot be a disk: pipes, sockets, directories, other
+ * character devices (/dev/null, a tty), without sending them anything.
  */
-bool identity_lu(int fd, const IdentityOptions *options, LuIdentity *id,
-                 GError **error);
+bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
+                 LuIdentity *id, GError **error);
 
 void identity_lu_clear(LuIdentity *id);
+
+/*
+ * Whether @other_path is a regular file other than the one open at @fd
+ * (another device or inode) that carries the same user.softpr.lu
+ * attribute @name: a copy made with the attribute (cp -a, rsync -X),
+ * which would be taken for the same logical unit.
+ */
+bool identity_is_labelled_copy(int fd, const char *other_path,
+                               const char *name);
 
 /* Whether @fd was opened read-only (its status flags are not changed). */
 bool identity_fd_read_only(int fd);

@@ -8,11 +8,15 @@
  * client no more wake-ups than a bare socket round trip.  The main thread
  * accepts, negotiates the features, finishes frames that arrive in
  * pieces (with the request timeout), writes answers the socket did not
- * take at once, and closes.  Conn.owner says which side has a connection.
+ * take at once, and closes; while every worker is busy it also reads the
+ * requests that arrive in their set, so that none waits unread.  A
+ * command's deadline (lock-timeout) counts from its first bytes' reading,
+ * which is their arrival.  Conn.owner says which side has a connection.
  */
 #include "server.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -62,11 +66,13 @@ typedef struct Conn {
     char *vm_key;  /* its VM's registry key, until resolved */
     PrNexus nexus; /* valid when nexus_ready */
     bool nexus_ready;
+    guint nexus_file; /* the database's generation it was read from */
     WireReader reader;
-    int request_fd;        /* descriptor of the request being read */
-    GIOCondition watching; /* what the server's epoll set waits for */
-    GSource *timer;        /* a started frame must finish by then */
-    uint8_t *out;          /* reply (or feature word) being written */
+    gint64 request_started; /* when the request's first bytes were read */
+    int request_fd;         /* descriptor of the request being read */
+    GIOCondition watching;  /* what the server's epoll set waits for */
+    GSource *timer;         /* a started frame must finish by then */
+    uint8_t *out;           /* reply (or feature word) being written */
     size_t out_len;
     size_t out_off;
     ConnOwner owner;  /* under Server.conn_lock */
@@ -78,7 +84,7 @@ typedef struct Conn {
 typedef struct Job {
     Conn *conn;
     int fd;
-    gint64 received_at;
+    gint64 received_at; /* its first bytes: its deadline counts from then */
 } Job;
 
 /* A command waiting for its group's commit, with all it needs. */
@@ -104,12 +110,22 @@ struct Server {
     int work_epoll_fd;
     int stop_fd;
     GPtrArray *workers; /* GThread * */
+    /* While every worker is busy (a lock wait, say), the main thread reads
+     * the requests that arrive in their set, so that each is stamped when
+     * it arrives and waits for a thread in the pool, not unread in the
+     * socket: its deadline counts from its arrival either way. */
+    gint idle_workers;      /* in epoll_wait, or about to be (atomic) */
+    gint overflow_on;       /* the main thread was told (atomic) */
+    int overflow_fd;        /* eventfd: every worker went busy */
+    GSource *overflow_wake; /* main loop: overflow_fd */
+    GSource *overflow;      /* main loop: work_epoll_fd, while it lasts */
     /* Requests the main thread finished reading run in the pool. */
     GThreadPool *pool;
     /* Conn.owner, and stopping as the workers read it. */
     GMutex conn_lock;
     GAsyncQueue *stores; /* idle database connections, for PR IN */
     Writer *writer;      /* every command that writes */
+    StoreGroup *group;   /* theirs and the writer's */
     StoreOptions store_options;
     char *db_path;
     char *host_id;
@@ -126,13 +142,23 @@ struct Server {
     LuMode mode;
     unsigned passthrough_timeout_ms;
     GPtrArray *listeners;
-    GHashTable *conns; /* Conn * set, the main thread's */
+    GHashTable *conns;      /* Conn * set, the main thread's */
+    GHashTable *peer_conns; /* peer pid -> its connections, the same */
+    unsigned max_connections_per_peer;
     guint64 next_conn_id;
     bool stopping;
-    gint64 last_refusal_log;
+    gint64 last_refusal_log; /* main thread */
+    /* "LU\npath" of the xattr-named LUs already checked for copies. */
+    GHashTable *places_checked;
+    GMutex places_lock;
+    GMutex log_lock; /* last_fd_log, last_db_log */
+    gint64 last_fd_log;
+    gint64 last_db_log;
 };
 
 static void conn_close(Conn *conn, const char *why);
+static unsigned peer_count(Server *server, pid_t pid, int delta);
+static void overflow_end(Server *server);
 static void conn_watch(Conn *conn, GIOCondition cond);
 static void conn_write(Conn *conn);
 static bool conn_arm(Conn *conn);
@@ -205,7 +231,8 @@ bool server_check_listener(int fd, GError **error)
 /* Database connections for the workers                                */
 /* ------------------------------------------------------------------ */
 
-static Store *store_acquire(Server *server, GError **error)
+/* An idle connection, or a new one opened before @deadline. */
+static Store *store_acquire(Server *server, gint64 deadline, GError **error)
 {
     Store *store = g_async_queue_try_pop(server->stores);
 
@@ -213,7 +240,7 @@ static Store *store_acquire(Server *server, GError **error)
         return store;
     }
     /* At most one per thread running commands ever exists. */
-    return store_open(&server->store_options, error);
+    return store_open_until(&server->store_options, deadline, error);
 }
 
 static void store_release(Server *server, Store *store)
@@ -227,10 +254,130 @@ static void store_release(Server *server, Store *store)
 
 static gboolean job_done(gpointer data);
 
+/* Whether a message logged at most once a second (*@last) is due; any
+ * thread. */
+static bool rate_limit_due(Server *server, gint64 *last)
+{
+    gint64 now = g_get_monotonic_time();
+    bool due;
+
+    g_mutex_lock(&server->log_lock);
+    due = now - *last >= G_USEC_PER_SEC;
+    if (due) {
+        *last = now;
+    }
+    g_mutex_unlock(&server->log_lock);
+    return due;
+}
+
+/* At most this many places are remembered as checked (then forgotten). */
+#define PLACES_CHECKED_MAX 4096
+
+/*
+ * The first time this daemon sees the LU @lu, named by its attribute,
+ * at its path: warn when another path this host has seen it at holds a
+ * different file with the same attribute (cp -a copies it), because
+ * softprd takes both for one LU.  The check costs a read transaction
+ * once per LU and path; failing it fails nothing.
+ */
+static void check_copies(Server *server, int fd, const LuIdentity *lu,
+                         gint64 deadline)
+{
+    g_autofree char *key = NULL;
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) paths = NULL;
+    g_autoptr(GHashTable) warned =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+    Store *store;
+    bool known;
+    guint i;
+
+    if (strcmp(lu->source, IDENTITY_SOURCE_XATTR) != 0) {
+        return;
+    }
+    key = g_strconcat(lu->name, "\n", lu->path, NULL);
+    g_mutex_lock(&server->places_lock);
+    known = g_hash_table_contains(server->places_checked, key);
+    if (!known) {
+        if (g_hash_table_size(server->places_checked) >= PLACES_CHECKED_MAX) {
+            g_hash_table_remove_all(server->places_checked);
+        }
+        g_hash_table_add(server->places_checked, g_strdup(key));
+    }
+    g_mutex_unlock(&server->places_lock);
+    if (known) {
+        return;
+    }
+    store = store_acquire(server, deadline, &error);
+    if (store == NULL ||
+        !store_lu_paths_here(store, lu->name, deadline, &paths, &error)) {
+        g_debug("LU %s: not checked for copies: %s", lu->name, error->message);
+        g_mutex_lock(&server->places_lock);
+        g_hash_table_remove(server->places_checked, key);
+        g_mutex_unlock(&server->places_lock);
+    }
+    if (store != NULL) {
+        store_release(server, store);
+    }
+    for (i = 0; paths != NULL && paths[i] != NULL; i++) {
+        struct stat st;
+        char *file;
+
+        if (strcmp(paths[i], lu->path) == 0 ||
+            !identity_is_labelled_copy(fd, paths[i], lu->name) ||
+            stat(paths[i], &st) != 0) {
+            continue;
+        }
+        /* Another path of a file already named (a hard link): once. */
+        file = g_strdup_printf("%ju:%ju", (uintmax_t)st.st_dev,
+                               (uintmax_t)st.st_ino);
+        if (!g_hash_table_add(warned, file)) {
+            continue;
+        }
+        g_warning("LU %s: %s and %s are different files with the same %s "
+                  "attribute (a copy made with cp -a or rsync -X?): softprd "
+                  "takes them for one logical unit, with the same "
+                  "registrations.  If one is a disk of its own, remove its "
+                  "attribute before a VM uses it (setfattr -x %s FILE): it "
+                  "then gets one of its own",
+                  lu->name, lu->path, paths[i], IDENTITY_XATTR, IDENTITY_XATTR);
+    }
+}
+
+/*
+ * Before a command for @lu (open at @fd) uses the database: whether
+ * there is one at its path (else @result is set, and the log says so).
+ * When another file has taken its place, the connections reopen it
+ * (store_group_check()) and @conn's VM looks its name up again in the
+ * registry now there.  A place @lu is seen at first is checked for
+ * copies.
+ */
+static bool database_ready(Server *server, Conn *conn, int fd,
+                           const LuIdentity *lu, gint64 deadline,
+                           PrResult *result)
+{
+    g_autoptr(GError) error = NULL;
+    guint generation;
+
+    if (!store_group_check(server->group, &generation, &error)) {
+        if (rate_limit_due(server, &server->last_db_log)) {
+            g_warning("%s", error->message);
+        }
+        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+        return false;
+    }
+    if (conn->vm_key != NULL && conn->nexus_file != generation) {
+        conn->nexus_ready = false;
+        conn->nexus_file = generation;
+    }
+    check_copies(server, fd, lu, deadline);
+    return true;
+}
+
 /*
  * The nexus of a connection from a VM: its registry name, looked up (or
- * given) on its first command.  Returns false with @result set when the
- * database could not answer.
+ * given) on its first command, and again when the database is replaced. Returns
+ * false with @result set when the database could not answer.
  */
 static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
                              PrResult *result)
@@ -240,13 +387,11 @@ static bool resolve_vm_nexus(Server *server, Conn *conn, gint64 deadline,
     g_autofree char *name = NULL;
     StoreVm vm = {conn->vm_key, preferred, conn->peer.vm_name,
                   conn->peer.vm_uuid};
-    Store *store = store_acquire(server, &error);
+    Store *store = store_acquire(server, deadline, &error);
     bool ok;
 
     if (store == NULL) {
-        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
-                  error->message);
-        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+        command_store_failure(result, error, conn->vm_key);
         return false;
     }
     ok = store_vm_initiator(store, &vm, deadline, &name, &error);
@@ -376,16 +521,33 @@ static void job_run(gpointer data, gpointer user_data)
     gint64 deadline = job->received_at + (gint64)server->lock_timeout_ms * 1000;
     CommandRequest request;
     Store *store = NULL;
+    bool is_out = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT;
     bool write = false;
 
+    if (job->fd < 0) {
+        /* Its descriptor could not be received (conn_recv). */
+        if (rate_limit_due(server, &server->last_fd_log)) {
+            g_warning("connection %" G_GUINT64_FORMAT " (pid %d): out of "
+                      "file descriptors: a request's disk descriptor could "
+                      "not be received; answering BUSY",
+                      conn->id, (int)conn->peer_pid);
+        }
+        pr_result_status(result, SCSI_STATUS_BUSY);
+        job_finish(server, job, result);
+        return;
+    }
     request.cdb = req->cdb;
     request.data = req->data;
     request.data_len = req->data_len;
     /* Only a PR OUT asks (command_refuse_read_only): no fcntl per PR IN. */
-    request.fd_read_only = req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
-                           identity_fd_read_only(job->fd);
+    request.fd_read_only = is_out && identity_fd_read_only(job->fd);
     request.deadline = deadline;
-    if (!identity_lu(job->fd, &server->lu, &lu, &error)) {
+    /* Only what may change the file labels it: never a PR IN, nor a PR
+     * OUT through a descriptor its client could only read. */
+    if (!identity_lu(job->fd, &server->lu,
+                     is_out && !request.fd_read_only &&
+                         server->mode != LU_MODE_PASSTHROUGH,
+                     &lu, &error)) {
         g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
                   error->message);
         pr_result_sense(result, SENSE_LU_NOT_SUPPORTED);
@@ -397,15 +559,15 @@ static void job_run(gpointer data, gpointer user_data)
         g_debug("connection %" G_GUINT64_FORMAT ": LU %s: passed through, "
                 "status 0x%02x",
                 conn->id, lu.name, result->status);
+    } else if (!database_ready(server, conn, job->fd, &lu, deadline, result)) {
+        /* Answered: there is no database to use. */
     } else if (!conn->nexus_ready &&
                !resolve_vm_nexus(server, conn, deadline, result)) {
         /* Answered with the store's failure. */
-    } else if (req->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT) {
+    } else if (is_out) {
         write = true;
-    } else if ((store = store_acquire(server, &error)) == NULL) {
-        g_warning("connection %" G_GUINT64_FORMAT ": %s", conn->id,
-                  error->message);
-        pr_result_sense(result, SENSE_INTERNAL_TARGET_FAILURE);
+    } else if ((store = store_acquire(server, deadline, &error)) == NULL) {
+        command_store_failure(result, error, lu.name);
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
 
@@ -434,7 +596,7 @@ static Job *job_new(Conn *conn)
 
     job->conn = conn;
     job->fd = conn->request_fd;
-    job->received_at = g_get_monotonic_time();
+    job->received_at = conn->request_started;
     conn->request_fd = -1;
     if (log_enabled(G_LOG_LEVEL_DEBUG)) {
         g_debug(
@@ -716,7 +878,10 @@ static RecvResult conn_recv(Conn *conn)
     struct cmsghdr *cmsg;
     int fds[MAX_FDS_PER_READ];
     unsigned n_fds = 0;
+    unsigned lost = 0; /* descriptors sent but not received */
     size_t want = wire_reader_want(&conn->reader);
+    bool starts_request = conn->reader.phase == WIRE_PHASE_CDB &&
+                          !wire_reader_mid_frame(&conn->reader);
     ssize_t n;
     WireEvent ev;
 
@@ -738,6 +903,10 @@ static RecvResult conn_recv(Conn *conn)
         conn_fail(conn, false, g_strerror(errno));
         return RECV_END;
     }
+    if (starts_request) {
+        /* Read as soon as it arrives (the workers, else the main thread). */
+        conn->request_started = g_get_monotonic_time();
+    }
     for (cmsg = CMSG_FIRSTHDR(&msg); cmsg != NULL;
          cmsg = CMSG_NXTHDR(&msg, cmsg)) {
         if (cmsg->cmsg_level == SOL_SOCKET && cmsg->cmsg_type == SCM_RIGHTS) {
@@ -756,10 +925,17 @@ static RecvResult conn_recv(Conn *conn)
             }
         }
     }
-    if (msg.msg_flags & MSG_CTRUNC) {
+    if ((msg.msg_flags & MSG_CTRUNC) && n_fds > 0) {
+        /* There was room for more than one: more than one was sent. */
         close_fds(fds, n_fds);
-        conn_fail(conn, true, "More file descriptors than one in request.");
+        conn_fail(conn, true, "More than one file descriptor in request.");
         return RECV_END;
+    }
+    if (msg.msg_flags & MSG_CTRUNC) {
+        /* Sent, but not one could be installed: this process is out of
+         * descriptors (EMFILE, ENFILE).  The request goes on without it
+         * and is answered BUSY (job_run), so that the guest retries. */
+        lost = 1;
     }
     if (n == 0) {
         close_fds(fds, n_fds);
@@ -779,7 +955,7 @@ static RecvResult conn_recv(Conn *conn)
         close_fds(fds, n_fds);
     }
 
-    ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds);
+    ev = wire_reader_feed(&conn->reader, buf, (size_t)n, n_fds + lost);
     switch (ev) {
     case WIRE_NEED_MORE:
         return RECV_MORE;
@@ -900,6 +1076,21 @@ static void conn_serve(Conn *conn)
     g_main_context_invoke(server->context, conn_resume, conn);
 }
 
+/*
+ * A worker: it was the last one idle.  Have the main thread read what
+ * arrives until one is idle again (overflow_event), unless it was told.
+ */
+static void overflow_begin(Server *server)
+{
+    uint64_t one = 1;
+
+    if (g_atomic_int_compare_and_exchange(&server->overflow_on, 0, 1) &&
+        write(server->overflow_fd, &one, sizeof(one)) != sizeof(one)) {
+        /* Only a full counter, which a read empties: it is awake. */
+        g_debug("overflow eventfd: %s", g_strerror(errno));
+    }
+}
+
 /* A worker thread: serve the connections that become readable. */
 static gpointer worker_main(gpointer data)
 {
@@ -907,8 +1098,14 @@ static gpointer worker_main(gpointer data)
 
     for (;;) {
         struct epoll_event ev;
-        int n = epoll_wait(server->work_epoll_fd, &ev, 1, -1);
+        int n;
 
+        g_atomic_int_inc(&server->idle_workers);
+        n = epoll_wait(server->work_epoll_fd, &ev, 1, -1);
+        if (g_atomic_int_dec_and_test(&server->idle_workers) && n > 0 &&
+            ev.data.ptr != NULL) {
+            overflow_begin(server);
+        }
         if (n < 0 && errno != EINTR) {
             g_critical("epoll_wait: %s", g_strerror(errno));
             return NULL;
@@ -921,6 +1118,103 @@ static gpointer worker_main(gpointer data)
         }
         conn_serve(ev.data.ptr);
     }
+}
+
+/*
+ * Main thread, while every worker is busy: @conn, armed in the workers'
+ * set, is readable.  Read its request now and queue it to the pool, as a
+ * frame that arrives in pieces is (conn_serve does the same on a worker).
+ */
+static void conn_overflow(Conn *conn)
+{
+    Server *server = conn->server;
+    RecvResult got;
+    bool stopping;
+
+    g_mutex_lock(&server->conn_lock);
+    conn->owner = CONN_MAIN;
+    stopping = server->stopping;
+    g_mutex_unlock(&server->conn_lock);
+    if (stopping) {
+        conn_close(conn, "stopping");
+        return;
+    }
+    do {
+        got = conn_recv(conn);
+    } while (got == RECV_RETRY || got == RECV_MORE);
+    switch (got) {
+    case RECV_REQUEST:
+        dispatch(conn);
+        return;
+    case RECV_WAIT:
+        if (!wire_reader_mid_frame(&conn->reader)) {
+            conn_wait_request(conn); /* woken for nothing */
+        } else {
+            timer_start(conn);
+            conn_watch(conn, G_IO_IN);
+        }
+        return;
+    case RECV_FEATURES:
+    case RECV_IDENTITY:
+        /* A reader between requests yields neither. */
+        conn_fail(conn, true, "negotiation after the first request");
+        break;
+    default:
+        break;
+    }
+    conn_end(conn);
+}
+
+/* Main thread: stop reading the workers' set; one of them is idle. */
+static void overflow_end(Server *server)
+{
+    g_source_destroy(server->overflow);
+    g_source_unref(server->overflow);
+    server->overflow = NULL;
+}
+
+/* The main loop's source for the workers' set while they are all busy. */
+static gboolean overflow_event(gint fd, GIOCondition cond, gpointer data)
+{
+    Server *server = data;
+    struct epoll_event events[64];
+    int n;
+    int i;
+
+    /* Cleared before looking, so that a worker going busy after the look
+     * tells again (overflow_begin). */
+    g_atomic_int_set(&server->overflow_on, 0);
+    if (g_atomic_int_get(&server->idle_workers) > 0) {
+        overflow_end(server);
+        return G_SOURCE_REMOVE;
+    }
+    g_atomic_int_set(&server->overflow_on, 1);
+    n = epoll_wait(fd, events, G_N_ELEMENTS(events), 0);
+    for (i = 0; i < n; i++) {
+        /* stop_fd (NULL) is the workers' own, once the loop is over. */
+        if (events[i].data.ptr != NULL) {
+            conn_overflow(events[i].data.ptr);
+        }
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* Main thread: a worker said every one is busy. */
+static gboolean overflow_wake(gint fd, GIOCondition cond, gpointer data)
+{
+    Server *server = data;
+    uint64_t count;
+
+    if (read(fd, &count, sizeof(count)) < 0 && errno != EAGAIN) {
+        g_warning("overflow eventfd: %s", g_strerror(errno));
+    }
+    if (server->overflow == NULL && !server->stopping) {
+        server->overflow = g_unix_fd_source_new(server->work_epoll_fd, G_IO_IN);
+        g_source_set_callback(server->overflow, G_SOURCE_FUNC(overflow_event),
+                              server, NULL);
+        g_source_attach(server->overflow, server->context);
+    }
+    return G_SOURCE_CONTINUE;
 }
 
 /* Watch @conn for @cond (0: not at all). */
@@ -1022,19 +1316,67 @@ static void conn_close(Conn *conn, const char *why)
     g_debug("connection %" G_GUINT64_FORMAT " closed%s%s", conn->id,
             why != NULL ? ": " : "", why != NULL ? why : "");
     g_hash_table_remove(server->conns, conn);
+    peer_count(server, conn->peer_pid, -1);
     conn_free(conn);
     maybe_finish(server);
 }
 
+/*
+ * Change the number of connections of peer process @pid by @delta;
+ * returns the new number.  Main thread.
+ */
+static unsigned peer_count(Server *server, pid_t pid, int delta)
+{
+    gpointer key = GINT_TO_POINTER(pid);
+    unsigned n = GPOINTER_TO_UINT(g_hash_table_lookup(server->peer_conns, key));
+
+    n = (unsigned)((int)n + delta);
+    if (n == 0) {
+        g_hash_table_remove(server->peer_conns, key);
+    } else {
+        g_hash_table_insert(server->peer_conns, key, GUINT_TO_POINTER(n));
+    }
+    return n;
+}
+
 /* Log refusals at most once a second: a flood must not flood the log. */
-static void refusal_warning(Server *server, const char *what)
+static bool refusal_due(Server *server)
 {
     gint64 now = g_get_monotonic_time();
 
-    if (now - server->last_refusal_log >= G_USEC_PER_SEC) {
-        server->last_refusal_log = now;
+    if (now - server->last_refusal_log < G_USEC_PER_SEC) {
+        return false;
+    }
+    server->last_refusal_log = now;
+    return true;
+}
+
+static void refusal_warning(Server *server, const char *what)
+{
+    if (refusal_due(server)) {
         g_warning("%s", what);
     }
+}
+
+/*
+ * Whether @conn's peer, which calls itself QEMU, runs one of the
+ * listener's qemu-binaries (when they are set); else it is not taken for
+ * a VM and acts as this host.
+ */
+static bool conn_runs_qemu(Conn *conn)
+{
+    g_autofree char *exe = NULL;
+
+    if (!conn->peer.is_qemu ||
+        identity_peer_binary_allowed(&conn->listener->config.peers,
+                                     conn->peer_pid, &exe)) {
+        return true;
+    }
+    g_warning("connection %" G_GUINT64_FORMAT ": pid %d calls itself QEMU "
+              "but runs %s, not one of qemu-binaries: it acts as this host",
+              conn->id, (int)conn->peer_pid, exe);
+    conn->peer.is_qemu = false;
+    return false;
 }
 
 /*
@@ -1057,7 +1399,8 @@ static void conn_attribute(Conn *conn)
     case IDENTITY_CLIENT:
         break;
     case IDENTITY_AUTO:
-        if (identity_peer_from_pid(conn->peer_pid, &conn->peer)) {
+        if (identity_peer_from_pid(conn->peer_pid, &conn->peer) &&
+            conn_runs_qemu(conn)) {
             conn->vm_key = identity_vm_key(&conn->peer);
         }
         if (conn->vm_key == NULL) {
@@ -1073,6 +1416,57 @@ static void conn_attribute(Conn *conn)
 }
 
 static gboolean listener_resume(gpointer data);
+
+/* Whether @listener's peer-uids and peer-groups let @cred's peer in. */
+static bool peer_allowed(const Listener *listener, int cfd,
+                         const struct ucred *cred)
+{
+    const PeerPolicy *peers = &listener->config.peers;
+    gid_t groups[NGROUPS_MAX];
+    socklen_t len = sizeof(groups);
+
+    if (peers->gids == NULL ||
+        getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, groups, &len) != 0) {
+        len = 0;
+    }
+    return identity_peer_allowed(peers, cred->uid, cred->gid, groups,
+                                 len / sizeof(gid_t));
+}
+
+/*
+ * Whether the peer @cred of the connection @cfd just accepted on
+ * @listener may use it; when not, @cfd is closed.  It must be one that
+ * peer-uids and peer-groups allow, and one process (SO_PEERCRED pid)
+ * holding many idle connections must not lock QEMU out: a process that
+ * forks counts per child, so max-connections still bounds them all.
+ */
+static bool peer_admitted(Server *server, const Listener *listener, int cfd,
+                          const struct ucred *cred)
+{
+    unsigned cap = server->max_connections_per_peer;
+    gpointer n =
+        g_hash_table_lookup(server->peer_conns, GINT_TO_POINTER(cred->pid));
+
+    if (!peer_allowed(listener, cfd, cred)) {
+        close(cfd);
+        if (refusal_due(server)) {
+            g_warning("connection refused: pid %d (uid %d, gid %d) is not "
+                      "in the socket's peer-uids or peer-groups",
+                      (int)cred->pid, (int)cred->uid, (int)cred->gid);
+        }
+        return false;
+    }
+    if (cap == 0 || GPOINTER_TO_UINT(n) < cap) {
+        return true;
+    }
+    close(cfd);
+    if (refusal_due(server)) {
+        g_warning("connection refused: pid %d (uid %d) has %u open, "
+                  "max-connections-per-peer",
+                  (int)cred->pid, (int)cred->uid, cap);
+    }
+    return false;
+}
 
 static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
 {
@@ -1116,6 +1510,15 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
                                     "reached");
             continue;
         }
+        memset(&cred, 0, sizeof(cred));
+        cred.pid = -1;
+        cred.uid = (uid_t)-1;
+        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) != 0) {
+            cred.pid = -1;
+        }
+        if (!peer_admitted(server, listener, cfd, &cred)) {
+            continue;
+        }
         conn = g_new0(Conn, 1);
         conn->server = server;
         conn->listener = listener;
@@ -1123,14 +1526,11 @@ static gboolean listener_event(gint fd, GIOCondition cond, gpointer data)
         conn->fd = cfd;
         conn->request_fd = -1;
         conn->out = g_malloc(WIRE_REPLY_MAX);
-        memset(&cred, 0, sizeof(cred));
-        cred.pid = -1;
-        if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0) {
-            conn->peer_pid = cred.pid;
-            conn->peer_uid = cred.uid;
-        }
+        conn->peer_pid = cred.pid;
+        conn->peer_uid = cred.uid;
         wire_reader_init(&conn->reader);
         g_hash_table_add(server->conns, conn);
+        peer_count(server, conn->peer_pid, +1);
         conn_attribute(conn);
         /* QEMU blocks until the feature word arrives: send it now. */
         wire_features_encode(conn->out, supported_features(listener));
@@ -1219,10 +1619,16 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->epoll_fd = -1;
     server->work_epoll_fd = -1;
     server->stop_fd = -1;
+    server->overflow_fd = -1;
     server->workers = g_ptr_array_new();
     g_mutex_init(&server->conn_lock);
+    g_mutex_init(&server->log_lock);
+    g_mutex_init(&server->places_lock);
+    server->places_checked =
+        g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
     server->listeners = g_ptr_array_new();
     server->conns = g_hash_table_new(NULL, NULL);
+    server->peer_conns = g_hash_table_new(NULL, NULL);
     server->context = g_main_context_ref_thread_default();
     server->loop = g_main_loop_new(server->context, FALSE);
     server->stores = g_async_queue_new();
@@ -1234,6 +1640,8 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->store_options.host_id = server->host_id;
     server->store_options.vfs = server->vfs;
     server->store_options.create = false;
+    server->group = store_group_new(server->db_path);
+    server->store_options.group = server->group;
     server->sysfs =
         g_strdup(options->lu.sysfs != NULL ? options->lu.sysfs : "/sys");
     server->lu_maps = g_new0(LuMapping, options->lu.n_maps + 1);
@@ -1264,6 +1672,7 @@ Server *server_new(const ServerOptions *options, GError **error)
     server->pr.ports = server->ports;
     server->writer = writer_new(&server->store_options, &server->pr);
     server->max_connections = options->max_connections;
+    server->max_connections_per_peer = options->max_connections_per_peer;
     server->request_timeout_ms = options->request_timeout_ms;
     server->lock_timeout_ms = options->lock_timeout_ms;
     server->mode =
@@ -1282,6 +1691,17 @@ Server *server_new(const ServerOptions *options, GError **error)
     g_source_set_callback(server->epoll_source,
                           G_SOURCE_FUNC(epoll_event_ready), NULL, NULL);
     g_source_attach(server->epoll_source, server->context);
+    server->overflow_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (server->overflow_fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "eventfd: %s",
+                    g_strerror(errno));
+        server_free(server);
+        return NULL;
+    }
+    server->overflow_wake = g_unix_fd_source_new(server->overflow_fd, G_IO_IN);
+    g_source_set_callback(server->overflow_wake, G_SOURCE_FUNC(overflow_wake),
+                          server, NULL);
+    g_source_attach(server->overflow_wake, server->context);
     server->pool =
         g_thread_pool_new(job_run, server, (int)options->workers, FALSE, error);
     if (server->pool == NULL ||
@@ -1300,6 +1720,7 @@ void server_add_listener(Server *server, int fd, const ListenerConfig *config,
     listener->server = server;
     listener->fd = fd;
     listener->config = *config;
+    identity_policy_copy(&listener->config.peers, &config->peers);
     listener->unlink_path = g_strdup(unlink_path);
     g_ptr_array_add(server->listeners, listener);
     listener_watch(listener);
@@ -1373,6 +1794,14 @@ void server_free(Server *server)
     if (server == NULL) {
         return;
     }
+    /* Before stop_fd makes the workers' set readable for good. */
+    if (server->overflow != NULL) {
+        overflow_end(server);
+    }
+    if (server->overflow_wake != NULL) {
+        g_source_destroy(server->overflow_wake);
+        g_source_unref(server->overflow_wake);
+    }
     workers_stop(server);
     if (server->pool != NULL) {
         g_thread_pool_free(server->pool, FALSE, TRUE);
@@ -1385,6 +1814,7 @@ void server_free(Server *server)
         conn_free(key);
     }
     g_hash_table_destroy(server->conns);
+    g_hash_table_destroy(server->peer_conns);
     if (server->epoll_source != NULL) {
         g_source_destroy(server->epoll_source);
         g_source_unref(server->epoll_source);
@@ -1398,12 +1828,19 @@ void server_free(Server *server)
     if (server->stop_fd >= 0) {
         close(server->stop_fd);
     }
+    if (server->overflow_fd >= 0) {
+        close(server->overflow_fd);
+    }
     g_ptr_array_free(server->workers, TRUE);
     g_mutex_clear(&server->conn_lock);
+    g_mutex_clear(&server->log_lock);
+    g_mutex_clear(&server->places_lock);
+    g_hash_table_destroy(server->places_checked);
     for (i = 0; i < server->listeners->len; i++) {
         Listener *listener = g_ptr_array_index(server->listeners, i);
 
         listener_close(listener);
+        identity_policy_clear(&listener->config.peers);
         g_free(listener);
     }
     g_ptr_array_free(server->listeners, TRUE);
@@ -1412,6 +1849,7 @@ void server_free(Server *server)
     }
     g_async_queue_unref(server->stores);
     writer_free(server->writer);
+    store_group_free(server->group);
     g_main_loop_unref(server->loop);
     g_main_context_unref(server->context);
     g_free(server->db_path);

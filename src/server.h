@@ -2,17 +2,21 @@
  * server: the listening sockets and client connections of softprd.
  *
  * The only module that touches sockets.  Worker threads wait on the
- * connections between requests: the one that wakes reads the request
- * with its descriptor, identifies the command's initiator and LU, runs
- * it (PR IN with a database connection of its own, anything that writes through
- * the writer's group commit) and sends the answer.  The main thread runs a GLib
- * main loop that accepts connections, negotiates the features, finishes frames
- * that arrive in pieces (a pool runs those requests), writes answers the socket
- * did not take at once, and closes.  One request at a time per connection.  A
- * slow or hostile client only ever occupies its own connection: a request that
- * starts arriving must finish within the request timeout, and the number of
- * connections is bounded.  Stopping closes the listeners, unlinks their socket
- * files, lets the commands in flight finish and answer, then returns.
+ * connections between requests: the one that wakes reads the request with
+ * its descriptor, identifies the command's initiator and LU, runs it (PR IN
+ * with a database connection of its own, anything that writes through the
+ * writer's group commit) and sends the answer.  The main thread runs a GLib
+ * main loop that accepts connections, negotiates the features, finishes
+ * frames that arrive in pieces (a pool runs those requests), reads requests
+ * while every worker is busy (the pool runs those too), writes answers the
+ * socket did not take at once, and closes.  One request at a time per
+ * connection.  Every command is answered within lock_timeout_ms of its
+ * arrival (BUSY when another process's lock is why), however many arrive at
+ * once.  A slow or hostile client only ever occupies its own connection: a
+ * request that starts arriving must finish within the request timeout, and
+ * the number of connections is bounded.  Stopping closes the listeners,
+ * unlinks their socket files, lets the commands in flight finish and answer,
+ * then returns.
  */
 #ifndef SOFTPR_SERVER_H
 #define SOFTPR_SERVER_H
@@ -28,8 +32,9 @@
 typedef struct ServerOptions {
     unsigned workers; /* worker threads, and threads in the pool */
     unsigned max_connections;
+    unsigned max_connections_per_peer; /* per process; 0: no limit */
     unsigned request_timeout_ms;
-    unsigned lock_timeout_ms; /* a command's bound on lock waits */
+    unsigned lock_timeout_ms; /* bound on lock waits, from arrival */
     StoreOptions store;       /* how workers open the database; its
                                * host_id names this host's nexus */
     PrConfig pr;
@@ -43,6 +48,7 @@ typedef struct ListenerConfig {
     IdentityPolicy identity;
     TransportId initiator; /* with IDENTITY_FIXED */
     uint16_t rtpi;         /* the target port it stands for */
+    PeerPolicy peers;      /* who may connect; which peers are VMs */
 } ListenerConfig;
 
 typedef struct Server Server;
@@ -62,8 +68,10 @@ Server *server_new(const ServerOptions *options, GError **error);
 
 /*
  * Serve listening socket @fd (from server_bind() or socket activation),
- * attributing its commands as @config says.  @unlink_path, when not
- * NULL, is removed when the server stops.
+ * attributing its commands as @config says (copied).  A peer that
+ * @config->peers does not allow is closed as it connects; an "auto"
+ * peer that is not one of its QEMU binaries acts as this host.
+ * @unlink_path, when not NULL, is removed when the server stops.
  */
 void server_add_listener(Server *server, int fd, const ListenerConfig *config,
                          const char *unlink_path);

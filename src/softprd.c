@@ -506,6 +506,7 @@ int main(int argc, char **argv)
     memset(&options, 0, sizeof(options));
     options.workers = daemon_config->workers;
     options.max_connections = daemon_config->max_connections;
+    options.max_connections_per_peer = daemon_config->max_connections_per_peer;
     options.request_timeout_ms = daemon_config->request_timeout_ms;
     options.lock_timeout_ms = daemon_config->lock_timeout_ms;
     config_store_options(daemon_config, &options.store);
@@ -536,6 +537,7 @@ int main(int argc, char **argv)
         listener.identity = socket->identity;
         listener.initiator = socket->initiator;
         listener.rtpi = socket->rtpi;
+        listener.peers = socket->peers;
         server_add_listener(server, listen_fds[i], &listener, socket->path);
         g_message("listening on %s", line);
     }

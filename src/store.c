@@ -47,7 +47,9 @@ typedef enum StmtId {
     STMT_VM_NAME_TAKEN,
     STMT_VM_INSERT,
     STMT_VM_UPDATE,
+    STMT_VM_PRUNE,
     STMT_SEEN_UPSERT,
+    STMT_SEEN_PATHS,
     STMT_HISTORY_INSERT,
     STMT_HISTORY_PRUNE_ROWS,
     STMT_HISTORY_PRUNE_AGE,
@@ -95,7 +97,8 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_UA_DELETE] =
         "DELETE FROM unit_attention WHERE lu_id = ?1 AND initiator = ?2 "
         "AND rtpi = ?3 AND asc = ?4 AND ascq = ?5",
-    [STMT_VM_SELECT] = "SELECT name, last_host FROM initiator WHERE key = ?1",
+    [STMT_VM_SELECT] =
+        "SELECT name, last_host, last_seen FROM initiator WHERE key = ?1",
     [STMT_VM_NAME_TAKEN] = "SELECT 1 FROM initiator WHERE name = ?1",
     [STMT_VM_INSERT] =
         "INSERT INTO initiator (key, name, vm_name, vm_uuid, last_host, "
@@ -103,6 +106,12 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_VM_UPDATE] =
         "UPDATE initiator SET vm_name = ?2, vm_uuid = ?3, last_host = ?4, "
         "last_seen = ?5 WHERE key = ?1",
+    /* A VM's own registrations carry its name, alone or with an ISID. */
+    [STMT_VM_PRUNE] =
+        "DELETE FROM initiator WHERE last_seen < ?1 AND NOT EXISTS (SELECT 1 "
+        "FROM registration r WHERE r.initiator_name = initiator.name OR "
+        "substr(r.initiator_name, 1, length(initiator.name) + 1) = "
+        "initiator.name || ',')",
     /* Unchanged within the same second, the row is not written: one
      * page fewer to journal and sync for every other PR OUT. */
     [STMT_SEEN_UPSERT] =
@@ -112,6 +121,9 @@ static const char *const stmt_sql[STMT_COUNT] = {
         "id_source = excluded.id_source, last_seen = excluded.last_seen "
         "WHERE id_source IS NOT excluded.id_source "
         "OR last_seen IS NOT excluded.last_seen",
+    [STMT_SEEN_PATHS] =
+        "SELECT s.path FROM lu_seen s JOIN lu ON lu.id = s.lu_id "
+        "WHERE lu.name = ?1 AND s.host = ?2 ORDER BY s.first_seen",
     [STMT_HISTORY_INSERT] =
         "INSERT INTO history (at_ms, host, origin, lu_name, initiator, "
         "initiator_name, rtpi, action, service_action, type, scope, key, "
@@ -125,18 +137,33 @@ static const char *const stmt_sql[STMT_COUNT] = {
     [STMT_HISTORY_PRUNE_AGE] = "DELETE FROM history WHERE at_ms < ?1",
 };
 
+struct StoreGroup {
+    char *path;
+    GMutex lock;
+    GCond free; /* the turn was given back */
+    bool held;
+    unsigned waiting; /* threads waiting for it: only then signal */
+    /* The file the connections have open, and how many times another
+     * took its place (read without the lock: atomic). */
+    dev_t dev;
+    ino_t ino;
+    gint generation;
+};
+
 struct Store {
     sqlite3 *db;
     char *path;
     char *host_id;
     StoreJournal journal;
-    unsigned lock_timeout_ms;
-    unsigned open_timeout_ms;
     unsigned history_keep_rows;
     unsigned history_keep_days;
-    gint64 deadline; /* monotonic microseconds: give up waiting after */
-    bool has_turn;   /* holds turn_lock */
-    GRand *rand;     /* jitter for lock retries, so hosts do not collide */
+    unsigned vm_keep_days;
+    char *vfs;         /* as opened, to reopen */
+    gint64 deadline;   /* monotonic microseconds: give up waiting after */
+    StoreGroup *group; /* whose turns it takes; NULL: none */
+    guint generation;  /* the group's when the file was opened */
+    bool has_turn;     /* holds its group's turn */
+    GRand *rand;       /* jitter for lock retries, so hosts do not collide */
     sqlite3_stmt *stmts[STMT_COUNT];
 };
 
@@ -174,6 +201,13 @@ static void set_db_error(Store *store, GError **error, int rc, const char *what)
     const char *msg =
         store->db != NULL ? sqlite3_errmsg(store->db) : sqlite3_errstr(rc);
 
+    /* sqlite's own word for it is "attempt to write a readonly
+     * database", which sends an administrator after permissions. */
+    if (rc == SQLITE_READONLY_DBMOVED) {
+        msg = "the database file was replaced or deleted while open; the "
+              "next command uses the file now at the path";
+    }
+
     g_set_error(error, SOFTPR_ERROR, error_code_for(rc), "%s: %s: %s",
                 store->path, what, msg);
 }
@@ -205,11 +239,6 @@ static int busy_handler(void *arg, int count)
     }
     g_usleep((gulong)wait);
     return 1;
-}
-
-static void set_deadline_from_now(Store *store, unsigned timeout_ms)
-{
-    store->deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,7 +369,6 @@ static bool migrate(Store *store, GError **error)
     int latest = store_schema_version();
     guint i;
 
-    set_deadline_from_now(store, store->open_timeout_ms);
     if (!exec_sql(store, "BEGIN IMMEDIATE", "starting the schema migration",
                   error)) {
         return false;
@@ -477,6 +505,17 @@ static bool register_functions(Store *store, GError **error);
 
 Store *store_open(const StoreOptions *options, GError **error)
 {
+    unsigned timeout_ms = options->open_timeout_ms != 0
+                              ? options->open_timeout_ms
+                              : options->lock_timeout_ms;
+
+    return store_open_until(
+        options, g_get_monotonic_time() + (gint64)timeout_ms * 1000, error);
+}
+
+Store *store_open_until(const StoreOptions *options, gint64 deadline,
+                        GError **error)
+{
     g_autoptr(Store) store = g_new0(Store, 1);
     g_autofree char *dir = g_path_get_dirname(options->path);
     int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOFOLLOW |
@@ -487,15 +526,18 @@ Store *store_open(const StoreOptions *options, GError **error)
 
     errno = 0;
     store->path = g_strdup(options->path);
+    store->vfs = g_strdup(options->vfs);
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
     store->journal = options->journal;
-    store->lock_timeout_ms = options->lock_timeout_ms;
-    store->open_timeout_ms = options->open_timeout_ms != 0
-                                 ? options->open_timeout_ms
-                                 : options->lock_timeout_ms;
+    store->group = options->group;
+    if (store->group != NULL) {
+        /* Before opening: a replacement noticed meanwhile reopens it. */
+        store->generation = g_atomic_int_get(&store->group->generation);
+    }
     store->history_keep_rows = options->history_keep_rows;
     store->history_keep_days = options->history_keep_days;
+    store->vm_keep_days = options->vm_keep_days;
     store->rand = g_rand_new();
 
     if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
@@ -522,7 +564,7 @@ Store *store_open(const StoreOptions *options, GError **error)
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
-    set_deadline_from_now(store, store->open_timeout_ms);
+    store->deadline = deadline;
     if (!register_functions(store, error)) {
         return NULL;
     }
@@ -543,7 +585,6 @@ Store *store_open(const StoreOptions *options, GError **error)
     if (!exec_sql(store, sync, "setting synchronous", error)) {
         return NULL;
     }
-    set_deadline_from_now(store, store->open_timeout_ms);
     if (!check_schema(store, error)) {
         return NULL;
     }
@@ -570,6 +611,7 @@ void store_close(Store *store)
         g_rand_free(store->rand);
     }
     g_free(store->path);
+    g_free(store->vfs);
     g_free(store->host_id);
     g_free(store);
 }
@@ -583,41 +625,179 @@ const char *store_path(const Store *store)
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
 
-/*
- * The connections of one process take turns here rather than in the
- * busy handler: a read transaction holds it from BEGIN to its end, a
- * COMMIT while it runs (the only time a writer excludes readers).  A
- * thread waiting on a mutex wakes as soon as the other is done, where
- * the busy handler sleeps 0.25-1 ms at a time and may wake into the next
- * commit; under a mix of PR IN and PR OUT that added up to tens of
- * milliseconds.  Other processes are still kept apart by sqlite's locks
- * alone, which stay the only thing correctness rests on.
- */
-static GMutex turn_lock;
+/* The group whose turn this thread holds, to catch nesting. */
+static __thread const StoreGroup *turn_held_here;
 
-static void turn_take(Store *store)
+StoreGroup *store_group_new(const char *path)
 {
-    if (!store->has_turn) {
-        g_mutex_lock(&turn_lock);
-        store->has_turn = true;
+    StoreGroup *group = g_new0(StoreGroup, 1);
+
+    struct stat st;
+
+    group->path = g_strdup(path);
+    g_mutex_init(&group->lock);
+    g_cond_init(&group->free);
+    if (stat(path, &st) == 0) {
+        group->dev = st.st_dev;
+        group->ino = st.st_ino;
     }
+    return group;
+}
+
+bool store_group_check(StoreGroup *group, guint *generation, GError **error)
+{
+    struct stat st;
+    bool replaced;
+
+    if (stat(group->path, &st) != 0) {
+        int err = errno;
+
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "database %s is gone (%s): it was deleted or moved "
+                    "away; commands fail until a database is put back at "
+                    "that path (none is created, which would lose every "
+                    "registration)",
+                    group->path, g_strerror(err));
+        return false;
+    }
+    g_mutex_lock(&group->lock);
+    replaced = st.st_dev != group->dev || st.st_ino != group->ino;
+    if (replaced) {
+        group->dev = st.st_dev;
+        group->ino = st.st_ino;
+        g_atomic_int_inc(&group->generation);
+    }
+    *generation = (guint)g_atomic_int_get(&group->generation);
+    g_mutex_unlock(&group->lock);
+    if (replaced) {
+        g_warning("database %s was replaced by another file (inode %llu): "
+                  "reopening the daemon's connections to it",
+                  group->path, (unsigned long long)st.st_ino);
+    }
+    return true;
+}
+
+/*
+ * Close @store's connection and open the file now at its path instead
+ * (its group noticed another file there), waiting for locks until
+ * @deadline.  On failure @store has no connection, and the next
+ * transaction tries again.
+ */
+static bool store_reopen(Store *store, gint64 deadline, GError **error)
+{
+    StoreOptions options = {
+        .path = store->path,
+        .group = store->group,
+        .journal = store->journal,
+        .host_id = store->host_id,
+        .vfs = store->vfs,
+        .history_keep_rows = store->history_keep_rows,
+        .history_keep_days = store->history_keep_days,
+        .vm_keep_days = store->vm_keep_days,
+    };
+    Store *fresh;
+    int i;
+
+    g_assert(!store->has_turn);
+    for (i = 0; i < STMT_COUNT; i++) {
+        g_clear_pointer(&store->stmts[i], sqlite3_finalize);
+    }
+    if (store->db != NULL) {
+        sqlite3_close(store->db);
+        store->db = NULL;
+    }
+    fresh = store_open_until(&options, deadline, error);
+    if (fresh == NULL) {
+        return false;
+    }
+    store->db = g_steal_pointer(&fresh->db);
+    store->generation = fresh->generation;
+    sqlite3_busy_handler(store->db, busy_handler, store);
+    store_close(fresh);
+    return true;
+}
+
+void store_group_free(StoreGroup *group)
+{
+    if (group == NULL) {
+        return;
+    }
+    g_assert(!group->held);
+    g_mutex_clear(&group->lock);
+    g_cond_clear(&group->free);
+    g_free(group->path);
+    g_free(group);
+}
+
+/*
+ * Take @store's turn, waiting at most until its deadline (a turn that is
+ * free is taken even after it).  Without a group there is nothing to take.
+ */
+static bool turn_take(Store *store, GError **error)
+{
+    StoreGroup *group = store->group;
+    bool timed_out = false;
+
+    if (group == NULL || store->has_turn) {
+        return true;
+    }
+    /* Nested turns deadlock when two threads nest them in turn. */
+    g_assert(turn_held_here == NULL);
+    g_mutex_lock(&group->lock);
+    group->waiting++;
+    while (group->held && !timed_out) {
+        timed_out =
+            !g_cond_wait_until(&group->free, &group->lock, store->deadline);
+    }
+    group->waiting--;
+    if (!group->held) {
+        group->held = true;
+        timed_out = false;
+    }
+    g_mutex_unlock(&group->lock);
+    if (timed_out) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY,
+                    "%s: this daemon's other database connection did not "
+                    "give its turn back in time",
+                    store->path);
+        return false;
+    }
+    store->has_turn = true;
+    turn_held_here = group;
+    return true;
 }
 
 static void turn_give(Store *store)
 {
-    if (store->has_turn) {
-        store->has_turn = false;
-        g_mutex_unlock(&turn_lock);
+    StoreGroup *group = store->group;
+
+    if (!store->has_turn) {
+        return;
     }
+    store->has_turn = false;
+    turn_held_here = NULL;
+    g_mutex_lock(&group->lock);
+    group->held = false;
+    if (group->waiting > 0) {
+        g_cond_signal(&group->free);
+    }
+    g_mutex_unlock(&group->lock);
 }
 
 bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
 {
     sqlite3_stmt *stmt;
 
+    if (store->group != NULL &&
+        (store->db == NULL ||
+         store->generation !=
+             (guint)g_atomic_int_get(&store->group->generation)) &&
+        !store_reopen(store, deadline, error)) {
+        return false;
+    }
     store->deadline = deadline;
-    if (!write) {
-        turn_take(store);
+    if (!write && !turn_take(store, error)) {
+        return false;
     }
     stmt = stmt_get(store, write ? STMT_BEGIN_WRITE : STMT_BEGIN_READ, error);
     if (stmt == NULL ||
@@ -630,7 +810,7 @@ bool store_begin(Store *store, bool write, gint64 deadline, GError **error)
 
 void store_rollback(Store *store)
 {
-    if (!sqlite3_get_autocommit(store->db)) {
+    if (store->db != NULL && !sqlite3_get_autocommit(store->db)) {
         sqlite3_exec(store->db, "ROLLBACK", NULL, NULL, NULL);
     }
     turn_give(store);
@@ -647,7 +827,10 @@ bool store_commit(Store *store, GError **error)
     if (store->deadline < floor) {
         store->deadline = floor;
     }
-    turn_take(store);
+    if (!turn_take(store, error)) {
+        store_rollback(store);
+        return false;
+    }
     stmt = stmt_get(store, STMT_COMMIT, error);
     if (stmt == NULL || !stmt_run(store, stmt, "committing", error)) {
         store_rollback(store);
@@ -659,7 +842,7 @@ bool store_commit(Store *store, GError **error)
 
 bool store_in_transaction(Store *store)
 {
-    return !sqlite3_get_autocommit(store->db);
+    return store->db != NULL && !sqlite3_get_autocommit(store->db);
 }
 
 bool store_savepoint(Store *store, GError **error)
@@ -1037,6 +1220,39 @@ static bool save_unit_attentions(Store *store, gint64 lu_id,
     return true;
 }
 
+bool store_lu_paths_here(Store *store, const char *lu_name, gint64 deadline,
+                         char ***paths, GError **error)
+{
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+    sqlite3_stmt *stmt;
+    int rc = SQLITE_ERROR;
+
+    *paths = NULL;
+    if (!store_begin(store, false, deadline, error)) {
+        return false;
+    }
+    stmt = stmt_get(store, STMT_SEEN_PATHS, error);
+    if (stmt != NULL) {
+        sqlite3_bind_text(stmt, 1, lu_name, -1, SQLITE_STATIC);
+        sqlite3_bind_text(stmt, 2, store->host_id, -1, SQLITE_STATIC);
+        while ((rc = sqlite3_step(stmt)) == SQLITE_ROW) {
+            g_ptr_array_add(
+                found, g_strdup((const char *)sqlite3_column_text(stmt, 0)));
+        }
+        stmt_done(stmt);
+        if (rc != SQLITE_DONE) {
+            set_db_error(store, error, rc, "reading where an LU was seen");
+        }
+    }
+    store_rollback(store);
+    if (rc != SQLITE_DONE) {
+        return false;
+    }
+    g_ptr_array_add(found, NULL);
+    *paths = (char **)g_ptr_array_free(g_steal_pointer(&found), FALSE);
+    return true;
+}
+
 bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
                       const PrState *before, const PrState *after,
                       GError **error)
@@ -1146,7 +1362,13 @@ bool store_add_history(Store *store, const char *lu_name,
 /* VM initiator names                                                  */
 /* ------------------------------------------------------------------ */
 
-/* Look up @key: *@name and whether it was last seen on this host. */
+/* How old a VM's last_seen may grow while it stays on one host. */
+#define VM_SEEN_REFRESH_S (24 * 3600)
+
+/*
+ * Look up @key: *@name, and whether it was last seen on this host within
+ * the last VM_SEEN_REFRESH_S (else it is to be recorded again).
+ */
 static bool vm_lookup(Store *store, const char *key, char **name, bool *here,
                       GError **error)
 {
@@ -1162,13 +1384,40 @@ static bool vm_lookup(Store *store, const char *key, char **name, bool *here,
     rc = sqlite3_step(stmt);
     if (rc == SQLITE_ROW) {
         *name = g_strdup((const char *)sqlite3_column_text(stmt, 0));
-        *here = g_strcmp0((const char *)sqlite3_column_text(stmt, 1),
-                          store->host_id) == 0;
+        *here =
+            g_strcmp0((const char *)sqlite3_column_text(stmt, 1),
+                      store->host_id) == 0 &&
+            sqlite3_column_int64(stmt, 2) > now_seconds() - VM_SEEN_REFRESH_S;
     }
     stmt_done(stmt);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
         set_db_error(store, error, rc, "reading an initiator name");
         return false;
+    }
+    return true;
+}
+
+/* Forget the VMs that hold no registration and have not been seen for
+ * vm_keep_days; inside the write transaction that adds one. */
+static bool prune_vms(Store *store, GError **error)
+{
+    sqlite3_stmt *stmt;
+
+    if (store->vm_keep_days == 0) {
+        return true;
+    }
+    stmt = stmt_get(store, STMT_VM_PRUNE, error);
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1,
+                       now_seconds() - (gint64)store->vm_keep_days * 86400);
+    if (!stmt_run(store, stmt, "forgetting idle VMs", error)) {
+        return false;
+    }
+    if (sqlite3_changes(store->db) > 0) {
+        g_info("forgot %d VM(s) with no registration, not seen for %u days",
+               sqlite3_changes(store->db), store->vm_keep_days);
     }
     return true;
 }
@@ -1230,6 +1479,9 @@ bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
         goto fail;
     }
     if (*name == NULL) {
+        if (!prune_vms(store, error)) {
+            goto fail;
+        }
         *name = free_vm_name(store, vm->preferred_name, error);
         if (*name == NULL) {
             goto fail;

@@ -28,8 +28,53 @@ typedef enum StoreJournal {
     STORE_JOURNAL_WAL,
 } StoreJournal;
 
+/*
+ * The connections one process keeps to one database, as a group (a
+ * daemon's PR IN pool and its writer).  They take turns on the file: a
+ * read transaction holds the turn from its BEGIN to its end, a COMMIT
+ * while it runs (the only time a writer excludes readers).  A thread
+ * waiting for the turn wakes as soon as the other is done, where
+ * sqlite's busy handler sleeps between tries; other processes are kept
+ * apart by sqlite's locks alone, which correctness rests on.  Waiting
+ * for the turn ends at the same deadline as waiting for another
+ * process's lock, with the same SOFTPR_ERROR_BUSY.
+ *
+ * A thread holds at most one turn at a time (of any group): beginning a
+ * read transaction, or committing, while it holds one is a bug, caught by
+ * an assertion, because two threads doing it in opposite orders would
+ * deadlock.  Stores opened without a group (StoreOptions.group NULL)
+ * take no turn and may be nested freely.
+ *
+ * They also follow the file together: an administrator may replace it
+ * (a restore with mv) or delete it while the daemon runs.
+ * store_group_check() notices, and every connection of the group then
+ * reopens the file now at the path before its next transaction, so that
+ * none goes on reading or writing the unlinked one.
+ */
+typedef struct StoreGroup StoreGroup;
+
+/* A group for the connections to the database at @path. */
+StoreGroup *store_group_new(const char *path);
+
+/* Free @group; every store opened with it must be closed first. */
+void store_group_free(StoreGroup *group);
+
+/*
+ * Check that the file at the group's path is the one its connections
+ * have open (one stat).  When another file has taken its place, the
+ * group's generation rises and each connection reopens before its next
+ * transaction (a warning says so).  *@generation: the current one, which
+ * tells a caller that cached something read from the file when to read
+ * it again.  Fails with SOFTPR_ERROR_IO when there is no file at the path
+ * (deleted, or moved away): nothing may be served from the unlinked file,
+ * and none is created in its place, which would lose every registration;
+ * commands fail until a database is put back.
+ */
+bool store_group_check(StoreGroup *group, guint *generation, GError **error);
+
 typedef struct StoreOptions {
-    const char *path; /* database file */
+    const char *path;  /* database file */
+    StoreGroup *group; /* the group it belongs to; NULL: none */
     StoreJournal journal;
     unsigned lock_timeout_ms; /* bound on waiting for another's lock */
     unsigned open_timeout_ms; /* the same while opening; 0: lock_timeout */
@@ -40,10 +85,14 @@ typedef struct StoreOptions {
      * history), none older than keep_days days (0: no age limit). */
     unsigned history_keep_rows;
     unsigned history_keep_days;
+    /* VM registry: an entry with no registration, not seen for this many
+     * days, is forgotten (0: never). */
+    unsigned vm_keep_days;
 } StoreOptions;
 
 #define STORE_HISTORY_KEEP_ROWS_DEFAULT 100000
 #define STORE_HISTORY_KEEP_DAYS_DEFAULT 365
+#define STORE_VM_KEEP_DAYS_DEFAULT 90
 
 /*
  * What the daemon knows about the logical unit a command addressed.  An
@@ -67,6 +116,15 @@ typedef struct Store Store;
  * SOFTPR_ERROR_BUSY (the lock bound passed during the checks).
  */
 Store *store_open(const StoreOptions *options, GError **error);
+
+/*
+ * The same, waiting for other connections' locks only until @deadline
+ * (g_get_monotonic_time() microseconds) instead of open_timeout_ms from
+ * now: a command that must open a connection is still answered within
+ * its own bound (SOFTPR_ERROR_BUSY after it).
+ */
+Store *store_open_until(const StoreOptions *options, gint64 deadline,
+                        GError **error);
 
 void store_close(Store *store);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Store, store_close)
@@ -130,6 +188,14 @@ bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
 bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
                       const PrState *before, const PrState *after,
                       GError **error);
+
+/*
+ * The paths this host has seen the logical unit @lu_name at (lu_seen),
+ * read in a read transaction waiting for locks until @deadline.
+ * *@paths: a NULL-terminated array, g_strfreev() it.
+ */
+bool store_lu_paths_here(Store *store, const char *lu_name, gint64 deadline,
+                         char ***paths, GError **error);
 
 /* One entry of the audit history (schema/003-history.sql). */
 typedef struct StoreHistoryEntry {
@@ -303,7 +369,10 @@ typedef struct StoreVm {
 /*
  * The initiator name of VM @vm: the one it was given when first seen, on
  * any host, else @vm->preferred_name (with a "-N" suffix when another VM
- * holds that name).  Records this host as where the VM was last seen.
+ * holds that name).  Records this host as where the VM was last seen,
+ * and when (rewritten once a day at most while it stays here).  When it
+ * adds a VM, it forgets the entries that hold no registration and were
+ * last seen more than vm_keep_days ago: the registry grows only then.
  * Runs its own transactions, waiting for locks until @deadline.
  * *@name: g_free() it.
  */

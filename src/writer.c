@@ -56,13 +56,16 @@ static void writer_execute(Writer *writer, WriterItem **items, size_t n)
 {
     g_autofree CommandItem *commands = g_new(CommandItem, n);
     g_autoptr(GError) error = NULL;
+    gint64 deadline = G_MAXINT64;
     size_t i;
 
     for (i = 0; i < n; i++) {
         commands[i] = items[i]->command;
+        deadline = MIN(deadline, commands[i].request->deadline);
     }
     if (writer->store == NULL) {
-        writer->store = store_open(&writer->options, &error);
+        /* Opening waits for locks too: within the first command's bound. */
+        writer->store = store_open_until(&writer->options, deadline, &error);
     }
     if (writer->store != NULL) {
         command_execute_group(writer->store, writer->pr, commands, n);

@@ -225,13 +225,25 @@ static Daemon *daemon_start(const char *const *argv, const char *socket,
     return d;
 }
 
-/* softprd NAME on @db, identity "client", its socket in @dir. */
+/*
+ * softprd NAME on @db, identity "client", its socket in @dir.  The bench
+ * is one process holding every connection, the idle ones too: no
+ * per-peer cap.
+ */
 static Daemon *softprd_start(const char *dir, const char *name, const char *db)
 {
     g_autofree char *socket = g_strdup_printf("%s/%s.sock", dir, name);
     g_autofree char *log = g_strdup_printf("%s/%s.log", dir, name);
-    const char *argv[] = {opt_softprd,  "-k",     socket,      "--db", db,
-                          "--identity", "client", "--host-id", name,   NULL};
+    g_autofree char *conf = g_strdup_printf("%s/%s.conf", dir, name);
+    const char *argv[] = {opt_softprd, "-k",         socket,   "--db",
+                          db,          "--identity", "client", "--host-id",
+                          name,        "-c",         conf,     NULL};
+
+    if (!g_file_set_contents(
+            conf, "[daemon]\nmax-connections-per-peer = 65536\n", -1, NULL)) {
+        g_printerr("softpr-bench: cannot write %s\n", conf);
+        exit(1);
+    }
 
     return daemon_start(argv, socket, log);
 }

@@ -166,6 +166,93 @@ static void test_auto_other_peers_are_the_host(void **state)
     stop_ok(b);
 }
 
+/*
+ * auto with qemu-binaries: a peer that calls itself QEMU (its program is
+ * named qemu-system-x86_64, it carries -uuid) but runs another executable
+ * is not taken for a VM: it acts as the host, and the log says why.  With
+ * its real executable in the list, the same peer is the VM.  The daemon
+ * reads /proc/PID/exe, which Linux shows only to who may trace the peer:
+ * the peers run without capabilities (setpriv), as QEMU under libvirt
+ * does; a peer with more capabilities than the daemon (which keeps none)
+ * cannot be checked and is not taken for a VM either.
+ */
+static void test_auto_qemu_binaries(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *prpeer = testpeer_prpeer();
+    g_autofree char *other = g_strdup_printf(
+        "[daemon]\nqemu-binaries = /usr/bin/qemu-system-x86_64;%s/bin/qemu\n",
+        f->dir);
+    g_autofree char *real = g_strdup_printf(
+        "[daemon]\nqemu-binaries = /usr/bin/qemu-system-x86_64;%s\n", prpeer);
+    g_autofree char *vm1 =
+        g_strdup_printf("--bounding-set -all %s -name guest=vm1 -uuid "
+                        "11111111-1111-4111-8111-111111111111",
+                        f->qemu);
+    TestDaemon *d;
+    g_autofree char *out = NULL;
+
+    if (!g_file_test("/usr/bin/setpriv", G_FILE_TEST_IS_EXECUTABLE)) {
+        skip();
+    }
+    d = testd_start(f->dir, "a", other, host_a);
+    g_free(peer(f, d, "/usr/bin/setpriv", vm1, "register 1"));
+    out = peer(f, d, "/usr/bin/setpriv", vm1, "fullstatus");
+    assert_non_null(strstr(out,
+                           "key=0x1 holder=0 rtpi=1 "
+                           "initiator=iqn.2026-11.org.softpr:host:host-a\n"));
+    assert_true(testd_wait_output(d, "not one of qemu-binaries", 30000));
+    stop_ok(d);
+    g_free(out);
+
+    d = testd_start(f->dir, "b", real, host_a);
+    g_free(peer(f, d, "/usr/bin/setpriv", vm1, "register 2"));
+    out = peer(f, d, "/usr/bin/setpriv", vm1, "fullstatus");
+    assert_non_null(strstr(out, "key=0x2 holder=0 rtpi=1 "
+                                "initiator=iqn.2026-11.org.softpr:vm:vm1\n"));
+    g_free(out);
+    /* With every capability, the peer's executable cannot be read. */
+    out = peer(f, d, f->qemu,
+               "-name guest=vm1 -uuid 11111111-1111-4111-8111-111111111111",
+               "fullstatus");
+    if (geteuid() == 0) {
+        assert_true(testd_wait_output(d, "runs unknown", 30000));
+    }
+    stop_ok(d);
+}
+
+/*
+ * peer-uids and peer-groups, per socket: a peer whose uid is not listed,
+ * and none of whose groups is, is closed as it connects (with a warning
+ * naming it); one that is listed by uid or by group is served; another
+ * socket of the same daemon without them serves anyone who can connect.
+ */
+static void test_peer_uids_and_groups(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *by_uid = g_build_filename(f->dir, "uid.sock", NULL);
+    g_autofree char *by_group = g_build_filename(f->dir, "group.sock", NULL);
+    g_autofree char *config =
+        g_strdup_printf("[socket uid]\npath = %s\npeer-uids = nobody\n"
+                        "relative-target-port = 2\n"
+                        "[socket group]\npath = %s\npeer-uids = nobody\n"
+                        "peer-groups = %u\nrelative-target-port = 3\n",
+                        by_uid, by_group, (unsigned)getegid());
+    TestDaemon *d = testd_start(f->dir, "prh", config, NULL);
+    g_autofree char *prpeer = testpeer_prpeer();
+    g_autofree char *out = NULL;
+
+    assert_null(client_connect(by_uid, 0, 30000, NULL));
+    assert_true(
+        testd_wait_output(d, "is not in the socket's peer-uids", 30000));
+    out = testpeer_run(prpeer, NULL, by_group, f->disk, "readkeys");
+    assert_non_null(strstr(out, "generation=0"));
+    g_free(out);
+    out = peer(f, d, prpeer, NULL, "readkeys");
+    assert_non_null(strstr(out, "generation=0"));
+    stop_ok(d);
+}
+
 /* A fixed initiator name and target port: every peer is that nexus. */
 static void test_fixed_identity(void **state)
 {
@@ -316,6 +403,8 @@ int main(void)
 {
 #define T(t) cmocka_unit_test_setup_teardown(t, setup, teardown)
     const struct CMUnitTest tests[] = {
+        T(test_auto_qemu_binaries),
+        T(test_peer_uids_and_groups),
         T(test_auto_two_vms_one_host),
         T(test_auto_vm_follows_across_hosts),
         T(test_auto_other_peers_are_the_host),

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "daemon.h"
@@ -54,6 +56,12 @@ static int setup_impatient(void **state)
 static int setup_four(void **state)
 {
     return setup_with(state, "[daemon]\nmax-connections = 4\n");
+}
+
+/* One process (the test) opens many connections. */
+static int setup_crowd(void **state)
+{
+    return setup_with(state, "[daemon]\nmax-connections-per-peer = 1000\n");
 }
 
 static int teardown(void **state)
@@ -533,6 +541,112 @@ static void test_max_connections(void **state)
     assert_true(testd_wait_output(f->d, "max-connections reached", 30000));
 }
 
+/*
+ * A client that may only read a file (a root-owned 0644 file, opened
+ * O_RDONLY) makes the daemon write nothing to it: a PR IN identifies it
+ * without creating user.softpr.lu, a PR OUT through that descriptor is
+ * refused (05/20/00, as qemu-pr-helper refuses it) before anything is
+ * written.  A PR OUT through a descriptor open for writing labels it.
+ */
+static void test_read_only_client_writes_nothing(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(PrClient) c = testd_connect(f->d);
+    g_autofree char *path = g_build_filename(f->dir, "readonly.img", NULL);
+    ClientReply reply;
+    ScsiSenseCode code;
+    char value[256];
+    int ro;
+    int rw;
+
+    rw = testd_disk(f->dir, "readonly.img", O_RDWR);
+    if (fsetxattr(rw, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(rw);
+        skip();
+    }
+    assert_int_equal(fremovexattr(rw, "user.softpr.probe"), 0);
+    assert_int_equal(chmod(path, 0644), 0);
+    ro = open(path, O_RDONLY | O_CLOEXEC);
+    assert_true(ro >= 0);
+
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_KEYS, 8, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_RESERVATION, 8, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+
+    assert_int_equal(testd_prout(c, ro, PR_OUT_REGISTER, 0, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_CHECK_CONDITION);
+    assert_true(scsi_sense_parse(reply.sense, sizeof(reply.sense), &code));
+    assert_int_equal(code.key, 0x5);
+    assert_int_equal(code.asc, 0x20);
+    assert_int_equal(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+
+    assert_int_equal(testd_prout(c, rw, PR_OUT_REGISTER, 0, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_true(fgetxattr(ro, "user.softpr.lu", value, sizeof(value)) > 0);
+    /* Labelled now, the read-only descriptor reaches the same LU. */
+    assert_int_equal(testd_prin(c, ro, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    close(ro);
+    close(rw);
+}
+
+/*
+ * cp -a copies user.softpr.lu: two different files would be one LU
+ * without a word.  The first command through the copy still reaches
+ * that LU (the attribute says so), and the log names both files and how
+ * to part them; a hard link (the same file) is no copy and gets no
+ * warning.
+ */
+static void test_copied_attribute_warned(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(PrClient) c = testd_connect(f->d);
+    g_autofree char *orig = g_build_filename(f->dir, "orig.img", NULL);
+    g_autofree char *copy = g_build_filename(f->dir, "copy.img", NULL);
+    g_autofree char *link_path = g_build_filename(f->dir, "link.img", NULL);
+    g_autofree char *cp = g_strdup_printf("cp -a %s %s", orig, copy);
+    g_autofree char *out = NULL;
+    ClientReply reply;
+    int fd;
+    int copy_fd;
+    int link_fd;
+
+    fd = testd_disk(f->dir, "orig.img", O_RDWR);
+    if (fsetxattr(fd, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(fd);
+        skip();
+    }
+    assert_int_equal(fremovexattr(fd, "user.softpr.probe"), 0);
+    assert_int_equal(testd_prout(c, fd, PR_OUT_REGISTER, 0, 0, 0x42, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(link(orig, link_path), 0);
+    link_fd = open(link_path, O_RDWR | O_CLOEXEC);
+    assert_int_equal(testd_prin(c, link_fd, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_true(g_spawn_command_line_sync(cp, NULL, NULL, NULL, NULL));
+    copy_fd = open(copy, O_RDWR | O_CLOEXEC);
+    assert_true(copy_fd >= 0);
+    assert_int_equal(testd_prin(c, copy_fd, PR_IN_READ_KEYS, 16, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    assert_true(testd_wait_output(f->d, "copy made with cp -a", 30000));
+    out = testd_output(f->d);
+    assert_non_null(strstr(out, copy));
+    assert_non_null(strstr(out, "setfattr -x user.softpr.lu"));
+    /* One warning, about the copy: the hard link is the same file. */
+    assert_null(strstr(strstr(out, "copy made with cp -a") + 1,
+                       "copy made with cp -a"));
+    assert_null(strstr(out, "link.img and"));
+    close(copy_fd);
+    close(link_fd);
+    close(fd);
+}
+
 /* A descriptor that is not a disk gets LOGICAL UNIT NOT SUPPORTED. */
 static void test_not_a_disk(void **state)
 {
@@ -575,10 +689,15 @@ int main(void)
             test_stalled_client_does_not_block_others, setup_patient, teardown),
         cmocka_unit_test_setup_teardown(test_request_timeout, setup_impatient,
                                         teardown),
-        cmocka_unit_test_setup_teardown(test_many_connections, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_many_connections, setup_crowd,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_max_connections, setup_four,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_not_a_disk, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_read_only_client_writes_nothing,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_copied_attribute_warned, setup,
+                                        teardown),
     };
 
     return TESTUTIL_RUN("protocol", tests, NULL, NULL);

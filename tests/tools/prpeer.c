@@ -12,6 +12,8 @@
  *   readkeys              prints "generation=G keys=K1,K2,..."
  *   fullstatus            prints "key=K holder=H rtpi=R initiator=NAME"
  *                         for each registration
+ *   wait FILE             prints "waiting", then waits (at most 60 s)
+ *                         until FILE exists, on the same connection
  * Each PR OUT prints "ACTION: STATUS".  Exit 0 when every command got an
  * answer, 1 otherwise.
  */
@@ -158,6 +160,17 @@ int main(int argc, char **argv)
             if (ok && reply.status == SCSI_STATUS_GOOD) {
                 print_full_status(&reply);
             }
+        } else if (strcmp(cmd, "wait") == 0 && i + 1 < argc) {
+            const char *file = argv[++i];
+            gint64 end = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+
+            printf("waiting\n");
+            fflush(stdout);
+            while (!g_file_test(file, G_FILE_TEST_EXISTS) &&
+                   g_get_monotonic_time() < end) {
+                g_usleep(10000);
+            }
+            ok = g_file_test(file, G_FILE_TEST_EXISTS);
         } else {
             fprintf(stderr, "prpeer: unknown command '%s'\n", cmd);
             return 2;

@@ -2,6 +2,7 @@
  * test_config: defaults, the GKeyFile settings (sockets with identity
  * policies, LU mappings) and their errors.
  */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,6 +41,9 @@ static void test_defaults(void **state)
     assert_int_equal(c->lock_timeout_ms, 5000);
     assert_int_equal(c->ua_policy, PR_UA_RECORD);
     assert_int_equal(c->workers, 4);
+    assert_int_equal(c->max_connections, 1024);
+    assert_int_equal(c->max_connections_per_peer, 64);
+    assert_int_equal(c->vm_keep_days, 90);
     assert_true(c->create_xattr);
     assert_int_equal(c->history_keep_rows, STORE_HISTORY_KEEP_ROWS_DEFAULT);
     assert_int_equal(c->mode, LU_MODE_EMULATION);
@@ -69,13 +73,16 @@ static void test_every_key(void **state)
              "socket = /tmp/x.sock\nidentity = client\n"
              "relative-target-port = 3\npidfile = /tmp/x.pid\nuser = u\n"
              "group = g\nhost-id = node-7\nworkers = 8\n"
-             "max-connections = 12\nrequest-timeout = 1.5\n"
+             "max-connections = 12\nmax-connections-per-peer = 3\n"
+             "request-timeout = 1.5\n"
              "mode = passthrough\n"
              "[socket vms]\npath = /tmp/vms.sock\n"
+             "peer-uids = 0;root\npeer-groups = 0\n"
+             "qemu-binaries = /usr/bin/../bin/env;/opt/none/qemu\n"
              "[socket tools]\npath = /tmp/tools.sock\n"
              "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
              "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
-             "lock-timeout = 0.25\n"
+             "lock-timeout = 0.25\nvm-keep-days = 0\n"
              "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
              "[history]\nkeep-rows = 0\nkeep-days = 30\n"
              "[passthrough]\ntimeout = 2.5\n"
@@ -103,17 +110,32 @@ static void test_every_key(void **state)
     assert_string_equal(socket_at(c, 2)->initiator.name,
                         "iqn.2026-11.test:tool");
     assert_int_equal(socket_at(c, 2)->rtpi, 4);
+    assert_null(socket_at(c, 0)->peers.uids);
+    assert_int_equal(socket_at(c, 1)->peers.uids->len, 2);
+    assert_int_equal(g_array_index(socket_at(c, 1)->peers.uids, uid_t, 1), 0);
+    assert_int_equal(socket_at(c, 1)->peers.gids->len, 1);
+    /* Resolved as /proc/PID/exe will name it; a missing one as written. */
+    {
+        g_autofree char *env = realpath("/usr/bin/env", NULL);
+
+        assert_string_equal(socket_at(c, 1)->peers.qemu_binaries[0], env);
+    }
+    assert_string_equal(socket_at(c, 1)->peers.qemu_binaries[1],
+                        "/opt/none/qemu");
+    assert_null(socket_at(c, 2)->peers.qemu_binaries);
     assert_string_equal(c->pidfile, "/tmp/x.pid");
     assert_string_equal(c->user, "u");
     assert_string_equal(c->group, "g");
     assert_string_equal(c->host_id, "node-7");
     assert_int_equal(c->workers, 8);
     assert_int_equal(c->max_connections, 12);
+    assert_int_equal(c->max_connections_per_peer, 3);
     assert_int_equal(c->request_timeout_ms, 1500);
     assert_string_equal(c->db_path, "/tmp/x.db");
     assert_false(c->db_path_is_default);
     assert_int_equal(c->journal, STORE_JOURNAL_WAL);
     assert_int_equal(c->lock_timeout_ms, 250);
+    assert_int_equal(c->vm_keep_days, 0);
     assert_int_equal(c->ua_policy, PR_UA_REPORT);
     assert_int_equal(c->max_registrations, 9);
     assert_int_equal(c->history_keep_rows, 0);
@@ -163,6 +185,8 @@ static void test_errors(void **state)
         {"[daemon]\nworkers = 0\n", "workers"},
         {"[daemon]\nworkers = 65\n", "from 1 to 64"},
         {"[daemon]\nmax-connections = -1\n", "max-connections"},
+        {"[daemon]\nmax-connections-per-peer = 0\n",
+         "max-connections-per-peer: expected a whole number from 1"},
         {"[daemon]\nrequest-timeout = soon\n", "request-timeout"},
         {"[daemon]\nrequest-timeout = 0\n", "above 0"},
         {"[daemon]\nidentity = some host\n", "[daemon] identity"},
@@ -170,6 +194,13 @@ static void test_errors(void **state)
         {"[database]\nlock-timeout = 30\n", "at most 25"},
         {"[database]\njournal-mode = truncate\n", "delete, wal"},
         {"[database]\npath =\n", "empty value"},
+        {"[database]\nvm-keep-days = never\n", "vm-keep-days"},
+        {"[daemon]\npeer-uids = no-such-user-x\n",
+         "[daemon] peer-uids: unknown user 'no-such-user-x'"},
+        {"[socket x]\npath = /a\npeer-groups = no-such-group-x\n",
+         "[socket x] peer-groups"},
+        {"[daemon]\nqemu-binaries = qemu-kvm\n", "not an absolute path"},
+        {"[daemon]\npeer-uids =\n", "peer-uids"},
         {"[scsi]\nunit-attentions = always\n", "record, report"},
         {"[socket x]\nidentity = client\n", "[socket x] path: missing"},
         {"[socket x]\npath = /a\nport = 2\n", "unknown key 'port'"},

@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -33,7 +34,7 @@ static void test_file_by_path(void **state)
     assert_true(g_file_set_contents(file, "", 0, NULL));
     assert_int_equal(symlink(file, link), 0);
     fd = open(link, O_RDONLY);
-    assert_true(identity_lu(fd, &plain, &id, NULL));
+    assert_true(identity_lu(fd, &plain, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
     assert_string_equal(id.name, file);
     assert_string_equal(id.path, file);
@@ -61,7 +62,7 @@ static void test_file_by_xattr(void **state)
         testutil_rmtree(dir);
         skip();
     }
-    assert_true(identity_lu(fd, &plain, &id, NULL));
+    assert_true(identity_lu(fd, &plain, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_XATTR);
     assert_string_equal(id.name, "cluster-disk-1");
     assert_string_equal(id.path, file);
@@ -79,35 +80,45 @@ static void test_not_a_disk(void **state)
     int dir;
 
     assert_int_equal(pipe(fds), 0);
-    assert_false(identity_lu(fds[0], &plain, &id, &error));
+    assert_false(identity_lu(fds[0], &plain, false, &id, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
     assert_non_null(strstr(error->message, "pipe"));
     g_clear_error(&error);
     close(fds[0]);
     close(fds[1]);
     dir = open("/", O_RDONLY | O_DIRECTORY);
-    assert_false(identity_lu(dir, &plain, &id, &error));
+    assert_false(identity_lu(dir, &plain, false, &id, &error));
     assert_non_null(strstr(error->message, "directory"));
     g_clear_error(&error);
     close(dir);
 }
 
-/* A device with device/wwid in sysfs is named by it; without one (and
- * without SG_IO), by its path. */
+/*
+ * A SCSI generic device (a node of major 21, opened O_PATH: no such sg
+ * device exists here) with device/wwid in sysfs is named by it; without
+ * one (and without SG_IO), by its path.
+ */
 static void test_device_by_sysfs_wwid(void **state)
 {
     g_autofree char *sysfs = testutil_tmpdir();
+    g_autofree char *node = g_build_filename(sysfs, "sg99", NULL);
     g_autofree char *devdir = NULL;
     g_autofree char *wwid = NULL;
     struct stat st;
     LuIdentity id;
     IdentityOptions opts = {sysfs, false, NULL, 0};
-    int fd = open("/dev/null", O_RDWR);
+    int fd;
 
+    if (mknod(node, S_IFCHR | 0600, makedev(21, 99)) != 0) {
+        testutil_rmtree(sysfs);
+        skip(); /* not root */
+    }
+    fd = open(node, O_PATH | O_CLOEXEC);
+    assert_true(fd >= 0);
     assert_int_equal(fstat(fd, &st), 0);
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
-    assert_string_equal(id.name, "/dev/null");
+    assert_string_equal(id.name, node);
     identity_lu_clear(&id);
 
     devdir = g_strdup_printf("%s/dev/char/%u:%u/device", sysfs,
@@ -116,13 +127,39 @@ static void test_device_by_sysfs_wwid(void **state)
     wwid = g_build_filename(devdir, "wwid", NULL);
     assert_true(g_file_set_contents(
         wwid, "naa.6001405c3214b06a400d19a4f0ac4f04\n", -1, NULL));
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_WWID);
     assert_string_equal(id.name, "naa.6001405c3214b06a400d19a4f0ac4f04");
-    assert_string_equal(id.path, "/dev/null");
+    assert_string_equal(id.path, node);
     identity_lu_clear(&id);
     close(fd);
     testutil_rmtree(sysfs);
+}
+
+/*
+ * Character devices other than SCSI generic (sg) are not disks: /dev/null
+ * and a pseudo-terminal are refused, so that nothing (no SG_IO INQUIRY)
+ * is sent to them and they never become logical units.
+ */
+static void test_char_devices_refused(void **state)
+{
+    LuIdentity id;
+    GError *error = NULL;
+    int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+    int pty = posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+
+    assert_true(null_fd >= 0);
+    assert_false(identity_lu(null_fd, &plain, false, &id, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
+    assert_non_null(strstr(error->message, "character device 1:3"));
+    g_clear_error(&error);
+    close(null_fd);
+    assert_true(pty >= 0);
+    assert_false(identity_lu(pty, &plain, false, &id, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_NOT_FOUND);
+    assert_non_null(strstr(error->message, "not SCSI generic"));
+    g_clear_error(&error);
+    close(pty);
 }
 
 /* A file without the attribute gets one on first use ("lu-" and a
@@ -146,7 +183,7 @@ static void test_file_xattr_created(void **state)
         testutil_rmtree(dir);
         skip();
     }
-    assert_true(identity_lu(fd, &create, &first, NULL));
+    assert_true(identity_lu(fd, &create, true, &first, NULL));
     assert_string_equal(first.source, IDENTITY_SOURCE_XATTR);
     assert_true(g_str_has_prefix(first.name, "lu-"));
     assert_int_equal(strlen(first.name), 3 + 36);
@@ -158,10 +195,43 @@ static void test_file_xattr_created(void **state)
 
     assert_int_equal(link(file, hard), 0);
     fd = open(hard, O_RDONLY);
-    assert_true(identity_lu(fd, &create, &again, NULL));
+    assert_true(identity_lu(fd, &create, false, &again, NULL));
     assert_string_equal(again.name, first.name);
     identity_lu_clear(&first);
     identity_lu_clear(&again);
+    close(fd);
+    testutil_rmtree(dir);
+}
+
+/*
+ * A PR IN, or a PR OUT through a read-only descriptor, never writes the
+ * attribute (identity_lu() without may_write): the file is known by its
+ * path and stays as it was, even with create_xattr.
+ */
+static void test_file_not_labelled_without_write(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *file = g_build_filename(dir, "disk.img", NULL);
+    g_autofree char *canonical = NULL;
+    IdentityOptions create = {"/sys", true, NULL, 0};
+    LuIdentity id;
+    char value[256];
+    int fd;
+
+    assert_true(g_file_set_contents(file, "", 0, NULL));
+    canonical = realpath(file, NULL);
+    fd = open(file, O_RDWR);
+    if (fsetxattr(fd, "user.softpr.probe", "x", 1, 0) != 0) {
+        close(fd);
+        testutil_rmtree(dir);
+        skip();
+    }
+    assert_true(identity_lu(fd, &create, false, &id, NULL));
+    assert_string_equal(id.source, IDENTITY_SOURCE_PATH);
+    assert_string_equal(id.name, canonical);
+    assert_int_equal(fgetxattr(fd, IDENTITY_XATTR, value, sizeof(value)), -1);
+    assert_int_equal(errno, ENODATA);
+    identity_lu_clear(&id);
     close(fd);
     testutil_rmtree(dir);
 }
@@ -182,7 +252,7 @@ static void test_mapping_wins(void **state)
     assert_true(g_file_set_contents(file, "", 0, NULL));
     assert_int_equal(symlink(file, alias), 0);
     fd = open(file, O_RDWR);
-    assert_true(identity_lu(fd, &opts, &id, NULL));
+    assert_true(identity_lu(fd, &opts, false, &id, NULL));
     assert_string_equal(id.source, IDENTITY_SOURCE_CONFIG);
     assert_string_equal(id.name, "cluster-disk");
     assert_string_equal(id.path, file);
@@ -391,17 +461,113 @@ static void test_dm_uuid(void **state)
     assert_null(identity_wwid_from_dm_uuid("mpath-"));
 }
 
+/*
+ * peer-uids and peer-groups: anyone without them; with them, a peer
+ * whose uid is listed, or whose primary or a supplementary group is.
+ */
+static void test_peer_allowed(void **state)
+{
+    PeerPolicy open_policy = {NULL, NULL, NULL};
+    PeerPolicy policy = {NULL, NULL, NULL};
+    uid_t uid = 107;
+    gid_t gid = 36;
+    gid_t groups[] = {1000, 36};
+
+    assert_true(identity_peer_allowed(&open_policy, 1234, 1234, NULL, 0));
+    policy.uids = g_array_new(FALSE, FALSE, sizeof(uid_t));
+    g_array_append_val(policy.uids, uid);
+    assert_true(identity_peer_allowed(&policy, 107, 107, NULL, 0));
+    assert_false(identity_peer_allowed(&policy, 0, 0, NULL, 0));
+    policy.gids = g_array_new(FALSE, FALSE, sizeof(gid_t));
+    g_array_append_val(policy.gids, gid);
+    assert_true(identity_peer_allowed(&policy, 1000, 36, NULL, 0));
+    assert_true(identity_peer_allowed(&policy, 1000, 1000, groups, 2));
+    assert_false(identity_peer_allowed(&policy, 1000, 1000, groups, 1));
+    identity_policy_clear(&policy);
+    assert_null(policy.uids);
+}
+
+/*
+ * qemu-binaries: a process running a listed executable matches; another
+ * does not, and says what it runs; without the list anything matches.
+ */
+static void test_peer_binary(void **state)
+{
+    g_autofree char *self = g_file_read_link("/proc/self/exe", NULL);
+    char *list[] = {(char *)"/usr/bin/qemu-system-x86_64", self, NULL};
+    char *other[] = {(char *)"/usr/bin/qemu-system-x86_64", NULL};
+    PeerPolicy none = {NULL, NULL, NULL};
+    PeerPolicy listed = {NULL, NULL, list};
+    PeerPolicy unlisted = {NULL, NULL, other};
+    PeerPolicy copy = {NULL, NULL, NULL};
+    char *exe = NULL;
+
+    assert_non_null(self);
+    assert_true(identity_peer_binary_allowed(&none, getpid(), &exe));
+    assert_null(exe);
+    assert_true(identity_peer_binary_allowed(&listed, getpid(), &exe));
+    assert_string_equal(exe, self);
+    g_free(exe);
+    assert_false(identity_peer_binary_allowed(&unlisted, getpid(), &exe));
+    assert_string_equal(exe, self);
+    g_free(exe);
+    identity_policy_copy(&copy, &listed);
+    assert_true(identity_peer_binary_allowed(&copy, getpid(), &exe));
+    g_free(exe);
+    identity_policy_clear(&copy);
+}
+
+/*
+ * A labelled copy: another file (cp -a) with the same attribute is one;
+ * the same file by another name (a hard link), a file with another
+ * attribute, or none at all is not.
+ */
+static void test_labelled_copy(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *orig = g_build_filename(dir, "orig.img", NULL);
+    g_autofree char *copy = g_build_filename(dir, "copy.img", NULL);
+    g_autofree char *other = g_build_filename(dir, "other.img", NULL);
+    g_autofree char *hard = g_build_filename(dir, "hard.img", NULL);
+    g_autofree char *missing = g_build_filename(dir, "missing.img", NULL);
+    int fd;
+
+    assert_true(g_file_set_contents(orig, "", 0, NULL));
+    assert_true(g_file_set_contents(copy, "", 0, NULL));
+    assert_true(g_file_set_contents(other, "", 0, NULL));
+    if (setxattr(orig, IDENTITY_XATTR, "lu-1", 4, 0) != 0) {
+        testutil_rmtree(dir);
+        skip();
+    }
+    assert_int_equal(setxattr(copy, IDENTITY_XATTR, "lu-1", 4, 0), 0);
+    assert_int_equal(setxattr(other, IDENTITY_XATTR, "lu-2", 4, 0), 0);
+    assert_int_equal(link(orig, hard), 0);
+    fd = open(orig, O_RDONLY | O_CLOEXEC);
+    assert_true(identity_is_labelled_copy(fd, copy, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, hard, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, other, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, missing, "lu-1"));
+    assert_false(identity_is_labelled_copy(fd, dir, "lu-1"));
+    close(fd);
+    testutil_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_file_by_path),
         cmocka_unit_test(test_file_by_xattr),
         cmocka_unit_test(test_file_xattr_created),
+        cmocka_unit_test(test_file_not_labelled_without_write),
         cmocka_unit_test(test_mapping_wins),
         cmocka_unit_test(test_cmdline),
         cmocka_unit_test(test_initiator_names),
         cmocka_unit_test(test_not_a_disk),
         cmocka_unit_test(test_device_by_sysfs_wwid),
+        cmocka_unit_test(test_char_devices_refused),
+        cmocka_unit_test(test_peer_allowed),
+        cmocka_unit_test(test_peer_binary),
+        cmocka_unit_test(test_labelled_copy),
         cmocka_unit_test(test_vpd83_preference),
         cmocka_unit_test(test_vpd83_fallbacks),
         cmocka_unit_test(test_vpd83_malformed),

@@ -3,8 +3,11 @@
  * databases, round trips of PR state, bounded lock waits, rollback.
  */
 #include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -459,6 +462,231 @@ static void test_open_waits_for_lock(void **state)
     sqlite3_close(other);
 }
 
+/*
+ * store_open_until(): a connection opened for a command waits for
+ * another process's lock only until the command's deadline, and fails
+ * BUSY (not an I/O error), so that the command is answered BUSY in time.
+ */
+static void test_open_until_deadline(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = options_for(f->path);
+    sqlite3 *other = NULL;
+    GError *error = NULL;
+    gint64 start;
+    gint64 took;
+
+    store_close(open_ok(f->path));
+    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    /* The deadline wins over a long open timeout. */
+    o.open_timeout_ms = 60000;
+    start = g_get_monotonic_time();
+    assert_null(store_open_until(&o, start + 200000, &error));
+    took = g_get_monotonic_time() - start;
+    assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
+    g_clear_error(&error);
+    assert_true(took >= 200000 && took < 10 * G_USEC_PER_SEC);
+    sqlite3_exec(other, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(other);
+}
+
+/* A connection of @group. */
+static Store *open_in_group(const char *path, StoreGroup *group)
+{
+    StoreOptions o = options_for(path);
+    GError *error = NULL;
+    Store *store;
+
+    o.group = group;
+    store = store_open(&o, &error);
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+/*
+ * Two stores without a group, in one thread, one read transaction inside
+ * the other (as softpr check-fs may open them): neither waits for the
+ * other.  A store of a group in the same thread after them too.
+ */
+static void test_two_stores_one_thread(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *other_path = g_build_filename(f->dir, "other.db", NULL);
+    Store *a = open_ok(f->path);
+    Store *b = open_ok(other_path);
+    StoreGroup *group = store_group_new(f->path);
+    Store *c = open_in_group(f->path, group);
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+
+    assert_true(store_begin(a, false, deadline, NULL));
+    assert_true(store_begin(b, false, deadline, NULL));
+    assert_true(store_begin(c, false, deadline, NULL));
+    store_rollback(c);
+    store_rollback(b);
+    store_rollback(a);
+    store_close(c);
+    store_close(b);
+    store_close(a);
+    store_group_free(group);
+}
+
+/*
+ * Nesting two stores of one group in one thread is a bug (two threads
+ * doing it in opposite orders deadlock): it stops the process with an
+ * assertion rather than waiting.
+ */
+static void test_nested_turn_asserts(void **state)
+{
+    TestDb *f = *state;
+    int status = 0;
+    pid_t pid;
+
+    store_close(open_ok(f->path));
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        StoreGroup *group = store_group_new(f->path);
+        Store *a = open_in_group(f->path, group);
+        Store *b = open_in_group(f->path, group);
+        gint64 deadline = g_get_monotonic_time() + 2 * G_USEC_PER_SEC;
+
+        /* Quiet: the assertion's message is expected. */
+        if (freopen("/dev/null", "w", stderr) == NULL) {
+            _exit(3);
+        }
+        if (!store_begin(a, false, deadline, NULL)) {
+            _exit(2);
+        }
+        store_begin(b, false, deadline, NULL);
+        _exit(0);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    assert_int_equal(WTERMSIG(status), SIGABRT);
+}
+
+typedef struct TurnWaiter {
+    Store *store;
+    gint64 deadline;
+    bool ok;
+    int code;
+    gint64 took;
+} TurnWaiter;
+
+static gpointer turn_waiter(gpointer data)
+{
+    TurnWaiter *w = data;
+    GError *error = NULL;
+    gint64 start = g_get_monotonic_time();
+
+    w->ok = store_begin(w->store, false, w->deadline, &error);
+    w->took = g_get_monotonic_time() - start;
+    if (!w->ok) {
+        w->code = error->code;
+        g_error_free(error);
+    } else {
+        store_rollback(w->store);
+    }
+    return NULL;
+}
+
+/*
+ * A connection of the group waits for the turn another thread holds
+ * only until its deadline, then fails BUSY as for another process's
+ * lock; when the turn comes back in time it is taken at once.
+ */
+static void test_turn_wait_bounded(void **state)
+{
+    TestDb *f = *state;
+    StoreGroup *group = store_group_new(f->path);
+    Store *holder = open_in_group(f->path, group);
+    Store *waiter = open_in_group(f->path, group);
+    TurnWaiter w = {waiter, 0, false, 0, 0};
+    GThread *thread;
+
+    assert_true(store_begin(holder, false,
+                            g_get_monotonic_time() + 5 * G_USEC_PER_SEC, NULL));
+    w.deadline = g_get_monotonic_time() + 200000;
+    thread = g_thread_new("waiter", turn_waiter, &w);
+    g_thread_join(thread);
+    assert_false(w.ok);
+    assert_int_equal(w.code, SOFTPR_ERROR_BUSY);
+    assert_true(w.took < 10 * G_USEC_PER_SEC);
+
+    /* Given back long before the waiter's deadline: it goes on at once. */
+    w.deadline = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    thread = g_thread_new("waiter", turn_waiter, &w);
+    g_usleep(100000);
+    store_rollback(holder);
+    g_thread_join(thread);
+    assert_true(w.ok);
+    assert_true(w.took < 30 * G_USEC_PER_SEC);
+    store_close(waiter);
+    store_close(holder);
+    store_group_free(group);
+}
+
+/* The number of logical units @store reads, in a read transaction. */
+static gint64 lus_seen_by(Store *store)
+{
+    g_autoptr(GPtrArray) names = store_lu_names(
+        store, NULL, g_get_monotonic_time() + 5 * G_USEC_PER_SEC, NULL);
+
+    assert_non_null(names);
+    return names->len;
+}
+
+/*
+ * A file moved over the database (a restore) is noticed by
+ * store_group_check(), which raises the generation; each store of the
+ * group then reads the new file from its next transaction on.  With no
+ * file at the path the check fails (SOFTPR_ERROR_IO) and nothing is
+ * created there.
+ */
+static void test_group_follows_replaced_file(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *other = g_build_filename(f->dir, "other.db", NULL);
+    StoreGroup *group;
+    Store *a;
+    Store *b;
+    GError *error = NULL;
+    guint generation = 99;
+
+    store_close(open_ok(f->path));
+    store_close(open_ok(other));
+    raw_sql(other, "INSERT INTO lu (name, id_source, created_at) VALUES "
+                   "('lu-restored', 'xattr', 0)");
+    group = store_group_new(f->path);
+    a = open_in_group(f->path, group);
+    b = open_in_group(f->path, group);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 0);
+    assert_int_equal(lus_seen_by(a), 0);
+
+    assert_int_equal(rename(other, f->path), 0);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 1);
+    assert_int_equal(lus_seen_by(a), 1);
+    assert_int_equal(lus_seen_by(b), 1);
+    assert_true(store_group_check(group, &generation, NULL));
+    assert_int_equal(generation, 1);
+
+    assert_int_equal(unlink(f->path), 0);
+    assert_false(store_group_check(group, &generation, &error));
+    assert_int_equal(error->code, SOFTPR_ERROR_IO);
+    assert_non_null(strstr(error->message, "is gone"));
+    g_clear_error(&error);
+    assert_false(g_file_test(f->path, G_FILE_TEST_EXISTS));
+    store_close(a);
+    store_close(b);
+    store_group_free(group);
+}
+
 /* A reader learns whether the database last saw the LU elsewhere. */
 static void test_stale_location(void **state)
 {
@@ -531,6 +759,91 @@ static void test_vm_initiator_names(void **state)
     g_free(n3);
     store_close(a);
     store_close(b);
+}
+
+/* The registry entry of @key's last_seen, in seconds since the epoch. */
+static gint64 vm_last_seen(const char *path, const char *key)
+{
+    g_autofree char *sql = g_strdup_printf(
+        "SELECT last_seen FROM initiator WHERE key = '%s'", key);
+
+    return testutil_sql_int(path, sql);
+}
+
+/*
+ * The VM registry does not grow for ever: when a VM is added, entries
+ * that hold no registration (alone or with an ISID) and were last seen
+ * more than vm-keep-days ago are forgotten; one that holds a
+ * registration is kept however old, and so is a recent one.  With
+ * vm-keep-days 0 nothing is forgotten.
+ */
+static void test_vm_registry_pruned(void **state)
+{
+    TestDb *f = *state;
+    StoreOptions o = options_for(f->path);
+    Store *store;
+    char *name;
+
+    o.vm_keep_days = 30;
+    store = store_open(&o, NULL);
+    assert_non_null(store);
+    g_free(vm_name(store, "uuid:idle", "iqn.2026-11.org.softpr:vm:idle"));
+    g_free(vm_name(store, "uuid:reg", "iqn.2026-11.org.softpr:vm:reg"));
+    g_free(vm_name(store, "uuid:port", "iqn.2026-11.org.softpr:vm:port"));
+    g_free(vm_name(store, "uuid:recent", "iqn.2026-11.org.softpr:vm:recent"));
+    raw_sql(f->path,
+            "UPDATE initiator SET last_seen = last_seen - 40 * 86400 "
+            "WHERE key <> 'uuid:recent';"
+            "INSERT INTO lu (name, id_source, created_at) VALUES ('lu-1', "
+            "'xattr', 0);"
+            "INSERT INTO registration (lu_id, initiator, initiator_name, rtpi, "
+            "key, host, registered_at) VALUES (1, x'00', "
+            "'iqn.2026-11.org.softpr:vm:reg', 1, 7, 'host-a', 0), (1, x'01', "
+            "'iqn.2026-11.org.softpr:vm:port,i,0x000000000001', 1, 8, "
+            "'host-a', 0)");
+    /* Seen again, not added: nothing is pruned. */
+    g_free(vm_name(store, "uuid:recent", "iqn.2026-11.org.softpr:vm:recent"));
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 4);
+    name = vm_name(store, "uuid:new", "iqn.2026-11.org.softpr:vm:new");
+    g_free(name);
+    assert_int_equal(
+        testutil_sql_int(
+            f->path, "SELECT count(*) FROM initiator WHERE key = 'uuid:idle'"),
+        0);
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 4);
+    store_close(store);
+
+    /* vm-keep-days = 0: the old entries without registrations stay. */
+    raw_sql(f->path, "DELETE FROM registration");
+    o.vm_keep_days = 0;
+    store = store_open(&o, NULL);
+    g_free(vm_name(store, "uuid:new2", "iqn.2026-11.org.softpr:vm:new2"));
+    assert_int_equal(
+        testutil_sql_int(f->path, "SELECT count(*) FROM initiator"), 5);
+    store_close(store);
+}
+
+/*
+ * A VM that stays on one host has its last_seen rewritten when it is a
+ * day old, not on every connection: what pruning goes by stays true
+ * within a day for a VM that runs for months.
+ */
+static void test_vm_last_seen_refreshed(void **state)
+{
+    TestDb *f = *state;
+    Store *store = open_ok(f->path);
+    gint64 now = g_get_real_time() / G_USEC_PER_SEC;
+
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    raw_sql(f->path, "UPDATE initiator SET last_seen = last_seen - 3600");
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    assert_true(vm_last_seen(f->path, "uuid:1111") <= now - 3600 + 1);
+    raw_sql(f->path, "UPDATE initiator SET last_seen = last_seen - 2 * 86400");
+    g_free(vm_name(store, "uuid:1111", "iqn.2026-11.org.softpr:vm:web1"));
+    assert_true(vm_last_seen(f->path, "uuid:1111") >= now);
+    store_close(store);
 }
 
 /* ------------------------------------------------------------------ */
@@ -684,6 +997,24 @@ static void test_places_seen(void **state)
                          "(VALUES ('host-a', '/dev/sdb'), "
                          "('host-b', '/dev/sdx'))"),
         2);
+
+    /* Each host reads its own places, oldest first. */
+    store = open_ok(f->path);
+    {
+        g_auto(GStrv) paths = NULL;
+
+        assert_true(store_lu_paths_here(store, "naa.600140512345678",
+                                        g_get_monotonic_time() + 1000000,
+                                        &paths, NULL));
+        assert_int_equal(g_strv_length(paths), 1);
+        assert_string_equal(paths[0], "/dev/sdb");
+        g_clear_pointer(&paths, g_strfreev);
+        assert_true(store_lu_paths_here(store, "naa.unknown",
+                                        g_get_monotonic_time() + 1000000,
+                                        &paths, NULL));
+        assert_int_equal(g_strv_length(paths), 0);
+    }
+    store_close(store);
 }
 
 /* A place seen again moves its last time on and takes a new way of
@@ -886,8 +1217,15 @@ int main(void)
         T(test_commit_busy_writes_nothing),
         T(test_rollback),
         T(test_open_waits_for_lock),
+        T(test_open_until_deadline),
+        T(test_two_stores_one_thread),
+        T(test_nested_turn_asserts),
+        T(test_turn_wait_bounded),
+        T(test_group_follows_replaced_file),
         T(test_stale_location),
         T(test_vm_initiator_names),
+        T(test_vm_registry_pruned),
+        T(test_vm_last_seen_refreshed),
         T(test_history_in_the_transaction),
         T(test_history_retention),
         T(test_places_seen),
