@@ -596,6 +596,21 @@ const char *store_path(const Store *store)
     return store->path;
 }
 
+bool store_check_writable(Store *store, gint64 deadline, GError **error)
+{
+    bool ok;
+
+    if (!store_begin(store, true, deadline, error)) {
+        return false;
+    }
+    /* A new table dirties pages, which sqlite first copies to its
+     * rollback journal (or appends to the WAL). */
+    ok = exec_sql(store, "CREATE TABLE softpr_write_check (x)",
+                  "writing to the database", error);
+    store_rollback(store);
+    return ok;
+}
+
 /* ------------------------------------------------------------------ */
 /* Transactions                                                        */
 /* ------------------------------------------------------------------ */
