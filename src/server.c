@@ -514,8 +514,8 @@ static void conn_end(Conn *conn)
     g_autofree char *why = g_steal_pointer(&conn->end_why);
 
     if (conn->end_warn) {
-        g_warning("connection %" G_GUINT64_FORMAT " (pid %d): %s", conn->id,
-                  (int)conn->peer_pid, why);
+        log_protocol_error("connection %" G_GUINT64_FORMAT " (pid %d): %s",
+                           conn->id, (int)conn->peer_pid, why);
         conn_close(conn, NULL);
     } else {
         conn_close(conn, why);
@@ -585,9 +585,9 @@ static gboolean timer_fired(gpointer data)
     g_autofree char *why = g_strdup_printf("incomplete after %u ms",
                                            conn->server->request_timeout_ms);
 
-    g_warning("connection %" G_GUINT64_FORMAT " (pid %d): request %s, "
-              "closing it",
-              conn->id, (int)conn->peer_pid, why);
+    log_protocol_error("connection %" G_GUINT64_FORMAT " (pid %d): request "
+                       "%s, closing it",
+                       conn->id, (int)conn->peer_pid, why);
     conn_close(conn, NULL);
     return G_SOURCE_REMOVE;
 }
