@@ -248,7 +248,7 @@ G_GNUC_NORETURN static void child_main(int fd, const StoreOptions *options,
 DbCheckResult dbcheck_run(const StoreOptions *options, uid_t uid, gid_t gid,
                           guint64 keep_caps, GError **error)
 {
-    g_autoptr(GString) report = g_string_new(NULL);
+    g_autoptr(GString) report = NULL;
     int fds[2];
     int status = 0;
     pid_t pid;
@@ -273,6 +273,8 @@ DbCheckResult dbcheck_run(const StoreOptions *options, uid_t uid, gid_t gid,
         child_main(fds[1], options, uid, gid, keep_caps);
     }
     close(fds[1]);
+    /* Only now: the child _exit()s with nothing of ours allocated. */
+    report = g_string_new(NULL);
     while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
         if (n > 0) {
             g_string_append_len(report, buf, n);

@@ -169,9 +169,14 @@ static void reserve_stdio(void)
     int fd;
 
     for (fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF &&
-            open("/dev/null", O_RDWR) != fd) {
-            exit(1);
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", O_RDWR);
+
+            /* Best effort: valgrind, for one, keeps 2 for itself. */
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
         }
     }
 }
@@ -247,8 +252,13 @@ static void startup_done(void)
 
 static gboolean on_signal(gpointer data)
 {
+    static bool stopping;
     Server *server = data;
 
+    if (stopping) {
+        return G_SOURCE_CONTINUE; /* a second signal changes nothing */
+    }
+    stopping = true;
     g_message("stopping: finishing commands in flight");
     systemd_notify("STOPPING=1", NULL);
     /* While the listeners still accept: a file at the path then is ours,
