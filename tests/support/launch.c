@@ -16,12 +16,19 @@
 
 #define SERVING_TIMEOUT_MS 60000
 
-static char **make_argv(const char *const *args)
+/* valgrind's own log, when the daemon's stderr is to be closed:
+ * valgrind refuses to start without one. */
+#define VALGRIND_LOG_FD 9
+
+static char **make_argv(const char *const *args, bool stderr_closed)
 {
     GPtrArray *argv = g_ptr_array_new();
     size_t i;
 
     testutil_add_wrapper(argv);
+    if (argv->len > 0 && stderr_closed) {
+        g_ptr_array_add(argv, g_strdup_printf("--log-fd=%d", VALGRIND_LOG_FD));
+    }
     g_ptr_array_add(argv,
                     g_build_filename(testutil_build_dir(), "softprd", NULL));
     for (i = 0; args != NULL && args[i] != NULL; i++) {
@@ -46,6 +53,9 @@ static void child_output(const Launch *launch)
         fd = launch->pipe_fd;
         break;
     case LAUNCH_OUT_CLOSED:
+        if (g_getenv("SOFTPR_VALGRIND") != NULL) {
+            dup2(STDERR_FILENO, VALGRIND_LOG_FD);
+        }
         close(STDOUT_FILENO);
         close(STDERR_FILENO);
         return;
@@ -118,7 +128,8 @@ G_GNUC_NORETURN static void child(const Launch *launch, char **argv)
 
 pid_t launch_start(const Launch *launch)
 {
-    g_auto(GStrv) argv = make_argv(launch->args);
+    g_auto(GStrv) argv =
+        make_argv(launch->args, launch->out == LAUNCH_OUT_CLOSED);
     pid_t pid = fork();
 
     if (pid < 0) {

@@ -3,6 +3,9 @@
  */
 #include "sandbox.h"
 
+/* Where the kernel ignores a mount's source and type, "none" rather than
+ * NULL: valgrind takes a NULL there for an error. */
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -40,7 +43,7 @@ bool sandbox_available(void)
     if (pid == 0) {
         /* Quietly: the caller says why it skips. */
         if (unshare(CLONE_NEWNS) != 0 ||
-            mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0 ||
+            mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0 ||
             mount("tmpfs", scratch, "tmpfs", 0, "mode=0700") != 0) {
             _exit(1);
         }
@@ -68,7 +71,7 @@ void sandbox_enter(void)
     if (unshare(CLONE_NEWNS) != 0) {
         fail("unshare: %s", g_strerror(errno));
     }
-    if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) != 0) {
+    if (mount("none", "/", "none", MS_REC | MS_PRIVATE, NULL) != 0) {
         fail("making / private: %s", g_strerror(errno));
     }
 }
@@ -84,11 +87,11 @@ void sandbox_tmpfs(const char *target, unsigned mode)
 
 void sandbox_bind(const char *source, const char *target, bool readonly)
 {
-    if (mount(source, target, NULL, MS_BIND | MS_REC, NULL) != 0) {
+    if (mount(source, target, "none", MS_BIND | MS_REC, NULL) != 0) {
         fail("binding %s at %s: %s", source, target, g_strerror(errno));
     }
-    if (readonly && mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY,
-                          NULL) != 0) {
+    if (readonly && mount("none", target, "none",
+                          MS_BIND | MS_REMOUNT | MS_RDONLY, NULL) != 0) {
         fail("making %s read-only: %s", target, g_strerror(errno));
     }
 }
@@ -197,7 +200,7 @@ void sandbox_protect_system(const char *const *writable)
             keep = under(point->path, writable[j]);
         }
         if (!keep &&
-            mount(NULL, point->path, NULL,
+            mount("none", point->path, "none",
                   MS_BIND | MS_REMOUNT | MS_RDONLY | point->flags, NULL) != 0 &&
             errno != EINVAL && errno != ENOENT) {
             fail("making %s read-only: %s", point->path, g_strerror(errno));
