@@ -28,6 +28,7 @@
 typedef struct Fixture {
     char *dir;
     int disk;
+    pid_t detached; /* a -d daemon: killed at teardown if still there */
 } Fixture;
 
 static int setup(void **state)
@@ -44,6 +45,9 @@ static int teardown(void **state)
 {
     Fixture *f = *state;
 
+    if (f->detached > 0) {
+        kill(f->detached, SIGKILL);
+    }
     close(f->disk);
     testutil_rmtree(f->dir);
     g_free(f->dir);
@@ -253,8 +257,10 @@ static void test_daemonized(void **state)
     assert_int_equal(read_keys(sock, f->disk), SCSI_STATUS_GOOD);
     expect_logged(&c, ": READ KEYS from ");
     text = contents(pidfile);
-    assert_int_equal(kill(atoi(text), SIGTERM), 0);
+    f->detached = atoi(text);
+    assert_int_equal(kill(f->detached, SIGTERM), 0);
     expect_logged(&c, "stopped");
+    f->detached = 0;
     capture_clear(&c);
 }
 

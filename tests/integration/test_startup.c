@@ -37,6 +37,9 @@
 typedef struct Fixture {
     char *dir;
     int disk; /* a regular file, the LU of every command */
+    /* A -d daemon (not our child): killed at teardown, should the test
+     * fail before it stops it. */
+    pid_t detached;
 } Fixture;
 
 static int setup(void **state)
@@ -55,6 +58,9 @@ static int teardown(void **state)
 {
     Fixture *f = *state;
 
+    if (f->detached > 0) {
+        kill(f->detached, SIGKILL);
+    }
     close(f->disk);
     testutil_rmtree(f->dir);
     g_free(f->dir);
@@ -803,6 +809,7 @@ static void fd_limit_raised(Fixture *f)
             expect_code(launch_wait(pid, 60000), 0, log);
             assert_int_equal(read_keys(sock, f->disk), SCSI_STATUS_GOOD);
             served_by = pid_from(pidfile);
+            f->detached = served_by;
         } else {
             pid = start_serving(&launch, sock);
             served_by = pid;
@@ -818,6 +825,7 @@ static void fd_limit_raised(Fixture *f)
         if (paths[i] == daemon) {
             kill(served_by, SIGTERM);
             assert_true(wait_gone(sock));
+            f->detached = 0;
         } else {
             expect_code(launch_stop(pid, SIGTERM), 0, log);
         }
@@ -964,6 +972,7 @@ static void stop_prompt(Fixture *f)
         if (paths[i] == daemon) {
             expect_code(launch_wait(launch_start(&launch), 60000), 0, log);
             pid = pid_from(pidfile);
+            f->detached = pid;
         } else {
             pid = start_serving(&launch, sock);
         }
@@ -974,6 +983,7 @@ static void stop_prompt(Fixture *f)
         t0 = g_get_monotonic_time();
         expect_code(launch_stop(pid, SIGTERM), 0, log);
         took_ms = (g_get_monotonic_time() - t0) / 1000;
+        f->detached = 0;
         print_message("start %u: stopped %" G_GINT64_FORMAT " ms after "
                       "SIGTERM\n",
                       i, took_ms);
