@@ -19,6 +19,7 @@ BINDIR     ?= $(PREFIX)/bin
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/softpr
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
@@ -57,7 +58,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
-	src/fscheck.c src/admin.c src/passthrough.c src/writer.c
+	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
+	src/dbcheck.c src/sockfile.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
@@ -197,24 +199,41 @@ fuzz: build/fuzz/fuzz_wire
 		-dict=tests/fuzz/fuzz_wire.dict -print_final_stats=1 \
 		build/fuzz/corpus tests/fuzz/corpus
 
+# The man pages name installed paths as a default install has them
+# (/usr/local/bin, /usr/share/doc/softpr, ...): the real ones go in.
+MAN_PATHS = -e 's|/usr/share/doc/softpr|$(DOCDIR)|g' \
+	-e 's|/usr/local/bin/softprd|$(BINDIR)/softprd|g' \
+	-e 's|/usr/lib/sysusers\.d|$(SYSUSERSDIR)|g' \
+	-e 's|/etc/softpr/|$(SYSCONFDIR)/softpr/|g'
+
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
-		$(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(SYSUSERSDIR) \
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BUILD)/softprd $(DESTDIR)$(BINDIR)/softprd
 	$(INSTALL) -m 0755 $(BUILD)/softpr $(DESTDIR)$(BINDIR)/softpr
-	$(INSTALL) -m 0644 docs/softprd.8 $(DESTDIR)$(MANDIR)/man8/
-	$(INSTALL) -m 0644 docs/softpr.1 $(DESTDIR)$(MANDIR)/man1/
+	sed $(MAN_PATHS) docs/softprd.8 > $(DESTDIR)$(MANDIR)/man8/softprd.8
+	sed $(MAN_PATHS) docs/softpr.1 > $(DESTDIR)$(MANDIR)/man1/softpr.1
+	chmod 0644 $(DESTDIR)$(MANDIR)/man8/softprd.8 \
+		$(DESTDIR)$(MANDIR)/man1/softpr.1
 	sed -e 's|@BINDIR@|$(BINDIR)|g' systemd/softprd.service.in \
 		> $(DESTDIR)$(UNITDIR)/softprd.service
 	chmod 0644 $(DESTDIR)$(UNITDIR)/softprd.service
 	$(INSTALL) -m 0644 systemd/softprd.socket $(DESTDIR)$(UNITDIR)/
+	$(INSTALL) -m 0644 systemd/softpr.sysusers \
+		$(DESTDIR)$(SYSUSERSDIR)/softpr.conf
 	$(INSTALL) -m 0644 $(DOCS) $(DESTDIR)$(DOCDIR)/
+	@# The user softpr, for user = softpr in softprd.conf (not when
+	@# staging into DESTDIR: a package does it when installed).
+	@if [ -z "$(DESTDIR)" ] && command -v systemd-sysusers >/dev/null; then \
+		systemd-sysusers $(SYSUSERSDIR)/softpr.conf; \
+	fi
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/softprd $(DESTDIR)$(BINDIR)/softpr
 	rm -f $(DESTDIR)$(MANDIR)/man8/softprd.8 $(DESTDIR)$(MANDIR)/man1/softpr.1
 	rm -f $(DESTDIR)$(UNITDIR)/softprd.service $(DESTDIR)$(UNITDIR)/softprd.socket
+	rm -f $(DESTDIR)$(SYSUSERSDIR)/softpr.conf
 	rm -f $(addprefix $(DESTDIR)$(DOCDIR)/,$(notdir $(DOCS)))
 	-rmdir $(DESTDIR)$(DOCDIR)
 
@@ -238,6 +257,13 @@ check-docs:
 	test -x $$d/usr/bin/softprd && test -f $$d/usr/share/man/man8/softprd.8 && \
 	test -x $$d/usr/bin/softpr && test -f $$d/usr/share/man/man1/softpr.1 && \
 	grep -q '^ExecStart=/usr/bin/softprd' $$d/usr/lib/systemd/system/softprd.service && \
+	test -f $$d/usr/lib/sysusers.d/softpr.conf && \
+	grep -q '/usr/share/doc/softpr/emulation.md' $$d/usr/share/man/man8/softprd.8 && \
+	grep -q 'pr_helper = \\(dq/usr/bin/softprd' $$d/usr/share/man/man8/softprd.8 && \
+	! grep -q '/usr/local' $$d/usr/share/man/man8/softprd.8 && \
+	$(MAKE) -s install DESTDIR=$$d/local PREFIX=/usr/local >/dev/null && \
+	grep -q '/usr/local/share/doc/softpr/emulation.md' $$d/local/usr/local/share/man/man8/softprd.8 && \
+	$(MAKE) -s uninstall DESTDIR=$$d/local PREFIX=/usr/local >/dev/null && \
 	$(MAKE) -s uninstall DESTDIR=$$d PREFIX=/usr >/dev/null && \
 	test -z "$$(find $$d -type f)" && echo "ok   install and uninstall" && rm -rf $$d
 

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "error.h"
+#include "log.h"
 #include "passthrough.h"
 #include "privs.h"
 
@@ -219,6 +220,7 @@ static const char *const daemon_keys[] = {
     "max-connections-per-peer",
     "request-timeout",
     "mode",
+    "log",
     NULL,
 };
 static const char *const socket_keys[] = {
@@ -578,6 +580,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     SocketConfig *main_socket = config_main_socket(config);
     int journal = config->journal;
     int policy = config->ua_policy;
+    int log_target = config->log_target;
     int mode = -1;
 
     if (!g_key_file_load_from_file(kf, path, G_KEY_FILE_NONE, &local)) {
@@ -609,6 +612,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
         !get_seconds(kf, path, "daemon", "request-timeout", 3600000,
                      &config->request_timeout_ms, error) ||
         !get_choice(kf, path, "daemon", "mode", modes, &mode, error) ||
+        !get_choice(kf, path, "daemon", "log", log_target_names, &log_target,
+                    error) ||
         !get_seconds(kf, path, "passthrough", "timeout",
                      MAX_PASSTHROUGH_TIMEOUT_MS,
                      &config->passthrough_timeout_ms, error) ||
@@ -640,6 +645,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     }
     config->journal = (StoreJournal)journal;
     config->ua_policy = (PrUaPolicy)policy;
+    config->log_target = (LogTarget)log_target;
     return true;
 }
 

@@ -18,6 +18,7 @@
 
 #include "engine.h"
 #include "identity.h"
+#include "log.h"
 #include "store.h"
 #include "tid.h"
 
@@ -42,6 +43,7 @@ typedef struct Config {
     unsigned max_connections_per_peer; /* per peer process */
     unsigned request_timeout_ms;       /* a started frame must arrive within */
     GPtrArray *sockets;                /* SocketConfig *; [0] is the main one */
+    LogTarget log_target;              /* --log: where messages go */
     /* [database] */
     char *db_path;
     bool db_path_is_default;

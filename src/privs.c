@@ -60,6 +60,16 @@ bool privs_lookup_group(const char *group, gid_t *gid, GError **error)
     return false;
 }
 
+char *privs_describe_user(uid_t uid)
+{
+    struct passwd *pw = getpwuid(uid);
+
+    if (pw == NULL) {
+        return g_strdup_printf("uid %u", (unsigned)uid);
+    }
+    return g_strdup_printf("%s (uid %u)", pw->pw_name, (unsigned)uid);
+}
+
 static int last_capability(void)
 {
     g_autofree char *text = NULL;
@@ -90,9 +100,8 @@ static bool set_capabilities(guint64 caps, GError **error)
     return true;
 }
 
-bool privs_drop(uid_t uid, gid_t gid, bool keep_rawio, GError **error)
+bool privs_drop(uid_t uid, gid_t gid, guint64 keep, GError **error)
 {
-    guint64 keep = keep_rawio ? (G_GUINT64_CONSTANT(1) << CAP_SYS_RAWIO) : 0;
     int last = last_capability();
     int cap;
 
@@ -109,7 +118,7 @@ bool privs_drop(uid_t uid, gid_t gid, bool keep_rawio, GError **error)
     /* The bounding set first, while CAP_SETPCAP is still ours.  In a
      * container without it this fails, and the capsets below still hold. */
     for (cap = 0; cap <= last; cap++) {
-        if (cap != CAP_SYS_RAWIO || !keep_rawio) {
+        if (cap >= 64 || !(keep & PRIVS_CAP(cap))) {
             prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
         }
     }

@@ -16,6 +16,7 @@
 #include "server.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,30 +168,113 @@ static bool conn_arm(Conn *conn);
 /* Listening sockets                                                   */
 /* ------------------------------------------------------------------ */
 
+/*
+ * Whether the socket file at @path still accepts connections: a server
+ * (a second daemon on the same path, say) is behind it.  A connection
+ * refused means a socket file its server left behind.
+ */
+static bool socket_file_live(const char *path, const struct sockaddr_un *addr,
+                             GError **error)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    int err;
+
+    if (fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "socket: %s",
+                    g_strerror(errno));
+        return true;
+    }
+    /* Non-blocking: a live server whose backlog is full says EAGAIN. */
+    err = connect(fd, (const struct sockaddr *)addr, sizeof(*addr)) == 0
+              ? 0
+              : errno;
+    close(fd);
+    if (err == ECONNREFUSED || err == ENOENT) {
+        return false;
+    }
+    if (err == 0 || err == EAGAIN || err == EINPROGRESS) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "%s is in use: another process (another softprd?) "
+                    "accepts connections on it",
+                    path);
+    } else {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot tell whether %s is in use: connecting to it: %s",
+                    path, g_strerror(err));
+    }
+    return true;
+}
+
+/*
+ * Whether a socket may be bound at @path: nothing there, or a stale
+ * socket (removed when @remove_stale).
+ */
+static bool socket_path_free(const char *path, const struct sockaddr_un *addr,
+                             bool remove_stale, GError **error)
+{
+    struct stat st;
+
+    if (lstat(path, &st) != 0) {
+        if (errno == ENOENT) {
+            return true;
+        }
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "%s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "%s exists and is not a socket; not replacing it", path);
+        return false;
+    }
+    if (socket_file_live(path, addr, error)) {
+        return false;
+    }
+    if (remove_stale && unlink(path) != 0 && errno != ENOENT) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot remove the stale socket %s: %s", path,
+                    g_strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+static bool socket_address(const char *path, struct sockaddr_un *addr,
+                           GError **error)
+{
+    memset(addr, 0, sizeof(*addr));
+    addr->sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof(addr->sun_path)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "socket path %s is longer than %zu bytes", path,
+                    sizeof(addr->sun_path) - 1);
+        return false;
+    }
+    strcpy(addr->sun_path, path);
+    return true;
+}
+
+bool server_socket_path_free(const char *path, GError **error)
+{
+    struct sockaddr_un addr;
+
+    return socket_address(path, &addr, error) &&
+           socket_path_free(path, &addr, false, error);
+}
+
 int server_bind(const char *path, GError **error)
 {
     struct sockaddr_un addr;
     int fd;
 
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    if (strlen(path) >= sizeof(addr.sun_path)) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                    "socket path %s is longer than %zu bytes", path,
-                    sizeof(addr.sun_path) - 1);
+    if (!socket_address(path, &addr, error) ||
+        !socket_path_free(path, &addr, true, error)) {
         return -1;
     }
-    strcpy(addr.sun_path, path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "socket: %s",
                     g_strerror(errno));
-        return -1;
-    }
-    if (unlink(path) != 0 && errno != ENOENT) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
-                    "cannot remove %s: %s", path, g_strerror(errno));
-        close(fd);
         return -1;
     }
     if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
@@ -203,10 +287,13 @@ int server_bind(const char *path, GError **error)
     return fd;
 }
 
-bool server_check_listener(int fd, GError **error)
+bool server_adopt_listener(int fd, GError **error)
 {
-    int value = 0;
-    socklen_t len = sizeof(value);
+    int domain = 0;
+    int type = 0;
+    int listening = 0;
+    socklen_t len = sizeof(int);
+    int flags;
     struct stat st;
 
     if (fstat(fd, &st) != 0) {
@@ -216,12 +303,25 @@ bool server_check_listener(int fd, GError **error)
         return false;
     }
     if (!S_ISSOCK(st.st_mode) ||
-        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &value, &len) != 0 ||
-        value != AF_UNIX ||
-        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &value, &len) != 0 ||
-        value == 0) {
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &domain, &len) != 0 ||
+        domain != AF_UNIX ||
+        getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &len) != 0 ||
+        type != SOCK_STREAM ||
+        getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 ||
+        listening == 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                    "file descriptor %d is not a listening Unix socket", fd);
+                    "file descriptor %d is not a listening Unix stream socket",
+                    fd);
+        return false;
+    }
+    /* systemd passes it blocking unless the unit says NonBlocking=yes;
+     * a blocking accept() would stall the main loop once the backlog is
+     * drained, and every client (and SIGTERM) with it. */
+    flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot make file descriptor %d non-blocking: %s", fd,
+                    g_strerror(errno));
         return false;
     }
     return true;
@@ -567,6 +667,7 @@ static void job_run(gpointer data, gpointer user_data)
     } else if (is_out) {
         write = true;
     } else if ((store = store_acquire(server, deadline, &error)) == NULL) {
+        /* BUSY when another process holds the lock, as for any command. */
         command_store_failure(result, error, lu.name);
     } else {
         StoreLuInfo info = {lu.name, lu.source, lu.path};
@@ -676,8 +777,8 @@ static void conn_end(Conn *conn)
     g_autofree char *why = g_steal_pointer(&conn->end_why);
 
     if (conn->end_warn) {
-        g_warning("connection %" G_GUINT64_FORMAT " (pid %d): %s", conn->id,
-                  (int)conn->peer_pid, why);
+        log_protocol_error("connection %" G_GUINT64_FORMAT " (pid %d): %s",
+                           conn->id, (int)conn->peer_pid, why);
         conn_close(conn, NULL);
     } else {
         conn_close(conn, why);
@@ -747,9 +848,9 @@ static gboolean timer_fired(gpointer data)
     g_autofree char *why = g_strdup_printf("incomplete after %u ms",
                                            conn->server->request_timeout_ms);
 
-    g_warning("connection %" G_GUINT64_FORMAT " (pid %d): request %s, "
-              "closing it",
-              conn->id, (int)conn->peer_pid, why);
+    log_protocol_error("connection %" G_GUINT64_FORMAT " (pid %d): request "
+                       "%s, closing it",
+                       conn->id, (int)conn->peer_pid, why);
     conn_close(conn, NULL);
     return G_SOURCE_REMOVE;
 }

@@ -54,14 +54,27 @@ typedef struct ListenerConfig {
 typedef struct Server Server;
 
 /*
- * Create a listening Unix socket at @path: any existing file there is
- * unlinked first, as qemu-pr-helper does.  Returns the descriptor, or -1
- * with @error set.
+ * Create a listening Unix socket at @path.  A stale socket file there (one
+ * whose server is gone: connecting is refused) is replaced; a socket that
+ * still accepts connections, or a file that is not a socket, is refused
+ * with @error set, so that a second daemon never takes over a live
+ * daemon's path.  Returns the descriptor (non-blocking), or -1.
  */
 int server_bind(const char *path, GError **error);
 
-/* Check that inherited descriptor @fd is a listening Unix stream socket. */
-bool server_check_listener(int fd, GError **error);
+/*
+ * Whether server_bind(@path) may go ahead as far as what is at @path now
+ * is concerned (nothing, or a stale socket); checks without changing
+ * anything, so that a daemon can give up before slower startup work.
+ */
+bool server_socket_path_free(const char *path, GError **error);
+
+/*
+ * Take inherited descriptor @fd (socket activation) as a listener: it
+ * must be a listening Unix stream socket; it is made non-blocking, which
+ * the main loop's accept() needs whatever the unit said.
+ */
+bool server_adopt_listener(int fd, GError **error);
 
 /* A server with no listeners yet.  Copies what it keeps of @options. */
 Server *server_new(const ServerOptions *options, GError **error);

@@ -3,33 +3,43 @@
  * answers PERSISTENT RESERVE IN/OUT from an SPC-4 emulation kept in
  * sqlite.
  *
- * Startup order matters: options and configuration, then the listening
- * socket (before anything slow: libvirt waits for the socket file), then
- * daemonizing, the pid file, dropping privileges, and only then the
- * database (an sqlite connection must not cross fork()) and the threads.
- * Every startup failure is one line on stderr and exit status 1.
+ * Startup order matters.  libvirt takes the socket file's existence as
+ * "the helper is up" and starts QEMU then, reading the helper's stderr
+ * only if it has died; so every check comes before the socket appears,
+ * and a failure is one line on stderr and exit status 1:
+ *   options, configuration, where logs go, systemd's environment (before
+ *   any fork), the descriptor limit, the users; -d's fork (its parent
+ *   waits for the verdict); the pid file; the socket paths (no live
+ *   daemon behind them); the database, checked as the final user in a
+ *   child process (dbcheck.c); only then the sockets are bound, the
+ *   process that will remove them is forked, privileges are dropped, and
+ *   the server's threads start (an sqlite connection must not cross a
+ *   fork).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include <linux/capability.h>
+
 #include <glib-unix.h>
-#include <glib/gstdio.h>
 
 #include "config.h"
+#include "dbcheck.h"
 #include "error.h"
 #include "fscheck.h"
 #include "log.h"
 #include "pidfile.h"
 #include "privs.h"
 #include "server.h"
+#include "sockfile.h"
 #include "store.h"
 #include "systemd.h"
 #include "tid.h"
@@ -48,9 +58,7 @@ static char *opt_db;
 static char *opt_identity;
 static char *opt_mode;
 static char *opt_host_id;
-
-/* How long start-up waits for other hosts' database locks. */
-#define STARTUP_LOCK_TIMEOUT_MS 60000
+static char *opt_log;
 
 /* With -d: where the child reports startup success or failure. */
 static int startup_pipe = -1;
@@ -59,8 +67,16 @@ static int startup_pipe = -1;
  * the -d parent or a startup failure exits without unwinding main(). */
 static GOptionContext *option_context;
 static Config *daemon_config;
-/* Socket files this process bound: removed again if startup fails. */
-static GPtrArray *sockets_to_unlink;
+/* The socket files this process bound: removed again at exit, or when
+ * startup fails after binding them. */
+static SocketFiles *socket_files;
+
+/* Who the daemon runs as once privileges are dropped. */
+typedef struct Credentials {
+    uid_t uid;         /* (uid_t)-1: stay */
+    gid_t gid;         /* (gid_t)-1: stay */
+    guint64 keep_caps; /* capabilities kept (privs_drop()) */
+} Credentials;
 
 static gboolean count_verbose(const char *name, const char *value,
                               gpointer data, GError **error)
@@ -107,6 +123,10 @@ static const GOptionEntry entries[] = {
      "This host's name in the database and in its initiator name "
      "(default: the host name)",
      "NAME"},
+    {"log", 0, 0, G_OPTION_ARG_STRING, &opt_log,
+     "Where messages go: auto (stderr, or the system log when stderr is "
+     "closed or /dev/null), stderr, journal or syslog",
+     "auto|stderr|journal|syslog"},
     {NULL},
 };
 
@@ -123,21 +143,16 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
     vsnprintf(line + 9, sizeof(line) - 10, fmt, ap);
     va_end(ap);
     len = strlen(line);
-    line[len] = '\n';
     /* A socket file nobody serves would only make libvirt wait. */
-    if (sockets_to_unlink != NULL) {
-        guint i;
-
-        for (i = 0; i < sockets_to_unlink->len; i++) {
-            unlink(g_ptr_array_index(sockets_to_unlink, i));
-        }
-    }
+    sockfile_remove_all(socket_files);
+    log_fatal(line + 9);
+    line[len] = '\n';
     if (startup_pipe >= 0) {
         if (write(startup_pipe, line, len + 1) < 0) {
             /* The parent is gone; nobody to tell. */
         }
-    } else {
-        fwrite(line, 1, len + 1, stderr);
+    } else if (write(STDERR_FILENO, line, len + 1) < 0) {
+        /* Nowhere to say it but the system log, done above. */
     }
     exit(1);
 }
@@ -145,6 +160,25 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
 static void die_error(GError *error)
 {
     die("%s", error->message);
+}
+
+/* A closed descriptor 0, 1 or 2 would be reused by the next open(): a
+ * log line would then land in the listening socket or the database. */
+static void reserve_stdio(void)
+{
+    int fd;
+
+    for (fd = 0; fd <= 2; fd++) {
+        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
+            int null = open("/dev/null", O_RDWR);
+
+            /* Best effort: valgrind, for one, keeps 2 for itself. */
+            if (null >= 0 && null != fd) {
+                dup2(null, fd);
+                close(null);
+            }
+        }
+    }
 }
 
 /*
@@ -213,25 +247,57 @@ static void startup_done(void)
         dup2(null, STDERR_FILENO);
         close(null);
     }
+    log_stderr_changed();
 }
 
 static gboolean on_signal(gpointer data)
 {
+    static bool stopping;
     Server *server = data;
 
+    if (stopping) {
+        return G_SOURCE_CONTINUE; /* a second signal changes nothing */
+    }
+    stopping = true;
     g_message("stopping: finishing commands in flight");
+    systemd_notify("STOPPING=1", NULL);
+    /* While the listeners still accept: a file at the path then is ours,
+     * unless another daemon replaced it, which the remover checks. */
+    sockfile_remove_all(socket_files);
     server_stop(server);
     return G_SOURCE_CONTINUE;
 }
 
-/* Many clients each hold a socket: allow as many descriptors as we may. */
-static void raise_fd_limit(void)
+/*
+ * Many clients each hold a socket: allow as many descriptors as the hard
+ * limit does, and say so when that is still too few for max-connections.
+ */
+static void raise_fd_limit(const Config *config)
 {
+    rlim_t need = (rlim_t)config->max_connections + 4 * config->workers + 32;
     struct rlimit rl;
+    rlim_t was;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        return;
+    }
+    was = rl.rlim_cur;
+    if (rl.rlim_cur < rl.rlim_max) {
         rl.rlim_cur = rl.rlim_max;
-        setrlimit(RLIMIT_NOFILE, &rl);
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+            rl.rlim_cur = was;
+        }
+    }
+    if (rl.rlim_cur < need) {
+        g_warning("the descriptor limit is %llu (hard limit %llu): too low "
+                  "for max-connections = %u, which needs about %llu; raise "
+                  "it (LimitNOFILE=, ulimit -n) or lower max-connections",
+                  (unsigned long long)rl.rlim_cur,
+                  (unsigned long long)rl.rlim_max, config->max_connections,
+                  (unsigned long long)need);
+    } else {
+        g_info("descriptor limit %llu (was %llu)",
+               (unsigned long long)rl.rlim_cur, (unsigned long long)was);
     }
 }
 
@@ -241,14 +307,11 @@ static char *absolute(const char *path)
     return g_canonicalize_filename(path, NULL);
 }
 
-static Config *load_config(void)
+/* The command line's settings over the file's. */
+static void apply_options(Config *config)
 {
-    g_autoptr(Config) config = config_new();
     g_autoptr(GError) error = NULL;
 
-    if (!config_load(config, opt_config, &error)) {
-        die_error(error);
-    }
     if (opt_socket != NULL) {
         g_free(config_main_socket(config)->path);
         config_main_socket(config)->path = g_strdup(opt_socket);
@@ -261,6 +324,10 @@ static Config *load_config(void)
         !config_parse_identity(opt_identity, config_main_socket(config),
                                &error)) {
         die("--identity: %s", error->message);
+    }
+    if (opt_log != NULL &&
+        !log_parse_target(opt_log, &config->log_target, &error)) {
+        die("--log: %s", error->message);
     }
     if (opt_host_id != NULL) {
         g_free(config->host_id);
@@ -283,6 +350,17 @@ static Config *load_config(void)
         config->db_path = g_strdup(opt_db);
         config->db_path_is_default = false;
     }
+}
+
+static Config *load_config(void)
+{
+    g_autoptr(Config) config = config_new();
+    g_autoptr(GError) error = NULL;
+
+    if (!config_load(config, opt_config, &error)) {
+        die_error(error);
+    }
+    apply_options(config);
     {
         char *db = absolute(config->db_path);
 
@@ -296,40 +374,114 @@ static Config *load_config(void)
 }
 
 /*
- * Every listening socket, in the order of config->sockets: the main one
- * inherited from systemd or bound at -k, the others bound at their paths.
+ * A mapping whose path does not exist is kept (a disk may be hot-plugged,
+ * a multipath map assembled, or the file mounted later: each command
+ * looks the path up again), but said at start, where a typo shows.
  */
-static int *open_listeners(Config *config)
+static void warn_missing_lu_paths(const Config *config)
 {
-    g_autoptr(GError) error = NULL;
-    int *fds = g_new(int, config->sockets->len);
-    int activated = systemd_listen_fds();
     guint i;
 
-    sockets_to_unlink = g_ptr_array_new_with_free_func(g_free);
+    for (i = 0; i < config->lu_maps->len; i++) {
+        const LuMapping *map = &g_array_index(config->lu_maps, LuMapping, i);
+        struct stat st;
+
+        if (stat(map->path, &st) != 0) {
+            g_warning("[lu %s] path %s: %s; the mapping applies once it "
+                      "exists",
+                      map->name, map->path, g_strerror(errno));
+        }
+    }
+}
+
+/* Look up -u and -g before anything is created. */
+static void lookup_credentials(const Config *config, Credentials *creds)
+{
+    g_autoptr(GError) error = NULL;
+
+    creds->uid = (uid_t)-1;
+    creds->gid = (gid_t)-1;
+    if (config->user != NULL &&
+        !privs_lookup_user(config->user, &creds->uid, &creds->gid, &error)) {
+        die_error(error);
+    }
+    if (config->group != NULL &&
+        !privs_lookup_group(config->group, &creds->gid, &error)) {
+        die_error(error);
+    }
+    /* Emulation touches no device and needs no capability; passthrough
+     * needs CAP_SYS_RAWIO for SG_IO and keeps only that. */
+    creds->keep_caps =
+        config_uses_passthrough(config) ? PRIVS_CAP(CAP_SYS_RAWIO) : 0;
+}
+
+/*
+ * Before anything slow: the activated descriptor is usable, or each
+ * socket path is free (not served by another daemon).
+ */
+static void check_listeners(Config *config, int activated)
+{
+    g_autoptr(GError) error = NULL;
+    guint i;
+
+    if (activated > 0) {
+        if (opt_socket != NULL) {
+            die("Unix socket can't be set when using socket activation");
+        }
+        if (activated > 1) {
+            die("softprd does not support socket activation with "
+                "LISTEN_FDS > 1");
+        }
+        if (!server_adopt_listener(SYSTEMD_FIRST_FD, &error)) {
+            die("Socket activation failed: %s", error->message);
+        }
+        g_clear_pointer(&config_main_socket(config)->path, g_free);
+    }
     for (i = 0; i < config->sockets->len; i++) {
         SocketConfig *socket = g_ptr_array_index(config->sockets, i);
 
-        if (i == 0 && activated > 0) {
-            if (opt_socket != NULL) {
-                die("Unix socket can't be set when using socket activation");
-            }
-            if (activated > 1) {
-                die("softprd does not support socket activation with "
-                    "LISTEN_FDS > 1");
-            }
-            if (!server_check_listener(SYSTEMD_FIRST_FD, &error)) {
-                die("Socket activation failed: %s", error->message);
-            }
-            g_clear_pointer(&socket->path, g_free);
+        if (socket->path != NULL &&
+            !server_socket_path_free(socket->path, &error)) {
+            die_error(error);
+        }
+    }
+}
+
+/*
+ * Every listening socket, in the order of config->sockets: the main one
+ * inherited from systemd or bound at -k, the others bound at their paths.
+ */
+static int *open_listeners(const Config *config)
+{
+    g_autoptr(GError) error = NULL;
+    int *fds = g_new(int, config->sockets->len);
+    bool any_file = false;
+    guint i;
+
+    for (i = 0; i < config->sockets->len; i++) {
+        any_file =
+            any_file ||
+            ((SocketConfig *)g_ptr_array_index(config->sockets, i))->path !=
+                NULL;
+    }
+    /* The files' directory may not be writable once privileges are
+     * dropped; the remover is forked before there is a listener it
+     * could inherit. */
+    if (any_file && geteuid() == 0 &&
+        !sockfile_start_remover(socket_files, &error)) {
+        die_error(error);
+    }
+    for (i = 0; i < config->sockets->len; i++) {
+        SocketConfig *socket = g_ptr_array_index(config->sockets, i);
+
+        if (socket->path == NULL) {
             fds[i] = SYSTEMD_FIRST_FD;
             continue;
         }
         fds[i] = server_bind(socket->path, &error);
-        if (fds[i] < 0) {
+        if (fds[i] < 0 || !sockfile_add(socket_files, socket->path, &error)) {
             die_error(error);
         }
-        g_ptr_array_add(sockets_to_unlink, g_strdup(socket->path));
     }
     return fds;
 }
@@ -356,27 +508,6 @@ static char *describe_socket(const SocketConfig *socket)
                            who, socket->rtpi);
 }
 
-static void drop_privileges(const Config *config)
-{
-    g_autoptr(GError) error = NULL;
-    uid_t uid = (uid_t)-1;
-    gid_t gid = (gid_t)-1;
-
-    if (config->user != NULL &&
-        !privs_lookup_user(config->user, &uid, &gid, &error)) {
-        die_error(error);
-    }
-    if (config->group != NULL &&
-        !privs_lookup_group(config->group, &gid, &error)) {
-        die_error(error);
-    }
-    /* Emulation touches no device and needs no capability; passthrough
-     * needs CAP_SYS_RAWIO for SG_IO and keeps only that. */
-    if (!privs_drop(uid, gid, config_uses_passthrough(config), &error)) {
-        die_error(error);
-    }
-}
-
 /*
  * Log the filesystem the database is on, and refuse one whose locks would
  * not keep hosts apart.
@@ -388,7 +519,7 @@ static void check_filesystem(const Config *config)
     FsInfo fs;
 
     if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
-        return; /* opening the database says what is wrong */
+        return; /* the database check says what is wrong */
     }
     if (!fscheck_inspect(dir, &fs, &error)) {
         g_warning("cannot tell which filesystem holds the database: %s",
@@ -406,130 +537,99 @@ static void check_filesystem(const Config *config)
 }
 
 /*
- * Open (creating or migrating) the database once, to fail early.  No
- * guest waits on start-up, so it may wait longer for busy hosts' locks
- * than a command may.
+ * The database must be usable by the user the daemon becomes, before the
+ * socket appears.  Another host holding the lock is no reason not to
+ * serve: the wait is bounded by the lock timeout (libvirt waits for the
+ * socket meanwhile), then commands answer BUSY until the lock is free,
+ * and the first one to get it brings the schema up to date if needed.
  */
-static void check_database(const Config *config, const StoreOptions *opts)
+static void check_database(const Config *config, const Credentials *creds,
+                           const StoreOptions *store)
 {
     g_autoptr(GError) error = NULL;
-    StoreOptions startup = *opts;
-    Store *store;
 
-    if (config->db_path_is_default) {
-        g_autofree char *dir = g_path_get_dirname(config->db_path);
-
-        g_mkdir_with_parents(dir, 0700);
-    }
-    check_filesystem(config);
-    startup.open_timeout_ms = STARTUP_LOCK_TIMEOUT_MS;
-    store = store_open(&startup, &error);
-    if (store == NULL) {
+    if (config->db_path_is_default &&
+        !dbcheck_prepare_default_dir(config->db_path, creds->uid, creds->gid,
+                                     &error)) {
         die_error(error);
     }
-    store_close(store);
+    check_filesystem(config);
+    switch (
+        dbcheck_run(store, creds->uid, creds->gid, creds->keep_caps, &error)) {
+    case DBCHECK_OK:
+        break;
+    case DBCHECK_BUSY:
+        g_warning("another process held the database lock for the whole "
+                  "lock timeout (%.1f s) at start: %s; serving anyway: "
+                  "commands answer BUSY until it is released",
+                  config->lock_timeout_ms / 1000.0, error->message);
+        break;
+    case DBCHECK_FAILED:
+        die_error(error);
+    }
 }
 
-int main(int argc, char **argv)
+static void drop_privileges(const Credentials *creds)
 {
     g_autoptr(GError) error = NULL;
-    g_auto(GStrv) args = NULL;
-    g_autofree int *listen_fds = NULL;
-    g_autofree uint16_t *ports = NULL;
-    ServerOptions options;
-    Server *server;
+
+    if (!privs_drop(creds->uid, creds->gid, creds->keep_caps, &error)) {
+        die_error(error);
+    }
+}
+
+/* The server's settings, from the configuration; *@ports is theirs. */
+static void server_options(const Config *config, ServerOptions *options,
+                           uint16_t **ports)
+{
     guint n_ports = 0;
     guint i;
 
-    signal(SIGPIPE, SIG_IGN);
-    log_setup("softprd", 1);
-
-    option_context = g_option_context_new(NULL);
-    g_option_context_set_summary(
-        option_context,
-        "Emulate SCSI persistent reservations for QEMU's "
-        "pr-manager-helper,\nkeeping them in an sqlite database.");
-    g_option_context_add_main_entries(option_context, entries, NULL);
-    args = g_strdupv(argv);
-    if (!g_option_context_parse_strv(option_context, &args, &error)) {
-        fprintf(stderr,
-                "softprd: %s\nTry 'softprd --help' for more information.\n",
-                error->message);
-        return 1;
-    }
-    if (opt_version) {
-        printf("softprd %s\n", SOFTPR_VERSION);
-        printf("SCSI persistent reservations emulated in sqlite, "
-               "for QEMU's pr-manager-helper.\n");
-        return 0;
-    }
-    if (g_strv_length(args) > 1) {
-        fprintf(stderr,
-                "softprd: unexpected argument '%s'\n"
-                "Try 'softprd --help' for more information.\n",
-                args[1]);
-        return 1;
-    }
-    log_set_verbosity(opt_quiet ? 0 : 1 + opt_verbose);
-    if (opt_trace != NULL) {
-        g_warning("-T/--trace is accepted for compatibility; softprd has "
-                  "no trace points");
-    }
-
-    daemon_config = load_config();
-    raise_fd_limit();
-    listen_fds = open_listeners(daemon_config);
-
-    if (opt_daemon) {
-        daemonize();
-    }
-    if ((opt_daemon || opt_pidfile != NULL) &&
-        !pidfile_write(daemon_config->pidfile, &error)) {
-        die_error(error);
-    }
-    drop_privileges(daemon_config);
-
     /* The target ports are the sockets' relative target port ids. */
-    ports = g_new(uint16_t, daemon_config->sockets->len);
-    for (i = 0; i < daemon_config->sockets->len; i++) {
-        const SocketConfig *socket =
-            g_ptr_array_index(daemon_config->sockets, i);
+    *ports = g_new(uint16_t, config->sockets->len);
+    for (i = 0; i < config->sockets->len; i++) {
+        const SocketConfig *socket = g_ptr_array_index(config->sockets, i);
         guint j;
 
-        for (j = 0; j < n_ports && ports[j] != socket->rtpi; j++) {
+        for (j = 0; j < n_ports && (*ports)[j] != socket->rtpi; j++) {
         }
         if (j == n_ports) {
-            ports[n_ports++] = socket->rtpi;
+            (*ports)[n_ports++] = socket->rtpi;
         }
     }
+    memset(options, 0, sizeof(*options));
+    options->workers = config->workers;
+    options->max_connections = config->max_connections;
+    options->max_connections_per_peer = config->max_connections_per_peer;
+    options->request_timeout_ms = config->request_timeout_ms;
+    options->lock_timeout_ms = config->lock_timeout_ms;
+    config_store_options(config, &options->store);
+    options->store.create = true;
+    options->pr.ports = *ports;
+    options->pr.n_ports = n_ports;
+    options->pr.max_registrations = config->max_registrations;
+    options->pr.ua_policy = config->ua_policy;
+    options->lu.sysfs = "/sys";
+    options->lu.create_xattr = config->create_xattr;
+    options->lu.maps = (const LuMapping *)config->lu_maps->data;
+    options->lu.n_maps = config->lu_maps->len;
+    options->mode = config->mode;
+    options->passthrough_timeout_ms = config->passthrough_timeout_ms;
+}
 
-    memset(&options, 0, sizeof(options));
-    options.workers = daemon_config->workers;
-    options.max_connections = daemon_config->max_connections;
-    options.max_connections_per_peer = daemon_config->max_connections_per_peer;
-    options.request_timeout_ms = daemon_config->request_timeout_ms;
-    options.lock_timeout_ms = daemon_config->lock_timeout_ms;
-    config_store_options(daemon_config, &options.store);
-    options.store.create = true;
-    options.pr.ports = ports;
-    options.pr.n_ports = n_ports;
-    options.pr.max_registrations = daemon_config->max_registrations;
-    options.pr.ua_policy = daemon_config->ua_policy;
-    options.lu.sysfs = "/sys";
-    options.lu.create_xattr = daemon_config->create_xattr;
-    options.lu.maps = (const LuMapping *)daemon_config->lu_maps->data;
-    options.lu.n_maps = daemon_config->lu_maps->len;
-    options.mode = daemon_config->mode;
-    options.passthrough_timeout_ms = daemon_config->passthrough_timeout_ms;
-    check_database(daemon_config, &options.store);
+/* The server, serving every listener, with its signals. */
+static Server *start_server(const Config *config, const ServerOptions *options,
+                            const int *listen_fds)
+{
+    g_autoptr(GError) error = NULL;
+    Server *server = server_new(options, &error);
+    guint i;
 
-    server = server_new(&options, &error);
     if (server == NULL) {
         die_error(error);
     }
-    for (i = 0; i < daemon_config->sockets->len; i++) {
-        const SocketConfig *socket =
-            g_ptr_array_index(daemon_config->sockets, i);
+    for (i = 0; i < config->sockets->len; i++) {
+        const SocketConfig *socket = g_ptr_array_index(config->sockets, i);
         g_autofree char *line = describe_socket(socket);
         ListenerConfig listener;
 
@@ -538,27 +638,117 @@ int main(int argc, char **argv)
         listener.initiator = socket->initiator;
         listener.rtpi = socket->rtpi;
         listener.peers = socket->peers;
-        server_add_listener(server, listen_fds[i], &listener, socket->path);
+        /* sockfile.c removes the files, and only ours. */
+        server_add_listener(server, listen_fds[i], &listener, NULL);
         g_message("listening on %s", line);
     }
     g_unix_signal_add(SIGTERM, on_signal, server);
     g_unix_signal_add(SIGINT, on_signal, server);
     g_unix_signal_add(SIGHUP, on_signal, server);
+    return server;
+}
 
+/* What the daemon serves with, said once it serves. */
+static void log_ready(const Config *config)
+{
     g_message("host %s; database %s (%s journal); unit attentions %s",
-              daemon_config->host_id, daemon_config->db_path,
-              daemon_config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
-              daemon_config->ua_policy == PR_UA_REPORT ? "reported"
-                                                       : "recorded");
-    if (config_uses_passthrough(daemon_config)) {
+              config->host_id, config->db_path,
+              config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
+              config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
+    if (config_uses_passthrough(config)) {
         g_message("passthrough: %s forwarded to the device with SG_IO, "
                   "timeout %.1f s",
-                  daemon_config->mode == LU_MODE_PASSTHROUGH
+                  config->mode == LU_MODE_PASSTHROUGH
                       ? "PR commands are"
                       : "PR commands for LUs mapped with mode=passthrough "
                         "are",
-                  daemon_config->passthrough_timeout_ms / 1000.0);
+                  config->passthrough_timeout_ms / 1000.0);
     }
+}
+
+/* Options; -h, -V and usage errors end here. */
+static void parse_options(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_auto(GStrv) args = g_strdupv(argv);
+
+    option_context = g_option_context_new(NULL);
+    g_option_context_set_summary(
+        option_context,
+        "Emulate SCSI persistent reservations for QEMU's "
+        "pr-manager-helper,\nkeeping them in an sqlite database.");
+    g_option_context_add_main_entries(option_context, entries, NULL);
+    if (!g_option_context_parse_strv(option_context, &args, &error)) {
+        fprintf(stderr,
+                "softprd: %s\nTry 'softprd --help' for more information.\n",
+                error->message);
+        exit(1);
+    }
+    if (opt_version) {
+        printf("softprd %s\n", SOFTPR_VERSION);
+        printf("SCSI persistent reservations emulated in sqlite, "
+               "for QEMU's pr-manager-helper.\n");
+        exit(0);
+    }
+    if (g_strv_length(args) > 1) {
+        fprintf(stderr,
+                "softprd: unexpected argument '%s'\n"
+                "Try 'softprd --help' for more information.\n",
+                args[1]);
+        exit(1);
+    }
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree int *listen_fds = NULL;
+    g_autofree uint16_t *ports = NULL;
+    g_autofree char *notify_ignored = NULL;
+    ServerOptions options;
+    Credentials creds;
+    Server *server;
+    int activated;
+
+    reserve_stdio();
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C"); /* "1.5 s" in every log */
+    signal(SIGPIPE, SIG_IGN);
+    log_setup("softprd", 1);
+    parse_options(argc, argv);
+    activated = systemd_setup(&notify_ignored);
+    socket_files = sockfile_new();
+
+    daemon_config = load_config();
+    log_set_target(daemon_config->log_target);
+    log_set_verbosity(1 + opt_verbose);
+    log_set_quiet(opt_quiet);
+    if (notify_ignored != NULL) {
+        g_info("%s", notify_ignored);
+    }
+    if (opt_trace != NULL) {
+        g_warning("-T/--trace is accepted for compatibility; softprd has "
+                  "no trace points");
+    }
+    raise_fd_limit(daemon_config);
+    warn_missing_lu_paths(daemon_config);
+    lookup_credentials(daemon_config, &creds);
+
+    if (opt_daemon) {
+        daemonize();
+    }
+    if ((opt_daemon || opt_pidfile != NULL) &&
+        !pidfile_write(daemon_config->pidfile, &error)) {
+        die_error(error);
+    }
+    check_listeners(daemon_config, activated);
+    server_options(daemon_config, &options, &ports);
+    check_database(daemon_config, &creds, &options.store);
+
+    listen_fds = open_listeners(daemon_config);
+    drop_privileges(&creds);
+    server = start_server(daemon_config, &options, listen_fds);
+    log_ready(daemon_config);
     if (!systemd_notify("READY=1", &error)) {
         g_warning("%s", error->message);
         g_clear_error(&error);
@@ -567,11 +757,10 @@ int main(int argc, char **argv)
 
     server_run(server);
 
-    systemd_notify("STOPPING=1", NULL);
     server_free(server);
+    sockfile_free(socket_files);
     g_message("stopped");
     config_free(daemon_config);
-    g_ptr_array_unref(sockets_to_unlink);
     g_option_context_free(option_context);
     return 0;
 }

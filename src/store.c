@@ -337,12 +337,29 @@ static int compare_names(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
+/*
+ * The compiled-in migrations.  GLib builds a static resource on first
+ * use without a lock, and two threads opening their first connection at
+ * once (the writer and a worker) crashed in it: built once, here.
+ */
+static GResource *schema_resource(void)
+{
+    static gsize once;
+    static GResource *resource;
+
+    if (g_once_init_enter(&once)) {
+        resource = softpr_schema_get_resource();
+        g_once_init_leave(&once, 1);
+    }
+    return resource;
+}
+
 /* Migration resource names, in order: "001-initial.sql", ... */
 static char **migrations_sorted(void)
 {
-    char **names = g_resource_enumerate_children(
-        softpr_schema_get_resource(), SCHEMA_RESOURCE_DIR,
-        G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+    char **names =
+        g_resource_enumerate_children(schema_resource(), SCHEMA_RESOURCE_DIR,
+                                      G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
 
     if (names == NULL) {
         return g_new0(char *, 1);
@@ -403,7 +420,7 @@ static bool migrate(Store *store, GError **error)
             continue;
         }
         rpath = g_build_path("/", SCHEMA_RESOURCE_DIR, names[i], NULL);
-        sql = g_resource_lookup_data(softpr_schema_get_resource(), rpath,
+        sql = g_resource_lookup_data(schema_resource(), rpath,
                                      G_RESOURCE_LOOKUP_FLAGS_NONE, &local);
         if (sql == NULL) {
             g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FAILED,
@@ -619,6 +636,21 @@ void store_close(Store *store)
 const char *store_path(const Store *store)
 {
     return store->path;
+}
+
+bool store_check_writable(Store *store, gint64 deadline, GError **error)
+{
+    bool ok;
+
+    if (!store_begin(store, true, deadline, error)) {
+        return false;
+    }
+    /* A new table dirties pages, which sqlite first copies to its
+     * rollback journal (or appends to the WAL). */
+    ok = exec_sql(store, "CREATE TABLE softpr_write_check (x)",
+                  "writing to the database", error);
+    store_rollback(store);
+    return ok;
 }
 
 /* ------------------------------------------------------------------ */

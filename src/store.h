@@ -385,6 +385,16 @@ bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
  */
 bool store_check_integrity(Store *store, gint64 deadline, GError **error);
 
+/*
+ * Prove that this process can change the database: in a write
+ * transaction (waiting for other connections' locks until @deadline),
+ * make a change that has sqlite create its rollback journal (or write
+ * its WAL), then roll it back; nothing is left changed.  Fails with
+ * SOFTPR_ERROR_BUSY when the lock stays taken, SOFTPR_ERROR_IO when the
+ * file, the journal or the directory cannot be written.
+ */
+bool store_check_writable(Store *store, gint64 deadline, GError **error);
+
 /* The path the store was opened with. */
 const char *store_path(const Store *store);
 

@@ -1,11 +1,13 @@
 /*
  * systemd: LISTEN_FDS and sd_notify, reimplemented from systemd's
- * interface documentation (sd_listen_fds(3), sd_notify(3)).
+ * interface documentation (sd_listen_fds(3), sd_notify(3), systemd.exec(5)
+ * for SYSTEMD_EXEC_PID).
  */
 #include "systemd.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -14,21 +16,30 @@
 
 #include "error.h"
 
-int systemd_listen_fds(void)
+/* $NOTIFY_SOCKET when it is ours, taken by systemd_setup(). */
+static char *notify_path;
+
+/* Whether the environment variable @name holds our PID. */
+static bool names_us(const char *name)
 {
-    const char *pid_text = g_getenv("LISTEN_PID");
-    const char *fds_text = g_getenv("LISTEN_FDS");
+    const char *text = g_getenv(name);
     guint64 pid = 0;
+
+    return text != NULL &&
+           g_ascii_string_to_unsigned(text, 10, 1, G_MAXINT, &pid, NULL) &&
+           pid == (guint64)getpid();
+}
+
+/* Passed descriptors: only when LISTEN_PID is ours. */
+static int take_listen_fds(void)
+{
+    const char *fds_text = g_getenv("LISTEN_FDS");
     guint64 n = 0;
     int fd;
 
-    if (pid_text == NULL || fds_text == NULL) {
-        return 0;
-    }
-    if (!g_ascii_string_to_unsigned(pid_text, 10, 1, G_MAXINT, &pid, NULL) ||
-        pid != (guint64)getpid() ||
+    if (!names_us("LISTEN_PID") || fds_text == NULL ||
         !g_ascii_string_to_unsigned(fds_text, 10, 0, 1024, &n, NULL)) {
-        return 0;
+        n = 0;
     }
     g_unsetenv("LISTEN_PID");
     g_unsetenv("LISTEN_FDS");
@@ -43,16 +54,44 @@ int systemd_listen_fds(void)
     return (int)n;
 }
 
-gboolean systemd_notify(const char *state, GError **error)
+int systemd_setup(char **notify_ignored)
 {
     const char *path = g_getenv("NOTIFY_SOCKET");
+    const char *exec_pid = g_getenv("SYSTEMD_EXEC_PID");
+    bool activated = names_us("LISTEN_PID");
+
+    *notify_ignored = NULL;
+    g_clear_pointer(&notify_path, g_free);
+    if (path != NULL && *path != '\0') {
+        if (exec_pid != NULL ? names_us("SYSTEMD_EXEC_PID") : activated) {
+            notify_path = g_strdup(path);
+        } else if (exec_pid != NULL) {
+            *notify_ignored = g_strdup_printf(
+                "NOTIFY_SOCKET was inherited from process %s, which systemd "
+                "started: not notifying its service manager",
+                exec_pid);
+        } else {
+            *notify_ignored =
+                g_strdup("NOTIFY_SOCKET is set but systemd did not start "
+                         "this process (no SYSTEMD_EXEC_PID, not "
+                         "socket-activated): not notifying");
+        }
+    }
+    g_unsetenv("NOTIFY_SOCKET");
+    g_unsetenv("SYSTEMD_EXEC_PID");
+    return take_listen_fds();
+}
+
+gboolean systemd_notify(const char *state, GError **error)
+{
+    const char *path = notify_path;
     struct sockaddr_un addr;
     socklen_t addr_len;
     size_t path_len;
     ssize_t sent;
     int fd;
 
-    if (path == NULL || *path == '\0') {
+    if (path == NULL) {
         return TRUE;
     }
     path_len = strlen(path);

@@ -621,46 +621,6 @@ static void test_socket_activation(void **state)
     close(lfd);
 }
 
-/* READY=1 once serving and STOPPING=1 when stopping, to $NOTIFY_SOCKET. */
-static void test_notify(void **state)
-{
-    Fixture *f = *state;
-    g_autofree char *nsock = path_in(f, "notify.sock");
-    g_autofree char *env = g_strconcat("NOTIFY_SOCKET=", nsock, NULL);
-    g_autofree char *conf = path_in(f, "empty.conf");
-    g_autofree char *sock = path_in(f, "prh.sock");
-    g_autofree char *db = path_in(f, "pr.db");
-    const char *args[] = {"-c", conf, "-k", sock, "--db", db, NULL};
-    const char *envs[] = {env, NULL};
-    struct sockaddr_un addr;
-    struct timeval tv = {60, 0};
-    char buf[128];
-    ssize_t n;
-    int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-    TestDaemon *d;
-
-    memset(&addr, 0, sizeof(addr));
-    addr.sun_family = AF_UNIX;
-    strcpy(addr.sun_path, nsock);
-    assert_int_equal(bind(fd, (struct sockaddr *)&addr, sizeof(addr)), 0);
-    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-    assert_true(g_file_set_contents(conf, "", -1, NULL));
-    d = testd_spawn(f->dir, "prh", args, envs);
-    n = recv(fd, buf, sizeof(buf) - 1, 0);
-    assert_true(n > 0);
-    buf[n] = '\0';
-    assert_string_equal(buf, "READY=1");
-    /* Ready means serving. */
-    assert_true(g_file_test(sock, G_FILE_TEST_EXISTS));
-    stop_ok(d);
-    n = recv(fd, buf, sizeof(buf) - 1, 0);
-    assert_true(n > 0);
-    buf[n] = '\0';
-    assert_string_equal(buf, "STOPPING=1");
-    testd_free(d);
-    close(fd);
-}
-
 /* ------------------------------------------------------------------ */
 /* Privileges                                                          */
 /* ------------------------------------------------------------------ */
@@ -1077,7 +1037,6 @@ int main(void)
         T(test_stop_closes_idle_connections),
         T(test_busy_when_locked),
         T(test_socket_activation),
-        T(test_notify),
         T(test_privileges),
         T(test_lu_identity),
         T(test_two_daemons_one_database),
