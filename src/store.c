@@ -1321,10 +1321,18 @@ static const char sql_dump_seen[] =
     "SELECT host, path, id_source, first_seen, last_seen FROM lu_seen WHERE "
     "lu_id = ?7 ORDER BY first_seen, host, path";
 
+#define REG_COLUMNS                                                            \
+    "r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER("r") ", "          \
+    "r.host, r.registered_at, r.initiator"
+
 static const char sql_dump_regs[] =
-    "SELECT r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER("r") ", "
-    "r.host, r.registered_at FROM registration r JOIN lu ON lu.id = r.lu_id "
+    "SELECT " REG_COLUMNS " FROM registration r JOIN lu ON lu.id = r.lu_id "
     "WHERE r.lu_id = ?7 AND " FILTER_REG("r") " ORDER BY r.id";
+
+/* The holder, whatever the filter: the reservation is the LU's. */
+static const char sql_dump_holder[] =
+    "SELECT " REG_COLUMNS " FROM registration r JOIN lu ON lu.id = r.lu_id "
+    "WHERE r.lu_id = ?7 AND r.holder ORDER BY r.id LIMIT 1";
 
 static const char sql_dump_uas[] =
     "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at FROM "
@@ -1375,7 +1383,8 @@ static const char sql_history[] =
     HISTORY_ROWS("h.id, h.at_ms, h.host, h.origin, h.lu_name, "
     "h.initiator_name, h.action, h.service_action IS NOT NULL, h.type, "
     "h.scope, h.key, h.sa_key, h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, "
-    "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail");
+    "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail, h.rtpi, "
+    "h.service_action, h.move_rtpi");
 
 static const char sql_history_json[] =
     "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
@@ -1528,6 +1537,7 @@ static void reg_dump_clear(gpointer p)
     StoreRegDump *reg = p;
 
     g_free(reg->initiator);
+    g_clear_pointer(&reg->transport_id, g_bytes_unref);
     g_free(reg->host);
 }
 
@@ -1555,6 +1565,7 @@ static void lu_dump_free(gpointer p)
     g_array_unref(lu->seen);
     g_array_unref(lu->regs);
     g_array_unref(lu->uas);
+    g_array_unref(lu->holder);
     g_free(lu);
 }
 
@@ -1587,6 +1598,8 @@ static void row_lu(sqlite3_stmt *stmt, void *data)
     g_array_set_clear_func(lu->regs, reg_dump_clear);
     lu->uas = g_array_new(FALSE, TRUE, sizeof(StoreUaDump));
     g_array_set_clear_func(lu->uas, ua_dump_clear);
+    lu->holder = g_array_new(FALSE, TRUE, sizeof(StoreRegDump));
+    g_array_set_clear_func(lu->holder, reg_dump_clear);
     g_ptr_array_add(data, lu);
 }
 
@@ -1613,6 +1626,8 @@ static void row_reg(sqlite3_stmt *stmt, void *data)
         .holder = sqlite3_column_int(stmt, 4) != 0,
         .host = column_dup(stmt, 5),
         .registered_at = sqlite3_column_int64(stmt, 6),
+        .transport_id = g_bytes_new(sqlite3_column_blob(stmt, 7),
+                                    (gsize)sqlite3_column_bytes(stmt, 7)),
     };
 
     g_array_append_val((GArray *)data, reg);
@@ -1677,6 +1692,8 @@ static bool dump_read(Store *store, const StoreFilter *filter, StoreDump *dump,
                           lu->seen, error) ||
             !dump_lu_part(store, sql_dump_regs, filter, lu->id, row_reg,
                           lu->regs, error) ||
+            !dump_lu_part(store, sql_dump_holder, filter, lu->id, row_reg,
+                          lu->holder, error) ||
             !dump_lu_part(store, sql_dump_uas, filter, lu->id, row_ua, lu->uas,
                           error)) {
             return false;
@@ -1778,6 +1795,12 @@ static void row_history(sqlite3_stmt *stmt, void *data)
         .ascq = (uint8_t)sqlite3_column_int(stmt, 19),
         .generation = (uint32_t)sqlite3_column_int64(stmt, 20),
         .detail = column_dup(stmt, 21),
+        .has_rtpi = sqlite3_column_type(stmt, 22) != SQLITE_NULL,
+        .rtpi = (uint16_t)sqlite3_column_int(stmt, 22),
+        .service_action = (uint8_t)sqlite3_column_int(stmt, 23),
+        .has_move = sqlite3_column_type(stmt, 24) != SQLITE_NULL,
+        .move_rtpi = (uint16_t)sqlite3_column_int(stmt, 24),
+        .has_sense = sqlite3_column_type(stmt, 17) != SQLITE_NULL,
     };
 
     g_array_append_val((GArray *)data, row);

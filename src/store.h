@@ -177,8 +177,9 @@ typedef struct StoreSeen {
 
 typedef struct StoreRegDump {
     uint64_t key;
-    char *initiator; /* readable TransportID */
-    uint16_t rtpi;
+    char *initiator;      /* readable TransportID */
+    GBytes *transport_id; /* the TransportID as stored (SPC-4 7.6.4) */
+    uint16_t rtpi;        /* 0 with all_tg_pt */
     bool all_tg_pt;
     bool holder; /* holds the reservation (every registrant for AR) */
     char *host;  /* whose daemon registered it */
@@ -207,6 +208,9 @@ typedef struct StoreLuDump {
     GArray *seen; /* StoreSeen, oldest first */
     GArray *regs; /* StoreRegDump matching the filter, in PR order */
     GArray *uas;  /* StoreUaDump matching the filter, oldest first */
+    /* StoreRegDump: the holder of a reservation that is not
+     * all-registrants, whether the filter shows it or not (0 or 1). */
+    GArray *holder;
 } StoreLuDump;
 
 /* A VM known to the initiator registry. */
@@ -252,8 +256,14 @@ typedef struct StoreHistoryRow {
     char *origin;
     char *lu_name;
     char *initiator; /* NULL: an administrator */
+    bool has_rtpi;   /* with an initiator */
+    uint16_t rtpi;
     char *action;
     bool has_fields; /* a PR OUT command: the fields below are set */
+    uint8_t service_action;
+    bool has_move; /* REGISTER AND MOVE: unreg and move_rtpi are set,
+                    * spec_i_pt and all_tg_pt are not */
+    uint16_t move_rtpi;
     uint8_t type;
     uint8_t scope;
     uint64_t key;
@@ -263,7 +273,8 @@ typedef struct StoreHistoryRow {
     bool aptpl;
     bool unreg;
     uint8_t status;
-    uint8_t sense_key; /* with CHECK CONDITION */
+    bool has_sense; /* CHECK CONDITION: the sense fields are set */
+    uint8_t sense_key;
     uint8_t asc;
     uint8_t ascq;
     uint32_t generation;

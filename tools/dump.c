@@ -1,6 +1,6 @@
 /*
  * dump: `softpr dump`, every logical unit's PR state as a table for
- * people or as JSON built by sqlite's JSON functions for programs.
+ * people or as JSON for programs.
  */
 #include <stdio.h>
 
@@ -9,6 +9,7 @@
 #include "scsi.h"
 #include "softpr.h"
 #include "table.h"
+#include "tojson.h"
 
 static const char *yes_no(bool value)
 {
@@ -175,6 +176,14 @@ static bool print_table(Store *store, const StoreFilter *filter,
     return true;
 }
 
+static char *dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
+                       GError **error)
+{
+    g_autoptr(StoreDump) dump = store_dump(store, filter, deadline, error);
+
+    return dump != NULL ? tojson_dump(dump, store_path(store)) : NULL;
+}
+
 int dump_main(int argc, char **argv)
 {
     static const ReportHelp help = {
@@ -194,7 +203,7 @@ int dump_main(int argc, char **argv)
     report_options_add(context, &options, &help);
     if (tool_parse_options(context, &argc, &argv) &&
         report_options_finish(&options, argc, argv, &filter)) {
-        status = report_run(&options, &filter, store_dump_json, print_table);
+        status = report_run(&options, &filter, dump_json, print_table);
     }
     report_options_clear(&options);
     return status;

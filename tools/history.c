@@ -10,6 +10,7 @@
 #include "scsi.h"
 #include "softpr.h"
 #include "table.h"
+#include "tojson.h"
 
 /* Which fields of a PR OUT command mean something (SPC-4 6.14.2). */
 static bool uses_type(const char *action)
@@ -130,6 +131,14 @@ static bool print_table(Store *store, const StoreFilter *filter,
     return true;
 }
 
+static char *history_json(Store *store, const StoreFilter *filter,
+                          gint64 deadline, GError **error)
+{
+    g_autoptr(GArray) rows = store_history(store, filter, deadline, error);
+
+    return rows != NULL ? tojson_history(rows) : NULL;
+}
+
 int history_main(int argc, char **argv)
 {
     static const ReportHelp help = {
@@ -173,7 +182,7 @@ int history_main(int argc, char **argv)
         goto out;
     }
     filter.limit = (unsigned)limit;
-    status = report_run(&options, &filter, store_history_json, print_table);
+    status = report_run(&options, &filter, history_json, print_table);
 out:
     g_free(since);
     report_options_clear(&options);

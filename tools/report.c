@@ -12,7 +12,7 @@ void report_options_add(GOptionContext *context, ReportOptions *options,
 {
     const GOptionEntry entries[] = {
         {"json", 0, 0, G_OPTION_ARG_NONE, &options->json,
-         "Print JSON (built by sqlite's JSON functions)", NULL},
+         "Print JSON", NULL},
         {"lu", 0, 0, G_OPTION_ARG_STRING, &options->lu, help->lu, "PATTERN"},
         {"initiator", 0, 0, G_OPTION_ARG_STRING, &options->initiator,
          help->initiator, "PATTERN"},

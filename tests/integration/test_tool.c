@@ -17,6 +17,7 @@
 
 #include "engine.h"
 #include "scsi.h"
+#include "tid.h"
 
 typedef struct Fixture {
     char *dir;
@@ -491,6 +492,263 @@ static void test_errors(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* A database with something of everything                             */
+/* ------------------------------------------------------------------ */
+
+/* Open @dir/@name (created) and return its descriptor. */
+static int disk(Fixture *f, const char *name)
+{
+    return testd_disk(f->dir, name, O_RDWR);
+}
+
+/* PR OUT @sa through @client on the disk @name; the status. */
+static uint8_t prout(Fixture *f, PrClient *client, const char *name, uint8_t sa,
+                     uint8_t type, uint64_t rk, uint64_t sark, uint8_t flags)
+{
+    g_autofree char *path = g_build_filename(f->dir, name, NULL);
+    int fd = open(path, O_RDWR);
+    ClientReply reply;
+    uint8_t status;
+
+    assert_true(fd >= 0);
+    status = testd_prout(client, fd, sa, type, rk, sark, flags, &reply);
+    close(fd);
+    return status;
+}
+
+/* @commands from VM @vm_args on the disk @name through @d. */
+static void vm_on(Fixture *f, TestDaemon *d, const char *vm_args,
+                  const char *name, const char *commands)
+{
+    g_autofree char *path = g_build_filename(f->dir, name, NULL);
+
+    g_free(testpeer_run(f->qemu, vm_args, d->socket, path, commands));
+}
+
+/*
+ * Every kind of state the reports show: one LU per reservation type
+ * (SPC-4 6.14.2 table 169), registrations with and without ALL_TG_PT,
+ * an APTPL registration, unit attentions for one port and for every
+ * port, REGISTER AND MOVE and SPEC_I_PT in the history, a RESERVATION
+ * CONFLICT and a CHECK CONDITION, administrators' entries, a VM without
+ * a uuid, and an LU whose PR information is marked lost.
+ */
+static void rich_scenario(Fixture *f)
+{
+    static const uint8_t types[] = {
+        PR_TYPE_WRITE_EXCLUSIVE,    PR_TYPE_EXCLUSIVE_ACCESS,
+        PR_TYPE_WRITE_EXCLUSIVE_RO, PR_TYPE_EXCLUSIVE_ACCESS_RO,
+        PR_TYPE_WRITE_EXCLUSIVE_AR, PR_TYPE_EXCLUSIVE_ACCESS_AR,
+    };
+    g_autoptr(PrClient) h1 = NULL;
+    g_autoptr(PrClient) h2 = NULL;
+    const char *power_cycle[] = {"power-cycle", "--yes", "*/admin.img", NULL};
+    const char *clear[] = {"clear", "--yes", "*/admin.img", NULL};
+    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t cdb[CDB_LEN];
+    TransportId tids[2];
+    ClientReply reply;
+    size_t len;
+    size_t i;
+    int fd;
+
+    start_hosts(f);
+    h1 = testd_connect(f->host1);
+    h2 = testd_connect(f->host2);
+    for (i = 0; i < G_N_ELEMENTS(types); i++) {
+        g_autofree char *name = g_strdup_printf("t%u.img", types[i]);
+        g_autofree char *cmds = g_strdup_printf(
+            "register 100%u reserve %u 100%u", types[i], types[i], types[i]);
+
+        close(disk(f, name));
+        vm_on(f, f->host1, VM1, name, cmds);
+        assert_int_equal(prout(f, h2, name, PR_OUT_REGISTER_IGNORE, 0, 0,
+                               0x200 + types[i], PROUT_ALL_TG_PT),
+                         SCSI_STATUS_GOOD);
+    }
+    /* 5.12.11.2.5: the preempted holder gets REGISTRATIONS PREEMPTED. */
+    assert_int_equal(
+        prout(f, h2, "t5.img", PR_OUT_PREEMPT, 5, 0x205, 0x1005, 0),
+        SCSI_STATUS_GOOD);
+    /* Preempting host2's ALL_TG_PT registration (a key that is not the
+     * holder's): a unit attention for every port of its initiator. */
+    vm_on(f, f->host1, VM2, "t6.img", "register 2006");
+    assert_int_equal(
+        prout(f, h1, "t6.img", PR_OUT_REGISTER, 0, 0, 0x306, PROUT_APTPL),
+        SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h1, "t6.img", PR_OUT_PREEMPT, 6, 0x306, 0x206, 0),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h2, "t1.img", PR_OUT_RESERVE, 1, 0x201, 0, 0),
+                     SCSI_STATUS_RESERVATION_CONFLICT);
+    assert_int_equal(prout(f, h2, "t3.img", PR_OUT_RESERVE, 2, 0x203, 0, 0),
+                     SCSI_STATUS_CHECK_CONDITION);
+
+    /* REGISTER AND MOVE (6.14.4) and SPEC_I_PT (5.12.11.2.3). */
+    close(disk(f, "move.img"));
+    assert_int_equal(
+        prout(f, h1, "move.img", PR_OUT_REGISTER_IGNORE, 0, 0, 0x401, 0),
+        SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h1, "move.img", PR_OUT_RESERVE, 1, 0x401, 0, 0),
+                     SCSI_STATUS_GOOD);
+    assert_true(tid_parse("iqn.2026-11.org.softpr:test:mover", &tids[0], NULL));
+    len = cdb_prout_move(param, 0x401, 0x402, true, false, 1, &tids[0]);
+    cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 1, (uint32_t)len);
+    {
+        g_autofree char *path = g_build_filename(f->dir, "move.img", NULL);
+
+        fd = open(path, O_RDWR);
+        testd_command(h1, fd, cdb, param, len, &reply);
+        assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+        assert_true(tid_parse("fcp,21000024ff123456", &tids[0], NULL));
+        assert_true(tid_parse("sas,5000c50005b32001", &tids[1], NULL));
+        len = cdb_prout_basic(param, 0, 0x501, PROUT_SPEC_I_PT, tids, 2);
+        cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
+        testd_command(h2, fd, cdb, param, len, &reply);
+        assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+        close(fd);
+    }
+    vm_on(f, f->host2, "-name guest=named-only", "move.img", "register 601");
+
+    /* Administrators' entries; CLEAR leaves RESERVATIONS PREEMPTED. */
+    close(disk(f, "admin.img"));
+    vm_on(f, f->host1, VM1, "admin.img", "register 701 reserve 1 701");
+    g_free(tool_ok(f, power_cycle));
+    vm_on(f, f->host1, VM1, "admin.img", "register 702");
+    g_free(tool_ok(f, clear));
+
+    /* SPC-5 5.14.11.3: PR information lost. */
+    assert_int_equal(testutil_sql_int(f->db,
+                                      "UPDATE lu SET info_lost = 1 WHERE id = "
+                                      "(SELECT lu_id FROM lu_seen WHERE path "
+                                      "LIKE '%/t8.img')"),
+                     -1);
+}
+
+/* The dump of rich_scenario() has every kind of value in it. */
+static void assert_rich_dump(const char *json)
+{
+    static const char *const parts[] = {
+        "\"all_registrants\":true",
+        "\"all_registrants\":false",
+        "\"holder\":null",
+        "\"reservation\":null",
+        "\"pr_information_lost\":true",
+        "\"aptpl\":true",
+        "\"rtpi\":null,\"asc\"",
+        "\"rtpi\":1,\"asc\"",
+        "\"rtpi\":null,\"all_tg_pt\":true",
+        "\"vm_uuid\":null",
+        "\"vm_name\":\"node2\"",
+        "\"condition\":\"RESERVATIONS PREEMPTED\"",
+        "\"condition\":\"REGISTRATIONS PREEMPTED\"",
+        "\"initiator\":\"fcp,21000024ff123456\"",
+        "\"initiator\":\"iqn.2026-11.org.softpr:test:mover\"",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(parts); i++) {
+        assert_contains(json, parts[i]);
+    }
+}
+
+/* The history of rich_scenario() likewise. */
+static void assert_rich_history(const char *json)
+{
+    static const char *const parts[] = {
+        "\"unreg\":true,\"move_rtpi\":1",
+        "\"spec_i_pt\":true",
+        "\"status\":24",
+        "\"sense\":{\"key\":5",
+        "\"origin\":\"softpr\",\"lu\"",
+        "\"initiator\":null,\"rtpi\":null",
+        "\"detail\":\"registrations",
+        "\"aptpl\":true",
+        "\"all_tg_pt\":true",
+        "\"type\":8",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(parts); i++) {
+        assert_contains(json, parts[i]);
+    }
+}
+
+/* softpr @args (which end with --json) as one line, without its newline. */
+static char *json_of(Fixture *f, const char *const *args)
+{
+    char *out = tool_ok(f, args);
+
+    assert_true(g_str_has_suffix(out, "\n"));
+    out[strlen(out) - 1] = '\0';
+    return out;
+}
+
+/*
+ * The JSON built from the store's rows is byte for byte the document
+ * sqlite's JSON functions built before, for every filter.
+ */
+static void test_json_same_as_sql(void **state)
+{
+    Fixture *f = *state;
+    static const struct {
+        const char *args[8];
+        StoreFilter filter;
+    } dumps[] = {
+        {{"dump", "--json", NULL}, {0}},
+        {{"dump", "--json", "--lu", "*/t5.img", NULL}, {.lu = "*/t5.img"}},
+        {{"dump", "--json", "--initiator", "*host2", NULL},
+         {.initiator = "*host2"}},
+        {{"dump", "--json", "--key", "1001", NULL},
+         {.has_key = true, .key = 0x1001}},
+        {{"dump", "--json", "--lu", "nothing", NULL}, {.lu = "nothing"}},
+    };
+    static const struct {
+        const char *args[8];
+        StoreFilter filter;
+    } histories[] = {
+        {{"history", "--json", NULL}, {0}},
+        {{"history", "--json", "-n", "3", NULL}, {.limit = 3}},
+        {{"history", "--json", "--initiator", "*NODE1", NULL},
+         {.initiator = "*NODE1"}},
+        {{"history", "--json", "--key", "401", NULL},
+         {.has_key = true, .key = 0x401}},
+        {{"history", "--json", "--lu", "nothing", NULL}, {.lu = "nothing"}},
+    };
+    StoreOptions options = testutil_store_options(f->db);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Store) store = NULL;
+    gint64 deadline = g_get_monotonic_time() + 30 * G_USEC_PER_SEC;
+    size_t i;
+
+    rich_scenario(f);
+    options.create = false;
+    store = store_open(&options, &error);
+    assert_non_null(store);
+    for (i = 0; i < G_N_ELEMENTS(dumps); i++) {
+        g_autofree char *mine = json_of(f, dumps[i].args);
+        g_autofree char *sql =
+            store_dump_json(store, &dumps[i].filter, deadline, &error);
+
+        assert_non_null(sql);
+        if (i == 0) {
+            assert_rich_dump(mine);
+        }
+        assert_string_equal(mine, sql);
+    }
+    for (i = 0; i < G_N_ELEMENTS(histories); i++) {
+        g_autofree char *mine = json_of(f, histories[i].args);
+        g_autofree char *sql =
+            store_history_json(store, &histories[i].filter, deadline, &error);
+
+        assert_non_null(sql);
+        if (i == 0) {
+            assert_rich_history(mine);
+        }
+        assert_string_equal(mine, sql);
+    }
+}
+
+/* ------------------------------------------------------------------ */
 /* dump while daemons write                                            */
 /* ------------------------------------------------------------------ */
 
@@ -719,6 +977,7 @@ int main(void)
         T(test_clear),
         T(test_forget),
         T(test_errors),
+        T(test_json_same_as_sql),
         T(test_dump_while_daemons_write),
         T(test_check_fs_passes),
         T(test_check_fs_detects_missing_locks),
