@@ -472,9 +472,6 @@ static bool check_journal(Store *store, GError **error)
     return true;
 }
 
-/* Defined with the reports below, which call them. */
-static bool register_functions(Store *store, GError **error);
-
 Store *store_open(const StoreOptions *options, GError **error)
 {
     g_autoptr(Store) store = g_new0(Store, 1);
@@ -523,10 +520,6 @@ Store *store_open(const StoreOptions *options, GError **error)
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
     set_deadline_from_now(store, store->open_timeout_ms);
-    if (!register_functions(store, error)) {
-        return NULL;
-    }
-
     if (!exec_sql(store,
                   "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
                   "PRAGMA mmap_size = 0",
@@ -1271,9 +1264,9 @@ fail:
 /* ------------------------------------------------------------------ */
 
 /*
- * The filters, shared by the table and the JSON forms so that both show
+ * The filters, shared by every report so that all show
  * the same rows.  Parameters: ?1 LU glob, ?2 initiator glob, ?3 key,
- * ?4 since (ms), ?5 limit, ?6 the database path.
+ * ?4 since (ms), ?5 limit; the per-LU queries take the LU's row id as ?7.
  */
 #define FILTER_LU                                                              \
     "(?1 IS NULL OR lu.name GLOB ?1 OR EXISTS (SELECT 1 FROM lu_seen s "       \
@@ -1304,11 +1297,6 @@ fail:
     "SELECT " columns " FROM (SELECT * FROM history h WHERE " FILTER_HISTORY   \
     " ORDER BY h.id DESC LIMIT ?5) h ORDER BY h.id"
 
-#define ISO_TIME(t) "strftime('%Y-%m-%dT%H:%M:%SZ', " t ", 'unixepoch')"
-#define JSON_BOOL(x)                                                           \
-    "json(CASE WHEN (" x ") IS NULL THEN NULL WHEN (" x ") THEN 'true' "       \
-    "ELSE 'false' END)"
-#define JSON_KEY(k) "iif((" k ") IS NULL, NULL, printf('0x%x', " k "))"
 #define HOLDER(r) "(lu.res_type IN (7, 8) OR " r ".holder)"
 
 /* clang-format off */
@@ -1342,43 +1330,6 @@ static const char sql_dump_vms[] =
     "SELECT vm.name, vm.vm_name, vm.vm_uuid, vm.last_host, vm.first_seen, "
     "vm.last_seen FROM initiator vm WHERE " FILTER_VM " ORDER BY vm.name";
 
-static const char sql_dump_json[] =
-    "SELECT json_object('database', ?6, 'logical_units', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('name', lu.name, "
-    "'id_source', lu.id_source, 'generation', lu.generation, 'aptpl', "
-    JSON_BOOL("lu.aptpl") ", 'pr_information_lost', "
-    JSON_BOOL("lu.info_lost") ", 'created_at', " ISO_TIME("lu.created_at")
-    ", 'seen', json((SELECT json_group_array(json(o)) FROM (SELECT "
-    "json_object('host', s.host, 'path', s.path, 'id_source', s.id_source, "
-    "'first_seen', " ISO_TIME("s.first_seen") ", 'last_seen', "
-    ISO_TIME("s.last_seen") ") AS o FROM lu_seen s WHERE s.lu_id = lu.id "
-    "ORDER BY s.first_seen, s.host, s.path))), 'reservation', "
-    "json(iif(lu.res_type = 0, NULL, json_object('type', lu.res_type, "
-    "'type_name', softpr_type_name(lu.res_type), 'scope', 'LU', "
-    "'all_registrants', " JSON_BOOL("lu.res_type IN (7, 8)") ", 'holder', "
-    "json((SELECT json_object('key', printf('0x%x', r.key), 'initiator', "
-    "r.initiator_name, 'rtpi', r.rtpi) FROM registration r WHERE r.lu_id = "
-    "lu.id AND r.holder))))), 'registrations', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('key', "
-    "printf('0x%x', r.key), 'initiator', r.initiator_name, 'transport_id', "
-    "lower(hex(r.initiator)), 'rtpi', iif(r.all_tg_pt, NULL, r.rtpi), "
-    "'all_tg_pt', " JSON_BOOL("r.all_tg_pt") ", 'holder', " JSON_BOOL(
-    HOLDER("r")) ", 'host', r.host, 'registered_at', "
-    ISO_TIME("r.registered_at") ") AS o FROM registration r WHERE r.lu_id = "
-    "lu.id AND " FILTER_REG("r") " ORDER BY r.id))), 'unit_attentions', "
-    "json((SELECT json_group_array(json(o)) FROM (SELECT "
-    "json_object('initiator', u.initiator_name, 'rtpi', iif(u.rtpi = 0, "
-    "NULL, u.rtpi), 'asc', printf('0x%02x', u.asc), 'ascq', printf('0x%02x', "
-    "u.ascq), 'condition', softpr_asc_name(u.asc, u.ascq), 'raised_at', "
-    ISO_TIME("u.raised_at") ") AS o FROM unit_attention u WHERE u.lu_id = "
-    "lu.id AND " FILTER_UA("u") " ORDER BY u.id)))) AS o FROM lu WHERE "
-    FILTER_LU_ROWS " ORDER BY lu.name))), 'initiators', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('name', vm.name, "
-    "'vm_name', vm.vm_name, 'vm_uuid', vm.vm_uuid, 'last_host', "
-    "vm.last_host, 'first_seen', " ISO_TIME("vm.first_seen") ", 'last_seen', "
-    ISO_TIME("vm.last_seen") ") AS o FROM initiator vm WHERE " FILTER_VM
-    " ORDER BY vm.name))))";
-
 static const char sql_history[] =
     HISTORY_ROWS("h.id, h.at_ms, h.host, h.origin, h.lu_name, "
     "h.initiator_name, h.action, h.service_action IS NOT NULL, h.type, "
@@ -1386,88 +1337,11 @@ static const char sql_history[] =
     "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail, h.rtpi, "
     "h.service_action, h.move_rtpi");
 
-static const char sql_history_json[] =
-    "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
-    "json_object('id', h.id, 'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms "
-    "/ 1000.0, 'unixepoch'), 'host', h.host, 'origin', h.origin, 'lu', "
-    "h.lu_name, 'initiator', h.initiator_name, 'rtpi', h.rtpi, 'action', "
-    "h.action, 'service_action', h.service_action, 'type', h.type, "
-    "'type_name', iif(h.type IS NULL, NULL, softpr_type_name(h.type)), "
-    "'scope', h.scope, 'key', " JSON_KEY("h.key") ", 'sa_key', "
-    JSON_KEY("h.sa_key") ", 'spec_i_pt', " JSON_BOOL("h.spec_i_pt") ", "
-    "'all_tg_pt', " JSON_BOOL("h.all_tg_pt") ", 'aptpl', "
-    JSON_BOOL("h.aptpl") ", 'unreg', " JSON_BOOL("h.unreg") ", 'move_rtpi', "
-    "h.move_rtpi, 'status', h.status, 'status_name', "
-    "softpr_status_name(h.status), 'sense', json(iif(h.sense_key IS NULL, "
-    "NULL, json_object('key', h.sense_key, 'key_name', "
-    "softpr_sense_key_name(h.sense_key), 'asc', printf('0x%02x', h.asc), "
-    "'ascq', printf('0x%02x', h.ascq), 'name', softpr_asc_name(h.asc, "
-    "h.ascq)))), 'generation', h.generation, 'detail', h.detail) AS o") ")";
 /* clang-format on */
 
 static const char sql_lu_names[] =
     "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";
 static const char sql_forget_vm[] = "DELETE FROM initiator WHERE name = ?1";
-
-/* Functions the report queries call, so that names come from one place. */
-static void sql_type_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        engine_type_name((uint8_t)sqlite3_value_int(argv[0])),
-                        -1, SQLITE_STATIC);
-}
-
-static void sql_asc_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        scsi_asc_name((uint8_t)sqlite3_value_int(argv[0]),
-                                      (uint8_t)sqlite3_value_int(argv[1])),
-                        -1, SQLITE_STATIC);
-}
-
-static void sql_sense_key_name(sqlite3_context *ctx, int argc,
-                               sqlite3_value **argv)
-{
-    sqlite3_result_text(
-        ctx, scsi_sense_key_name((uint8_t)sqlite3_value_int(argv[0])), -1,
-        SQLITE_STATIC);
-}
-
-static void sql_status_name(sqlite3_context *ctx, int argc,
-                            sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        scsi_status_name((uint8_t)sqlite3_value_int(argv[0])),
-                        -1, SQLITE_STATIC);
-}
-
-static bool register_functions(Store *store, GError **error)
-{
-    static const struct {
-        const char *name;
-        int argc;
-        void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    } functions[] = {
-        {"softpr_type_name", 1, sql_type_name},
-        {"softpr_asc_name", 2, sql_asc_name},
-        {"softpr_sense_key_name", 1, sql_sense_key_name},
-        {"softpr_status_name", 1, sql_status_name},
-    };
-    size_t i;
-
-    for (i = 0; i < G_N_ELEMENTS(functions); i++) {
-        int rc = sqlite3_create_function_v2(
-            store->db, functions[i].name, functions[i].argc,
-            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-            functions[i].fn, NULL, NULL, NULL);
-
-        if (rc != SQLITE_OK) {
-            set_db_error(store, error, rc, "registering SQL functions");
-            return false;
-        }
-    }
-    return true;
-}
 
 /* Prepare a one-off @sql with @filter bound. */
 static sqlite3_stmt *report_prepare(Store *store, const char *sql,
@@ -1496,7 +1370,6 @@ static sqlite3_stmt *report_prepare(Store *store, const char *sql,
     }
     sqlite3_bind_int64(stmt, 5,
                        filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
-    sqlite3_bind_text(stmt, 6, store->path, -1, SQLITE_STATIC);
     return stmt;
 }
 
@@ -1718,44 +1591,6 @@ StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
     ok = dump_read(store, filter, dump, error);
     store_rollback(store);
     return ok ? g_steal_pointer(&dump) : NULL;
-}
-
-/* The single text value of the one-row query @sql, in a read transaction. */
-static char *report_text(Store *store, const char *sql,
-                         const StoreFilter *filter, gint64 deadline,
-                         GError **error)
-{
-    sqlite3_stmt *stmt;
-    char *text = NULL;
-    int rc;
-
-    if (!store_begin(store, false, deadline, error)) {
-        return NULL;
-    }
-    stmt = report_prepare(store, sql, filter, error);
-    if (stmt != NULL) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) {
-            text = column_dup(stmt, 0);
-        } else {
-            set_db_error(store, error, rc, "reading a report");
-        }
-        sqlite3_finalize(stmt);
-    }
-    store_rollback(store);
-    return text;
-}
-
-char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
-                      GError **error)
-{
-    return report_text(store, sql_dump_json, filter, deadline, error);
-}
-
-char *store_history_json(Store *store, const StoreFilter *filter,
-                         gint64 deadline, GError **error)
-{
-    return report_text(store, sql_history_json, filter, deadline, error);
 }
 
 static void history_row_clear(gpointer p)

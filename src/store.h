@@ -240,14 +240,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreDump, store_dump_free)
 StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error);
 
-/*
- * The same as one JSON document, built by sqlite's JSON functions:
- * {"database", "logical_units": [...], "initiators": [...]}
- * (docs/softpr.1 describes the members).  g_free() it.
- */
-char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
-                      GError **error);
-
 /* One row of the audit history. */
 typedef struct StoreHistoryRow {
     gint64 id;
@@ -284,10 +276,6 @@ typedef struct StoreHistoryRow {
 /* History rows matching @filter, oldest first (StoreHistoryRow). */
 GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error);
-
-/* The same as a JSON array built by sqlite's JSON functions. */
-char *store_history_json(Store *store, const StoreFilter *filter,
-                         gint64 deadline, GError **error);
 
 /*
  * The names of every logical unit in the database matching @pattern
