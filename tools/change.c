@@ -98,9 +98,11 @@ static bool resolve_lus(Store *store, const DbOptions *db, const char *pattern,
 /* One line on what @lu holds now. */
 static void print_lu_summary(const StoreLuDump *lu)
 {
+    g_autofree char *name = table_escape(lu->name);
+
     printf("  %s: %u registration%s, reservation %s, PRgeneration 0x%x, "
            "APTPL %s\n",
-           lu->name, lu->regs->len, lu->regs->len == 1 ? "" : "s",
+           name, lu->regs->len, lu->regs->len == 1 ? "" : "s",
            engine_type_name(lu->res_type), lu->generation,
            lu->aptpl ? "on" : "off");
 }
@@ -150,8 +152,10 @@ static bool confirm(const char *question)
            g_ascii_strcasecmp(answer, "yes") == 0;
 }
 
-static void print_outcome(const char *name, const AdminOutcome *o)
+static void print_outcome(const char *lu_name, const AdminOutcome *o)
 {
+    g_autofree char *name = table_escape(lu_name);
+
     printf("%s: registrations %u -> %u, reservation %s -> %s, PRgeneration "
            "0x%x -> 0x%x\n",
            name, o->registrations_before, o->registrations_after,
@@ -218,7 +222,9 @@ static int change_lus(int argc, char **argv, const char *summary,
         AdminOutcome outcome;
 
         if (!change(store, name, dbopts_deadline(&args.db), &outcome, &error)) {
-            tool_error("%s: %s: %s", argv[0], name, error->message);
+            g_autofree char *shown = table_escape(name);
+
+            tool_error("%s: %s: %s", argv[0], shown, error->message);
             goto out;
         }
         print_outcome(name, &outcome);
@@ -277,13 +283,15 @@ static bool show_initiator(Store *store, const DbOptions *db, const char *name,
         for (j = 0; j < lu->regs->len; j++) {
             StoreRegDump *reg = &g_array_index(lu->regs, StoreRegDump, j);
             g_autofree char *key = table_key(reg->key);
+            g_autofree char *lu_name = table_escape(lu->name);
+            g_autofree char *shown = table_escape(reg->initiator);
             TransportId tid;
 
             if (!tid_parse(reg->initiator, &tid, NULL) ||
                 !tid_matches(&tid, initiator)) {
                 continue;
             }
-            printf("  %s: key %s, %s%s\n", lu->name, key, reg->initiator,
+            printf("  %s: key %s, %s%s\n", lu_name, key, shown,
                    reg->holder ? ", holds the reservation" : "");
             (*count)++;
         }
@@ -390,7 +398,9 @@ int forget_main(int argc, char **argv)
 
         if (!admin_forget(store, name, &initiator, dbopts_deadline(&args.db),
                           &outcome, &error)) {
-            tool_error("forget: %s: %s", name, error->message);
+            g_autofree char *shown = table_escape(name);
+
+            tool_error("forget: %s: %s", shown, error->message);
             goto out;
         }
         if (outcome.changed) {

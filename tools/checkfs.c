@@ -28,6 +28,7 @@
 #include "identity.h"
 #include "softpr.h"
 #include "store.h"
+#include "table.h"
 
 #define SUBJECT_FILE ".softpr-check-fs.db"
 #define BOARD_FILE ".softpr-check-fs-board.db"
@@ -65,7 +66,7 @@ enum {
 
 typedef struct Peer {
     char *name; /* initiator name */
-    char *host;
+    char *host; /* escaped for the terminal (table_escape()) */
     uint32_t step;
     uint32_t value;
 } Peer;
@@ -203,7 +204,8 @@ static bool read_board(Check *check, bool joining, GArray *peers,
                 continue;
             }
             peer.name = g_strdup(reg->initiator);
-            peer.host = g_strdup(reg->host);
+            /* Only ever printed; another host chose it. */
+            peer.host = table_escape(reg->host);
             g_array_append_val(peers, peer);
         }
     }

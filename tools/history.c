@@ -56,17 +56,22 @@ static void describe_command(const StoreHistoryRow *row, GString *line)
 static void print_row(const StoreHistoryRow *row, FILE *out)
 {
     g_autofree char *when = table_time_ms(row->at_ms);
+    g_autofree char *host = table_escape(row->host);
+    g_autofree char *lu = table_escape(row->lu_name);
+    g_autofree char *who = table_escape(row->initiator);
+    g_autofree char *action = table_escape(row->action);
+    g_autofree char *detail = table_escape(row->detail);
     g_autoptr(GString) line = g_string_new(NULL);
 
-    g_string_append_printf(line, "%s %s %s: ", when, row->host, row->lu_name);
+    g_string_append_printf(line, "%s %s %s: ", when, host, lu);
     if (strcmp(row->origin, "softpr") == 0) {
         /* An administrator's command, perhaps about an initiator. */
-        g_string_append_printf(line, "administrator: %s", row->action);
-        if (row->initiator != NULL) {
-            g_string_append_printf(line, " %s", row->initiator);
+        g_string_append_printf(line, "administrator: %s", action);
+        if (who != NULL) {
+            g_string_append_printf(line, " %s", who);
         }
     } else {
-        g_string_append_printf(line, "%s: %s", row->initiator, row->action);
+        g_string_append_printf(line, "%s: %s", who, action);
     }
     if (row->has_fields) {
         describe_command(row, line);
@@ -79,8 +84,8 @@ static void print_row(const StoreHistoryRow *row, FILE *out)
         g_string_append_printf(line, " -> %s", scsi_status_name(row->status));
     }
     g_string_append_printf(line, ", PRgeneration 0x%x", row->generation);
-    if (row->detail != NULL) {
-        g_string_append_printf(line, " (%s)", row->detail);
+    if (detail != NULL) {
+        g_string_append_printf(line, " (%s)", detail);
     }
     fprintf(out, "%s\n", line->str);
 }

@@ -11,8 +11,7 @@ void report_options_add(GOptionContext *context, ReportOptions *options,
                         const ReportHelp *help)
 {
     const GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &options->json,
-         "Print JSON", NULL},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &options->json, "Print JSON", NULL},
         {"lu", 0, 0, G_OPTION_ARG_STRING, &options->lu, help->lu, "PATTERN"},
         {"initiator", 0, 0, G_OPTION_ARG_STRING, &options->initiator,
          help->initiator, "PATTERN"},

@@ -861,6 +861,88 @@ static void test_history_json_format(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* Output an administrator can trust                                   */
+/* ------------------------------------------------------------------ */
+
+/* A VM name that would clear the terminal and retitle it, with a byte
+ * that is not UTF-8, and a file name with a newline. */
+#define EVIL_VM "-name 'guest=x\033[2J\033]0;owned\007\377y'"
+#define EVIL_FILE "two\nlines.img"
+
+/* Whether @text holds a byte below 0x20 other than newlines. */
+static bool has_controls(const char *text)
+{
+    const char *p;
+
+    for (p = text; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 && *p != '\n') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A QEMU whose command line holds an escape sequence and a byte that is
+ * not UTF-8, on a disk whose path holds a newline, through the real
+ * daemon: the tables print them escaped (\x1b, \n, \xff) and nothing
+ * raw, every line stays one line; the JSON is valid, valid UTF-8, the
+ * invalid byte U+FFFD.
+ */
+static void test_output_escapes_what_is_not_printable(void **state)
+{
+    Fixture *f = *state;
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const dump_json[] = {"dump", "--json", NULL};
+    static const char *const history[] = {"history", NULL};
+    static const char *const history_json[] = {"history", "--json", NULL};
+    g_autofree char *evil = g_build_filename(f->dir, EVIL_FILE, NULL);
+    g_autofree char *link = g_build_filename(f->dir, "plain.img", NULL);
+    g_autofree char *out = NULL;
+    g_autofree char *hist = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *hjson = NULL;
+    g_autofree char *valid = NULL;
+    g_autofree char *vm_name = NULL;
+    g_autofree char *path = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    close(disk(f, EVIL_FILE));
+    /* prpeer takes the disk on a command line split at spaces and
+     * newlines; the daemon sees the file's own path. */
+    assert_int_equal(symlink(evil, link), 0);
+    f->host1 = testd_start(f->dir, "host1", NULL, host1_args);
+    vm_on(f, f->host1, EVIL_VM, "plain.img", "register 1 reserve 1 1");
+
+    out = tool_ok(f, dump);
+    assert_true(g_utf8_validate(out, -1, NULL));
+    assert_false(has_controls(out));
+    assert_contains(out, "x\\x1b[2J\\x1b]0;owned\\x07\\xffy");
+    assert_contains(out, "two\\nlines.img (xattr)");
+
+    hist = tool_ok(f, history);
+    assert_true(g_utf8_validate(hist, -1, NULL));
+    assert_false(has_controls(hist));
+    lines = g_strsplit(g_strstrip(hist), "\n", -1);
+    assert_int_equal(g_strv_length(lines), 2);
+
+    json = tool_ok(f, dump_json);
+    assert_true(g_utf8_validate(json, -1, NULL));
+    valid = testutil_sql_text("SELECT json_valid(?1)", json, NULL);
+    assert_string_equal(valid, "1");
+    vm_name = testutil_json_text(json, "$.initiators[0].vm_name");
+    assert_string_equal(vm_name, "x\033[2J\033]0;owned\007\357\277\275y");
+    path = testutil_json_text(json, "$.logical_units[0].seen[0].path");
+    assert_string_equal(path, evil);
+
+    hjson = tool_ok(f, history_json);
+    assert_true(g_utf8_validate(hjson, -1, NULL));
+    g_free(valid);
+    valid = testutil_sql_text("SELECT json_valid(?1)", hjson, NULL);
+    assert_string_equal(valid, "1");
+}
+
+/* ------------------------------------------------------------------ */
 /* dump while daemons write                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1091,6 +1173,7 @@ int main(void)
         T(test_errors),
         T(test_dump_json_format),
         T(test_history_json_format),
+        T(test_output_escapes_what_is_not_printable),
         T(test_dump_while_daemons_write),
         T(test_check_fs_passes),
         T(test_check_fs_detects_missing_locks),
