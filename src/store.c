@@ -1287,8 +1287,12 @@ fail:
     "((?1 IS NULL AND ?3 IS NULL) OR EXISTS (SELECT 1 FROM registration r "    \
     "JOIN lu ON lu.id = r.lu_id WHERE r.initiator_name = vm.name "             \
     "AND " FILTER_LU " AND (?3 IS NULL OR r.key = ?3))))"
+/* History names LUs by value: a path is matched through the LU of that
+ * name, as for a dump. */
 #define FILTER_HISTORY                                                         \
-    "(?1 IS NULL OR h.lu_name GLOB ?1) AND "                                   \
+    "(?1 IS NULL OR h.lu_name GLOB ?1 OR EXISTS (SELECT 1 FROM lu JOIN "       \
+    "lu_seen s ON s.lu_id = lu.id WHERE lu.name = h.lu_name AND "              \
+    "s.path GLOB ?1)) AND "                                                    \
     "(?2 IS NULL OR lower(h.initiator_name) GLOB lower(?2)) AND "              \
     "(?3 IS NULL OR h.key = ?3 OR h.sa_key = ?3) AND "                         \
     "(?4 IS NULL OR h.at_ms >= ?4)"
@@ -1338,6 +1342,11 @@ static const char sql_history[] =
     "h.service_action, h.move_rtpi");
 
 /* clang-format on */
+
+/* Where host ?2 has seen the LU named ?1, most recently first. */
+static const char sql_history_paths[] =
+    "SELECT s.path FROM lu JOIN lu_seen s ON s.lu_id = lu.id WHERE "
+    "lu.name = ?1 AND s.host = ?2 ORDER BY s.last_seen DESC, s.path";
 
 static const char sql_lu_names[] =
     "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";
@@ -1603,6 +1612,7 @@ static void history_row_clear(gpointer p)
     g_free(row->initiator);
     g_free(row->action);
     g_free(row->detail);
+    g_strfreev(row->paths);
 }
 
 static void row_history(sqlite3_stmt *stmt, void *data)
@@ -1641,6 +1651,51 @@ static void row_history(sqlite3_stmt *stmt, void *data)
     g_array_append_val((GArray *)data, row);
 }
 
+/* One text column: names, paths, integrity check lines. */
+static void row_name(sqlite3_stmt *stmt, void *data)
+{
+    g_ptr_array_add(data, column_dup(stmt, 0));
+}
+
+/* Fill each row's paths, looking each (LU, host) up once. */
+static bool history_paths(Store *store, GArray *rows, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(
+        g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+    guint i;
+
+    for (i = 0; i < rows->len; i++) {
+        StoreHistoryRow *row = &g_array_index(rows, StoreHistoryRow, i);
+        char *key = g_strdup_printf("%zu:%s%s", strlen(row->lu_name),
+                                    row->lu_name, row->host);
+        char **paths = g_hash_table_lookup(seen, key);
+
+        if (paths == NULL) {
+            g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+            sqlite3_stmt *stmt =
+                report_prepare(store, sql_history_paths, NULL, error);
+
+            if (stmt == NULL) {
+                g_free(key);
+                return false;
+            }
+            sqlite3_bind_text(stmt, 1, row->lu_name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, row->host, -1, SQLITE_STATIC);
+            if (!report_rows(store, stmt, row_name, found, error)) {
+                g_free(key);
+                return false;
+            }
+            g_ptr_array_add(found, NULL);
+            paths = (char **)g_ptr_array_free(g_steal_pointer(&found), FALSE);
+            g_hash_table_insert(seen, key, paths);
+        } else {
+            g_free(key);
+        }
+        row->paths = g_strdupv(paths);
+    }
+    return true;
+}
+
 GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error)
 {
@@ -1653,14 +1708,10 @@ GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
         return NULL;
     }
     stmt = report_prepare(store, sql_history, filter, error);
-    ok = stmt != NULL && report_rows(store, stmt, row_history, rows, error);
+    ok = stmt != NULL && report_rows(store, stmt, row_history, rows, error) &&
+         history_paths(store, rows, error);
     store_rollback(store);
     return ok ? g_steal_pointer(&rows) : NULL;
-}
-
-static void row_name(sqlite3_stmt *stmt, void *data)
-{
-    g_ptr_array_add(data, column_dup(stmt, 0));
 }
 
 GPtrArray *store_lu_names(Store *store, const char *pattern, gint64 deadline,

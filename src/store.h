@@ -247,6 +247,9 @@ typedef struct StoreHistoryRow {
     char *host;
     char *origin;
     char *lu_name;
+    /* Where the entry's host has seen that LU (lu_seen), most recently
+     * first; empty when it has not (NULL-terminated). */
+    char **paths;
     char *initiator; /* NULL: an administrator */
     bool has_rtpi;   /* with an initiator */
     uint16_t rtpi;
@@ -273,7 +276,11 @@ typedef struct StoreHistoryRow {
     char *detail;
 } StoreHistoryRow;
 
-/* History rows matching @filter, oldest first (StoreHistoryRow). */
+/*
+ * History rows matching @filter, oldest first (StoreHistoryRow): an
+ * LU pattern matches the name, or a path the LU was seen at, as for a
+ * dump.
+ */
 GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error);
 

@@ -53,6 +53,22 @@ static void describe_command(const StoreHistoryRow *row, GString *line)
     }
 }
 
+/* " (PATH, ...)": where the entry's host sees the LU. */
+static void append_paths(const StoreHistoryRow *row, GString *line)
+{
+    guint i;
+
+    for (i = 0; row->paths[i] != NULL; i++) {
+        g_autofree char *path = table_escape(row->paths[i]);
+
+        g_string_append(line, i == 0 ? " (" : ", ");
+        g_string_append(line, path);
+    }
+    if (i > 0) {
+        g_string_append_c(line, ')');
+    }
+}
+
 static void print_row(const StoreHistoryRow *row, FILE *out)
 {
     g_autofree char *when = table_time_ms(row->at_ms);
@@ -63,7 +79,9 @@ static void print_row(const StoreHistoryRow *row, FILE *out)
     g_autofree char *detail = table_escape(row->detail);
     g_autoptr(GString) line = g_string_new(NULL);
 
-    g_string_append_printf(line, "%s %s %s: ", when, host, lu);
+    g_string_append_printf(line, "%s %s %s", when, host, lu);
+    append_paths(row, line);
+    g_string_append(line, ": ");
     if (strcmp(row->origin, "softpr") == 0) {
         /* An administrator's command, perhaps about an initiator. */
         g_string_append_printf(line, "administrator: %s", action);
@@ -147,7 +165,8 @@ static char *history_json(Store *store, const StoreFilter *filter,
 int history_main(int argc, char **argv)
 {
     static const ReportHelp help = {
-        .lu = "Only logical units whose name matches PATTERN (a shell glob)",
+        .lu = "Only logical units whose name, or a path they were seen at, "
+              "matches PATTERN (a shell glob)",
         .initiator = "Only commands from initiators matching PATTERN",
         .key = "Only commands naming reservation key KEY (hex)",
     };

@@ -319,12 +319,22 @@ static void add_sense(JsonBuilder *b, const StoreHistoryRow *row)
 
 static void add_history_row(JsonBuilder *b, const StoreHistoryRow *row)
 {
+    guint i;
+
     json_builder_begin_object(b);
     add_int(b, "id", row->id);
     add_time(b, "time", row->at_ms, true);
     add_string(b, "host", row->host);
     add_string(b, "origin", row->origin);
     add_string(b, "lu", row->lu_name);
+    json_builder_set_member_name(b, "paths");
+    json_builder_begin_array(b);
+    for (i = 0; row->paths[i] != NULL; i++) {
+        g_autofree char *valid = g_utf8_make_valid(row->paths[i], -1);
+
+        json_builder_add_string_value(b, valid);
+    }
+    json_builder_end_array(b);
     add_string(b, "initiator", row->initiator);
     if (row->has_rtpi) {
         add_int(b, "rtpi", row->rtpi);

@@ -317,6 +317,48 @@ static void test_history(void **state)
     assert_null(testutil_json_text(last, "$[1]"));
 }
 
+/*
+ * history --lu matches a path the LU was seen at, as dump --lu does,
+ * and each entry shows where its host sees the LU; an administrator's
+ * entry from a host that never saw it shows none.
+ */
+static void test_history_by_path(void **state)
+{
+    Fixture *f = *state;
+    static const char *const by_path[] = {"history", "--lu", "*/disk.img",
+                                          NULL};
+    static const char *const json[] = {"history", "--json", "--lu",
+                                       "*/disk.img", NULL};
+    static const char *const other[] = {"history", "--lu", "*/other.img", NULL};
+    static const char *const clear[] = {"clear",     "--yes",  "*/disk.img",
+                                        "--host-id", "admin1", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *js = NULL;
+    g_autofree char *none = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *shown = g_strdup_printf(" (%s): ", f->disk);
+    g_auto(GStrv) lines = NULL;
+    guint i;
+
+    scenario(f);
+    g_free(tool_ok(f, clear));
+    out = tool_ok(f, by_path);
+    lines = g_strsplit(g_strstrip(out), "\n", -1);
+    assert_int_equal(g_strv_length(lines), 5);
+    for (i = 0; i < 4; i++) {
+        assert_contains(lines[i], shown);
+    }
+    assert_contains(lines[4], " admin1 lu-");
+    assert_contains(lines[4], ": administrator: clear");
+    assert_lacks(lines[4], f->disk);
+    js = tool_ok(f, json);
+    path = testutil_json_text(js, "$[2].paths[0]");
+    assert_string_equal(path, f->disk);
+    assert_null(testutil_json_text(js, "$[4].paths[0]"));
+    none = tool_ok(f, other);
+    assert_string_equal(none, "");
+}
+
 /* The PRgeneration and registration count of the (single) LU. */
 static void lu_state(Fixture *f, gint64 *generation, gint64 *registrations)
 {
@@ -824,6 +866,7 @@ static void test_history_json_format(void **state)
         {"time", "text",
          "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"},
         {"origin", "text", "^softpr[d]?$"},
+        {"paths", "array", NULL},
         {"initiator", "null,text", NULL},
         {"rtpi", "integer,null", NULL},
         {"service_action", "integer,null", NULL},
@@ -851,7 +894,7 @@ static void test_history_json_format(void **state)
         "group_concat(key) FROM json_each(e.value)) AS m FROM json_each(?1) e)",
         json, NULL);
     assert_string_equal(entries,
-                        "id,time,host,origin,lu,initiator,rtpi,action,"
+                        "id,time,host,origin,lu,paths,initiator,rtpi,action,"
                         "service_action,type,type_name,scope,key,sa_key,"
                         "spec_i_pt,all_tg_pt,aptpl,unreg,move_rtpi,status,"
                         "status_name,sense,generation,detail");
@@ -1167,6 +1210,7 @@ int main(void)
         T(test_dump_json),
         T(test_dump_filters),
         T(test_history),
+        T(test_history_by_path),
         T(test_power_cycle),
         T(test_clear),
         T(test_forget),
