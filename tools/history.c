@@ -108,13 +108,15 @@ static void print_row(const StoreHistoryRow *row, FILE *out)
     fprintf(out, "%s\n", line->str);
 }
 
-/* @text as an ISO 8601 time or seconds ago ("90s", "15m", "2h", "7d"). */
+/* @text as an ISO 8601 time or an age ("90s", "15m", "2h", "7d", "1w"). */
 static bool parse_since(const char *text, gint64 *ms)
 {
     static const struct {
         char unit;
         gint64 seconds;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    } units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400},
+    };
     g_autoptr(GTimeZone) local = g_time_zone_new_local();
     g_autoptr(GDateTime) when = g_date_time_new_from_iso8601(text, local);
     size_t len = strlen(text);
@@ -178,7 +180,8 @@ int history_main(int argc, char **argv)
     int status = TOOL_EXIT_USAGE;
     const GOptionEntry entries[] = {
         {"since", 0, 0, G_OPTION_ARG_STRING, &since,
-         "Only entries since TIME (ISO 8601, or an age such as 15m, 2h, 7d)",
+         "Only entries since TIME (ISO 8601, or an age such as 15m, 2h, 7d, "
+         "1w)",
          "TIME"},
         {"limit", 'n', 0, G_OPTION_ARG_INT, &limit, "Only the newest N entries",
          "N"},
@@ -197,7 +200,7 @@ int history_main(int argc, char **argv)
     }
     if (since != NULL && !parse_since(since, &filter.since_ms)) {
         tool_error("history: --since: '%s' is neither an ISO 8601 time nor "
-                   "an age such as 15m",
+                   "an age such as 15m, 2h, 7d or 1w",
                    since);
         goto out;
     }

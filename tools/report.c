@@ -30,6 +30,9 @@ bool report_options_finish(ReportOptions *options, int argc, char **argv,
         tool_error("%s: unexpected argument '%s'", argv[0], argv[1]);
         return false;
     }
+    if (!dbopts_check(&options->db, argv[0])) {
+        return false;
+    }
     if (options->key != NULL && !tool_parse_key(options->key, &filter->key)) {
         tool_error("%s: --key: '%s' is not a reservation key (up to 16 hex "
                    "digits)",

@@ -481,7 +481,8 @@ static void test_forget(void **state)
                      1);
 }
 
-/* Usage errors exit 2, failures 1, each with one clear line. */
+/* Usage errors exit 2, failures 1, each with one clear line, as
+ * softpr(1)'s EXIT STATUS says. */
 static void test_errors(void **state)
 {
     Fixture *f = *state;
@@ -493,6 +494,11 @@ static void test_errors(void **state)
     static const char *const no_lu[] = {"clear", "--yes", NULL};
     static const char *const unknown_lu[] = {"clear", "--yes", "nothing", NULL};
     static const char *const unknown_cmd[] = {"frobnicate", NULL};
+    static const char *const no_command[] = {NULL};
+    static const char *const bad_wait[] = {"dump", "--lock-timeout", "-1",
+                                           NULL};
+    static const char *const bad_wait_clear[] = {
+        "clear", "--yes", "--lock-timeout", "601", "lu-*", NULL};
     static const char *const version[] = {"--version", NULL};
     struct {
         const char *const *args;
@@ -506,7 +512,10 @@ static void test_errors(void **state)
         {bad_since, true, 2, "is neither an ISO 8601 time"},
         {no_lu, true, 2, "name at least one logical unit"},
         {unknown_lu, true, 1, "no logical unit in"},
-        {unknown_cmd, false, 1, "unknown command 'frobnicate'"},
+        {unknown_cmd, false, 2, "unknown command 'frobnicate'"},
+        {no_command, false, 2, "Usage: softpr COMMAND"},
+        {bad_wait, true, 2, "--lock-timeout: expected 0 to 600 seconds"},
+        {bad_wait_clear, true, 2, "--lock-timeout: expected 0 to 600"},
     };
     size_t i;
 
@@ -531,6 +540,37 @@ static void test_errors(void **state)
         assert_int_equal(testtool_run(version, NULL, NULL, &out, NULL), 0);
         assert_contains(out, "softpr " SOFTPR_VERSION);
     }
+}
+
+/*
+ * Friction a new user met: forget of an initiator softpr has never
+ * seen says so and asks nothing; --since takes weeks; the help texts
+ * print their "…" in a UTF-8 locale.
+ */
+static void test_friction(void **state)
+{
+    Fixture *f = *state;
+    static const char *const forget[] = {
+        "forget", "iqn.2026-11.org.softpr:vm:never-seen", NULL};
+    static const char *const weeks[] = {"history", "--since", "1w", NULL};
+    static const char *const help[] = {"forget", "--help", NULL};
+    static const char *const utf8[] = {"LC_ALL=C.UTF-8", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *recent = NULL;
+    g_autofree char *text = NULL;
+
+    scenario(f);
+    assert_int_equal(tool(f, forget, "y\n", &out, &err), 1);
+    assert_contains(err, "iqn.2026-11.org.softpr:vm:never-seen has no "
+                         "registrations and no entry in the VM registry; "
+                         "nothing changed");
+    assert_lacks(err, "[y/N]");
+    assert_string_equal(out, "");
+    recent = tool_ok(f, weeks);
+    assert_contains(recent, "REGISTER AND IGNORE EXISTING KEY");
+    assert_int_equal(testtool_run(help, utf8, NULL, &text, NULL), 0);
+    assert_contains(text, "iqn.\u2026");
 }
 
 /* ------------------------------------------------------------------ */
@@ -1146,11 +1186,16 @@ static void check_fs_pair(Fixture *f, const char *vfs_a, char **out_a,
 /*
  * Two processes with different host ids run the site test against one
  * directory at once: on a local filesystem, whose locks work between
- * processes, both pass every check.
+ * processes, both pass every check, and the first (site-a) removes the
+ * scratch files once both are done with them.
  */
 static void test_check_fs_passes(void **state)
 {
     Fixture *f = *state;
+    g_autofree char *subject =
+        g_build_filename(f->dir, ".softpr-check-fs.db", NULL);
+    g_autofree char *board =
+        g_build_filename(f->dir, ".softpr-check-fs-board.db", NULL);
     g_autofree char *out_a = NULL;
     g_autofree char *out_b = NULL;
     int status_a;
@@ -1170,6 +1215,10 @@ static void test_check_fs_passes(void **state)
     assert_contains(out_b, "PASS integrity");
     assert_contains(out_a, "\nPASS\n");
     assert_contains(out_b, "\nPASS\n");
+    /* Nothing is left behind in the shared directory. */
+    assert_contains(out_a, "removed the scratch files");
+    assert_false(g_file_test(subject, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(board, G_FILE_TEST_EXISTS));
 }
 
 /*
@@ -1215,6 +1264,7 @@ int main(void)
         T(test_clear),
         T(test_forget),
         T(test_errors),
+        T(test_friction),
         T(test_dump_json_format),
         T(test_history_json_format),
         T(test_output_escapes_what_is_not_printable),
