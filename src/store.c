@@ -12,9 +12,12 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -1775,4 +1778,137 @@ bool store_check_integrity(Store *store, gint64 deadline, GError **error)
                     "%s: integrity check failed: %s", store->path, list);
     }
     return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backup, for the softpr tool                                         */
+/* ------------------------------------------------------------------ */
+
+/* Open @path, copy the source into it, check and sync it. */
+static bool backup_copy(Store *store, const char *path, GError **error)
+{
+    sqlite3 *dest = NULL;
+    sqlite3_backup *backup;
+    g_autofree char *check = NULL;
+    int rc = sqlite3_open_v2(path, &dest, SQLITE_OPEN_READWRITE, NULL);
+    bool ok = false;
+
+    if (rc == SQLITE_OK) {
+        backup = sqlite3_backup_init(dest, "main", store->db, "main");
+        rc = backup == NULL ? sqlite3_errcode(dest)
+                            : sqlite3_backup_step(backup, -1);
+        if (backup != NULL) {
+            sqlite3_backup_finish(backup);
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        g_set_error(error, SOFTPR_ERROR,
+                    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? SOFTPR_ERROR_BUSY
+                                                             : SOFTPR_ERROR_IO,
+                    "backup to %s: %s", path,
+                    dest != NULL ? sqlite3_errmsg(dest) : sqlite3_errstr(rc));
+        goto out;
+    }
+    /* A copy of a WAL database would be one too: the copy may go where
+     * hosts share it. */
+    if (sqlite3_exec(dest,
+                     "PRAGMA journal_mode = DELETE; PRAGMA synchronous = "
+                     "EXTRA",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO, "backup to %s: %s",
+                    path, sqlite3_errmsg(dest));
+        goto out;
+    }
+    {
+        sqlite3_stmt *stmt = NULL;
+
+        if (sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &stmt, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+            check = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+        }
+        sqlite3_finalize(stmt);
+    }
+    if (g_strcmp0(check, "ok") != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
+                    "backup to %s: the copy fails its check: %s", path,
+                    check != NULL ? check : sqlite3_errmsg(dest));
+        goto out;
+    }
+    ok = true;
+out:
+    sqlite3_close(dest);
+    return ok;
+}
+
+/* fsync() @path (a file or a directory). */
+static bool sync_path(const char *path, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO, "syncing %s: %s",
+                    path, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Give the synced copy @tmp the name @dest (not over a file unless
+ * @replace), and sync the directory. */
+static bool backup_publish(const char *tmp, const char *dest, bool replace,
+                           GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(dest);
+
+    if (!sync_path(tmp, error)) {
+        return false;
+    }
+    if (replace ? rename(tmp, dest) != 0 : link(tmp, dest) != 0) {
+        int err = errno;
+
+        g_set_error(error, SOFTPR_ERROR,
+                    err == EEXIST ? SOFTPR_ERROR_FAILED : SOFTPR_ERROR_IO,
+                    err == EEXIST ? "%s exists already (nothing written)"
+                                  : "writing %s: %s",
+                    dest, g_strerror(err));
+        return false;
+    }
+    if (!replace) {
+        unlink(tmp);
+    }
+    return sync_path(dir, error);
+}
+
+bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
+                  GError **error)
+{
+    g_autofree char *tmp = g_strconcat(dest, ".XXXXXX", NULL);
+    gint64 objects = 0;
+    bool ok;
+    int fd;
+
+    fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "backup: cannot create a file beside %s: %s", dest,
+                    g_strerror(errno));
+        return false;
+    }
+    close(fd);
+    /* The snapshot: a read transaction holding the shared lock. */
+    ok = store_begin(store, false, deadline, error) &&
+         query_int(store, "SELECT count(*) FROM sqlite_schema", &objects,
+                   error) &&
+         backup_copy(store, tmp, error);
+    store_rollback(store);
+    ok = ok && backup_publish(tmp, dest, replace, error);
+    if (!ok) {
+        unlink(tmp);
+    }
+    return ok;
 }

@@ -322,6 +322,22 @@ bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,
  */
 bool store_check_integrity(Store *store, gint64 deadline, GError **error);
 
+/*
+ * Copy the database to a new file @dest with sqlite's online backup, as
+ * one consistent snapshot: the copy is taken inside a read transaction
+ * (writers on every host wait for it at most as long as for any reader,
+ * a few milliseconds for a usual database), and waiting for a writer's
+ * lock ends at @deadline with SOFTPR_ERROR_BUSY.  The copy is written
+ * to a scratch file beside @dest, checked (PRAGMA quick_check), put in
+ * the rollback journal mode, synced, and only then given the name
+ * @dest, so that @dest is never a half-written database.  An existing
+ * @dest is replaced only with @replace, else SOFTPR_ERROR_FAILED and
+ * nothing changes.  Other failures: SOFTPR_ERROR_IO (the destination
+ * cannot be written), SOFTPR_ERROR_CORRUPT (the copy fails its check).
+ */
+bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
+                  GError **error);
+
 /* The path the store was opened with. */
 const char *store_path(const Store *store);
 

@@ -1,7 +1,7 @@
 /*
- * change: the subcommands that change PR state: power-cycle, clear and
- * forget.  They show what they are about to change and ask before doing
- * it (unless --yes); the changes themselves are admin.c's transactions.
+ * change: the subcommands that change PR state: power-cycle, clear,
+ * forget and mark-lost.  They show what they are about to change and ask before
+ * doing it (unless --yes); the changes themselves are admin.c's transactions.
  */
 #include <stdio.h>
 #include <string.h>
@@ -156,6 +156,15 @@ static void print_outcome(const char *lu_name, const AdminOutcome *o)
 {
     g_autofree char *name = table_escape(lu_name);
 
+    if (o->lost_after != o->lost_before) {
+        printf("%s: PR information lost: %s -> %s\n", name,
+               o->lost_before ? "yes" : "no", o->lost_after ? "yes" : "no");
+        return;
+    }
+    if (o->lost_after && !o->changed) {
+        printf("%s: PR information already marked lost; unchanged\n", name);
+        return;
+    }
     printf("%s: registrations %u -> %u, reservation %s -> %s, PRgeneration "
            "0x%x -> 0x%x\n",
            name, o->registrations_before, o->registrations_after,
@@ -257,6 +266,19 @@ int clear_main(int argc, char **argv)
         "RESERVATIONS PREEMPTED\nunit attention and PRgeneration rises by "
         "one.\nLU: a name, a shell glob, or a path the LU was seen at.",
         "Clear the registrations and reservation of", admin_clear);
+}
+
+int mark_lost_main(int argc, char **argv)
+{
+    return change_lus(
+        argc, argv,
+        "Mark the PR information of logical units lost (SPC-5 5.14.11.3), "
+        "after the\ndatabase was restored from a backup: PR IN keeps "
+        "answering from the restored\nstate, every PR OUT but REPLACE LOST "
+        "RESERVATION gets DATA PROTECT, PERSISTENT\nRESERVATION INFORMATION "
+        "LOST, until an initiator replaces the reservation.\nLU: a name, a "
+        "shell glob ('*': every LU), or a path the LU was seen at.",
+        "Mark the PR information lost of", admin_mark_lost);
 }
 
 /* The registrations of @initiator on @name, counted into *@count and

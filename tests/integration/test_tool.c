@@ -19,6 +19,8 @@
 #include "scsi.h"
 #include "tid.h"
 
+#include <sqlite3.h>
+
 typedef struct Fixture {
     char *dir;
     char *db;
@@ -1155,6 +1157,208 @@ static void test_dump_while_daemons_write(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* backup, restore, mark-lost                                          */
+/* ------------------------------------------------------------------ */
+
+/* The JSON dump of the database @db (not f->db). */
+static char *dump_of(Fixture *f, const char *db)
+{
+    const char *const args[] = {"dump", "--json", "--db", db, NULL};
+    char *out = NULL;
+    g_autofree char *err = NULL;
+
+    if (testtool_run(args, utc, NULL, &out, &err) != 0) {
+        fail_msg("softpr dump --db %s:\n%s", db, err);
+    }
+    return out;
+}
+
+/*
+ * softpr backup while two daemons on two hosts answer a stream of PR
+ * OUT commands: every copy is made, is a softpr database sqlite finds
+ * intact, and holds a state SPC-4 allows (a Write Exclusive reservation
+ * has one registered holder): a snapshot, not a mix of two moments.
+ * An existing copy is not overwritten without --force.
+ */
+static void test_backup_while_daemons_write(void **state)
+{
+    Fixture *f = *state;
+    volatile gint stop = 0;
+    Writer writers[2] = {
+        {.key = 0x1001, .stop = &stop},
+        {.key = 0x1002, .stop = &stop},
+    };
+    GThread *threads[2];
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", copy, NULL};
+    const char *force[] = {"backup", "--force", copy, NULL};
+    unsigned held = 0;
+    unsigned n;
+    int i;
+
+    start_hosts(f);
+    g_free(tool_ok(f, backup));
+    {
+        g_autofree char *err = NULL;
+
+        /* Without --force the copy stays as it is. */
+        assert_int_equal(tool(f, backup, NULL, NULL, &err), 1);
+        assert_contains(err, "exists already; --force replaces it");
+    }
+    writers[0].daemon = f->host1;
+    writers[1].daemon = f->host2;
+    for (i = 0; i < 2; i++) {
+        writers[i].disk = f->disk;
+        threads[i] = g_thread_new("writer", write_loop, &writers[i]);
+    }
+    for (n = 0; n < 10; n++) {
+        g_autofree char *json = NULL;
+        g_autofree char *type = NULL;
+        g_autofree char *holders = NULL;
+
+        g_free(tool_ok(f, force));
+        testutil_integrity_ok(copy);
+        json = dump_of(f, copy);
+        type = testutil_json_text(json, "$.logical_units[0].reservation.type");
+        if (type == NULL) {
+            continue;
+        }
+        holders = testutil_sql_text(
+            "SELECT count(*) FROM json_each(?1, "
+            "'$.logical_units[0].registrations') WHERE "
+            "json_extract(value, '$.holder') AND json_extract(value, '$.key') "
+            "= json_extract(?1, '$.logical_units[0].reservation.holder.key')",
+            json, NULL);
+        assert_string_equal(type, "1");
+        assert_string_equal(holders, "1");
+        held++;
+    }
+    g_atomic_int_set(&stop, 1);
+    for (i = 0; i < 2; i++) {
+        g_thread_join(threads[i]);
+    }
+    print_message("backup while writing: %u copies (%u with a reservation); "
+                  "writers: %u GOOD, %u BUSY, %u other\n",
+                  n, held, writers[0].good + writers[1].good,
+                  writers[0].busy + writers[1].busy,
+                  writers[0].other + writers[1].other);
+    assert_int_equal(writers[0].other + writers[1].other, 0);
+    assert_true(writers[0].good > 0 && writers[1].good > 0);
+}
+
+/*
+ * A backup waits for another host's write lock no longer than the lock
+ * bound, then fails (exit 1) saying so, and leaves no file behind.
+ */
+static void test_backup_respects_lock_bound(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", "--lock-timeout", "1", copy, NULL};
+    g_autofree char *err = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    sqlite3 *db = NULL;
+    gint64 start;
+    gint64 waited;
+
+    scenario(f);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    start = g_get_monotonic_time();
+    assert_int_equal(tool(f, backup, NULL, NULL, &err), 1);
+    waited = g_get_monotonic_time() - start;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    /* It waited for the lock (1 s), and gave up (well before the
+     * 120 s the tool run is allowed). */
+    assert_true(waited >= G_USEC_PER_SEC);
+    assert_true(waited < 60 * G_USEC_PER_SEC);
+    sqlite3_close(db);
+    assert_contains(err, "database is locked");
+    dir = g_dir_open(f->dir, 0, NULL);
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        if (g_str_has_prefix(name, "copy.db")) {
+            fail_msg("%s left behind", name);
+        }
+    }
+}
+
+/*
+ * The restore procedure of softpr(1): a backup, marked "PR information
+ * lost" with softpr mark-lost, put in place of the database while the
+ * daemons are stopped.  Then (SPC-5 5.14.11.3) PR IN reports the
+ * restored registrations, PR OUT other than REPLACE LOST RESERVATION
+ * gets CHECK CONDITION, DATA PROTECT, PERSISTENT RESERVATION
+ * INFORMATION LOST (07h/44h/01h), and REPLACE LOST RESERVATION from a
+ * node replaces everything with its registration and reservation,
+ * PRgeneration 0.
+ */
+static void test_restore_marks_lost(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", copy, NULL};
+    const char *mark[] = {"mark-lost", "--yes", "--db", copy, "*", NULL};
+    const char *mark_again[] = {"mark-lost", "--yes", "--db",
+                                copy,        "lu-*",  NULL};
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const history[] = {"history", "-n", "1", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *again = NULL;
+    g_autofree char *shown = NULL;
+    g_autofree char *last = NULL;
+    g_autoptr(PrClient) client = NULL;
+    ClientReply reply;
+    int fd;
+
+    scenario(f);
+    g_free(tool_ok(f, backup));
+    /* Since the backup: node2 changes its key. */
+    vm(f, f->host2, VM2, "register 5eed0022");
+    /* Marked before it goes in place: no command ever sees the restored
+     * state unmarked. */
+    assert_int_equal(testtool_run(mark, utc, NULL, &out, NULL), 0);
+    assert_contains(out, ": PR information lost: no -> yes");
+    assert_int_equal(testtool_run(mark_again, utc, NULL, &again, NULL), 0);
+    assert_contains(again, "already marked lost; unchanged");
+    assert_int_equal(testd_stop(f->host1), 0);
+    assert_int_equal(testd_stop(f->host2), 0);
+    testd_free(f->host1);
+    testd_free(f->host2);
+    f->host1 = f->host2 = NULL;
+    assert_int_equal(rename(copy, f->db), 0);
+
+    start_hosts(f);
+    shown = tool_ok(f, dump);
+    assert_contains(shown, "PR information lost: yes");
+    assert_contains(shown, "0x5eed0002");
+    assert_lacks(shown, "0x5eed0022");
+    last = tool_ok(f, history);
+    assert_contains(last, "administrator: mark-lost -> GOOD");
+
+    client = testd_connect(f->host1);
+    fd = open(f->disk, O_RDWR);
+    assert_int_equal(testd_prin(client, fd, PR_IN_READ_KEYS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(reply.data[7], 16); /* ADDITIONAL LENGTH: two keys */
+    assert_int_equal(
+        testd_prout(client, fd, PR_OUT_REGISTER_IGNORE, 0, 0, 7, 0, &reply),
+        SCSI_STATUS_CHECK_CONDITION);
+    assert_int_equal(reply.sense[2] & 0x0f, 0x07);
+    assert_int_equal(reply.sense[12], 0x44);
+    assert_int_equal(reply.sense[13], 0x01);
+    assert_int_equal(testd_prout(client, fd, PR_OUT_REPLACE_LOST,
+                                 PR_TYPE_WRITE_EXCLUSIVE, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    close(fd);
+    assert_int_equal(testutil_sql_int(f->db, "SELECT info_lost FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(f->db, "SELECT generation FROM lu"), 0);
+    assert_int_equal(
+        testutil_sql_int(f->db, "SELECT count(*) FROM registration"), 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* check-fs                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -1269,6 +1473,9 @@ int main(void)
         T(test_history_json_format),
         T(test_output_escapes_what_is_not_printable),
         T(test_dump_while_daemons_write),
+        T(test_backup_while_daemons_write),
+        T(test_backup_respects_lock_bound),
+        T(test_restore_marks_lost),
         T(test_check_fs_passes),
         T(test_check_fs_detects_missing_locks),
     };
