@@ -33,6 +33,9 @@ GLIB_COMPILE_RESOURCES ?= glib-compile-resources
 PKGS      := glib-2.0 gio-2.0 sqlite3
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
+# Only softpr builds JSON (tools/tojson.c).
+JSON_CFLAGS := $(shell $(PKG_CONFIG) --cflags json-glib-1.0)
+JSON_LIBS   := $(shell $(PKG_CONFIG) --libs json-glib-1.0)
 CMOCKA_CFLAGS := $(shell $(PKG_CONFIG) --cflags cmocka 2>/dev/null)
 CMOCKA_LIBS   := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
@@ -104,10 +107,11 @@ $(BUILD)/softprd: $(BUILD)/src/softprd.o $(BUILD)/libsoftpr.a
 
 $(BUILD)/tools/%.o: tools/%.c $(BUILD)/gen/schema-resources.h
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softpr\" -Itools -c -o $@ $<
+	$(CC) $(ALL_CFLAGS) $(JSON_CFLAGS) -DG_LOG_DOMAIN=\"softpr\" -Itools \
+		-c -o $@ $<
 
 $(BUILD)/softpr: $(TOOL_OBJS) $(BUILD)/libsoftpr.a
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(JSON_LIBS) $(PKG_LIBS)
 
 $(BUILD)/tests/%.o: tests/%.c $(BUILD)/gen/schema-resources.h
 	@mkdir -p $(dir $@)

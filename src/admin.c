@@ -12,6 +12,7 @@ typedef enum AdminAction {
     ADMIN_POWER_CYCLE,
     ADMIN_CLEAR,
     ADMIN_FORGET,
+    ADMIN_MARK_LOST,
 } AdminAction;
 
 /* The command names the history shows. */
@@ -19,6 +20,7 @@ static const char *const action_names[] = {
     [ADMIN_POWER_CYCLE] = "power-cycle",
     [ADMIN_CLEAR] = "clear",
     [ADMIN_FORGET] = "forget",
+    [ADMIN_MARK_LOST] = "mark-lost",
 };
 
 static void apply(AdminAction action, const TransportId *initiator,
@@ -34,18 +36,24 @@ static void apply(AdminAction action, const TransportId *initiator,
     case ADMIN_FORGET:
         engine_forget(state, initiator);
         break;
+    case ADMIN_MARK_LOST:
+        /* The flag the engine reads (SPC-5 5.14.11.3); nothing else
+         * changes until REPLACE LOST RESERVATION. */
+        state->info_lost = true;
+        break;
     }
 }
 
 static char *describe(const AdminOutcome *o)
 {
     /* The history shows the PRgeneration after the change beside it. */
-    return g_strdup_printf("registrations %u -> %u; reservation %s -> %s; "
-                           "PRgeneration was 0x%x",
-                           o->registrations_before, o->registrations_after,
-                           engine_type_name(o->type_before),
-                           engine_type_name(o->type_after),
-                           o->generation_before);
+    return g_strdup_printf(
+        "registrations %u -> %u; reservation %s -> %s; "
+        "PRgeneration was 0x%x%s",
+        o->registrations_before, o->registrations_after,
+        engine_type_name(o->type_before), engine_type_name(o->type_after),
+        o->generation_before,
+        o->lost_after && !o->lost_before ? "; PR information marked lost" : "");
 }
 
 static bool run(Store *store, AdminAction action, const char *lu_name,
@@ -86,9 +94,13 @@ static bool run(Store *store, AdminAction action, const char *lu_name,
     outcome->registrations_after = state->regs->len;
     outcome->type_before = before->res_type;
     outcome->type_after = state->res_type;
+    outcome->lost_before = before->info_lost;
+    outcome->lost_after = state->info_lost;
     outcome->changed = !pr_state_equal(before, state);
-    if (action == ADMIN_FORGET && !outcome->changed) {
-        /* Forgetting sweeps every LU: only those it touched are news. */
+    if ((action == ADMIN_FORGET || action == ADMIN_MARK_LOST) &&
+        !outcome->changed) {
+        /* Forgetting sweeps every LU, marking may be repeated over a
+         * glob: only the LUs they changed are news. */
         store_rollback(store);
         return true;
     }
@@ -126,4 +138,10 @@ bool admin_forget(Store *store, const char *lu_name,
 {
     return run(store, ADMIN_FORGET, lu_name, initiator, deadline, outcome,
                error);
+}
+
+bool admin_mark_lost(Store *store, const char *lu_name, gint64 deadline,
+                     AdminOutcome *outcome, GError **error)
+{
+    return run(store, ADMIN_MARK_LOST, lu_name, NULL, deadline, outcome, error);
 }

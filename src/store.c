@@ -12,9 +12,12 @@
 #include "store.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <sqlite3.h>
 
@@ -517,9 +520,6 @@ static bool check_journal(Store *store, GError **error)
     return true;
 }
 
-/* Defined with the reports below, which call them. */
-static bool register_functions(Store *store, GError **error);
-
 Store *store_open(const StoreOptions *options, GError **error)
 {
     unsigned timeout_ms = options->open_timeout_ms != 0
@@ -582,10 +582,6 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
     sqlite3_db_config(store->db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(store->db, busy_handler, store);
     store->deadline = deadline;
-    if (!register_functions(store, error)) {
-        return NULL;
-    }
-
     if (!exec_sql(store,
                   "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
                   "PRAGMA mmap_size = 0",
@@ -1555,9 +1551,9 @@ fail:
 /* ------------------------------------------------------------------ */
 
 /*
- * The filters, shared by the table and the JSON forms so that both show
+ * The filters, shared by every report so that all show
  * the same rows.  Parameters: ?1 LU glob, ?2 initiator glob, ?3 key,
- * ?4 since (ms), ?5 limit, ?6 the database path.
+ * ?4 since (ms), ?5 limit; the per-LU queries take the LU's row id as ?7.
  */
 #define FILTER_LU                                                              \
     "(?1 IS NULL OR lu.name GLOB ?1 OR EXISTS (SELECT 1 FROM lu_seen s "       \
@@ -1578,8 +1574,12 @@ fail:
     "((?1 IS NULL AND ?3 IS NULL) OR EXISTS (SELECT 1 FROM registration r "    \
     "JOIN lu ON lu.id = r.lu_id WHERE r.initiator_name = vm.name "             \
     "AND " FILTER_LU " AND (?3 IS NULL OR r.key = ?3))))"
+/* History names LUs by value: a path is matched through the LU of that
+ * name, as for a dump. */
 #define FILTER_HISTORY                                                         \
-    "(?1 IS NULL OR h.lu_name GLOB ?1) AND "                                   \
+    "(?1 IS NULL OR h.lu_name GLOB ?1 OR EXISTS (SELECT 1 FROM lu JOIN "       \
+    "lu_seen s ON s.lu_id = lu.id WHERE lu.name = h.lu_name AND "              \
+    "s.path GLOB ?1)) AND "                                                    \
     "(?2 IS NULL OR lower(h.initiator_name) GLOB lower(?2)) AND "              \
     "(?3 IS NULL OR h.key = ?3 OR h.sa_key = ?3) AND "                         \
     "(?4 IS NULL OR h.at_ms >= ?4)"
@@ -1588,11 +1588,6 @@ fail:
     "SELECT " columns " FROM (SELECT * FROM history h WHERE " FILTER_HISTORY   \
     " ORDER BY h.id DESC LIMIT ?5) h ORDER BY h.id"
 
-#define ISO_TIME(t) "strftime('%Y-%m-%dT%H:%M:%SZ', " t ", 'unixepoch')"
-#define JSON_BOOL(x)                                                           \
-    "json(CASE WHEN (" x ") IS NULL THEN NULL WHEN (" x ") THEN 'true' "       \
-    "ELSE 'false' END)"
-#define JSON_KEY(k) "iif((" k ") IS NULL, NULL, printf('0x%x', " k "))"
 #define HOLDER(r) "(lu.res_type IN (7, 8) OR " r ".holder)"
 
 /* clang-format off */
@@ -1605,10 +1600,18 @@ static const char sql_dump_seen[] =
     "SELECT host, path, id_source, first_seen, last_seen FROM lu_seen WHERE "
     "lu_id = ?7 ORDER BY first_seen, host, path";
 
+#define REG_COLUMNS                                                            \
+    "r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER("r") ", "          \
+    "r.host, r.registered_at, r.initiator"
+
 static const char sql_dump_regs[] =
-    "SELECT r.key, r.initiator_name, r.rtpi, r.all_tg_pt, " HOLDER("r") ", "
-    "r.host, r.registered_at FROM registration r JOIN lu ON lu.id = r.lu_id "
+    "SELECT " REG_COLUMNS " FROM registration r JOIN lu ON lu.id = r.lu_id "
     "WHERE r.lu_id = ?7 AND " FILTER_REG("r") " ORDER BY r.id";
+
+/* The holder, whatever the filter: the reservation is the LU's. */
+static const char sql_dump_holder[] =
+    "SELECT " REG_COLUMNS " FROM registration r JOIN lu ON lu.id = r.lu_id "
+    "WHERE r.lu_id = ?7 AND r.holder ORDER BY r.id LIMIT 1";
 
 static const char sql_dump_uas[] =
     "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at FROM "
@@ -1618,131 +1621,23 @@ static const char sql_dump_vms[] =
     "SELECT vm.name, vm.vm_name, vm.vm_uuid, vm.last_host, vm.first_seen, "
     "vm.last_seen FROM initiator vm WHERE " FILTER_VM " ORDER BY vm.name";
 
-static const char sql_dump_json[] =
-    "SELECT json_object('database', ?6, 'logical_units', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('name', lu.name, "
-    "'id_source', lu.id_source, 'generation', lu.generation, 'aptpl', "
-    JSON_BOOL("lu.aptpl") ", 'pr_information_lost', "
-    JSON_BOOL("lu.info_lost") ", 'created_at', " ISO_TIME("lu.created_at")
-    ", 'seen', json((SELECT json_group_array(json(o)) FROM (SELECT "
-    "json_object('host', s.host, 'path', s.path, 'id_source', s.id_source, "
-    "'first_seen', " ISO_TIME("s.first_seen") ", 'last_seen', "
-    ISO_TIME("s.last_seen") ") AS o FROM lu_seen s WHERE s.lu_id = lu.id "
-    "ORDER BY s.first_seen, s.host, s.path))), 'reservation', "
-    "json(iif(lu.res_type = 0, NULL, json_object('type', lu.res_type, "
-    "'type_name', softpr_type_name(lu.res_type), 'scope', 'LU', "
-    "'all_registrants', " JSON_BOOL("lu.res_type IN (7, 8)") ", 'holder', "
-    "json((SELECT json_object('key', printf('0x%x', r.key), 'initiator', "
-    "r.initiator_name, 'rtpi', r.rtpi) FROM registration r WHERE r.lu_id = "
-    "lu.id AND r.holder))))), 'registrations', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('key', "
-    "printf('0x%x', r.key), 'initiator', r.initiator_name, 'transport_id', "
-    "lower(hex(r.initiator)), 'rtpi', iif(r.all_tg_pt, NULL, r.rtpi), "
-    "'all_tg_pt', " JSON_BOOL("r.all_tg_pt") ", 'holder', " JSON_BOOL(
-    HOLDER("r")) ", 'host', r.host, 'registered_at', "
-    ISO_TIME("r.registered_at") ") AS o FROM registration r WHERE r.lu_id = "
-    "lu.id AND " FILTER_REG("r") " ORDER BY r.id))), 'unit_attentions', "
-    "json((SELECT json_group_array(json(o)) FROM (SELECT "
-    "json_object('initiator', u.initiator_name, 'rtpi', iif(u.rtpi = 0, "
-    "NULL, u.rtpi), 'asc', printf('0x%02x', u.asc), 'ascq', printf('0x%02x', "
-    "u.ascq), 'condition', softpr_asc_name(u.asc, u.ascq), 'raised_at', "
-    ISO_TIME("u.raised_at") ") AS o FROM unit_attention u WHERE u.lu_id = "
-    "lu.id AND " FILTER_UA("u") " ORDER BY u.id)))) AS o FROM lu WHERE "
-    FILTER_LU_ROWS " ORDER BY lu.name))), 'initiators', json((SELECT "
-    "json_group_array(json(o)) FROM (SELECT json_object('name', vm.name, "
-    "'vm_name', vm.vm_name, 'vm_uuid', vm.vm_uuid, 'last_host', "
-    "vm.last_host, 'first_seen', " ISO_TIME("vm.first_seen") ", 'last_seen', "
-    ISO_TIME("vm.last_seen") ") AS o FROM initiator vm WHERE " FILTER_VM
-    " ORDER BY vm.name))))";
-
 static const char sql_history[] =
     HISTORY_ROWS("h.id, h.at_ms, h.host, h.origin, h.lu_name, "
     "h.initiator_name, h.action, h.service_action IS NOT NULL, h.type, "
     "h.scope, h.key, h.sa_key, h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, "
-    "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail");
+    "h.status, h.sense_key, h.asc, h.ascq, h.generation, h.detail, h.rtpi, "
+    "h.service_action, h.move_rtpi");
 
-static const char sql_history_json[] =
-    "SELECT json_group_array(json(o)) FROM (" HISTORY_ROWS(
-    "json_object('id', h.id, 'time', strftime('%Y-%m-%dT%H:%M:%fZ', h.at_ms "
-    "/ 1000.0, 'unixepoch'), 'host', h.host, 'origin', h.origin, 'lu', "
-    "h.lu_name, 'initiator', h.initiator_name, 'rtpi', h.rtpi, 'action', "
-    "h.action, 'service_action', h.service_action, 'type', h.type, "
-    "'type_name', iif(h.type IS NULL, NULL, softpr_type_name(h.type)), "
-    "'scope', h.scope, 'key', " JSON_KEY("h.key") ", 'sa_key', "
-    JSON_KEY("h.sa_key") ", 'spec_i_pt', " JSON_BOOL("h.spec_i_pt") ", "
-    "'all_tg_pt', " JSON_BOOL("h.all_tg_pt") ", 'aptpl', "
-    JSON_BOOL("h.aptpl") ", 'unreg', " JSON_BOOL("h.unreg") ", 'move_rtpi', "
-    "h.move_rtpi, 'status', h.status, 'status_name', "
-    "softpr_status_name(h.status), 'sense', json(iif(h.sense_key IS NULL, "
-    "NULL, json_object('key', h.sense_key, 'key_name', "
-    "softpr_sense_key_name(h.sense_key), 'asc', printf('0x%02x', h.asc), "
-    "'ascq', printf('0x%02x', h.ascq), 'name', softpr_asc_name(h.asc, "
-    "h.ascq)))), 'generation', h.generation, 'detail', h.detail) AS o") ")";
 /* clang-format on */
+
+/* Where host ?2 has seen the LU named ?1, most recently first. */
+static const char sql_history_paths[] =
+    "SELECT s.path FROM lu JOIN lu_seen s ON s.lu_id = lu.id WHERE "
+    "lu.name = ?1 AND s.host = ?2 ORDER BY s.last_seen DESC, s.path";
 
 static const char sql_lu_names[] =
     "SELECT lu.name FROM lu WHERE " FILTER_LU " ORDER BY lu.name";
 static const char sql_forget_vm[] = "DELETE FROM initiator WHERE name = ?1";
-
-/* Functions the report queries call, so that names come from one place. */
-static void sql_type_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        engine_type_name((uint8_t)sqlite3_value_int(argv[0])),
-                        -1, SQLITE_STATIC);
-}
-
-static void sql_asc_name(sqlite3_context *ctx, int argc, sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        scsi_asc_name((uint8_t)sqlite3_value_int(argv[0]),
-                                      (uint8_t)sqlite3_value_int(argv[1])),
-                        -1, SQLITE_STATIC);
-}
-
-static void sql_sense_key_name(sqlite3_context *ctx, int argc,
-                               sqlite3_value **argv)
-{
-    sqlite3_result_text(
-        ctx, scsi_sense_key_name((uint8_t)sqlite3_value_int(argv[0])), -1,
-        SQLITE_STATIC);
-}
-
-static void sql_status_name(sqlite3_context *ctx, int argc,
-                            sqlite3_value **argv)
-{
-    sqlite3_result_text(ctx,
-                        scsi_status_name((uint8_t)sqlite3_value_int(argv[0])),
-                        -1, SQLITE_STATIC);
-}
-
-static bool register_functions(Store *store, GError **error)
-{
-    static const struct {
-        const char *name;
-        int argc;
-        void (*fn)(sqlite3_context *, int, sqlite3_value **);
-    } functions[] = {
-        {"softpr_type_name", 1, sql_type_name},
-        {"softpr_asc_name", 2, sql_asc_name},
-        {"softpr_sense_key_name", 1, sql_sense_key_name},
-        {"softpr_status_name", 1, sql_status_name},
-    };
-    size_t i;
-
-    for (i = 0; i < G_N_ELEMENTS(functions); i++) {
-        int rc = sqlite3_create_function_v2(
-            store->db, functions[i].name, functions[i].argc,
-            SQLITE_UTF8 | SQLITE_DETERMINISTIC | SQLITE_INNOCUOUS, NULL,
-            functions[i].fn, NULL, NULL, NULL);
-
-        if (rc != SQLITE_OK) {
-            set_db_error(store, error, rc, "registering SQL functions");
-            return false;
-        }
-    }
-    return true;
-}
 
 /* Prepare a one-off @sql with @filter bound. */
 static sqlite3_stmt *report_prepare(Store *store, const char *sql,
@@ -1771,7 +1666,6 @@ static sqlite3_stmt *report_prepare(Store *store, const char *sql,
     }
     sqlite3_bind_int64(stmt, 5,
                        filter->limit > 0 ? (sqlite3_int64)filter->limit : -1);
-    sqlite3_bind_text(stmt, 6, store->path, -1, SQLITE_STATIC);
     return stmt;
 }
 
@@ -1812,6 +1706,7 @@ static void reg_dump_clear(gpointer p)
     StoreRegDump *reg = p;
 
     g_free(reg->initiator);
+    g_clear_pointer(&reg->transport_id, g_bytes_unref);
     g_free(reg->host);
 }
 
@@ -1839,6 +1734,7 @@ static void lu_dump_free(gpointer p)
     g_array_unref(lu->seen);
     g_array_unref(lu->regs);
     g_array_unref(lu->uas);
+    g_array_unref(lu->holder);
     g_free(lu);
 }
 
@@ -1871,6 +1767,8 @@ static void row_lu(sqlite3_stmt *stmt, void *data)
     g_array_set_clear_func(lu->regs, reg_dump_clear);
     lu->uas = g_array_new(FALSE, TRUE, sizeof(StoreUaDump));
     g_array_set_clear_func(lu->uas, ua_dump_clear);
+    lu->holder = g_array_new(FALSE, TRUE, sizeof(StoreRegDump));
+    g_array_set_clear_func(lu->holder, reg_dump_clear);
     g_ptr_array_add(data, lu);
 }
 
@@ -1897,6 +1795,8 @@ static void row_reg(sqlite3_stmt *stmt, void *data)
         .holder = sqlite3_column_int(stmt, 4) != 0,
         .host = column_dup(stmt, 5),
         .registered_at = sqlite3_column_int64(stmt, 6),
+        .transport_id = g_bytes_new(sqlite3_column_blob(stmt, 7),
+                                    (gsize)sqlite3_column_bytes(stmt, 7)),
     };
 
     g_array_append_val((GArray *)data, reg);
@@ -1961,6 +1861,8 @@ static bool dump_read(Store *store, const StoreFilter *filter, StoreDump *dump,
                           lu->seen, error) ||
             !dump_lu_part(store, sql_dump_regs, filter, lu->id, row_reg,
                           lu->regs, error) ||
+            !dump_lu_part(store, sql_dump_holder, filter, lu->id, row_reg,
+                          lu->holder, error) ||
             !dump_lu_part(store, sql_dump_uas, filter, lu->id, row_ua, lu->uas,
                           error)) {
             return false;
@@ -1987,44 +1889,6 @@ StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
     return ok ? g_steal_pointer(&dump) : NULL;
 }
 
-/* The single text value of the one-row query @sql, in a read transaction. */
-static char *report_text(Store *store, const char *sql,
-                         const StoreFilter *filter, gint64 deadline,
-                         GError **error)
-{
-    sqlite3_stmt *stmt;
-    char *text = NULL;
-    int rc;
-
-    if (!store_begin(store, false, deadline, error)) {
-        return NULL;
-    }
-    stmt = report_prepare(store, sql, filter, error);
-    if (stmt != NULL) {
-        rc = sqlite3_step(stmt);
-        if (rc == SQLITE_ROW) {
-            text = column_dup(stmt, 0);
-        } else {
-            set_db_error(store, error, rc, "reading a report");
-        }
-        sqlite3_finalize(stmt);
-    }
-    store_rollback(store);
-    return text;
-}
-
-char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
-                      GError **error)
-{
-    return report_text(store, sql_dump_json, filter, deadline, error);
-}
-
-char *store_history_json(Store *store, const StoreFilter *filter,
-                         gint64 deadline, GError **error)
-{
-    return report_text(store, sql_history_json, filter, deadline, error);
-}
-
 static void history_row_clear(gpointer p)
 {
     StoreHistoryRow *row = p;
@@ -2035,6 +1899,7 @@ static void history_row_clear(gpointer p)
     g_free(row->initiator);
     g_free(row->action);
     g_free(row->detail);
+    g_strfreev(row->paths);
 }
 
 static void row_history(sqlite3_stmt *stmt, void *data)
@@ -2062,9 +1927,60 @@ static void row_history(sqlite3_stmt *stmt, void *data)
         .ascq = (uint8_t)sqlite3_column_int(stmt, 19),
         .generation = (uint32_t)sqlite3_column_int64(stmt, 20),
         .detail = column_dup(stmt, 21),
+        .has_rtpi = sqlite3_column_type(stmt, 22) != SQLITE_NULL,
+        .rtpi = (uint16_t)sqlite3_column_int(stmt, 22),
+        .service_action = (uint8_t)sqlite3_column_int(stmt, 23),
+        .has_move = sqlite3_column_type(stmt, 24) != SQLITE_NULL,
+        .move_rtpi = (uint16_t)sqlite3_column_int(stmt, 24),
+        .has_sense = sqlite3_column_type(stmt, 17) != SQLITE_NULL,
     };
 
     g_array_append_val((GArray *)data, row);
+}
+
+/* One text column: names, paths, integrity check lines. */
+static void row_name(sqlite3_stmt *stmt, void *data)
+{
+    g_ptr_array_add(data, column_dup(stmt, 0));
+}
+
+/* Fill each row's paths, looking each (LU, host) up once. */
+static bool history_paths(Store *store, GArray *rows, GError **error)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(
+        g_str_hash, g_str_equal, g_free, (GDestroyNotify)g_strfreev);
+    guint i;
+
+    for (i = 0; i < rows->len; i++) {
+        StoreHistoryRow *row = &g_array_index(rows, StoreHistoryRow, i);
+        char *key = g_strdup_printf("%zu:%s%s", strlen(row->lu_name),
+                                    row->lu_name, row->host);
+        char **paths = g_hash_table_lookup(seen, key);
+
+        if (paths == NULL) {
+            g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
+            sqlite3_stmt *stmt =
+                report_prepare(store, sql_history_paths, NULL, error);
+
+            if (stmt == NULL) {
+                g_free(key);
+                return false;
+            }
+            sqlite3_bind_text(stmt, 1, row->lu_name, -1, SQLITE_STATIC);
+            sqlite3_bind_text(stmt, 2, row->host, -1, SQLITE_STATIC);
+            if (!report_rows(store, stmt, row_name, found, error)) {
+                g_free(key);
+                return false;
+            }
+            g_ptr_array_add(found, NULL);
+            paths = (char **)g_ptr_array_free(g_steal_pointer(&found), FALSE);
+            g_hash_table_insert(seen, key, paths);
+        } else {
+            g_free(key);
+        }
+        row->paths = g_strdupv(paths);
+    }
+    return true;
 }
 
 GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
@@ -2079,14 +1995,10 @@ GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
         return NULL;
     }
     stmt = report_prepare(store, sql_history, filter, error);
-    ok = stmt != NULL && report_rows(store, stmt, row_history, rows, error);
+    ok = stmt != NULL && report_rows(store, stmt, row_history, rows, error) &&
+         history_paths(store, rows, error);
     store_rollback(store);
     return ok ? g_steal_pointer(&rows) : NULL;
-}
-
-static void row_name(sqlite3_stmt *stmt, void *data)
-{
-    g_ptr_array_add(data, column_dup(stmt, 0));
 }
 
 GPtrArray *store_lu_names(Store *store, const char *pattern, gint64 deadline,
@@ -2150,4 +2062,137 @@ bool store_check_integrity(Store *store, gint64 deadline, GError **error)
                     "%s: integrity check failed: %s", store->path, list);
     }
     return false;
+}
+
+/* ------------------------------------------------------------------ */
+/* Backup, for the softpr tool                                         */
+/* ------------------------------------------------------------------ */
+
+/* Open @path, copy the source into it, check and sync it. */
+static bool backup_copy(Store *store, const char *path, GError **error)
+{
+    sqlite3 *dest = NULL;
+    sqlite3_backup *backup;
+    g_autofree char *check = NULL;
+    int rc = sqlite3_open_v2(path, &dest, SQLITE_OPEN_READWRITE, NULL);
+    bool ok = false;
+
+    if (rc == SQLITE_OK) {
+        backup = sqlite3_backup_init(dest, "main", store->db, "main");
+        rc = backup == NULL ? sqlite3_errcode(dest)
+                            : sqlite3_backup_step(backup, -1);
+        if (backup != NULL) {
+            sqlite3_backup_finish(backup);
+        }
+    }
+    if (rc != SQLITE_DONE) {
+        g_set_error(error, SOFTPR_ERROR,
+                    rc == SQLITE_BUSY || rc == SQLITE_LOCKED ? SOFTPR_ERROR_BUSY
+                                                             : SOFTPR_ERROR_IO,
+                    "backup to %s: %s", path,
+                    dest != NULL ? sqlite3_errmsg(dest) : sqlite3_errstr(rc));
+        goto out;
+    }
+    /* A copy of a WAL database would be one too: the copy may go where
+     * hosts share it. */
+    if (sqlite3_exec(dest,
+                     "PRAGMA journal_mode = DELETE; PRAGMA synchronous = "
+                     "EXTRA",
+                     NULL, NULL, NULL) != SQLITE_OK) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO, "backup to %s: %s",
+                    path, sqlite3_errmsg(dest));
+        goto out;
+    }
+    {
+        sqlite3_stmt *stmt = NULL;
+
+        if (sqlite3_prepare_v2(dest, "PRAGMA quick_check", -1, &stmt, NULL) ==
+                SQLITE_OK &&
+            sqlite3_step(stmt) == SQLITE_ROW) {
+            check = g_strdup((const char *)sqlite3_column_text(stmt, 0));
+        }
+        sqlite3_finalize(stmt);
+    }
+    if (g_strcmp0(check, "ok") != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
+                    "backup to %s: the copy fails its check: %s", path,
+                    check != NULL ? check : sqlite3_errmsg(dest));
+        goto out;
+    }
+    ok = true;
+out:
+    sqlite3_close(dest);
+    return ok;
+}
+
+/* fsync() @path (a file or a directory). */
+static bool sync_path(const char *path, GError **error)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+    if (fd < 0 || fsync(fd) != 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO, "syncing %s: %s",
+                    path, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    close(fd);
+    return true;
+}
+
+/* Give the synced copy @tmp the name @dest (not over a file unless
+ * @replace), and sync the directory. */
+static bool backup_publish(const char *tmp, const char *dest, bool replace,
+                           GError **error)
+{
+    g_autofree char *dir = g_path_get_dirname(dest);
+
+    if (!sync_path(tmp, error)) {
+        return false;
+    }
+    if (replace ? rename(tmp, dest) != 0 : link(tmp, dest) != 0) {
+        int err = errno;
+
+        g_set_error(error, SOFTPR_ERROR,
+                    err == EEXIST ? SOFTPR_ERROR_FAILED : SOFTPR_ERROR_IO,
+                    err == EEXIST ? "%s exists already (nothing written)"
+                                  : "writing %s: %s",
+                    dest, g_strerror(err));
+        return false;
+    }
+    if (!replace) {
+        unlink(tmp);
+    }
+    return sync_path(dir, error);
+}
+
+bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
+                  GError **error)
+{
+    g_autofree char *tmp = g_strconcat(dest, ".XXXXXX", NULL);
+    gint64 objects = 0;
+    bool ok;
+    int fd;
+
+    fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                    "backup: cannot create a file beside %s: %s", dest,
+                    g_strerror(errno));
+        return false;
+    }
+    close(fd);
+    /* The snapshot: a read transaction holding the shared lock. */
+    ok = store_begin(store, false, deadline, error) &&
+         query_int(store, "SELECT count(*) FROM sqlite_schema", &objects,
+                   error) &&
+         backup_copy(store, tmp, error);
+    store_rollback(store);
+    ok = ok && backup_publish(tmp, dest, replace, error);
+    if (!ok) {
+        unlink(tmp);
+    }
+    return ok;
 }

@@ -243,8 +243,9 @@ typedef struct StoreSeen {
 
 typedef struct StoreRegDump {
     uint64_t key;
-    char *initiator; /* readable TransportID */
-    uint16_t rtpi;
+    char *initiator;      /* readable TransportID */
+    GBytes *transport_id; /* the TransportID as stored (SPC-4 7.6.4) */
+    uint16_t rtpi;        /* 0 with all_tg_pt */
     bool all_tg_pt;
     bool holder; /* holds the reservation (every registrant for AR) */
     char *host;  /* whose daemon registered it */
@@ -273,6 +274,9 @@ typedef struct StoreLuDump {
     GArray *seen; /* StoreSeen, oldest first */
     GArray *regs; /* StoreRegDump matching the filter, in PR order */
     GArray *uas;  /* StoreUaDump matching the filter, oldest first */
+    /* StoreRegDump: the holder of a reservation that is not
+     * all-registrants, whether the filter shows it or not (0 or 1). */
+    GArray *holder;
 } StoreLuDump;
 
 /* A VM known to the initiator registry. */
@@ -302,14 +306,6 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(StoreDump, store_dump_free)
 StoreDump *store_dump(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error);
 
-/*
- * The same as one JSON document, built by sqlite's JSON functions:
- * {"database", "logical_units": [...], "initiators": [...]}
- * (docs/softpr.1 describes the members).  g_free() it.
- */
-char *store_dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
-                      GError **error);
-
 /* One row of the audit history. */
 typedef struct StoreHistoryRow {
     gint64 id;
@@ -317,9 +313,18 @@ typedef struct StoreHistoryRow {
     char *host;
     char *origin;
     char *lu_name;
+    /* Where the entry's host has seen that LU (lu_seen), most recently
+     * first; empty when it has not (NULL-terminated). */
+    char **paths;
     char *initiator; /* NULL: an administrator */
+    bool has_rtpi;   /* with an initiator */
+    uint16_t rtpi;
     char *action;
     bool has_fields; /* a PR OUT command: the fields below are set */
+    uint8_t service_action;
+    bool has_move; /* REGISTER AND MOVE: unreg and move_rtpi are set,
+                    * spec_i_pt and all_tg_pt are not */
+    uint16_t move_rtpi;
     uint8_t type;
     uint8_t scope;
     uint64_t key;
@@ -329,20 +334,21 @@ typedef struct StoreHistoryRow {
     bool aptpl;
     bool unreg;
     uint8_t status;
-    uint8_t sense_key; /* with CHECK CONDITION */
+    bool has_sense; /* CHECK CONDITION: the sense fields are set */
+    uint8_t sense_key;
     uint8_t asc;
     uint8_t ascq;
     uint32_t generation;
     char *detail;
 } StoreHistoryRow;
 
-/* History rows matching @filter, oldest first (StoreHistoryRow). */
+/*
+ * History rows matching @filter, oldest first (StoreHistoryRow): an
+ * LU pattern matches the name, or a path the LU was seen at, as for a
+ * dump.
+ */
 GArray *store_history(Store *store, const StoreFilter *filter, gint64 deadline,
                       GError **error);
-
-/* The same as a JSON array built by sqlite's JSON functions. */
-char *store_history_json(Store *store, const StoreFilter *filter,
-                         gint64 deadline, GError **error);
 
 /*
  * The names of every logical unit in the database matching @pattern
@@ -394,6 +400,22 @@ bool store_check_integrity(Store *store, gint64 deadline, GError **error);
  * file, the journal or the directory cannot be written.
  */
 bool store_check_writable(Store *store, gint64 deadline, GError **error);
+
+/*
+ * Copy the database to a new file @dest with sqlite's online backup, as
+ * one consistent snapshot: the copy is taken inside a read transaction
+ * (writers on every host wait for it at most as long as for any reader,
+ * a few milliseconds for a usual database), and waiting for a writer's
+ * lock ends at @deadline with SOFTPR_ERROR_BUSY.  The copy is written
+ * to a scratch file beside @dest, checked (PRAGMA quick_check), put in
+ * the rollback journal mode, synced, and only then given the name
+ * @dest, so that @dest is never a half-written database.  An existing
+ * @dest is replaced only with @replace, else SOFTPR_ERROR_FAILED and
+ * nothing changes.  Other failures: SOFTPR_ERROR_IO (the destination
+ * cannot be written), SOFTPR_ERROR_CORRUPT (the copy fails its check).
+ */
+bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
+                  GError **error);
 
 /* The path the store was opened with. */
 const char *store_path(const Store *store);

@@ -1,7 +1,7 @@
 /*
- * change: the subcommands that change PR state: power-cycle, clear and
- * forget.  They show what they are about to change and ask before doing
- * it (unless --yes); the changes themselves are admin.c's transactions.
+ * change: the subcommands that change PR state: power-cycle, clear,
+ * forget and mark-lost.  They show what they are about to change and ask before
+ * doing it (unless --yes); the changes themselves are admin.c's transactions.
  */
 #include <stdio.h>
 #include <string.h>
@@ -98,9 +98,11 @@ static bool resolve_lus(Store *store, const DbOptions *db, const char *pattern,
 /* One line on what @lu holds now. */
 static void print_lu_summary(const StoreLuDump *lu)
 {
+    g_autofree char *name = table_escape(lu->name);
+
     printf("  %s: %u registration%s, reservation %s, PRgeneration 0x%x, "
            "APTPL %s\n",
-           lu->name, lu->regs->len, lu->regs->len == 1 ? "" : "s",
+           name, lu->regs->len, lu->regs->len == 1 ? "" : "s",
            engine_type_name(lu->res_type), lu->generation,
            lu->aptpl ? "on" : "off");
 }
@@ -150,8 +152,19 @@ static bool confirm(const char *question)
            g_ascii_strcasecmp(answer, "yes") == 0;
 }
 
-static void print_outcome(const char *name, const AdminOutcome *o)
+static void print_outcome(const char *lu_name, const AdminOutcome *o)
 {
+    g_autofree char *name = table_escape(lu_name);
+
+    if (o->lost_after != o->lost_before) {
+        printf("%s: PR information lost: %s -> %s\n", name,
+               o->lost_before ? "yes" : "no", o->lost_after ? "yes" : "no");
+        return;
+    }
+    if (o->lost_after && !o->changed) {
+        printf("%s: PR information already marked lost; unchanged\n", name);
+        return;
+    }
     printf("%s: registrations %u -> %u, reservation %s -> %s, PRgeneration "
            "0x%x -> 0x%x\n",
            name, o->registrations_before, o->registrations_after,
@@ -175,7 +188,8 @@ static int change_lus(int argc, char **argv, const char *summary,
     int status = TOOL_EXIT_FAILURE;
     int i;
 
-    if (!tool_parse_options(context, &argc, &argv)) {
+    if (!tool_parse_options(context, &argc, &argv) ||
+        !dbopts_check(&args.db, argv[0])) {
         status = TOOL_EXIT_USAGE;
         goto out;
     }
@@ -218,7 +232,9 @@ static int change_lus(int argc, char **argv, const char *summary,
         AdminOutcome outcome;
 
         if (!change(store, name, dbopts_deadline(&args.db), &outcome, &error)) {
-            tool_error("%s: %s: %s", argv[0], name, error->message);
+            g_autofree char *shown = table_escape(name);
+
+            tool_error("%s: %s: %s", argv[0], shown, error->message);
             goto out;
         }
         print_outcome(name, &outcome);
@@ -252,10 +268,24 @@ int clear_main(int argc, char **argv)
         "Clear the registrations and reservation of", admin_clear);
 }
 
-/* The registrations of @initiator on @name, printed; how many. */
+int mark_lost_main(int argc, char **argv)
+{
+    return change_lus(
+        argc, argv,
+        "Mark the PR information of logical units lost (SPC-5 5.14.11.3), "
+        "after the\ndatabase was restored from a backup: PR IN keeps "
+        "answering from the restored\nstate, every PR OUT but REPLACE LOST "
+        "RESERVATION gets DATA PROTECT, PERSISTENT\nRESERVATION INFORMATION "
+        "LOST, until an initiator replaces the reservation.\nLU: a name, a "
+        "shell glob ('*': every LU), or a path the LU was seen at.",
+        "Mark the PR information lost of", admin_mark_lost);
+}
+
+/* The registrations of @initiator on @name, counted into *@count and
+ * described in @shown. */
 static bool show_initiator(Store *store, const DbOptions *db, const char *name,
-                           const TransportId *initiator, unsigned *count,
-                           GError **error)
+                           const TransportId *initiator, GString *shown,
+                           unsigned *count, GError **error)
 {
     g_autofree char *who = tid_to_string(initiator);
     g_autofree char *pattern = g_strconcat(who, "*", NULL);
@@ -277,16 +307,42 @@ static bool show_initiator(Store *store, const DbOptions *db, const char *name,
         for (j = 0; j < lu->regs->len; j++) {
             StoreRegDump *reg = &g_array_index(lu->regs, StoreRegDump, j);
             g_autofree char *key = table_key(reg->key);
+            g_autofree char *lu_name = table_escape(lu->name);
+            g_autofree char *reg_name = table_escape(reg->initiator);
             TransportId tid;
 
             if (!tid_parse(reg->initiator, &tid, NULL) ||
                 !tid_matches(&tid, initiator)) {
                 continue;
             }
-            printf("  %s: key %s, %s%s\n", lu->name, key, reg->initiator,
-                   reg->holder ? ", holds the reservation" : "");
+            g_string_append_printf(
+                shown, "  %s: key %s, %s%s\n", lu_name, key, reg_name,
+                reg->holder ? ", holds the reservation" : "");
             (*count)++;
         }
+    }
+    return true;
+}
+
+/* Whether @initiator is a VM's name in the initiator registry. */
+static bool in_registry(Store *store, const DbOptions *db,
+                        const TransportId *initiator, bool *known,
+                        GError **error)
+{
+    g_autofree char *name = tid_to_string(initiator);
+    StoreFilter filter = {.initiator = name};
+    g_autoptr(StoreDump) dump =
+        store_dump(store, &filter, dbopts_deadline(db), error);
+    guint i;
+
+    *known = false;
+    if (dump == NULL) {
+        return false;
+    }
+    for (i = 0; i < dump->vms->len; i++) {
+        const StoreVmDump *vm = &g_array_index(dump->vms, StoreVmDump, i);
+
+        *known = *known || g_ascii_strcasecmp(vm->name, name) == 0;
     }
     return true;
 }
@@ -311,6 +367,80 @@ static bool forget_registry(Store *store, const DbOptions *db,
     return true;
 }
 
+/* The LUs forget looks at: those --lu names, else every one. */
+static bool forget_lus(Store *store, const ChangeArgs *args, GPtrArray *names,
+                       GError **error)
+{
+    guint i;
+
+    if (args->lus == NULL) {
+        g_autoptr(GPtrArray) all =
+            store_lu_names(store, NULL, dbopts_deadline(&args->db), error);
+
+        if (all == NULL) {
+            return false;
+        }
+        g_ptr_array_extend_and_steal(names, g_steal_pointer(&all));
+    }
+    for (i = 0; args->lus != NULL && args->lus[i] != NULL; i++) {
+        if (!resolve_lus(store, &args->db, args->lus[i], names, error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * What forget would do: the registrations it would remove (described
+ * in @shown) and whether it would remove a registry entry; *@nothing
+ * when neither.
+ */
+static bool forget_plan(Store *store, const ChangeArgs *args, GPtrArray *names,
+                        const TransportId *initiator, GString *shown,
+                        unsigned *count, bool *nothing, GError **error)
+{
+    bool known = false;
+    guint i;
+
+    *count = 0;
+    for (i = 0; i < names->len; i++) {
+        if (!show_initiator(store, &args->db, g_ptr_array_index(names, i),
+                            initiator, shown, count, error)) {
+            return false;
+        }
+    }
+    if (args->lus == NULL &&
+        !in_registry(store, &args->db, initiator, &known, error)) {
+        return false;
+    }
+    *nothing = *count == 0 && !known;
+    return true;
+}
+
+static bool forget_apply(Store *store, const ChangeArgs *args, GPtrArray *names,
+                         const TransportId *initiator, GError **error)
+{
+    guint i;
+
+    for (i = 0; i < names->len; i++) {
+        const char *name = g_ptr_array_index(names, i);
+        AdminOutcome outcome;
+
+        if (!admin_forget(store, name, initiator, dbopts_deadline(&args->db),
+                          &outcome, error)) {
+            g_autofree char *shown = table_escape(name);
+
+            g_prefix_error(error, "%s: ", shown);
+            return false;
+        }
+        if (outcome.changed) {
+            print_outcome(name, &outcome);
+        }
+    }
+    return args->lus != NULL ||
+           forget_registry(store, &args->db, initiator, error);
+}
+
 int forget_main(int argc, char **argv)
 {
     ChangeArgs args = {0};
@@ -324,14 +454,16 @@ int forget_main(int argc, char **argv)
         "shows it.",
         &args, true);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GString) shown = g_string_new(NULL);
     g_autoptr(GError) error = NULL;
     g_autoptr(Store) store = NULL;
     TransportId initiator;
     unsigned count = 0;
+    bool nothing = false;
     int status = TOOL_EXIT_FAILURE;
-    guint i;
 
-    if (!tool_parse_options(context, &argc, &argv)) {
+    if (!tool_parse_options(context, &argc, &argv) ||
+        !dbopts_check(&args.db, argv[0])) {
         status = TOOL_EXIT_USAGE;
         goto out;
     }
@@ -349,34 +481,25 @@ int forget_main(int argc, char **argv)
     if (store == NULL) {
         goto out;
     }
-    if (args.lus == NULL) {
-        g_autoptr(GPtrArray) all =
-            store_lu_names(store, NULL, dbopts_deadline(&args.db), &error);
-
-        if (all == NULL) {
-            tool_error("%s", error->message);
-            goto out;
-        }
-        g_ptr_array_extend_and_steal(names, g_steal_pointer(&all));
+    if (!forget_lus(store, &args, names, &error) ||
+        !forget_plan(store, &args, names, &initiator, shown, &count, &nothing,
+                     &error)) {
+        tool_error("forget: %s", error->message);
+        goto out;
     }
-    for (i = 0; args.lus != NULL && args.lus[i] != NULL; i++) {
-        if (!resolve_lus(store, &args.db, args.lus[i], names, &error)) {
-            tool_error("forget: %s", error->message);
-            goto out;
-        }
+    if (nothing) {
+        g_autofree char *name = tid_to_string(&initiator);
+
+        tool_error("forget: %s has no registrations%s; nothing changed", name,
+                   args.lus == NULL ? " and no entry in the VM registry"
+                                    : " on those logical units");
+        goto out;
     }
     if (!args.yes) {
-        printf("forget %s:\n", argv[1]);
-        for (i = 0; i < names->len; i++) {
-            if (!show_initiator(store, &args.db, g_ptr_array_index(names, i),
-                                &initiator, &count, &error)) {
-                tool_error("%s", error->message);
-                goto out;
-            }
-        }
-        if (count == 0) {
-            printf("  no registrations\n");
-        }
+        g_autofree char *who = table_escape(argv[1]);
+
+        printf("forget %s:\n%s", who,
+               count > 0 ? shown->str : "  no registrations\n");
         fflush(stdout);
         if (!confirm(count > 0 ? "Remove these registrations?"
                                : "Forget this initiator?")) {
@@ -384,21 +507,7 @@ int forget_main(int argc, char **argv)
             goto out;
         }
     }
-    for (i = 0; i < names->len; i++) {
-        const char *name = g_ptr_array_index(names, i);
-        AdminOutcome outcome;
-
-        if (!admin_forget(store, name, &initiator, dbopts_deadline(&args.db),
-                          &outcome, &error)) {
-            tool_error("forget: %s: %s", name, error->message);
-            goto out;
-        }
-        if (outcome.changed) {
-            print_outcome(name, &outcome);
-        }
-    }
-    if (args.lus == NULL &&
-        !forget_registry(store, &args.db, &initiator, &error)) {
+    if (!forget_apply(store, &args, names, &initiator, &error)) {
         tool_error("forget: %s", error->message);
         goto out;
     }

@@ -18,8 +18,11 @@
  * and PRgeneration must have risen by exactly the number answered GOOD
  * (no lost or torn updates), and sqlite's integrity check must pass.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <glib/gstdio.h>
 
 #include "cdb.h"
 #include "command.h"
@@ -28,6 +31,7 @@
 #include "identity.h"
 #include "softpr.h"
 #include "store.h"
+#include "table.h"
 
 #define SUBJECT_FILE ".softpr-check-fs.db"
 #define BOARD_FILE ".softpr-check-fs-board.db"
@@ -60,12 +64,14 @@ enum {
     STEP_STORM_READY = 0x7ffffff0,
     STEP_STORM_DONE, /* value: commands answered GOOD */
     STEP_FINISHED,   /* value: the same */
+    STEP_LEFT,       /* value: the same; done with both files, which the
+                      * first host then removes */
     STEP_ABORTED,    /* gave up: nobody waits for it any longer */
 };
 
 typedef struct Peer {
     char *name; /* initiator name */
-    char *host;
+    char *host; /* escaped for the terminal (table_escape()) */
     uint32_t step;
     uint32_t value;
 } Peer;
@@ -86,6 +92,7 @@ typedef struct Check {
     gint64 started_s;
     GArray *peers; /* Peer, sorted by name, after joining */
     unsigned failures;
+    uint32_t good; /* storm commands answered GOOD here */
 } Check;
 
 static uint64_t make_key(uint32_t step, uint32_t value)
@@ -197,13 +204,15 @@ static bool read_board(Check *check, bool joining, GArray *peers,
             };
 
             if (reg->registered_at < check->started_s - check->timeout_s ||
-                (joining && peer.step == STEP_FINISHED) ||
+                (joining &&
+                 (peer.step == STEP_FINISHED || peer.step == STEP_LEFT)) ||
                 (joining && peer.step == STEP_ABORTED &&
                  reg->registered_at < check->started_s - JOIN_SLACK_S)) {
                 continue;
             }
             peer.name = g_strdup(reg->initiator);
-            peer.host = g_strdup(reg->host);
+            /* Only ever printed; another host chose it. */
+            peer.host = table_escape(reg->host);
             g_array_append_val(peers, peer);
         }
     }
@@ -581,6 +590,7 @@ static bool storm(Check *check)
         report(check, true, "integrity: sqlite finds %s/%s intact", check->dir,
                SUBJECT_FILE);
     }
+    check->good = good;
     return post(check, STEP_FINISHED, good);
 }
 
@@ -623,6 +633,67 @@ static Store *open_scratch(Check *check, const char *file, const char *vfs,
     };
 
     return store_open(&options, error);
+}
+
+/*
+ * After a run every host finished: the others say they are done with
+ * the scratch files, and the first host (by name) waits for that, at
+ * most --timeout, and removes them.
+ */
+static void leave(Check *check)
+{
+    g_autoptr(GArray) board = g_array_new(FALSE, TRUE, sizeof(Peer));
+    gint64 give_up =
+        g_get_monotonic_time() + (gint64)check->timeout_s * G_USEC_PER_SEC;
+    const char *const files[] = {SUBJECT_FILE, BOARD_FILE};
+    size_t i;
+
+    if (peer_index(check, check->my_name) != 0) {
+        post(check, STEP_LEFT, check->good);
+        return;
+    }
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+        unsigned left = 0;
+        guint j;
+
+        if (read_board(check, false, board, &error)) {
+            for (j = 0; j < board->len; j++) {
+                const Peer *b = &g_array_index(board, Peer, j);
+
+                left += peer_index(check, b->name) > 0 && b->step >= STEP_LEFT;
+            }
+            peers_clear(board);
+        }
+        if (left + 1 >= check->peers->len) {
+            break;
+        }
+        if (g_get_monotonic_time() > give_up) {
+            printf("  another host is still running; %s/.softpr-check-fs*.db "
+                   "stay (remove them when no check runs)\n",
+                   check->dir);
+            return;
+        }
+        if (check->failures > 0) {
+            printf("  %s/.softpr-check-fs*.db stay for a look (remove them "
+                   "when no check runs)\n",
+                   check->dir);
+            return;
+        }
+        g_usleep(POLL_US);
+    }
+    g_clear_pointer(&check->subject, store_close);
+    g_clear_pointer(&check->board, store_close);
+    for (i = 0; i < G_N_ELEMENTS(files); i++) {
+        g_autofree char *path = g_build_filename(check->dir, files[i], NULL);
+        g_autofree char *journal = g_strconcat(path, "-journal", NULL);
+
+        if (g_unlink(path) != 0 && errno != ENOENT) {
+            printf("  could not remove %s: %s\n", path, g_strerror(errno));
+        }
+        g_unlink(journal);
+    }
+    printf("  removed the scratch files %s/.softpr-check-fs*.db\n", check->dir);
 }
 
 /* Tell the others not to wait for this host; returns false. */
@@ -677,7 +748,11 @@ static bool run(Check *check)
             return abort_run(check);
         }
     }
-    return storm(check) || abort_run(check);
+    if (!storm(check)) {
+        return abort_run(check);
+    }
+    leave(check);
+    return true;
 }
 
 int check_fs_main(int argc, char **argv)
@@ -716,7 +791,8 @@ int check_fs_main(int argc, char **argv)
         "that committed changes are seen everywhere, and that a burst\nof "
         "concurrent writes loses nothing.  It works on its own files in "
         "DIR (" SUBJECT_FILE ",\n" BOARD_FILE "), never on the real "
-        "database.  Exit status 0: PASS, 1: FAIL.");
+        "database, and removes them after a PASS.\nExit status 0: PASS, 1: "
+        "FAIL.");
     g_option_context_add_main_entries(context, entries, NULL);
     if (!tool_parse_options(context, &argc, &argv)) {
         status = TOOL_EXIT_USAGE;

@@ -34,17 +34,21 @@ void dbopts_add(GOptionContext *context, DbOptions *options)
     g_option_context_add_group(context, group);
 }
 
+bool dbopts_check(const DbOptions *options, const char *command)
+{
+    if (options->lock_wait < 0 || options->lock_wait > MAX_LOCK_WAIT_S ||
+        isnan(options->lock_wait)) {
+        tool_error("%s: --lock-timeout: expected 0 to %.0f seconds", command,
+                   MAX_LOCK_WAIT_S);
+        return false;
+    }
+    return true;
+}
+
 static Store *open_store(DbOptions *options, GError **error)
 {
     StoreOptions store;
 
-    if (options->lock_wait < 0 || options->lock_wait > MAX_LOCK_WAIT_S ||
-        isnan(options->lock_wait)) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
-                    "--lock-timeout: expected 0 to %.0f seconds",
-                    MAX_LOCK_WAIT_S);
-        return NULL;
-    }
     options->settings = config_new();
     if (!config_load(options->settings, options->config, error)) {
         return NULL;

@@ -26,6 +26,12 @@ typedef struct DbOptions {
 void dbopts_add(GOptionContext *context, DbOptions *options);
 
 /*
+ * After parsing: whether the values make sense (--lock-timeout within
+ * bounds); says why on stderr, as a usage error, when not.
+ */
+bool dbopts_check(const DbOptions *options, const char *command);
+
+/*
  * Read the configuration and open the database (which must exist).  On
  * failure say why on stderr, in one line naming the path, and return
  * NULL.

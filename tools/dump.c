@@ -1,6 +1,6 @@
 /*
  * dump: `softpr dump`, every logical unit's PR state as a table for
- * people or as JSON built by sqlite's JSON functions for programs.
+ * people or as JSON for programs.
  */
 #include <stdio.h>
 
@@ -9,6 +9,7 @@
 #include "scsi.h"
 #include "softpr.h"
 #include "table.h"
+#include "tojson.h"
 
 static const char *yes_no(bool value)
 {
@@ -33,9 +34,10 @@ static void print_reservation(const StoreLuDump *lu, FILE *out)
 
         if (reg->holder) {
             g_autofree char *key = table_key(reg->key);
+            g_autofree char *who = table_escape(reg->initiator);
 
             fprintf(out, "  reservation:    %s, held by %s (%s)\n",
-                    engine_type_name(lu->res_type), key, reg->initiator);
+                    engine_type_name(lu->res_type), key, who);
             return;
         }
     }
@@ -51,10 +53,12 @@ static void print_seen(const StoreLuDump *lu, FILE *out)
         const StoreSeen *seen = &g_array_index(lu->seen, StoreSeen, i);
         g_autofree char *first = table_time(seen->first_seen);
         g_autofree char *last = table_time(seen->last_seen);
+        g_autofree char *host = table_escape(seen->host);
+        g_autofree char *path = table_escape(seen->path);
+        g_autofree char *source = table_escape(seen->id_source);
 
         fprintf(out, "  %-16s%s:%s (%s), first %s, last %s\n",
-                i == 0 ? "seen:" : "", seen->host, seen->path, seen->id_source,
-                first, last);
+                i == 0 ? "seen:" : "", host, path, source, first, last);
     }
 }
 
@@ -100,17 +104,20 @@ static void print_unit_attentions(const StoreLuDump *lu, FILE *out)
         g_autofree char *port = ua->rtpi == 0
                                     ? g_strdup("every port")
                                     : g_strdup_printf("port %u", ua->rtpi);
+        g_autofree char *who = table_escape(ua->initiator);
 
-        fprintf(out, "    %s (%s): %s (%02xh/%02xh), raised %s\n",
-                ua->initiator, port, scsi_asc_name(ua->asc, ua->ascq), ua->asc,
-                ua->ascq, when);
+        fprintf(out, "    %s (%s): %s (%02xh/%02xh), raised %s\n", who, port,
+                scsi_asc_name(ua->asc, ua->ascq), ua->asc, ua->ascq, when);
     }
 }
 
 static void print_lu(const StoreLuDump *lu, FILE *out)
 {
-    fprintf(out, "logical unit %s\n", lu->name);
-    fprintf(out, "  identified by:  %s\n", lu->id_source);
+    g_autofree char *name = table_escape(lu->name);
+    g_autofree char *source = table_escape(lu->id_source);
+
+    fprintf(out, "logical unit %s\n", name);
+    fprintf(out, "  identified by:  %s\n", source);
     print_seen(lu, out);
     fprintf(out, "  PRgeneration:   0x%x\n", lu->generation);
     fprintf(out, "  APTPL:          %s\n", lu->aptpl ? "on" : "off");
@@ -153,6 +160,7 @@ static bool print_table(Store *store, const StoreFilter *filter,
                         gint64 deadline, GError **error)
 {
     g_autoptr(StoreDump) dump = store_dump(store, filter, deadline, error);
+    g_autofree char *path = table_escape(store_path(store));
     bool filtered =
         filter->lu != NULL || filter->initiator != NULL || filter->has_key;
     guint i;
@@ -160,7 +168,7 @@ static bool print_table(Store *store, const StoreFilter *filter,
     if (dump == NULL) {
         return false;
     }
-    printf("database %s\n", store_path(store));
+    printf("database %s\n", path);
     if (dump->lus->len == 0) {
         printf("no logical units%s\n", filtered ? " match" : "");
     }
@@ -173,6 +181,14 @@ static bool print_table(Store *store, const StoreFilter *filter,
         print_vms(dump->vms, stdout);
     }
     return true;
+}
+
+static char *dump_json(Store *store, const StoreFilter *filter, gint64 deadline,
+                       GError **error)
+{
+    g_autoptr(StoreDump) dump = store_dump(store, filter, deadline, error);
+
+    return dump != NULL ? tojson_dump(dump, store_path(store)) : NULL;
 }
 
 int dump_main(int argc, char **argv)
@@ -194,7 +210,7 @@ int dump_main(int argc, char **argv)
     report_options_add(context, &options, &help);
     if (tool_parse_options(context, &argc, &argv) &&
         report_options_finish(&options, argc, argv, &filter)) {
-        status = report_run(&options, &filter, store_dump_json, print_table);
+        status = report_run(&options, &filter, dump_json, print_table);
     }
     report_options_clear(&options);
     return status;

@@ -10,6 +10,7 @@
 #include "scsi.h"
 #include "softpr.h"
 #include "table.h"
+#include "tojson.h"
 
 /* Which fields of a PR OUT command mean something (SPC-4 6.14.2). */
 static bool uses_type(const char *action)
@@ -52,20 +53,43 @@ static void describe_command(const StoreHistoryRow *row, GString *line)
     }
 }
 
+/* " (PATH, ...)": where the entry's host sees the LU. */
+static void append_paths(const StoreHistoryRow *row, GString *line)
+{
+    guint i;
+
+    for (i = 0; row->paths[i] != NULL; i++) {
+        g_autofree char *path = table_escape(row->paths[i]);
+
+        g_string_append(line, i == 0 ? " (" : ", ");
+        g_string_append(line, path);
+    }
+    if (i > 0) {
+        g_string_append_c(line, ')');
+    }
+}
+
 static void print_row(const StoreHistoryRow *row, FILE *out)
 {
     g_autofree char *when = table_time_ms(row->at_ms);
+    g_autofree char *host = table_escape(row->host);
+    g_autofree char *lu = table_escape(row->lu_name);
+    g_autofree char *who = table_escape(row->initiator);
+    g_autofree char *action = table_escape(row->action);
+    g_autofree char *detail = table_escape(row->detail);
     g_autoptr(GString) line = g_string_new(NULL);
 
-    g_string_append_printf(line, "%s %s %s: ", when, row->host, row->lu_name);
+    g_string_append_printf(line, "%s %s %s", when, host, lu);
+    append_paths(row, line);
+    g_string_append(line, ": ");
     if (strcmp(row->origin, "softpr") == 0) {
         /* An administrator's command, perhaps about an initiator. */
-        g_string_append_printf(line, "administrator: %s", row->action);
-        if (row->initiator != NULL) {
-            g_string_append_printf(line, " %s", row->initiator);
+        g_string_append_printf(line, "administrator: %s", action);
+        if (who != NULL) {
+            g_string_append_printf(line, " %s", who);
         }
     } else {
-        g_string_append_printf(line, "%s: %s", row->initiator, row->action);
+        g_string_append_printf(line, "%s: %s", who, action);
     }
     if (row->has_fields) {
         describe_command(row, line);
@@ -78,19 +102,21 @@ static void print_row(const StoreHistoryRow *row, FILE *out)
         g_string_append_printf(line, " -> %s", scsi_status_name(row->status));
     }
     g_string_append_printf(line, ", PRgeneration 0x%x", row->generation);
-    if (row->detail != NULL) {
-        g_string_append_printf(line, " (%s)", row->detail);
+    if (detail != NULL) {
+        g_string_append_printf(line, " (%s)", detail);
     }
     fprintf(out, "%s\n", line->str);
 }
 
-/* @text as an ISO 8601 time or seconds ago ("90s", "15m", "2h", "7d"). */
+/* @text as an ISO 8601 time or an age ("90s", "15m", "2h", "7d", "1w"). */
 static bool parse_since(const char *text, gint64 *ms)
 {
     static const struct {
         char unit;
         gint64 seconds;
-    } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+    } units[] = {
+        {'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}, {'w', 7 * 86400},
+    };
     g_autoptr(GTimeZone) local = g_time_zone_new_local();
     g_autoptr(GDateTime) when = g_date_time_new_from_iso8601(text, local);
     size_t len = strlen(text);
@@ -130,10 +156,19 @@ static bool print_table(Store *store, const StoreFilter *filter,
     return true;
 }
 
+static char *history_json(Store *store, const StoreFilter *filter,
+                          gint64 deadline, GError **error)
+{
+    g_autoptr(GArray) rows = store_history(store, filter, deadline, error);
+
+    return rows != NULL ? tojson_history(rows) : NULL;
+}
+
 int history_main(int argc, char **argv)
 {
     static const ReportHelp help = {
-        .lu = "Only logical units whose name matches PATTERN (a shell glob)",
+        .lu = "Only logical units whose name, or a path they were seen at, "
+              "matches PATTERN (a shell glob)",
         .initiator = "Only commands from initiators matching PATTERN",
         .key = "Only commands naming reservation key KEY (hex)",
     };
@@ -145,7 +180,8 @@ int history_main(int argc, char **argv)
     int status = TOOL_EXIT_USAGE;
     const GOptionEntry entries[] = {
         {"since", 0, 0, G_OPTION_ARG_STRING, &since,
-         "Only entries since TIME (ISO 8601, or an age such as 15m, 2h, 7d)",
+         "Only entries since TIME (ISO 8601, or an age such as 15m, 2h, 7d, "
+         "1w)",
          "TIME"},
         {"limit", 'n', 0, G_OPTION_ARG_INT, &limit, "Only the newest N entries",
          "N"},
@@ -164,7 +200,7 @@ int history_main(int argc, char **argv)
     }
     if (since != NULL && !parse_since(since, &filter.since_ms)) {
         tool_error("history: --since: '%s' is neither an ISO 8601 time nor "
-                   "an age such as 15m",
+                   "an age such as 15m, 2h, 7d or 1w",
                    since);
         goto out;
     }
@@ -173,7 +209,7 @@ int history_main(int argc, char **argv)
         goto out;
     }
     filter.limit = (unsigned)limit;
-    status = report_run(&options, &filter, store_history_json, print_table);
+    status = report_run(&options, &filter, history_json, print_table);
 out:
     g_free(since);
     report_options_clear(&options);

@@ -1,15 +1,17 @@
 /*
- * persist: `softpr persist --socket SOCK --initiator NAME [sg_persist
- * options] DEVICE`, sg_persist with softprd as the device.
+ * persist: `softpr persist [--socket SOCK] [--initiator NAME]
+ * [sg_persist options] DEVICE`, sg_persist with softprd as the device.
  *
  * It takes sg_persist 1.46's options, sends the PERSISTENT RESERVE IN or
  * OUT command sg_persist would send, and prints what sg_persist would
  * print and exits as it would, so that a script written for sg_persist
  * (fence_scsi's parsing included) works with its command prefix replaced.
- * The command goes to softprd over the pr-helper protocol with DEVICE's
- * descriptor attached, as QEMU sends it, on a connection that declares
+ * The command goes to softprd (by default on the socket softprd itself
+ * listens on) over the pr-helper protocol with DEVICE's descriptor
+ * attached, as QEMU sends it.  With --initiator the connection declares
  * NAME as its initiator (the identity extension; the socket's identity
- * policy must be "client").  softprd identifies the logical unit from
+ * policy must be "client"); without it softprd names the initiator as
+ * for any other peer.  softprd identifies the logical unit from
  * the descriptor and refuses PR OUT through a read-only one, so DEVICE is
  * opened exactly as sg_persist opens it.
  *
@@ -28,6 +30,7 @@
 
 #include "cdb.h"
 #include "client.h"
+#include "config.h"
 #include "engine.h"
 #include "inquiry.h"
 #include "persist.h"
@@ -58,6 +61,7 @@
 enum {
     OPT_SOCKET = 0x100,
     OPT_INITIATOR,
+    OPT_CONFIG,
 };
 
 typedef struct Persist {
@@ -85,8 +89,10 @@ typedef struct Persist {
     PersistTids tids;
     /* softpr's */
     const char *socket_path;
-    const char *initiator_text;
+    const char *config_path;
+    const char *initiator_text; /* NULL: act as any non-QEMU peer */
     TransportId initiator;
+    Config *config;   /* softprd's, for its default socket */
     PrClient *client; /* connected at the first command */
     bool flagged;     /* a failure was reported already */
 } Persist;
@@ -94,6 +100,7 @@ typedef struct Persist {
 static void persist_free(Persist *p)
 {
     client_close(p->client);
+    config_free(p->config);
     g_free(p);
 }
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(Persist, persist_free)
@@ -162,6 +169,7 @@ static const struct option long_options[] = {
     {"version", no_argument, NULL, 'V'},
     {"socket", required_argument, NULL, OPT_SOCKET},
     {"initiator", required_argument, NULL, OPT_INITIATOR},
+    {"config", required_argument, NULL, OPT_CONFIG},
     {NULL, 0, NULL, 0},
 };
 
@@ -170,22 +178,28 @@ static void usage(int help)
 {
     if (help < 2) {
         fprintf(stderr,
-                "Usage: softpr persist --socket=SOCKET --initiator=NAME "
+                "Usage: softpr persist [--socket=SOCKET] [--initiator=NAME] "
                 "[OPTIONS] [DEVICE]\n"
                 "Send one PERSISTENT RESERVE IN or OUT command for DEVICE "
                 "through softprd,\n"
-                "acting as initiator NAME, with sg_persist's options, "
-                "output and exit status.\n"
+                "with sg_persist's options, output and exit status.\n"
                 "  softpr's options:\n"
-                "    --socket=SOCKET            softprd's socket; its "
-                "identity policy must\n"
-                "                               be 'client'\n"
-                "    --initiator=NAME           act as this initiator: an "
-                "iSCSI name\n"
-                "                               (iqn./eui./naa., optionally "
-                "',i,0x' and a\n"
-                "                               12-digit ISID), "
-                "fcp,<16 hex> or sas,<16 hex>\n"
+                "    --socket=SOCKET            softprd's socket (default: "
+                "the one softprd\n"
+                "                               listens on by default or "
+                "as configured)\n"
+                "    --config=FILE              softprd's configuration file, "
+                "for that socket\n"
+                "    --initiator=NAME           act as this initiator, on a "
+                "socket whose identity\n"
+                "                               policy is 'client': an iSCSI "
+                "name (iqn./eui./\n"
+                "                               naa., optionally ',i,0x' and "
+                "a 12-digit ISID),\n"
+                "                               fcp,<16 hex> or sas,<16 hex>; "
+                "without it, softprd\n"
+                "                               names the initiator (this "
+                "host under 'auto')\n"
                 "  the main sg_persist options:\n"
                 "    --in|-i                    PR In (the default)\n"
                 "    --out|-o                   PR Out (needed with every "
@@ -220,7 +234,7 @@ static void usage(int help)
         return;
     }
     fprintf(stderr,
-            "Usage: softpr persist --socket=SOCKET --initiator=NAME "
+            "Usage: softpr persist [--socket=SOCKET] [--initiator=NAME] "
             "[OPTIONS] [DEVICE]\n"
             "  the other sg_persist options:\n"
             "    --alloc-length=LEN|-l LEN  PR In allocation length, in hex "
@@ -513,6 +527,9 @@ static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
     case OPT_INITIATOR:
         p->initiator_text = arg;
         break;
+    case OPT_CONFIG:
+        p->config_path = arg;
+        break;
     default:
         /*
          * getopt has named the option.  sg_persist 1.46 prints its usage
@@ -620,19 +637,32 @@ static void print_given_tids(const Persist *p)
     }
 }
 
-/* What softpr persist needs besides sg_persist's options. */
+/*
+ * What softpr persist needs besides sg_persist's options: without
+ * --socket, softprd's own main socket, from its configuration file as
+ * softprd reads it (-c there, --config here) or its default.
+ */
 static int check_softpr_options(Persist *p)
 {
     g_autoptr(GError) error = NULL;
 
-    if (p->socket_path == NULL || p->initiator_text == NULL) {
-        fprintf(stderr,
-                "softpr persist: --socket=SOCKET and --initiator=NAME are "
-                "required ('softpr persist --help')\n");
+    if (p->initiator_text != NULL &&
+        !tid_parse(p->initiator_text, &p->initiator, &error)) {
+        fprintf(stderr, "softpr persist: --initiator: %s\n", error->message);
         return PERSIST_EXIT_SYNTAX;
     }
-    if (!tid_parse(p->initiator_text, &p->initiator, &error)) {
-        fprintf(stderr, "softpr persist: --initiator: %s\n", error->message);
+    if (p->socket_path != NULL) {
+        return -1;
+    }
+    p->config = config_new();
+    if (!config_load(p->config, p->config_path, &error)) {
+        fprintf(stderr, "softpr persist: %s\n", error->message);
+        return PERSIST_EXIT_SYNTAX;
+    }
+    p->socket_path = config_main_socket(p->config)->path;
+    if (p->socket_path == NULL) {
+        fprintf(stderr, "softpr persist: softprd's configuration names no "
+                        "socket (socket activation); give --socket\n");
         return PERSIST_EXIT_SYNTAX;
     }
     return -1;
@@ -871,8 +901,14 @@ static int send_command(Persist *p, int fd, const char *name,
         }
     }
     if (p->client == NULL) {
-        p->client = client_connect_as(p->socket_path, &p->initiator,
-                                      COMMAND_TIMEOUT_MS, &error);
+        /* Without --initiator, as QEMU connects: softprd names the
+         * initiator by its socket's policy (the host, for a peer that is
+         * not QEMU, under the default "auto"). */
+        p->client =
+            p->initiator_text != NULL
+                ? client_connect_as(p->socket_path, &p->initiator,
+                                    COMMAND_TIMEOUT_MS, &error)
+                : client_connect(p->socket_path, 0, COMMAND_TIMEOUT_MS, &error);
     }
     start = g_get_monotonic_time();
     if (p->client == NULL ||

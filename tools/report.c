@@ -11,8 +11,7 @@ void report_options_add(GOptionContext *context, ReportOptions *options,
                         const ReportHelp *help)
 {
     const GOptionEntry entries[] = {
-        {"json", 0, 0, G_OPTION_ARG_NONE, &options->json,
-         "Print JSON (built by sqlite's JSON functions)", NULL},
+        {"json", 0, 0, G_OPTION_ARG_NONE, &options->json, "Print JSON", NULL},
         {"lu", 0, 0, G_OPTION_ARG_STRING, &options->lu, help->lu, "PATTERN"},
         {"initiator", 0, 0, G_OPTION_ARG_STRING, &options->initiator,
          help->initiator, "PATTERN"},
@@ -29,6 +28,9 @@ bool report_options_finish(ReportOptions *options, int argc, char **argv,
 {
     if (argc > 1) {
         tool_error("%s: unexpected argument '%s'", argv[0], argv[1]);
+        return false;
+    }
+    if (!dbopts_check(&options->db, argv[0])) {
         return false;
     }
     if (options->key != NULL && !tool_parse_key(options->key, &filter->key)) {

@@ -39,7 +39,7 @@ void report_options_add(GOptionContext *context, ReportOptions *options,
 bool report_options_finish(ReportOptions *options, int argc, char **argv,
                            StoreFilter *filter);
 
-/* Builds the JSON form of a report (store_dump_json, ...). */
+/* Builds the JSON form of a report (tojson.h). */
 typedef char *(*ReportJson)(Store *store, const StoreFilter *filter,
                             gint64 deadline, GError **error);
 

@@ -3,6 +3,7 @@
  * commands through a running softprd.  This file only dispatches to the
  * subcommands; each lives in its own file.
  */
+#include <locale.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -25,6 +26,10 @@ static const Subcommand subcommands[] = {
      "simulate power loss of logical units (drops what APTPL does not keep)"},
     {"clear", clear_main, "remove every registration and reservation of LUs"},
     {"forget", forget_main, "remove an initiator's registrations"},
+    {"backup", backup_main,
+     "copy the database while daemons run (a consistent snapshot)"},
+    {"mark-lost", mark_lost_main,
+     "mark LUs' PR information lost, after restoring a backup"},
     {"check-fs", check_fs_main,
      "test that a shared filesystem can hold the database (run on 2 hosts)"},
     {"persist", persist_main,
@@ -91,10 +96,14 @@ int main(int argc, char **argv)
 {
     size_t i;
 
+    /* The help texts are UTF-8 (GLib prints them in the locale's
+     * charset); numbers stay in the C locale's form for scripts. */
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C");
     log_setup("softpr", 1);
     if (argc < 2) {
         usage(stderr);
-        return 1;
+        return TOOL_EXIT_USAGE;
     }
     if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0 ||
         strcmp(argv[1], "help") == 0) {
@@ -114,5 +123,5 @@ int main(int argc, char **argv)
             "softpr: unknown command '%s'\n"
             "Try 'softpr --help' for the list of commands.\n",
             argv[1]);
-    return 1;
+    return TOOL_EXIT_USAGE;
 }

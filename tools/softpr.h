@@ -39,10 +39,14 @@ int dump_main(int argc, char **argv);
 /* softpr history: the audit log (history.c). */
 int history_main(int argc, char **argv);
 
-/* softpr power-cycle, clear, forget (change.c). */
+/* softpr power-cycle, clear, forget, mark-lost (change.c). */
 int power_cycle_main(int argc, char **argv);
 int clear_main(int argc, char **argv);
 int forget_main(int argc, char **argv);
+int mark_lost_main(int argc, char **argv);
+
+/* softpr backup: an online copy of the database (backup.c). */
+int backup_main(int argc, char **argv);
 
 /* softpr check-fs: the shared-filesystem acceptance test (checkfs.c). */
 int check_fs_main(int argc, char **argv);

@@ -1,5 +1,5 @@
 /*
- * table: text formatting for people.
+ * table: text formatting for people, safe for their terminals.
  */
 #include "table.h"
 
@@ -10,6 +10,45 @@ struct Table {
     guint columns;
     GPtrArray *rows; /* GStrv; [0] is the headings */
 };
+
+char *table_escape(const char *text)
+{
+    GString *out;
+    const char *p;
+    const char *end;
+
+    if (text == NULL) {
+        return NULL;
+    }
+    out = g_string_sized_new(strlen(text));
+    end = text + strlen(text);
+    for (p = text; p < end;) {
+        gunichar c = g_utf8_get_char_validated(p, end - p);
+
+        if (c == (gunichar)-1 || c == (gunichar)-2) {
+            g_string_append_printf(out, "\\x%02x", (guchar)*p);
+            p++;
+            continue;
+        }
+        if (c == '\\') {
+            g_string_append(out, "\\\\");
+        } else if (c == '\n') {
+            g_string_append(out, "\\n");
+        } else if (c == '\r') {
+            g_string_append(out, "\\r");
+        } else if (c == '\t') {
+            g_string_append(out, "\\t");
+        } else if (c < 0x20 || c == 0x7f) {
+            g_string_append_printf(out, "\\x%02x", c);
+        } else if (!g_unichar_isprint(c)) {
+            g_string_append_printf(out, "\\u%04x", c);
+        } else {
+            g_string_append_len(out, p, g_utf8_next_char(p) - p);
+        }
+        p = g_utf8_next_char(p);
+    }
+    return g_string_free(out, FALSE);
+}
 
 char *table_time(gint64 seconds)
 {
@@ -54,7 +93,7 @@ void table_add(Table *table, const char *const *cells)
     guint i;
 
     for (i = 0; i < table->columns; i++) {
-        row[i] = g_strdup(cells[i] != NULL ? cells[i] : "-");
+        row[i] = cells[i] != NULL ? table_escape(cells[i]) : g_strdup("-");
     }
     g_ptr_array_add(table->rows, row);
 }

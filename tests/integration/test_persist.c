@@ -17,9 +17,13 @@
  * from two nodes and parse the output as fence_scsi does.
  */
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include <gio/gio.h>
 
 #include "daemon.h"
 #include "tool.h"
@@ -1039,8 +1043,9 @@ static void test_format_exit_statuses(void **state)
 }
 
 /*
- * Failures of softpr persist's own: --socket and --initiator missing or
- * wrong, no daemon, a socket whose identity policy is not "client".
+ * Failures of softpr persist's own: no daemon on the configured socket,
+ * --initiator wrong, no daemon, a socket whose identity policy is not
+ * "client" asked to take --initiator.
  */
 static void test_own_failures(void **state)
 {
@@ -1049,16 +1054,24 @@ static void test_own_failures(void **state)
     g_autofree char *nowhere = g_build_filename(f->dir, "none.sock", NULL);
     g_autofree char *socket_arg = NULL;
     g_autofree char *auto_arg = NULL;
+    g_autofree char *config = NULL;
+    g_autofree char *config_text = NULL;
+    g_autofree char *config_arg = NULL;
     g_autofree char *out = NULL;
     g_autofree char *err = NULL;
     TestDaemon *plain;
     int status;
 
-    status = testtool_run(ARGS("persist", "-n", "-i", "-k", f->disk), NULL,
-                          NULL, &out, &err);
-    assert_int_equal(status, 1);
-    assert_non_null(strstr(err, "--socket=SOCKET and --initiator=NAME are "
-                                "required"));
+    /* Without --socket, the socket softprd's configuration names. */
+    config = g_build_filename(f->dir, "softprd.conf", NULL);
+    config_text = g_strdup_printf("[daemon]\nsocket = %s\n", nowhere);
+    assert_true(g_file_set_contents(config, config_text, -1, NULL));
+    config_arg = g_strconcat("--config=", config, NULL);
+    status =
+        testtool_run(ARGS("persist", config_arg, "-n", "-i", "-k", f->disk),
+                     NULL, NULL, &out, &err);
+    assert_int_equal(status, 99);
+    assert_non_null(strstr(err, nowhere));
     g_clear_pointer(&out, g_free);
     g_clear_pointer(&err, g_free);
 
@@ -1093,6 +1106,136 @@ static void test_own_failures(void **state)
     testd_free(plain);
     assert_int_equal(status, 99);
     assert_non_null(strstr(err, "identity policy is not 'client'"));
+}
+
+/* ------------------------------------------------------------------ */
+/* On softprd's defaults                                               */
+/* ------------------------------------------------------------------ */
+
+/* Run as nobody, as an unprivileged user runs softprd and softpr. */
+#define AS_NOBODY                                                              \
+    "setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"
+
+/* A directory nobody owns, under the test's. */
+static char *nobody_dir(Fixture *f, const char *name)
+{
+    char *dir = g_build_filename(f->dir, name, NULL);
+
+    assert_int_equal(g_mkdir_with_parents(dir, 0700), 0);
+    assert_int_equal(chown(dir, 65534, 65534), 0);
+    assert_int_equal(chmod(f->dir, 0755), 0);
+    return dir;
+}
+
+/* softpr persist @args as nobody with @env; its status, output, errors. */
+static int persist_as_nobody(const char *const *env, const char *const *args,
+                             char **out, char **err)
+{
+    g_autofree char *softpr = testtool_binary();
+    g_autofree char *binary = g_canonicalize_filename(softpr, NULL);
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    const char *const prefix[] = {AS_NOBODY, NULL};
+    size_t i;
+
+    for (i = 0; prefix[i] != NULL; i++) {
+        g_ptr_array_add(argv, (char *)prefix[i]);
+    }
+    g_ptr_array_add(argv, binary);
+    g_ptr_array_add(argv, (char *)"persist");
+    for (i = 0; args[i] != NULL; i++) {
+        g_ptr_array_add(argv, (char *)args[i]);
+    }
+    g_ptr_array_add(argv, NULL);
+    return testtool_run_program((const char *const *)argv->pdata, env, NULL,
+                                out, err);
+}
+
+/*
+ * The issue's case: softprd started as a user starts it, with no -k and
+ * its default "auto" identity policy, and softpr persist with no
+ * --socket nor --initiator, both as the same unprivileged user.  softpr
+ * persist finds the daemon's default socket ($XDG_RUNTIME_DIR/
+ * softprd.sock, softprd's own computation), reads the keys, and what it
+ * registers belongs to this host's initiator, as for any peer that is
+ * not QEMU; --initiator on that socket is refused (99).
+ */
+static void test_default_socket_as_host(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *home = nobody_dir(f, "user");
+    g_autofree char *run = g_build_filename(home, "run", NULL);
+    g_autofree char *sock = g_build_filename(run, "softprd.sock", NULL);
+    g_autofree char *conf = g_build_filename(home, "softprd.conf", NULL);
+    g_autofree char *conf_arg = g_strconcat("--config=", conf, NULL);
+    g_autofree char *disk = g_build_filename(home, "disk.img", NULL);
+    g_autofree char *runtime = g_strconcat("XDG_RUNTIME_DIR=", run, NULL);
+    g_autofree char *state_home = g_strconcat("XDG_STATE_HOME=", home, NULL);
+    g_autofree char *daemon = testd_binary();
+    g_autofree char *daemon_abs = g_canonicalize_filename(daemon, NULL);
+    const char *const env[] = {runtime, state_home, NULL};
+    const char *const daemon_argv[] = {AS_NOBODY,   daemon_abs, "-c", conf,
+                                       "--host-id", "node-a",   NULL};
+    g_autoptr(GSubprocessLauncher) launcher =
+        g_subprocess_launcher_new(G_SUBPROCESS_FLAGS_NONE);
+    g_autoptr(GSubprocess) proc = NULL;
+    g_autoptr(GError) error = NULL;
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    gint64 give_up = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    int fd;
+
+    assert_true(
+        g_file_set_contents(conf, "[lu]\ncreate-xattr = false\n", -1, NULL));
+    assert_int_equal(g_mkdir_with_parents(run, 0700), 0);
+    assert_int_equal(chown(run, 65534, 65534), 0);
+    fd = open(disk, O_RDWR | O_CREAT, 0600);
+    assert_true(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+    assert_int_equal(fchown(fd, 65534, 65534), 0);
+    close(fd);
+    g_subprocess_launcher_setenv(launcher, "XDG_RUNTIME_DIR", run, TRUE);
+    g_subprocess_launcher_setenv(launcher, "XDG_STATE_HOME", home, TRUE);
+    proc = g_subprocess_launcher_spawnv(launcher, daemon_argv, &error);
+    assert_non_null(proc);
+    while (!g_file_test(sock, G_FILE_TEST_EXISTS)) {
+        assert_true(g_get_monotonic_time() < give_up);
+        g_usleep(20 * 1000);
+    }
+
+    assert_int_equal(persist_as_nobody(
+                         env,
+                         ARGS(conf_arg, "-n", "-o", "-I", "-S", "0x5eed", disk),
+                         &out, &err),
+                     0);
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    assert_int_equal(persist_as_nobody(env,
+                                       ARGS(conf_arg, "-n", "--in", "-k", disk),
+                                       &out, &err),
+                     0);
+    assert_non_null(strstr(out, "1 registered reservation key follows:\n"
+                                "    0x5eed\n"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    /* SPC-4 6.13.5: READ FULL STATUS names the registrant's TransportID:
+     * this host's initiator. */
+    assert_int_equal(persist_as_nobody(env,
+                                       ARGS(conf_arg, "-n", "-i", "-s", disk),
+                                       &out, &err),
+                     0);
+    assert_non_null(strstr(out, "iqn.2026-11.org.softpr:host:node-a"));
+    g_clear_pointer(&out, g_free);
+    g_clear_pointer(&err, g_free);
+    assert_int_equal(persist_as_nobody(env,
+                                       ARGS(conf_arg, "--initiator=" NODE1,
+                                            "-n", "-i", "-k", disk),
+                                       &out, &err),
+                     99);
+    assert_non_null(strstr(err, "identity policy is not 'client'"));
+
+    g_subprocess_send_signal(proc, SIGTERM);
+    assert_true(g_subprocess_wait(proc, NULL, NULL));
+    assert_true(g_subprocess_get_if_exited(proc));
+    assert_int_equal(g_subprocess_get_exit_status(proc), 0);
 }
 
 /*
@@ -1202,6 +1345,7 @@ int main(void)
         T(test_format_full_status_and_capabilities),
         T(test_format_exit_statuses),
         T(test_own_failures),
+        T(test_default_socket_as_host),
         T(test_fence_scsi_parsing),
     };
 

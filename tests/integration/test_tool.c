@@ -17,6 +17,9 @@
 
 #include "engine.h"
 #include "scsi.h"
+#include "tid.h"
+
+#include <sqlite3.h>
 
 typedef struct Fixture {
     char *dir;
@@ -316,6 +319,48 @@ static void test_history(void **state)
     assert_null(testutil_json_text(last, "$[1]"));
 }
 
+/*
+ * history --lu matches a path the LU was seen at, as dump --lu does,
+ * and each entry shows where its host sees the LU; an administrator's
+ * entry from a host that never saw it shows none.
+ */
+static void test_history_by_path(void **state)
+{
+    Fixture *f = *state;
+    static const char *const by_path[] = {"history", "--lu", "*/disk.img",
+                                          NULL};
+    static const char *const json[] = {"history", "--json", "--lu",
+                                       "*/disk.img", NULL};
+    static const char *const other[] = {"history", "--lu", "*/other.img", NULL};
+    static const char *const clear[] = {"clear",     "--yes",  "*/disk.img",
+                                        "--host-id", "admin1", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *js = NULL;
+    g_autofree char *none = NULL;
+    g_autofree char *path = NULL;
+    g_autofree char *shown = g_strdup_printf(" (%s): ", f->disk);
+    g_auto(GStrv) lines = NULL;
+    guint i;
+
+    scenario(f);
+    g_free(tool_ok(f, clear));
+    out = tool_ok(f, by_path);
+    lines = g_strsplit(g_strstrip(out), "\n", -1);
+    assert_int_equal(g_strv_length(lines), 5);
+    for (i = 0; i < 4; i++) {
+        assert_contains(lines[i], shown);
+    }
+    assert_contains(lines[4], " admin1 lu-");
+    assert_contains(lines[4], ": administrator: clear");
+    assert_lacks(lines[4], f->disk);
+    js = tool_ok(f, json);
+    path = testutil_json_text(js, "$[2].paths[0]");
+    assert_string_equal(path, f->disk);
+    assert_null(testutil_json_text(js, "$[4].paths[0]"));
+    none = tool_ok(f, other);
+    assert_string_equal(none, "");
+}
+
 /* The PRgeneration and registration count of the (single) LU. */
 static void lu_state(Fixture *f, gint64 *generation, gint64 *registrations)
 {
@@ -438,7 +483,8 @@ static void test_forget(void **state)
                      1);
 }
 
-/* Usage errors exit 2, failures 1, each with one clear line. */
+/* Usage errors exit 2, failures 1, each with one clear line, as
+ * softpr(1)'s EXIT STATUS says. */
 static void test_errors(void **state)
 {
     Fixture *f = *state;
@@ -450,6 +496,11 @@ static void test_errors(void **state)
     static const char *const no_lu[] = {"clear", "--yes", NULL};
     static const char *const unknown_lu[] = {"clear", "--yes", "nothing", NULL};
     static const char *const unknown_cmd[] = {"frobnicate", NULL};
+    static const char *const no_command[] = {NULL};
+    static const char *const bad_wait[] = {"dump", "--lock-timeout", "-1",
+                                           NULL};
+    static const char *const bad_wait_clear[] = {
+        "clear", "--yes", "--lock-timeout", "601", "lu-*", NULL};
     static const char *const version[] = {"--version", NULL};
     struct {
         const char *const *args;
@@ -463,7 +514,10 @@ static void test_errors(void **state)
         {bad_since, true, 2, "is neither an ISO 8601 time"},
         {no_lu, true, 2, "name at least one logical unit"},
         {unknown_lu, true, 1, "no logical unit in"},
-        {unknown_cmd, false, 1, "unknown command 'frobnicate'"},
+        {unknown_cmd, false, 2, "unknown command 'frobnicate'"},
+        {no_command, false, 2, "Usage: softpr COMMAND"},
+        {bad_wait, true, 2, "--lock-timeout: expected 0 to 600 seconds"},
+        {bad_wait_clear, true, 2, "--lock-timeout: expected 0 to 600"},
     };
     size_t i;
 
@@ -488,6 +542,502 @@ static void test_errors(void **state)
         assert_int_equal(testtool_run(version, NULL, NULL, &out, NULL), 0);
         assert_contains(out, "softpr " SOFTPR_VERSION);
     }
+}
+
+/*
+ * Friction a new user met: forget of an initiator softpr has never
+ * seen says so and asks nothing; --since takes weeks; the help texts
+ * print their "…" in a UTF-8 locale.
+ */
+static void test_friction(void **state)
+{
+    Fixture *f = *state;
+    static const char *const forget[] = {
+        "forget", "iqn.2026-11.org.softpr:vm:never-seen", NULL};
+    static const char *const weeks[] = {"history", "--since", "1w", NULL};
+    static const char *const help[] = {"forget", "--help", NULL};
+    static const char *const utf8[] = {"LC_ALL=C.UTF-8", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    g_autofree char *recent = NULL;
+    g_autofree char *text = NULL;
+
+    scenario(f);
+    assert_int_equal(tool(f, forget, "y\n", &out, &err), 1);
+    assert_contains(err, "iqn.2026-11.org.softpr:vm:never-seen has no "
+                         "registrations and no entry in the VM registry; "
+                         "nothing changed");
+    assert_lacks(err, "[y/N]");
+    assert_string_equal(out, "");
+    recent = tool_ok(f, weeks);
+    assert_contains(recent, "REGISTER AND IGNORE EXISTING KEY");
+    assert_int_equal(testtool_run(help, utf8, NULL, &text, NULL), 0);
+    assert_contains(text, "iqn.\u2026");
+}
+
+/* ------------------------------------------------------------------ */
+/* A database with something of everything                             */
+/* ------------------------------------------------------------------ */
+
+/* Open @dir/@name (created) and return its descriptor. */
+static int disk(Fixture *f, const char *name)
+{
+    return testd_disk(f->dir, name, O_RDWR);
+}
+
+/* PR OUT @sa through @client on the disk @name; the status. */
+static uint8_t prout(Fixture *f, PrClient *client, const char *name, uint8_t sa,
+                     uint8_t type, uint64_t rk, uint64_t sark, uint8_t flags)
+{
+    g_autofree char *path = g_build_filename(f->dir, name, NULL);
+    int fd = open(path, O_RDWR);
+    ClientReply reply;
+    uint8_t status;
+
+    assert_true(fd >= 0);
+    status = testd_prout(client, fd, sa, type, rk, sark, flags, &reply);
+    close(fd);
+    return status;
+}
+
+/* @commands from VM @vm_args on the disk @name through @d. */
+static void vm_on(Fixture *f, TestDaemon *d, const char *vm_args,
+                  const char *name, const char *commands)
+{
+    g_autofree char *path = g_build_filename(f->dir, name, NULL);
+
+    g_free(testpeer_run(f->qemu, vm_args, d->socket, path, commands));
+}
+
+/*
+ * Every kind of state the reports show: one LU per reservation type
+ * (SPC-4 6.14.2 table 169), registrations with and without ALL_TG_PT,
+ * an APTPL registration, unit attentions for one port and for every
+ * port, REGISTER AND MOVE and SPEC_I_PT in the history, a RESERVATION
+ * CONFLICT and a CHECK CONDITION, administrators' entries, a VM without
+ * a uuid, and an LU whose PR information is marked lost.
+ */
+static void rich_scenario(Fixture *f)
+{
+    static const uint8_t types[] = {
+        PR_TYPE_WRITE_EXCLUSIVE,    PR_TYPE_EXCLUSIVE_ACCESS,
+        PR_TYPE_WRITE_EXCLUSIVE_RO, PR_TYPE_EXCLUSIVE_ACCESS_RO,
+        PR_TYPE_WRITE_EXCLUSIVE_AR, PR_TYPE_EXCLUSIVE_ACCESS_AR,
+    };
+    g_autoptr(PrClient) h1 = NULL;
+    g_autoptr(PrClient) h2 = NULL;
+    const char *power_cycle[] = {"power-cycle", "--yes", "*/admin.img", NULL};
+    const char *clear[] = {"clear", "--yes", "*/admin.img", NULL};
+    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t cdb[CDB_LEN];
+    TransportId tids[2];
+    ClientReply reply;
+    size_t len;
+    size_t i;
+    int fd;
+
+    start_hosts(f);
+    h1 = testd_connect(f->host1);
+    h2 = testd_connect(f->host2);
+    for (i = 0; i < G_N_ELEMENTS(types); i++) {
+        g_autofree char *name = g_strdup_printf("t%u.img", types[i]);
+        g_autofree char *cmds = g_strdup_printf(
+            "register 100%u reserve %u 100%u", types[i], types[i], types[i]);
+
+        close(disk(f, name));
+        vm_on(f, f->host1, VM1, name, cmds);
+        assert_int_equal(prout(f, h2, name, PR_OUT_REGISTER_IGNORE, 0, 0,
+                               0x200 + types[i], PROUT_ALL_TG_PT),
+                         SCSI_STATUS_GOOD);
+    }
+    /* 5.12.11.2.5: the preempted holder gets REGISTRATIONS PREEMPTED. */
+    assert_int_equal(
+        prout(f, h2, "t5.img", PR_OUT_PREEMPT, 5, 0x205, 0x1005, 0),
+        SCSI_STATUS_GOOD);
+    /* Preempting host2's ALL_TG_PT registration (a key that is not the
+     * holder's): a unit attention for every port of its initiator. */
+    vm_on(f, f->host1, VM2, "t6.img", "register 2006");
+    assert_int_equal(
+        prout(f, h1, "t6.img", PR_OUT_REGISTER, 0, 0, 0x306, PROUT_APTPL),
+        SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h1, "t6.img", PR_OUT_PREEMPT, 6, 0x306, 0x206, 0),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h2, "t1.img", PR_OUT_RESERVE, 1, 0x201, 0, 0),
+                     SCSI_STATUS_RESERVATION_CONFLICT);
+    assert_int_equal(prout(f, h2, "t3.img", PR_OUT_RESERVE, 2, 0x203, 0, 0),
+                     SCSI_STATUS_CHECK_CONDITION);
+
+    /* REGISTER AND MOVE (6.14.4) and SPEC_I_PT (5.12.11.2.3). */
+    close(disk(f, "move.img"));
+    assert_int_equal(
+        prout(f, h1, "move.img", PR_OUT_REGISTER_IGNORE, 0, 0, 0x401, 0),
+        SCSI_STATUS_GOOD);
+    assert_int_equal(prout(f, h1, "move.img", PR_OUT_RESERVE, 1, 0x401, 0, 0),
+                     SCSI_STATUS_GOOD);
+    assert_true(tid_parse("iqn.2026-11.org.softpr:test:mover", &tids[0], NULL));
+    len = cdb_prout_move(param, 0x401, 0x402, true, false, 1, &tids[0]);
+    cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 1, (uint32_t)len);
+    {
+        g_autofree char *path = g_build_filename(f->dir, "move.img", NULL);
+
+        fd = open(path, O_RDWR);
+        testd_command(h1, fd, cdb, param, len, &reply);
+        assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+        assert_true(tid_parse("fcp,21000024ff123456", &tids[0], NULL));
+        assert_true(tid_parse("sas,5000c50005b32001", &tids[1], NULL));
+        len = cdb_prout_basic(param, 0, 0x501, PROUT_SPEC_I_PT, tids, 2);
+        cdb_pr_out(cdb, PR_OUT_REGISTER, 0, 0, (uint32_t)len);
+        testd_command(h2, fd, cdb, param, len, &reply);
+        assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+        close(fd);
+    }
+    vm_on(f, f->host2, "-name guest=named-only", "move.img", "register 601");
+
+    /* Administrators' entries; CLEAR leaves RESERVATIONS PREEMPTED. */
+    close(disk(f, "admin.img"));
+    vm_on(f, f->host1, VM1, "admin.img", "register 701 reserve 1 701");
+    g_free(tool_ok(f, power_cycle));
+    vm_on(f, f->host1, VM1, "admin.img", "register 702");
+    g_free(tool_ok(f, clear));
+
+    /* SPC-5 5.14.11.3: PR information lost. */
+    assert_int_equal(testutil_sql_int(f->db,
+                                      "UPDATE lu SET info_lost = 1 WHERE id = "
+                                      "(SELECT lu_id FROM lu_seen WHERE path "
+                                      "LIKE '%/t8.img')"),
+                     -1);
+    /* Rows as earlier versions wrote them: one ALL_TG_PT registration
+     * standing for every port, and a unit attention for every port.  The
+     * engine writes one row per I_T nexus now (SPC-4 5.12.7), but a dump
+     * of an older database must still show these. */
+    assert_int_equal(testutil_sql_int(f->db,
+                                      "UPDATE registration SET rtpi = 0, "
+                                      "all_tg_pt = 1 WHERE key = 513"),
+                     -1);
+    assert_int_equal(testutil_sql_int(f->db,
+                                      "UPDATE unit_attention SET rtpi = 0 "
+                                      "WHERE id = (SELECT min(id) FROM "
+                                      "unit_attention)"),
+                     -1);
+}
+
+/* The dump of rich_scenario() has every kind of value in it. */
+static void assert_rich_dump(const char *json)
+{
+    static const char *const parts[] = {
+        "\"all_registrants\":true",
+        "\"all_registrants\":false",
+        "\"holder\":null",
+        "\"reservation\":null",
+        "\"pr_information_lost\":true",
+        "\"aptpl\":true",
+        "\"rtpi\":null,\"asc\"",
+        "\"rtpi\":1,\"asc\"",
+        "\"rtpi\":null,\"all_tg_pt\":true",
+        "\"vm_uuid\":null",
+        "\"vm_name\":\"node2\"",
+        "\"condition\":\"RESERVATIONS PREEMPTED\"",
+        "\"condition\":\"REGISTRATIONS PREEMPTED\"",
+        "\"initiator\":\"fcp,21000024ff123456\"",
+        "\"initiator\":\"iqn.2026-11.org.softpr:test:mover\"",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(parts); i++) {
+        assert_contains(json, parts[i]);
+    }
+}
+
+/* The history of rich_scenario() likewise. */
+static void assert_rich_history(const char *json)
+{
+    static const char *const parts[] = {
+        "\"unreg\":true,\"move_rtpi\":1",
+        "\"spec_i_pt\":true",
+        "\"status\":24",
+        "\"sense\":{\"key\":5",
+        "\"origin\":\"softpr\",\"lu\"",
+        "\"initiator\":null,\"rtpi\":null",
+        "\"detail\":\"registrations",
+        "\"aptpl\":true",
+        "\"all_tg_pt\":true",
+        "\"type\":8",
+    };
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(parts); i++) {
+        assert_contains(json, parts[i]);
+    }
+}
+
+/*
+ * The member names of every object named @name in @json (a member
+ * @name, or an element of an array @name), as "a,b,c", each distinct
+ * list once, " | " between them; "$" for the document itself.
+ */
+static char *members_of(const char *json, const char *name)
+{
+    return testutil_sql_text(
+        "SELECT group_concat(m, ' | ') FROM (SELECT DISTINCT (SELECT "
+        "group_concat(key) FROM json_each(t.value)) AS m FROM json_tree(?1) t "
+        "LEFT JOIN json_tree(?1) p ON p.id = t.parent WHERE t.type = 'object' "
+        "AND (t.fullkey = ?2 OR t.key = ?2 OR (p.type = 'array' AND "
+        "p.key = ?2)))",
+        json, name);
+}
+
+/* The JSON types a member @name has anywhere in @json, sorted. */
+static char *types_of(const char *json, const char *name)
+{
+    return testutil_sql_text(
+        "SELECT group_concat(t) FROM (SELECT DISTINCT CASE WHEN type IN "
+        "('true', 'false') THEN 'bool' ELSE type END AS t FROM json_tree(?1) "
+        "WHERE key = ?2 ORDER BY t)",
+        json, name);
+}
+
+/* Every string value of members named @name matches @regex. */
+static void assert_values_match(const char *json, const char *name,
+                                const char *regex)
+{
+    g_autofree char *all = testutil_sql_text(
+        "SELECT group_concat(atom, char(10)) FROM json_tree(?1) WHERE key = ?2 "
+        "AND type = 'text'",
+        json, name);
+    g_auto(GStrv) values = NULL;
+    size_t i;
+
+    if (all == NULL) {
+        fail_msg("no string values of %s", name);
+    }
+    values = g_strsplit(all, "\n", -1);
+    for (i = 0; values[i] != NULL; i++) {
+        if (!g_regex_match_simple(regex, values[i], 0, 0)) {
+            fail_msg("%s: \"%s\" does not match %s", name, values[i], regex);
+        }
+    }
+}
+
+typedef struct Shape {
+    const char *name;
+    const char *types; /* as types_of() lists them */
+    const char *regex; /* for the strings, or NULL */
+} Shape;
+
+static void assert_shapes(const char *json, const Shape *shapes, size_t n)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        g_autofree char *types = types_of(json, shapes[i].name);
+
+        if (g_strcmp0(types, shapes[i].types) != 0) {
+            fail_msg("%s: types %s, expected %s", shapes[i].name, types,
+                     shapes[i].types);
+        }
+        if (shapes[i].regex != NULL) {
+            assert_values_match(json, shapes[i].name, shapes[i].regex);
+        }
+    }
+}
+
+#define KEY_RE "^0x[0-9a-f]{1,16}$"
+#define TIME_RE "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$"
+#define BYTE_RE "^0x[0-9a-f]{2}$"
+
+/*
+ * softpr dump --json is the document softpr(1) describes: its members,
+ * in that order, with those types and formats (keys "0x5eed", times UTC
+ * ISO 8601, the TransportID in hex), on a database holding something of
+ * everything.
+ */
+static void test_dump_json_format(void **state)
+{
+    Fixture *f = *state;
+    static const char *const dump[] = {"dump", "--json", NULL};
+    static const char *const objects[][2] = {
+        {"$", "database,logical_units,initiators"},
+        {"logical_units", "name,id_source,generation,aptpl,pr_information_lost,"
+                          "created_at,seen,reservation,registrations,"
+                          "unit_attentions"},
+        {"seen", "host,path,id_source,first_seen,last_seen"},
+        {"reservation", "type,type_name,scope,all_registrants,holder"},
+        {"holder", "key,initiator,rtpi"},
+        {"registrations", "key,initiator,transport_id,rtpi,all_tg_pt,holder,"
+                          "host,registered_at"},
+        {"unit_attentions", "initiator,rtpi,asc,ascq,condition,raised_at"},
+        {"initiators", "name,vm_name,vm_uuid,last_host,first_seen,last_seen"},
+    };
+    static const Shape shapes[] = {
+        {"database", "text", "^/.*/pr\\.db$"},
+        {"generation", "integer", NULL},
+        {"aptpl", "bool", NULL},
+        {"pr_information_lost", "bool", NULL},
+        {"created_at", "text", TIME_RE},
+        {"first_seen", "text", TIME_RE},
+        {"last_seen", "text", TIME_RE},
+        {"registered_at", "text", TIME_RE},
+        {"raised_at", "text", TIME_RE},
+        {"reservation", "null,object", NULL},
+        {"type", "integer", NULL},
+        {"scope", "text", "^LU$"},
+        {"all_registrants", "bool", NULL},
+        {"holder", "bool,null,object", NULL},
+        {"key", "text", KEY_RE},
+        {"transport_id", "text", "^([0-9a-f]{8})+$"},
+        {"rtpi", "integer,null", NULL},
+        {"all_tg_pt", "bool", NULL},
+        {"asc", "text", BYTE_RE},
+        {"ascq", "text", BYTE_RE},
+        {"vm_uuid", "null,text", NULL},
+    };
+    g_autofree char *json = NULL;
+    g_autofree char *valid = NULL;
+    size_t i;
+
+    rich_scenario(f);
+    json = tool_ok(f, dump);
+    valid = testutil_sql_text("SELECT json_valid(?1)", json, NULL);
+    assert_string_equal(valid, "1");
+    assert_rich_dump(json);
+    for (i = 0; i < G_N_ELEMENTS(objects); i++) {
+        g_autofree char *members = members_of(json, objects[i][0]);
+
+        if (g_strcmp0(members, objects[i][1]) != 0) {
+            fail_msg("%s: members %s, expected %s", objects[i][0], members,
+                     objects[i][1]);
+        }
+    }
+    assert_shapes(json, shapes, G_N_ELEMENTS(shapes));
+}
+
+/* softpr history --json likewise. */
+static void test_history_json_format(void **state)
+{
+    Fixture *f = *state;
+    static const char *const history[] = {"history", "--json", NULL};
+    static const Shape shapes[] = {
+        {"id", "integer", NULL},
+        {"time", "text",
+         "^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\\.[0-9]{3}Z$"},
+        {"origin", "text", "^softpr[d]?$"},
+        {"paths", "array", NULL},
+        {"initiator", "null,text", NULL},
+        {"rtpi", "integer,null", NULL},
+        {"service_action", "integer,null", NULL},
+        {"type", "integer,null", NULL},
+        {"key", "integer,null,text", KEY_RE},
+        {"sa_key", "null,text", KEY_RE},
+        {"spec_i_pt", "bool,null", NULL},
+        {"unreg", "bool,null", NULL},
+        {"move_rtpi", "integer,null", NULL},
+        {"status", "integer", NULL},
+        {"sense", "null,object", NULL},
+        {"asc", "text", BYTE_RE},
+        {"generation", "integer", NULL},
+        {"detail", "null,text", NULL},
+    };
+    g_autofree char *json = NULL;
+    g_autofree char *entries = NULL;
+    g_autofree char *sense = NULL;
+
+    rich_scenario(f);
+    json = tool_ok(f, history);
+    assert_rich_history(json);
+    entries = testutil_sql_text(
+        "SELECT group_concat(m, ' | ') FROM (SELECT DISTINCT (SELECT "
+        "group_concat(key) FROM json_each(e.value)) AS m FROM json_each(?1) e)",
+        json, NULL);
+    assert_string_equal(entries,
+                        "id,time,host,origin,lu,paths,initiator,rtpi,action,"
+                        "service_action,type,type_name,scope,key,sa_key,"
+                        "spec_i_pt,all_tg_pt,aptpl,unreg,move_rtpi,status,"
+                        "status_name,sense,generation,detail");
+    sense = members_of(json, "sense");
+    assert_string_equal(sense, "key,key_name,asc,ascq,name");
+    assert_shapes(json, shapes, G_N_ELEMENTS(shapes));
+}
+
+/* ------------------------------------------------------------------ */
+/* Output an administrator can trust                                   */
+/* ------------------------------------------------------------------ */
+
+/* A VM name that would clear the terminal and retitle it, with a byte
+ * that is not UTF-8, and a file name with a newline. */
+#define EVIL_VM "-name 'guest=x\033[2J\033]0;owned\007\377y'"
+#define EVIL_FILE "two\nlines.img"
+
+/* Whether @text holds a byte below 0x20 other than newlines. */
+static bool has_controls(const char *text)
+{
+    const char *p;
+
+    for (p = text; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 && *p != '\n') {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A QEMU whose command line holds an escape sequence and a byte that is
+ * not UTF-8, on a disk whose path holds a newline, through the real
+ * daemon: the tables print them escaped (\x1b, \n, \xff) and nothing
+ * raw, every line stays one line; the JSON is valid, valid UTF-8, the
+ * invalid byte U+FFFD.
+ */
+static void test_output_escapes_what_is_not_printable(void **state)
+{
+    Fixture *f = *state;
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const dump_json[] = {"dump", "--json", NULL};
+    static const char *const history[] = {"history", NULL};
+    static const char *const history_json[] = {"history", "--json", NULL};
+    g_autofree char *evil = g_build_filename(f->dir, EVIL_FILE, NULL);
+    g_autofree char *link = g_build_filename(f->dir, "plain.img", NULL);
+    g_autofree char *out = NULL;
+    g_autofree char *hist = NULL;
+    g_autofree char *json = NULL;
+    g_autofree char *hjson = NULL;
+    g_autofree char *valid = NULL;
+    g_autofree char *vm_name = NULL;
+    g_autofree char *path = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    close(disk(f, EVIL_FILE));
+    /* prpeer takes the disk on a command line split at spaces and
+     * newlines; the daemon sees the file's own path. */
+    assert_int_equal(symlink(evil, link), 0);
+    f->host1 = testd_start(f->dir, "host1", NULL, host1_args);
+    vm_on(f, f->host1, EVIL_VM, "plain.img", "register 1 reserve 1 1");
+
+    out = tool_ok(f, dump);
+    assert_true(g_utf8_validate(out, -1, NULL));
+    assert_false(has_controls(out));
+    assert_contains(out, "x\\x1b[2J\\x1b]0;owned\\x07\\xffy");
+    assert_contains(out, "two\\nlines.img (xattr)");
+
+    hist = tool_ok(f, history);
+    assert_true(g_utf8_validate(hist, -1, NULL));
+    assert_false(has_controls(hist));
+    lines = g_strsplit(g_strstrip(hist), "\n", -1);
+    assert_int_equal(g_strv_length(lines), 2);
+
+    json = tool_ok(f, dump_json);
+    assert_true(g_utf8_validate(json, -1, NULL));
+    valid = testutil_sql_text("SELECT json_valid(?1)", json, NULL);
+    assert_string_equal(valid, "1");
+    vm_name = testutil_json_text(json, "$.initiators[0].vm_name");
+    assert_string_equal(vm_name, "x\033[2J\033]0;owned\007\357\277\275y");
+    path = testutil_json_text(json, "$.logical_units[0].seen[0].path");
+    assert_string_equal(path, evil);
+
+    hjson = tool_ok(f, history_json);
+    assert_true(g_utf8_validate(hjson, -1, NULL));
+    g_free(valid);
+    valid = testutil_sql_text("SELECT json_valid(?1)", hjson, NULL);
+    assert_string_equal(valid, "1");
 }
 
 /* ------------------------------------------------------------------ */
@@ -620,6 +1170,208 @@ static void test_dump_while_daemons_write(void **state)
 }
 
 /* ------------------------------------------------------------------ */
+/* backup, restore, mark-lost                                          */
+/* ------------------------------------------------------------------ */
+
+/* The JSON dump of the database @db (not f->db). */
+static char *dump_of(Fixture *f, const char *db)
+{
+    const char *const args[] = {"dump", "--json", "--db", db, NULL};
+    char *out = NULL;
+    g_autofree char *err = NULL;
+
+    if (testtool_run(args, utc, NULL, &out, &err) != 0) {
+        fail_msg("softpr dump --db %s:\n%s", db, err);
+    }
+    return out;
+}
+
+/*
+ * softpr backup while two daemons on two hosts answer a stream of PR
+ * OUT commands: every copy is made, is a softpr database sqlite finds
+ * intact, and holds a state SPC-4 allows (a Write Exclusive reservation
+ * has one registered holder): a snapshot, not a mix of two moments.
+ * An existing copy is not overwritten without --force.
+ */
+static void test_backup_while_daemons_write(void **state)
+{
+    Fixture *f = *state;
+    volatile gint stop = 0;
+    Writer writers[2] = {
+        {.key = 0x1001, .stop = &stop},
+        {.key = 0x1002, .stop = &stop},
+    };
+    GThread *threads[2];
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", copy, NULL};
+    const char *force[] = {"backup", "--force", copy, NULL};
+    unsigned held = 0;
+    unsigned n;
+    int i;
+
+    start_hosts(f);
+    g_free(tool_ok(f, backup));
+    {
+        g_autofree char *err = NULL;
+
+        /* Without --force the copy stays as it is. */
+        assert_int_equal(tool(f, backup, NULL, NULL, &err), 1);
+        assert_contains(err, "exists already; --force replaces it");
+    }
+    writers[0].daemon = f->host1;
+    writers[1].daemon = f->host2;
+    for (i = 0; i < 2; i++) {
+        writers[i].disk = f->disk;
+        threads[i] = g_thread_new("writer", write_loop, &writers[i]);
+    }
+    for (n = 0; n < 10; n++) {
+        g_autofree char *json = NULL;
+        g_autofree char *type = NULL;
+        g_autofree char *holders = NULL;
+
+        g_free(tool_ok(f, force));
+        testutil_integrity_ok(copy);
+        json = dump_of(f, copy);
+        type = testutil_json_text(json, "$.logical_units[0].reservation.type");
+        if (type == NULL) {
+            continue;
+        }
+        holders = testutil_sql_text(
+            "SELECT count(*) FROM json_each(?1, "
+            "'$.logical_units[0].registrations') WHERE "
+            "json_extract(value, '$.holder') AND json_extract(value, '$.key') "
+            "= json_extract(?1, '$.logical_units[0].reservation.holder.key')",
+            json, NULL);
+        assert_string_equal(type, "1");
+        assert_string_equal(holders, "1");
+        held++;
+    }
+    g_atomic_int_set(&stop, 1);
+    for (i = 0; i < 2; i++) {
+        g_thread_join(threads[i]);
+    }
+    print_message("backup while writing: %u copies (%u with a reservation); "
+                  "writers: %u GOOD, %u BUSY, %u other\n",
+                  n, held, writers[0].good + writers[1].good,
+                  writers[0].busy + writers[1].busy,
+                  writers[0].other + writers[1].other);
+    assert_int_equal(writers[0].other + writers[1].other, 0);
+    assert_true(writers[0].good > 0 && writers[1].good > 0);
+}
+
+/*
+ * A backup waits for another host's write lock no longer than the lock
+ * bound, then fails (exit 1) saying so, and leaves no file behind.
+ */
+static void test_backup_respects_lock_bound(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", "--lock-timeout", "1", copy, NULL};
+    g_autofree char *err = NULL;
+    g_autoptr(GDir) dir = NULL;
+    const char *name;
+    sqlite3 *db = NULL;
+    gint64 start;
+    gint64 waited;
+
+    scenario(f);
+    assert_int_equal(sqlite3_open(f->db, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+                     SQLITE_OK);
+    start = g_get_monotonic_time();
+    assert_int_equal(tool(f, backup, NULL, NULL, &err), 1);
+    waited = g_get_monotonic_time() - start;
+    sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+    /* It waited for the lock (1 s), and gave up (well before the
+     * 120 s the tool run is allowed). */
+    assert_true(waited >= G_USEC_PER_SEC);
+    assert_true(waited < 60 * G_USEC_PER_SEC);
+    sqlite3_close(db);
+    assert_contains(err, "database is locked");
+    dir = g_dir_open(f->dir, 0, NULL);
+    while ((name = g_dir_read_name(dir)) != NULL) {
+        if (g_str_has_prefix(name, "copy.db")) {
+            fail_msg("%s left behind", name);
+        }
+    }
+}
+
+/*
+ * The restore procedure of softpr(1): a backup, marked "PR information
+ * lost" with softpr mark-lost, put in place of the database while the
+ * daemons are stopped.  Then (SPC-5 5.14.11.3) PR IN reports the
+ * restored registrations, PR OUT other than REPLACE LOST RESERVATION
+ * gets CHECK CONDITION, DATA PROTECT, PERSISTENT RESERVATION
+ * INFORMATION LOST (07h/44h/01h), and REPLACE LOST RESERVATION from a
+ * node replaces everything with its registration and reservation,
+ * PRgeneration 0.
+ */
+static void test_restore_marks_lost(void **state)
+{
+    Fixture *f = *state;
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", copy, NULL};
+    const char *mark[] = {"mark-lost", "--yes", "--db", copy, "*", NULL};
+    const char *mark_again[] = {"mark-lost", "--yes", "--db",
+                                copy,        "lu-*",  NULL};
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const history[] = {"history", "-n", "1", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *again = NULL;
+    g_autofree char *shown = NULL;
+    g_autofree char *last = NULL;
+    g_autoptr(PrClient) client = NULL;
+    ClientReply reply;
+    int fd;
+
+    scenario(f);
+    g_free(tool_ok(f, backup));
+    /* Since the backup: node2 changes its key. */
+    vm(f, f->host2, VM2, "register 5eed0022");
+    /* Marked before it goes in place: no command ever sees the restored
+     * state unmarked. */
+    assert_int_equal(testtool_run(mark, utc, NULL, &out, NULL), 0);
+    assert_contains(out, ": PR information lost: no -> yes");
+    assert_int_equal(testtool_run(mark_again, utc, NULL, &again, NULL), 0);
+    assert_contains(again, "already marked lost; unchanged");
+    assert_int_equal(testd_stop(f->host1), 0);
+    assert_int_equal(testd_stop(f->host2), 0);
+    testd_free(f->host1);
+    testd_free(f->host2);
+    f->host1 = f->host2 = NULL;
+    assert_int_equal(rename(copy, f->db), 0);
+
+    start_hosts(f);
+    shown = tool_ok(f, dump);
+    assert_contains(shown, "PR information lost: yes");
+    assert_contains(shown, "0x5eed0002");
+    assert_lacks(shown, "0x5eed0022");
+    last = tool_ok(f, history);
+    assert_contains(last, "administrator: mark-lost -> GOOD");
+
+    client = testd_connect(f->host1);
+    fd = open(f->disk, O_RDWR);
+    assert_int_equal(testd_prin(client, fd, PR_IN_READ_KEYS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(reply.data[7], 16); /* ADDITIONAL LENGTH: two keys */
+    assert_int_equal(
+        testd_prout(client, fd, PR_OUT_REGISTER_IGNORE, 0, 0, 7, 0, &reply),
+        SCSI_STATUS_CHECK_CONDITION);
+    assert_int_equal(reply.sense[2] & 0x0f, 0x07);
+    assert_int_equal(reply.sense[12], 0x44);
+    assert_int_equal(reply.sense[13], 0x01);
+    assert_int_equal(testd_prout(client, fd, PR_OUT_REPLACE_LOST,
+                                 PR_TYPE_WRITE_EXCLUSIVE, 0, 0x77, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    close(fd);
+    assert_int_equal(testutil_sql_int(f->db, "SELECT info_lost FROM lu"), 0);
+    assert_int_equal(testutil_sql_int(f->db, "SELECT generation FROM lu"), 0);
+    assert_int_equal(
+        testutil_sql_int(f->db, "SELECT count(*) FROM registration"), 1);
+}
+
+/* ------------------------------------------------------------------ */
 /* check-fs                                                            */
 /* ------------------------------------------------------------------ */
 
@@ -651,11 +1403,16 @@ static void check_fs_pair(Fixture *f, const char *vfs_a, char **out_a,
 /*
  * Two processes with different host ids run the site test against one
  * directory at once: on a local filesystem, whose locks work between
- * processes, both pass every check.
+ * processes, both pass every check, and the first (site-a) removes the
+ * scratch files once both are done with them.
  */
 static void test_check_fs_passes(void **state)
 {
     Fixture *f = *state;
+    g_autofree char *subject =
+        g_build_filename(f->dir, ".softpr-check-fs.db", NULL);
+    g_autofree char *board =
+        g_build_filename(f->dir, ".softpr-check-fs-board.db", NULL);
     g_autofree char *out_a = NULL;
     g_autofree char *out_b = NULL;
     int status_a;
@@ -675,6 +1432,10 @@ static void test_check_fs_passes(void **state)
     assert_contains(out_b, "PASS integrity");
     assert_contains(out_a, "\nPASS\n");
     assert_contains(out_b, "\nPASS\n");
+    /* Nothing is left behind in the shared directory. */
+    assert_contains(out_a, "removed the scratch files");
+    assert_false(g_file_test(subject, G_FILE_TEST_EXISTS));
+    assert_false(g_file_test(board, G_FILE_TEST_EXISTS));
 }
 
 /*
@@ -715,11 +1476,19 @@ int main(void)
         T(test_dump_json),
         T(test_dump_filters),
         T(test_history),
+        T(test_history_by_path),
         T(test_power_cycle),
         T(test_clear),
         T(test_forget),
         T(test_errors),
+        T(test_friction),
+        T(test_dump_json_format),
+        T(test_history_json_format),
+        T(test_output_escapes_what_is_not_printable),
         T(test_dump_while_daemons_write),
+        T(test_backup_while_daemons_write),
+        T(test_backup_respects_lock_bound),
+        T(test_restore_marks_lost),
         T(test_check_fs_passes),
         T(test_check_fs_detects_missing_locks),
     };

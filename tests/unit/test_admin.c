@@ -1,8 +1,8 @@
 /*
  * test_admin: an administrator's changes (softpr power-cycle, clear,
- * forget) on a real database: what SPC-4 says each one does, that each
- * is recorded in the history in its own transaction, and that a lock
- * not obtained in time changes nothing.
+ * forget, mark-lost) on a real database: what SPC-4 says each one does, that
+ * each is recorded in the history in its own transaction, and that a lock not
+ * obtained in time changes nothing.
  */
 #include <string.h>
 
@@ -205,6 +205,39 @@ static void test_5_12_11_2_3_forget(void **state)
         1);
 }
 
+/*
+ * SPC-5 5.14.11.3: marking PR information lost keeps the registrations,
+ * the reservation and PRgeneration (PR IN still reports them) and sets
+ * the flag the engine answers PR OUT with DATA PROTECT for; it is in
+ * the history.  Marking again changes nothing and records nothing.
+ */
+static void test_spc5_mark_lost(void **state)
+{
+    Fixture *f = *state;
+    AdminOutcome o;
+
+    seed(f, false);
+    assert_true(admin_mark_lost(f->store, LU_NAME, deadline(), &o, NULL));
+    assert_true(o.changed);
+    assert_false(o.lost_before);
+    assert_true(o.lost_after);
+    assert_int_equal(o.registrations_after, 2);
+    assert_int_equal(o.generation_after, 7);
+    assert_int_equal(sql(f, "SELECT info_lost FROM lu"), 1);
+    assert_int_equal(sql(f, "SELECT count(*) FROM registration"), 2);
+    assert_int_equal(sql(f, "SELECT res_type FROM lu"),
+                     PR_TYPE_WRITE_EXCLUSIVE_RO);
+    assert_int_equal(sql(f, "SELECT count(*) FROM history WHERE origin = "
+                            "'softpr' AND action = 'mark-lost' AND "
+                            "initiator IS NULL AND generation = 7 AND "
+                            "detail LIKE '%PR information marked lost'"),
+                     1);
+    assert_true(admin_mark_lost(f->store, LU_NAME, deadline(), &o, NULL));
+    assert_false(o.changed);
+    assert_true(o.lost_before);
+    assert_int_equal(sql(f, "SELECT count(*) FROM history"), 1);
+}
+
 static void test_unknown_lu(void **state)
 {
     Fixture *f = *state;
@@ -251,6 +284,7 @@ int main(void)
         T(test_5_12_4_power_cycle_with_aptpl),
         T(test_5_12_11_2_7_clear),
         T(test_5_12_11_2_3_forget),
+        T(test_spc5_mark_lost),
         T(test_unknown_lu),
         T(test_busy_changes_nothing),
     };
