@@ -12,7 +12,8 @@
  * (the kernel's choice of VPD page 83h designator), a dm-multipath map's
  * uuid, VPD page 83h read with SG_IO INQUIRY; a regular file's
  * user.softpr.lu extended attribute (created on first use where the
- * filesystem allows it); else the canonical path this host sees.
+ * filesystem allows it); else the canonical path this host sees.  A loop
+ * device is identified as the file behind it.
  */
 #ifndef SOFTPR_IDENTITY_H
 #define SOFTPR_IDENTITY_H
@@ -20,6 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -131,6 +133,16 @@ void identity_lu_clear(LuIdentity *id);
 
 /* Whether @fd was opened read-only (its status flags are not changed). */
 bool identity_fd_read_only(int fd);
+
+/*
+ * The path of the file behind loop device @fd (@st its fstat) as the
+ * kernel reports it under @sysfs, else as losetup named it; NULL when @fd
+ * is not a loop device or has no file.  identity_lu() identifies a loop
+ * device as that file (mapping, attribute, canonical path), so that the
+ * file and every loop device over it, on any host, are one LU.
+ */
+char *identity_loop_backing_path(int fd, const struct stat *st,
+                                 const char *sysfs);
 
 /*
  * Choose a WWID from VPD page 83h data (@len bytes, page header
