@@ -57,7 +57,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
-	src/fscheck.c src/admin.c src/passthrough.c src/writer.c
+	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
+	src/defaults.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
