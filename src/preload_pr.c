@@ -15,13 +15,20 @@
 #include "scsi.h"
 #include "tid.h"
 
+static bool initiator_declared(void)
+{
+    const char *initiator = getenv(PRELOAD_INITIATOR_ENV);
+
+    return initiator != NULL && *initiator != '\0';
+}
+
 static PrClient *connect_daemon(const char *socket_path, unsigned timeout_ms,
                                 GError **error)
 {
     const char *initiator = getenv(PRELOAD_INITIATOR_ENV);
     TransportId tid;
 
-    if (initiator == NULL || *initiator == '\0') {
+    if (!initiator_declared()) {
         return client_connect(socket_path, 0, timeout_ms, error);
     }
     if (!tid_parse(initiator, &tid, error)) {
@@ -87,8 +94,18 @@ bool preload_pr_command(int disk_fd, const uint8_t *cdb, const uint8_t *param,
         memcpy(a->data, reply->data, reply->data_len);
         ok = true;
     } else {
-        fprintf(stderr, PRELOAD_NAME ": softprd at %s: %s\n", socket_path,
-                error->message);
+        /* A socket whose policy is "client" closes on a peer that does
+         * not declare its initiator: say what is missing. */
+        bool undeclared =
+            client != NULL &&
+            (client_server_features(client) & WIRE_FEATURE_INITIATOR_ID) &&
+            !initiator_declared();
+
+        fprintf(stderr, PRELOAD_NAME ": softprd at %s: %s%s\n", socket_path,
+                error->message,
+                undeclared ? " (this socket wants the initiator declared: "
+                             "set " PRELOAD_INITIATOR_ENV ")"
+                           : "");
     }
     free(reply);
     return ok;
