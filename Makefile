@@ -188,7 +188,7 @@ check-e2e: tests
 
 MANPAGES := docs/softprd.8 docs/softpr.1
 DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \
-	docs/persist.md docs/qemu-libvirt.md docs/performance.md \
+	docs/persist.md docs/qemu-libvirt.md docs/performance.md docs/preload.md \
 	docs/softprd.conf.example
 
 # libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
