@@ -16,6 +16,7 @@ VERSION := 0.1.0
 
 PREFIX     ?= /usr/local
 BINDIR     ?= $(PREFIX)/bin
+LIBDIR     ?= $(PREFIX)/lib
 MANDIR     ?= $(PREFIX)/share/man
 DOCDIR     ?= $(PREFIX)/share/doc/softpr
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
@@ -62,7 +63,8 @@ LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
-	src/dbcheck.c src/sockfile.c
+	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
+	src/preload_scsi.c src/preload_match.c src/preload_pr.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
@@ -76,10 +78,11 @@ TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 PROGRAMS := $(BUILD)/softprd $(BUILD)/softpr
+PRELOAD := $(BUILD)/libsoftpr-preload.so
 
 .PHONY: all bench check check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
 
-all: $(PROGRAMS)
+all: $(PROGRAMS) $(PRELOAD)
 
 $(BUILD)/gen/schema-resources.c: schema/schema.gresource.xml $(wildcard schema/*.sql)
 	@mkdir -p $(dir $@)
@@ -125,21 +128,29 @@ $(BUILD)/tests/test_%: $(BUILD)/tests/integration/test_%.o $(TEST_SUPPORT) $(BUI
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
 
 # Helper programs the integration tests run.
-TEST_TOOLS := $(BUILD)/tests/prpeer $(BUILD)/tests/sgshim.so
+TEST_TOOLS := $(BUILD)/tests/prpeer $(PRELOAD)
 
 $(BUILD)/tests/prpeer: $(BUILD)/tests/tools/prpeer.o $(BUILD)/libsoftpr.a
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
 
-# sgshim.so is preloaded into the distribution's sg_persist, which has no
-# sanitizer runtime: it is built from source without SAN_FLAGS, even in
-# check-asan, and links only GLib.
-SGSHIM_SRCS := tests/tools/sgshim.c src/client.c src/wire.c src/tid.c \
-	src/scsi.c src/error.c
-$(BUILD)/tests/sgshim.so: $(SGSHIM_SRCS) $(wildcard src/*.h) tools/inquiry.h
+# libsoftpr-preload.so runs inside programs that have no sanitizer runtime
+# (sg_persist, python3 for fence_scsi): it is built without SAN_FLAGS,
+# even in check-asan, links only GLib, and exports ioctl() alone (every
+# other symbol is hidden, so none can interpose on the host program's).
+PRELOAD_SRCS := src/preload.c src/preload_match.c src/preload_pr.c \
+	src/preload_scsi.c src/vpd.c src/identity.c src/client.c src/wire.c \
+	src/tid.c src/scsi.c src/error.c src/defaults.c
+PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/preload/%.o)
+PRELOAD_CFLAGS = $(filter-out $(SAN_FLAGS),$(ALL_CFLAGS)) -fPIC \
+	-fvisibility=hidden -DG_LOG_DOMAIN=\"softpr-preload\"
+
+$(BUILD)/preload/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(filter-out $(SAN_FLAGS) -MMD -MP,$(ALL_CFLAGS)) \
-		-DG_LOG_DOMAIN=\"sgshim\" -Itools -fPIC -shared -o $@ \
-		$(SGSHIM_SRCS) $(LDFLAGS) $(shell $(PKG_CONFIG) --libs glib-2.0) -ldl
+	$(CC) $(PRELOAD_CFLAGS) -c -o $@ $<
+
+$(PRELOAD): $(PRELOAD_OBJS)
+	$(CC) $(LDFLAGS) -shared -Wl,-z,defs -Wl,-soname,libsoftpr-preload.so \
+		-o $@ $^ $(shell $(PKG_CONFIG) --libs glib-2.0) -ldl
 
 tests: $(PROGRAMS) $(TEST_TOOLS) $(TESTS)
 
@@ -182,7 +193,7 @@ check-e2e: tests
 
 MANPAGES := docs/softprd.8 docs/softpr.1
 DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \
-	docs/persist.md docs/qemu-libvirt.md docs/performance.md \
+	docs/persist.md docs/qemu-libvirt.md docs/performance.md docs/preload.md \
 	docs/softprd.conf.example
 
 # libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
@@ -208,7 +219,8 @@ fuzz: build/fuzz/fuzz_wire
 MAN_PATHS = -e 's|/usr/share/doc/softpr|$(DOCDIR)|g' \
 	-e 's|/usr/local/bin/softprd|$(BINDIR)/softprd|g' \
 	-e 's|/usr/lib/sysusers\.d|$(SYSUSERSDIR)|g' \
-	-e 's|/etc/softpr/|$(SYSCONFDIR)/softpr/|g'
+	-e 's|/etc/softpr/|$(SYSCONFDIR)/softpr/|g' \
+	-e 's|/usr/local/lib/libsoftpr|$(LIBDIR)/libsoftpr|g'
 
 install: all
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(MANDIR)/man8 \
@@ -216,6 +228,8 @@ install: all
 		$(DESTDIR)$(UNITDIR) $(DESTDIR)$(DOCDIR)
 	$(INSTALL) -m 0755 $(BUILD)/softprd $(DESTDIR)$(BINDIR)/softprd
 	$(INSTALL) -m 0755 $(BUILD)/softpr $(DESTDIR)$(BINDIR)/softpr
+	$(INSTALL) -d $(DESTDIR)$(LIBDIR)
+	$(INSTALL) -m 0644 $(PRELOAD) $(DESTDIR)$(LIBDIR)/libsoftpr-preload.so
 	sed $(MAN_PATHS) docs/softprd.8 > $(DESTDIR)$(MANDIR)/man8/softprd.8
 	sed $(MAN_PATHS) docs/softpr.1 > $(DESTDIR)$(MANDIR)/man1/softpr.1
 	chmod 0644 $(DESTDIR)$(MANDIR)/man8/softprd.8 \
@@ -235,6 +249,7 @@ install: all
 
 uninstall:
 	rm -f $(DESTDIR)$(BINDIR)/softprd $(DESTDIR)$(BINDIR)/softpr
+	rm -f $(DESTDIR)$(LIBDIR)/libsoftpr-preload.so
 	rm -f $(DESTDIR)$(MANDIR)/man8/softprd.8 $(DESTDIR)$(MANDIR)/man1/softpr.1
 	rm -f $(DESTDIR)$(UNITDIR)/softprd.service $(DESTDIR)$(UNITDIR)/softprd.socket
 	rm -f $(DESTDIR)$(SYSUSERSDIR)/softpr.conf
@@ -260,6 +275,7 @@ check-docs:
 	$(MAKE) -s install DESTDIR=$$d PREFIX=/usr >/dev/null && \
 	test -x $$d/usr/bin/softprd && test -f $$d/usr/share/man/man8/softprd.8 && \
 	test -x $$d/usr/bin/softpr && test -f $$d/usr/share/man/man1/softpr.1 && \
+	test -f $$d/usr/lib/libsoftpr-preload.so && \
 	grep -q '^ExecStart=/usr/bin/softprd' $$d/usr/lib/systemd/system/softprd.service && \
 	test -f $$d/usr/lib/sysusers.d/softpr.conf && \
 	grep -q '/usr/share/doc/softpr/emulation.md' $$d/usr/share/man/man8/softprd.8 && \

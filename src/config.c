@@ -7,6 +7,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "defaults.h"
 #include "error.h"
 #include "log.h"
 #include "passthrough.h"
@@ -63,14 +64,13 @@ Config *config_new(void)
 
     config->sockets = g_ptr_array_new_with_free_func(socket_free);
     g_ptr_array_add(config->sockets, main_socket);
+    main_socket->path = defaults_socket_path();
     if (geteuid() == 0) {
-        main_socket->path = g_strdup("/run/softprd.sock");
         config->pidfile = g_strdup("/run/softprd.pid");
         config->db_path = g_strdup("/var/lib/softpr/softpr.db");
     } else {
         const char *dir = g_get_user_runtime_dir();
 
-        main_socket->path = g_build_filename(dir, "softprd.sock", NULL);
         config->pidfile = g_build_filename(dir, "softprd.pid", NULL);
         config->db_path = g_build_filename(g_get_user_state_dir(), "softpr",
                                            "softpr.db", NULL);

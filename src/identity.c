@@ -12,6 +12,8 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
+#include <linux/loop.h>
+#include <linux/major.h>
 #include <scsi/sg.h>
 
 #include "error.h"
@@ -610,11 +612,71 @@ static bool mapped_identity(const struct stat *st,
     return false;
 }
 
+/* ------------------------------------------------------------------ */
+/* Loop devices                                                        */
+/* ------------------------------------------------------------------ */
+
+char *identity_loop_backing_path(int fd, const struct stat *st,
+                                 const char *sysfs)
+{
+    g_autofree char *attr = NULL;
+    struct loop_info64 info;
+    char *path;
+
+    if (!S_ISBLK(st->st_mode) || major(st->st_rdev) != LOOP_MAJOR) {
+        return NULL;
+    }
+    attr = g_strdup_printf("%s/dev/block/%u:%u/loop/backing_file", sysfs,
+                           major(st->st_rdev), minor(st->st_rdev));
+    path = read_attribute(attr);
+    if (path != NULL) {
+        return path;
+    }
+    /* Without sysfs (some containers): the name losetup gave, which the
+     * kernel keeps to 63 bytes. */
+    memset(&info, 0, sizeof(info));
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) != 0 || info.lo_file_name[0] == 0) {
+        return NULL;
+    }
+    return g_strndup((const char *)info.lo_file_name,
+                     sizeof(info.lo_file_name));
+}
+
+/*
+ * Open the file at @path behind loop device @fd, read-only, when it is
+ * that very file (LOOP_GET_STATUS64 gives its device and inode: a path
+ * seen through another mount namespace may name another file).  Returns
+ * -1 when it cannot be opened or is not the file.
+ */
+static int loop_backing_open(int fd, const char *path, struct stat *st)
+{
+    struct loop_info64 info;
+    int file;
+
+    memset(&info, 0, sizeof(info));
+    if (ioctl(fd, LOOP_GET_STATUS64, &info) != 0) {
+        return -1;
+    }
+    file = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+    if (file < 0) {
+        return -1;
+    }
+    if (fstat(file, st) != 0 || !S_ISREG(st->st_mode) ||
+        (uint64_t)st->st_dev != info.lo_device ||
+        (uint64_t)st->st_ino != info.lo_inode) {
+        close(file);
+        return -1;
+    }
+    return file;
+}
+
 bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
                  LuIdentity *id, GError **error)
 {
     struct stat st;
     bool found = false;
+    g_autofree char *loop_path = NULL;
+    int file = fd; /* what is identified: @fd, or a loop device's file */
 
     memset(id, 0, sizeof(*id));
     if (fstat(fd, &st) != 0) {
@@ -637,15 +699,30 @@ bool identity_lu(int fd, const IdentityOptions *options, bool may_write,
         return false;
     }
     found = mapped_identity(&st, options, id);
-    if (!found && S_ISREG(st.st_mode)) {
-        found = file_identity(fd, options->create_xattr && may_write, id);
+    if (!found) {
+        /* A loop device is the LU of its file, as the file itself is. */
+        loop_path = identity_loop_backing_path(fd, &st, options->sysfs);
+        if (loop_path != NULL) {
+            file = loop_backing_open(fd, loop_path, &st);
+            found = file >= 0 && mapped_identity(&st, options, id);
+        }
+    }
+    if (!found && loop_path != NULL && file < 0) {
+        id->name = g_strdup(loop_path);
+        id->source = IDENTITY_SOURCE_PATH;
+        found = true;
+    } else if (!found && S_ISREG(st.st_mode)) {
+        found = file_identity(file, options->create_xattr && may_write, id);
     } else if (!found) {
         found = device_identity(fd, &st, options->sysfs, id);
     }
     id->path = fd_path(fd);
     if (!found) {
-        id->name = g_strdup(id->path);
+        id->name = fd_path(file);
         id->source = IDENTITY_SOURCE_PATH;
+    }
+    if (file >= 0 && file != fd) {
+        close(file);
     }
     return true;
 }

@@ -13,7 +13,8 @@
  * uuid, VPD page 83h read with SG_IO INQUIRY; a regular file's
  * user.softpr.lu extended attribute (created by the first PR OUT through
  * a descriptor open for writing, where the filesystem allows it); else
- * the canonical path this host sees.
+ * the canonical path this host sees.  A loop device is identified as the
+ * file behind it.
  */
 #ifndef SOFTPR_IDENTITY_H
 #define SOFTPR_IDENTITY_H
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <glib.h>
@@ -185,6 +187,16 @@ bool identity_is_labelled_copy(int fd, const char *other_path,
 
 /* Whether @fd was opened read-only (its status flags are not changed). */
 bool identity_fd_read_only(int fd);
+
+/*
+ * The path of the file behind loop device @fd (@st its fstat) as the
+ * kernel reports it under @sysfs, else as losetup named it; NULL when @fd
+ * is not a loop device or has no file.  identity_lu() identifies a loop
+ * device as that file (mapping, attribute, canonical path), so that the
+ * file and every loop device over it, on any host, are one LU.
+ */
+char *identity_loop_backing_path(int fd, const struct stat *st,
+                                 const char *sysfs);
 
 /*
  * Choose a WWID from VPD page 83h data (@len bytes, page header

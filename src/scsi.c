@@ -30,6 +30,16 @@ void scsi_sense_set_field(uint8_t *sense, bool in_cdb, uint16_t byte, int bit)
     sense[17] = (uint8_t)byte;
 }
 
+size_t scsi_sense_length(const uint8_t *sense, size_t max)
+{
+    uint8_t rc = sense[0] & 0x7f;
+
+    if (rc < 0x70 || rc > 0x73) {
+        return max;
+    }
+    return (size_t)8 + sense[7] < max ? (size_t)8 + sense[7] : max;
+}
+
 bool scsi_sense_parse(const uint8_t *sense, size_t len, ScsiSenseCode *code)
 {
     uint8_t rc;

@@ -75,6 +75,13 @@ void scsi_sense_build(uint8_t *sense, ScsiSenseCode code);
 void scsi_sense_set_field(uint8_t *sense, bool in_cdb, uint16_t byte, int bit);
 
 /*
+ * The length of sense data @sense as a device reports it (and the
+ * kernel's SG_IO hands it over): 8 + ADDITIONAL SENSE LENGTH (byte 7)
+ * for fixed or descriptor format, at most @max; @max for anything else.
+ */
+size_t scsi_sense_length(const uint8_t *sense, size_t max);
+
+/*
  * Extract key, ASC and ASCQ from fixed (70h/71h) or descriptor (72h/73h)
  * sense data of @len bytes.  Returns false when @sense holds neither.
  */

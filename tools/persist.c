@@ -790,9 +790,10 @@ static int judge_reply(const Persist *p, const char *name, bool pr_in,
         fprintf(stderr, "      duration=%u ms\n", duration_ms);
     }
     if (masked == SCSI_STATUS_CHECK_CONDITION || masked == 0x22) {
-        /* QEMU hands the sense only with CHECK CONDITION, all of it that
-         * fits sg3_utils' buffer. */
-        int slen = MIN(SG3_SENSE_LEN, WIRE_SENSE_LEN);
+        /* Sense comes only with CHECK CONDITION, as long as the device
+         * says it is (what SG_IO on a disk, a guest's kernel and
+         * libsoftpr-preload.so hand over), cut to sg3_utils' buffer. */
+        int slen = (int)scsi_sense_length(reply->sense, SG3_SENSE_LEN);
         int category = persist_sense_category(reply->sense, slen);
         bool noisy = true;
         bool check_data_in = false;

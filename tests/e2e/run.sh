@@ -50,7 +50,7 @@ if [ "$(id -u)" != 0 ]; then
         "root over 9p, readable only as root)"
     exit 1
 fi
-for f in softprd softpr tests/sgshim.so; do
+for f in softprd softpr libsoftpr-preload.so; do
     [ -e "$build/$f" ] || {
         echo "check-e2e: $build/$f is missing (make tests first)"
         exit 1

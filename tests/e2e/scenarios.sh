@@ -27,7 +27,7 @@ E2E_TMP=/tmp/e2e
 E2E_IMAGES=$IMAGES
 SOFTPRD=$BUILD/softprd
 SOFTPR=$BUILD/softpr
-SHIM=$BUILD/tests/sgshim.so
+SHIM=$BUILD/libsoftpr-preload.so
 mkdir -p "$E2E_TMP"
 export TZ=UTC
 
@@ -433,11 +433,12 @@ scenario_iscsi_test_cu() {
         failed+="results differ from qemu-pr-helper + LIO: $(diff <(echo "$reference_results") <(echo "$softprd_results") | grep '^[<>]' | tr '\n' ' '); "
     # The same tests with the allocation length reaching softprd: in
     # level 1, SG_IO on the scsi_debug disk with the PR commands sent to
-    # softprd as scsi-block would send them (sgshim).
+    # softprd as scsi-block would send them (libsoftpr-preload.so: on a
+    # SCSI device only PR commands go to softprd, the rest to the device).
     "$SOFTPR" clear --yes --db "$E2E_TMP/prh.db" '*' \
         >>"$E2E_TMP/iscsi-test-cu.log" 2>&1
-    shim_out=$(LD_PRELOAD=$SHIM SOFTPR_SHIM_SOCKET=$E2E_TMP/prh.sock \
-        SOFTPR_SHIM_DEVICE=$EMULATED_SG SOFTPR_SHIM_PASS_OTHERS=1 \
+    shim_out=$(LD_PRELOAD=$SHIM SOFTPR_SOCKET=$E2E_TMP/prh.sock \
+        SOFTPR_DEVICES=$EMULATED_SG \
         iscsi-test-cu -d -t "$PR_TESTS" "$EMULATED_SG" 2>&1)
     printf '== iscsi-test-cu on %s in level 1, PR through softprd\n%s\n' \
         "$EMULATED_SG" "$shim_out" >>"$E2E_TMP/iscsi-test-cu.log"
@@ -480,7 +481,7 @@ PT_STEPS=(
 
 # pt_run SOCKET LOG: the steps on a fresh LIO LU (PRgeneration 0)
 # exported through both nexuses; nexus A through SOCKET (sg_persist with
-# the shim sends them as QEMU would), nexus B straight to LIO.
+# libsoftpr-preload.so sends them as QEMU would), nexus B straight to LIO.
 pt_run() {
     local socket=$1 out=$2 step who args text rc a b
 
@@ -492,8 +493,8 @@ pt_run() {
         who=${step%% *}
         args=${step#* }
         if [ "$who" = A ]; then
-            text=$(LD_PRELOAD=$SHIM SOFTPR_SHIM_SOCKET=$socket \
-                SOFTPR_SHIM_DEVICE=$a SOFTPR_SHIM_TRACE=$out.trace \
+            text=$(LD_PRELOAD=$SHIM SOFTPR_SOCKET=$socket \
+                SOFTPR_DEVICES=$a SOFTPR_TRACE=$out.trace \
                 sg_persist $args "$a" 2>&1)
         else
             text=$(sg_persist $args "$b" 2>&1)

@@ -2,8 +2,8 @@
  * test_persist: `softpr persist` is sg_persist with softprd as the device.
  *
  * Comparison tests run each scenario twice, step by step: once through
- * the real /usr/bin/sg_persist (sg3_utils 1.46), whose SG_IO the test
- * shim sgshim.so hands to softprd, and once through softpr persist, each
+ * the real /usr/bin/sg_persist (sg3_utils 1.46), whose SG_IO
+ * libsoftpr-preload.so hands to softprd, and once through softpr persist, each
  * against its own fresh softprd and database on the same disk image.
  * Every step must print the same on stdout and on stderr and exit with
  * the same status.  Where the two differ on purpose (the usage text, the
@@ -45,7 +45,7 @@ static const char *const client_identity[] = {"--identity", "client", NULL};
 typedef struct Fixture {
     char *dir;
     char *disk;       /* the disk image both tools address */
-    char *shim;       /* absolute path of sgshim.so */
+    char *shim;       /* absolute path of libsoftpr-preload.so */
     TestDaemon *sg;   /* serves sg_persist */
     TestDaemon *tool; /* serves softpr persist */
     char *out;        /* softpr persist's stdout at the last step */
@@ -56,7 +56,7 @@ static int setup(void **state)
     Fixture *f = g_new0(Fixture, 1);
     g_autofree char *cwd = g_get_current_dir();
     g_autofree char *shim =
-        g_build_filename(testutil_build_dir(), "tests", "sgshim.so", NULL);
+        g_build_filename(testutil_build_dir(), "libsoftpr-preload.so", NULL);
     int fd;
 
     f->dir = testutil_tmpdir();
@@ -174,7 +174,7 @@ static void run_clear(Run *r)
     g_clear_pointer(&r->err, g_free);
 }
 
-/* sg_persist through the shim, as @initiator, against f->sg. */
+/* sg_persist through libsoftpr-preload.so, as @initiator, against f->sg. */
 static void run_sg(Fixture *f, const char *initiator, const char *input,
                    const char *const *env_extra, const char *const *args,
                    Run *r)
@@ -186,11 +186,9 @@ static void run_sg(Fixture *f, const char *initiator, const char *input,
     g_ptr_array_insert(argv, 0, g_strdup(SG_PERSIST));
     g_ptr_array_add(argv, NULL);
     g_ptr_array_add(env, g_strconcat("LD_PRELOAD=", f->shim, NULL));
-    g_ptr_array_add(env, g_strconcat("SOFTPR_SHIM_DEVICE=", f->disk, NULL));
-    g_ptr_array_add(env,
-                    g_strconcat("SOFTPR_SHIM_SOCKET=", f->sg->socket, NULL));
-    g_ptr_array_add(env,
-                    g_strconcat("SOFTPR_SHIM_INITIATOR=", initiator, NULL));
+    g_ptr_array_add(env, g_strconcat("SOFTPR_DEVICES=", f->disk, NULL));
+    g_ptr_array_add(env, g_strconcat("SOFTPR_SOCKET=", f->sg->socket, NULL));
+    g_ptr_array_add(env, g_strconcat("SOFTPR_INITIATOR=", initiator, NULL));
     for (i = 0; env_extra != NULL && env_extra[i] != NULL; i++) {
         g_ptr_array_add(env, g_strdup(env_extra[i]));
     }

@@ -6,9 +6,9 @@
  * and prints the vendor, product, revision and device type.  softprd's
  * protocol carries PR commands only, so softpr persist has no INQUIRY to
  * send; it prints this data instead, which describes what softprd
- * emulates: a disk with persistent reservations.  The test shim that lets
- * the real sg_persist talk to softprd answers INQUIRY with the same bytes,
- * so that both tools print the same header.
+ * emulates: a disk with persistent reservations.  libsoftpr-preload.so,
+ * which lets the real sg_persist talk to softprd, answers INQUIRY with the
+ * same bytes, so that both tools print the same header.
  */
 #ifndef SOFTPR_INQUIRY_H
 #define SOFTPR_INQUIRY_H
