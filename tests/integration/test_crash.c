@@ -33,7 +33,6 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -362,7 +361,7 @@ static guint crash_kills(void)
 /* Check one LU's stored state with the store and the engine's rules. */
 static PrState *check_lu(Store *store, const char *name)
 {
-    StoreLuInfo lu = {name, "xattr", ""};
+    StoreLuInfo lu = {name, NULL, NULL};
     g_autoptr(PrState) state = pr_state_new();
     g_autoptr(GError) error = NULL;
     gint64 lu_id = 0;
@@ -380,14 +379,18 @@ static PrState *check_lu(Store *store, const char *name)
     return g_steal_pointer(&state);
 }
 
+/* The LU name the daemons gave the file @fd (its user.softpr.lu
+ * attribute, or its path where the filesystem has no user attributes). */
 static char *lu_name_of(int fd)
 {
-    char value[256];
-    ssize_t n = fgetxattr(fd, IDENTITY_XATTR, value, sizeof(value) - 1);
+    IdentityOptions options = {.sysfs = "/sys"};
+    LuIdentity id;
+    char *name;
 
-    assert_true(n > 0);
-    value[n] = '\0';
-    return g_strdup(value);
+    assert_true(identity_lu(fd, &options, &id, NULL));
+    name = g_steal_pointer(&id.name);
+    identity_lu_clear(&id);
+    return name;
 }
 
 /* The history rows of @lu (and of @initiator when not NULL), in order. */
