@@ -3,7 +3,7 @@
 #
 # Each program's own output (cmocka's per-test lines and its closing
 # [  PASSED  ] / [  FAILED  ] / [  SKIPPED ] summary) is shown as it
-# runs.  The last line is the plain total of test cases:
+# runs.  A test whose setup or teardown failed counts as failed.  The last line is the plain total of test cases:
 # "N passed, N failed, N skipped".  A program that dies without a cmocka
 # summary, exits non-zero after its tests passed (valgrind's or ASan's
 # exit status), or outlives its time counts as one failed case.
@@ -60,8 +60,14 @@ for t in "$@"; do
     cat "$log"
     p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | tail -n 1)
     f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+    # " N FAILED TEST(S)" also counts the tests whose setup or teardown
+    # failed ([  ERROR   ]), which the line above leaves out.
+    e=$(sed -n 's/^ \([0-9]*\) FAILED TEST(S)$/\1/p' "$log" | tail -n 1)
     p=${p:-0}
     f=${f:-0}
+    if [ -n "$e" ] && [ "$e" -gt "$f" ]; then
+        f=$e
+    fi
     # cmocka names each skipped test on its own line, once as it runs
     # and once more in its summary.  Test names are single words.
     s=0
