@@ -50,7 +50,7 @@
 #define COMMANDS_MAX (GROUPS * GROUP_MAX)
 /* Cut points per workload; each workload has its own seed. */
 #define CUTS_PER_WORKLOAD 25
-#define DEFAULT_POINTS 50
+#define DEFAULT_POINTS 200
 #define DEFAULT_SEED 20261205
 
 static const char *const lu_names[LUS] = {"lu-0", "lu-1", "lu-2"};
@@ -531,6 +531,7 @@ static void test_power_cut_loses_no_answered_command(void **state)
     g_autoptr(GRand) rand = g_rand_new_with_seed(seed);
     gint64 start = g_get_monotonic_time();
     guint i, mid = 0, answered = 0, in_flight_kept = 0, all = 0, workloads = 0;
+    unsigned most = 0;
 
     for (i = 0; i < points; i++) {
         Cut cut = {0};
@@ -540,6 +541,7 @@ static void test_power_cut_loses_no_answered_command(void **state)
             workload_make(f->w, seed + i / CUTS_PER_WORKLOAD);
             workload_reference(f, f->w);
             workloads++;
+            most = MAX(most, f->w->changes);
         }
         /* Up to one past the last change: a cut after everything. */
         cut.at = (unsigned)g_rand_int_range(rand, 1, (gint32)f->w->changes + 2);
@@ -551,13 +553,13 @@ static void test_power_cut_loses_no_answered_command(void **state)
         in_flight_kept += cut.recovered > cut.acked;
         all += cut.loss == POWERCUT_LOSE_ALL;
     }
-    print_message("powercut: %u cuts over %u workloads (%u changes each, "
+    print_message("powercut: %u cuts over %u workloads (up to %u changes each, "
                   "%u groups of up to %u PR OUT) in %.1f s: %u in the "
                   "middle of the run, %u after groups were answered, %u "
                   "losing all that was not synced, %u a random subset; "
                   "%u kept the group in flight; every database intact, as "
                   "answered\n",
-                  points, workloads, f->w->changes, GROUPS, GROUP_MAX,
+                  points, workloads, most, GROUPS, GROUP_MAX,
                   (g_get_monotonic_time() - start) / 1e6, mid, answered, all,
                   points - all, in_flight_kept);
     /* The cuts must have come where something was at stake. */
