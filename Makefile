@@ -5,7 +5,8 @@
 #   make check            unit and integration tests (CHECK_FILTER=glob)
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
-#   make check-soak       the crash test with SOAK_KILLS kill points
+#   make check-soak       the crash and power-cut tests with SOAK_KILLS kill
+#                         points and SOAK_POWERCUTS cut points
 #   make check-e2e        real guests through QEMU, LIO passthrough (root)
 #   make check-docs       man pages, systemd units, install/uninstall
 #   make bench            latency and throughput against the baselines
@@ -164,6 +165,9 @@ $(BENCH): $(BUILD)/tests/bench/bench.o $(BUILD)/libsoftpr.a
 bench: $(PROGRAMS) $(BENCH)
 	$(BENCH) --softprd $(BUILD)/softprd $(BENCH_ARGS)
 
+# CHECK_FILTER (a test-name glob), CHECK_TIMEOUT (seconds per program)
+# and CHECK_ALLOWED_SKIPS (the skips that may happen, "none" in CI) go to
+# tests/run-tests.sh, which ends with "N passed, N failed, N skipped".
 check: tests
 	@tests/run-tests.sh $(BUILD) $(TESTS)
 
@@ -177,13 +181,16 @@ check-valgrind: tests
 		--suppressions=$(VALGRIND_SUPP) \
 		--suppressions=tests/support/valgrind.supp" \
 	 G_SLICE=always-malloc G_DEBUG=gc-friendly SOFTPR_CRASH_KILLS=20 \
-	 tests/run-tests.sh $(BUILD) $(TESTS)
+	 SOFTPR_POWERCUT_POINTS=10 tests/run-tests.sh $(BUILD) $(TESTS)
 
-# The crash test with many more kill points (SOAK_KILLS).
+# The crash test with many more kill points (SOAK_KILLS) and the
+# power-cut test with many more cut points (SOAK_POWERCUTS).
 SOAK_KILLS ?= 2000
+SOAK_POWERCUTS ?= 1000
 check-soak: tests
-	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) tests/run-tests.sh $(BUILD) \
-		$(BUILD)/tests/test_crash
+	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) SOFTPR_POWERCUT_POINTS=$(SOAK_POWERCUTS) \
+	 CHECK_TIMEOUT=$${CHECK_TIMEOUT:-3600} tests/run-tests.sh $(BUILD) \
+		$(BUILD)/tests/test_crash $(BUILD)/tests/test_powercut
 
 # Nested guests under TCG (tests/e2e/run.sh): sg_persist, fence_scsi,
 # a restart and iscsi-test-cu in VMs whose QEMU uses softprd, and the

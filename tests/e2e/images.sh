@@ -4,7 +4,8 @@
 # and programs.
 #   OUT/vmlinuz               Debian's kernel
 #   OUT/l1.cpio.gz            level 1: mounts the host root over 9p
-#   OUT/l2.cpio.gz            level 2: sg_persist, sg_turs, iscsi-test-cu
+#   OUT/l2.cpio.gz            level 2: sg_persist, sg_turs, sg_raw,
+#                             iscsi-test-cu
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -59,7 +60,7 @@ cp /bin/busybox "$out/l2/bin/busybox"
 cp "$here/l2-init" "$out/l2/init"
 add_modules "$out/l2" virtio_pci crct10dif_generic crc64_rocksoft_generic \
     virtio_scsi sd_mod sg
-add_programs "$out/l2" /usr/bin/sg_persist /usr/bin/sg_turs \
+add_programs "$out/l2" /usr/bin/sg_persist /usr/bin/sg_turs /usr/bin/sg_raw \
     /usr/bin/iscsi-test-cu
 pack "$out/l2" "$out/l2.cpio.gz"
 

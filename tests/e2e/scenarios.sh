@@ -402,54 +402,146 @@ cunit_results() {
          /FAILED$/ && name != "" { print name " FAILED"; name = "" }' <<<"$1"
 }
 
+# The reasons a test failed for, from iscsi-test-cu's output: one line
+# "Suite.Test: REASON" for each "[FAILED] REASON" within a test.
+cunit_failures() {
+    awk '/^Suite: / { suite = $2 }
+         /^  Test: / { name = suite "." $2 }
+         /^  Test: / || /^    \[FAILED\]/ {
+             if (name != "" && sub(/.*\[FAILED\] */, "")) {
+                 sub(/ *$/, "")
+                 print name ": " $0
+             }
+         }
+         /(passed|FAILED)$/ { name = "" }' <<<"$1"
+}
+
 PR_TESTS=SCSI.PrinReadKeys,SCSI.PrinServiceactionRange
 PR_TESTS+=,SCSI.PrinReportCapabilities,SCSI.ProutRegister,SCSI.ProutReserve
 PR_TESTS+=,SCSI.ProutClear,SCSI.ProutPreempt
 
-# iscsi-test-cu @2 in VM node1 on @1; its per-test results in RESULTS.
+# What those tests do on an SG device, sorted: 20 tests, 13 of them
+# skipped by libiscsi (iSCSI only), the 7 others pass on a disk with
+# SPC-4 persistent reservations.
+CU_EXPECTED="PrinReadKeys.Simple passed
+PrinReadKeys.Truncate passed
+PrinReportCapabilities.Simple passed
+PrinServiceactionRange.Range passed
+ProutClear.Simple passed
+ProutPreempt.RemoveRegistration skipped
+ProutRegister.Simple passed"
+for t in AccessEA AccessEAAR AccessEARO AccessWE AccessWEAR AccessWERO \
+    OwnershipEA OwnershipEAAR OwnershipEARO OwnershipWE OwnershipWEAR \
+    OwnershipWERO; do
+    CU_EXPECTED+=$'\n'"ProutReserve.$t skipped"
+done
+CU_EXPECTED+=$'\n'"ProutReserve.Simple passed"
+CU_EXPECTED=$(sort <<<"$CU_EXPECTED")
+
+# In a guest, QEMU's pr-manager client refuses a PR IN whose allocation
+# length is above 8192 with CHECK CONDITION, ILLEGAL REQUEST, INVALID
+# FIELD IN CDB (05/24/00) before any helper sees it, and libiscsi reads
+# with 16384: these six fail through QEMU with any helper, every failure
+# a PR IN refused.  Their [FAILED] lines say only that (libiscsi prints
+# no sense data on an SG device), or what follows from it.
+CU_GUEST_FAILING="PrinReadKeys.Simple PrinReportCapabilities.Simple
+PrinServiceactionRange.Range ProutClear.Simple ProutRegister.Simple
+ProutReserve.Simple"
+CU_REFUSAL='PRIN command: failed with sense[.:]?|PRIN/SA=0x[0-3] failed:?|ADDITIONAL_LENGTH was [0-9]+ bytes but 16376 was expected\.'
+
+# The expected results in a guest: CU_EXPECTED with CU_GUEST_FAILING
+# FAILED.
+cu_guest_expected() {
+    local line name
+    while read -r name line; do
+        if grep -qw "$name" <<<"$CU_GUEST_FAILING"; then
+            line=FAILED
+        fi
+        echo "$name $line"
+    done <<<"$CU_EXPECTED"
+}
+
+# check_cu_run WHAT OUTPUT RC EXPECTED RAN PASSED FAILED: what is wrong
+# with an iscsi-test-cu run (nothing when it is as expected): exit
+# status RC, the per-test results EXPECTED, CUnit's count of tests run,
+# passed and failed (a run that aborts runs fewer), and every failure a
+# PR IN refused.
+check_cu_run() {
+    local what=$1 out=$2 rc=$3 expected=$4 ran=$5 passed=$6 failed=$7
+    local results other
+
+    [ "$rc" = "$( [ "$failed" = 0 ] && echo 0 || echo 1)" ] ||
+        echo -n "$what: exit status $rc; "
+    grep -Eq "^ +tests +20 +$ran +$passed +$failed +0$" <<<"$out" ||
+        echo -n "$what: not $ran tests run, $passed passed, $failed failed: $(grep -E '^ +tests ' <<<"$out"); "
+    results=$(cunit_results "$out" | sort)
+    [ "$results" = "$expected" ] ||
+        echo -n "$what: results differ from the expected ones: $(diff <(echo "$expected") <(echo "$results") | grep '^[<>]' | tr '\n' ' '); "
+    other=$(cunit_failures "$out" | grep -Ev ": ($CU_REFUSAL)\$")
+    [ -z "$other" ] ||
+        echo -n "$what: failures other than the refused PR IN: $(tr '\n' ' ' <<<"$other"); "
+}
+
+# iscsi-test-cu @1 in VM node1; its output in VM_OUT, status in VM_RC.
 run_cu_in_vm() {
-    VM_COMMAND_TIMEOUT=600 vm_run node1 "iscsi-test-cu -d -t $PR_TESTS $1"
+    VM_COMMAND_TIMEOUT=600 vm_run node1 "iscsi-test-cu -V -d -t $PR_TESTS $1"
     printf '== iscsi-test-cu on %s in node1: rc %s\n%s' "$1" "$VM_RC" \
         "$VM_OUT" >>"$E2E_TMP/iscsi-test-cu.log"
-    RESULTS=$(cunit_results "$VM_OUT")
+}
+
+# The refusal itself, through @1 in node1: PR IN READ KEYS with
+# libiscsi's allocation length gets 05/24/00, with 8192 it is GOOD.
+check_qemu_refusal() {
+    local dev=$1 out
+
+    vm_run node1 "sg_raw -v -r 16384 $dev 5e 00 00 00 00 00 00 40 00 00"
+    out=$VM_OUT
+    printf '== PR IN, allocation length 16384, on %s in node1: rc %s\n%s' \
+        "$dev" "$VM_RC" "$out" >>"$E2E_TMP/iscsi-test-cu.log"
+    grep -q "Sense key: Illegal Request" <<<"$out" &&
+        grep -q "Additional sense: Invalid field in cdb" <<<"$out" ||
+        echo -n "$dev: PR IN with 16384 bytes not refused with 05/24/00; "
+    vm_run node1 "sg_raw -v -r 8192 $dev 5e 00 00 00 00 00 00 20 00 00"
+    printf '== PR IN, allocation length 8192, on %s in node1: rc %s\n%s' \
+        "$dev" "$VM_RC" "$VM_OUT" >>"$E2E_TMP/iscsi-test-cu.log"
+    [ "$VM_RC" = 0 ] && grep -q "SCSI Status: Good" <<<"$VM_OUT" ||
+        echo -n "$dev: PR IN with 8192 bytes not GOOD; "
 }
 
 scenario_iscsi_test_cu() {
-    local start=$SECONDS softprd_results reference_results shim_out failed=
-    local ran passed shim_failed guest_ran
+    local start=$SECONDS shim_out shim_rc failed='' guest_expected
 
     "$SOFTPR" clear --yes --db "$E2E_TMP/prh.db" '*' \
         >>"$E2E_TMP/iscsi-test-cu.log" 2>&1
     # In the guest: softprd's disk, then the LIO disk through
-    # qemu-pr-helper.  QEMU's pr-manager client refuses PR IN with an
-    # allocation length above 8192 (05/24/00) and libiscsi asks 16384,
-    # so tests fail with any helper; softprd must fail none of the others.
+    # qemu-pr-helper, both with QEMU's refusal of libiscsi's 16384-byte
+    # PR IN; then the refusal alone.
+    guest_expected=$(cu_guest_expected)
     run_cu_in_vm /dev/sg0
-    softprd_results=$RESULTS
+    failed+=$(check_cu_run "softprd in the guest" "$VM_OUT" "$VM_RC" \
+        "$guest_expected" 20 14 6)
     run_cu_in_vm /dev/sg1
-    reference_results=$RESULTS
-    [ -n "$softprd_results" ] || failed+="no results in the guest; "
-    [ "$softprd_results" = "$reference_results" ] ||
-        failed+="results differ from qemu-pr-helper + LIO: $(diff <(echo "$reference_results") <(echo "$softprd_results") | grep '^[<>]' | tr '\n' ' '); "
+    failed+=$(check_cu_run "qemu-pr-helper + LIO in the guest" "$VM_OUT" \
+        "$VM_RC" "$guest_expected" 20 14 6)
+    failed+=$(check_qemu_refusal /dev/sg0)
+    failed+=$(check_qemu_refusal /dev/sg1)
     # The same tests with the allocation length reaching softprd: in
     # level 1, SG_IO on the scsi_debug disk with the PR commands sent to
     # softprd as scsi-block would send them (libsoftpr-preload.so: on a
     # SCSI device only PR commands go to softprd, the rest to the device).
+    # All pass.
     "$SOFTPR" clear --yes --db "$E2E_TMP/prh.db" '*' \
         >>"$E2E_TMP/iscsi-test-cu.log" 2>&1
     shim_out=$(LD_PRELOAD=$SHIM SOFTPR_SOCKET=$E2E_TMP/prh.sock \
         SOFTPR_DEVICES=$EMULATED_SG \
-        iscsi-test-cu -d -t "$PR_TESTS" "$EMULATED_SG" 2>&1)
-    printf '== iscsi-test-cu on %s in level 1, PR through softprd\n%s\n' \
-        "$EMULATED_SG" "$shim_out" >>"$E2E_TMP/iscsi-test-cu.log"
-    ran=$(cunit_results "$shim_out" | grep -vc ' skipped$')
-    passed=$(cunit_results "$shim_out" | grep -c ' passed$')
-    shim_failed=$(cunit_results "$shim_out" | grep ' FAILED$' | tr '\n' ' ')
-    [ "$ran" -gt 0 ] && [ -z "$shim_failed" ] ||
-        failed+="without QEMU's limit: $ran ran, failed: $shim_failed; "
+        iscsi-test-cu -V -d -t "$PR_TESTS" "$EMULATED_SG" 2>&1)
+    shim_rc=$?
+    printf '== iscsi-test-cu on %s in level 1, PR through softprd: rc %s\n%s\n' \
+        "$EMULATED_SG" "$shim_rc" "$shim_out" >>"$E2E_TMP/iscsi-test-cu.log"
+    failed+=$(check_cu_run "through softprd's protocol" "$shim_out" \
+        "$shim_rc" "$CU_EXPECTED" 20 20 0)
     if [ -z "$failed" ]; then
-        guest_ran=$(grep -vc ' skipped$' <<<"$softprd_results")
-        result iscsi_test_cu PASS $start "through softprd with the allocation length reaching it: $passed of $ran PR tests pass ($(cunit_results "$shim_out" | grep -c ' skipped$') skipped by libiscsi: iSCSI only); in the guest through QEMU $(grep -c ' passed$' <<<"$softprd_results") of $guest_ran pass, exactly as with qemu-pr-helper + LIO: QEMU refuses libiscsi's 16384-byte PR IN with any helper ($(grep ' FAILED$' <<<"$softprd_results" | cut -d' ' -f1 | tr '\n' ' '))"
+        result iscsi_test_cu PASS $start "through softprd with the allocation length reaching it: 7 of 7 PR tests pass, 13 skipped by libiscsi (iSCSI only), exit 0; in the guest through QEMU, with softprd as with qemu-pr-helper + LIO: 1 of 7 passes, exit 1, the 6 others ($(tr '\n' ' ' <<<"$CU_GUEST_FAILING" | sed 's/ $//')) fail only on PR IN that QEMU refuses above 8192 bytes (05/24/00 for libiscsi's 16384, GOOD for 8192)"
     else
         result iscsi_test_cu FAIL $start "$failed"
     fi

@@ -10,6 +10,9 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/sockios.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -329,9 +332,13 @@ static void test_daemonize(void **state)
                           "-k", sock, "--db",  db,   NULL};
     PrClient *c;
     pid_t pid;
+    int status = -1;
     int i;
 
     assert_true(g_file_set_contents(conf, "", -1, NULL));
+    /* The daemon, orphaned by its parent, becomes this process's child,
+     * so that its exit status (valgrind's, the sanitizers') is seen. */
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 1), 0);
     assert_int_equal(testd_run(f->dir, args, &out), 0);
     /* The socket answers as soon as the parent has returned. */
     c = client_connect(sock, 0, 30000, NULL);
@@ -341,10 +348,14 @@ static void test_daemonize(void **state)
     pid = atoi(text);
     assert_true(pid > 0);
     assert_int_equal(kill(pid, SIGTERM), 0);
-    for (i = 0; i < 6000 && process_alive(pid); i++) {
+    for (i = 0; i < 6000 && waitpid(pid, &status, WNOHANG) == 0; i++) {
         g_usleep(10000);
     }
+    assert_int_equal(prctl(PR_SET_CHILD_SUBREAPER, 0), 0);
     assert_false(process_alive(pid));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        fail_msg("the daemon ended with wait status 0x%x", status);
+    }
     assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
 }
 
@@ -412,6 +423,20 @@ static void test_stop_finishes_in_flight(void **state)
     close(disk);
 }
 
+/* Wait until the peer has read everything sent on @sock; false when it
+ * has not within 60 s. */
+static bool wait_read_by_peer(int sock)
+{
+    gint64 end = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+    int unread = -1;
+
+    while (ioctl(sock, SIOCOUTQ, &unread) == 0 && unread > 0 &&
+           g_get_monotonic_time() < end) {
+        g_usleep(1000);
+    }
+    return unread == 0;
+}
+
 /*
  * A stop closes idle connections at once and the daemon exits 0: ones
  * that answered commands and wait for the next (the worker threads have
@@ -437,10 +462,12 @@ static void test_stop_closes_idle_connections(void **state)
                 SCSI_STATUS_GOOD);
         }
     }
-    /* The last one sends 5 bytes of a CDB and no more. */
+    /* The last one sends 5 bytes of a CDB and no more; the stop comes
+     * once the daemon has read them (none left unread in the socket:
+     * SIOCOUTQ), so that it is in the middle of a frame. */
     cdb_pr_in(cdb, PR_IN_READ_KEYS, 8);
     assert_int_equal(send(client_socket(clients[4]), cdb, 5, MSG_NOSIGNAL), 5);
-    g_usleep(100000);
+    assert_true(wait_read_by_peer(client_socket(clients[4])));
     assert_int_equal(testd_stop_signal(d, SIGTERM), 0);
     for (i = 0; i < G_N_ELEMENTS(clients); i++) {
         struct timeval tv = {30, 0};
@@ -953,7 +980,7 @@ static void test_concurrent_writers(void **state)
         threads[i] = g_thread_new("writer", writer_thread, &writers[i]);
     }
     for (i = 0; i < WRITERS; i++) {
-        g_thread_join(threads[i]);
+        testutil_thread_join(threads[i]);
         assert_int_equal(writers[i].good, COMMANDS);
     }
     assert_true(tid_from_iscsi_name("iqn.2026-11.test:reader", &reader, NULL));

@@ -11,6 +11,13 @@
  * must be what it was (PRgeneration and key, read back through the
  * daemon), PRAGMA integrity_check must be ok, and the daemon must go on
  * serving: the same command then succeeds.
+ *
+ * The dry run also checks the order of the syncs that make the commit
+ * durable in rollback-journal mode (sqlite's atomic commit, with the
+ * store's synchronous EXTRA): the journal and the directory entry of
+ * the new journal are synced before the database is written, the
+ * database is synced before the journal is deleted, and the directory
+ * is synced after that deletion (the commit point) before the answer.
  */
 #include <fcntl.h>
 #include <string.h>
@@ -62,6 +69,86 @@ static bool retryable(const ClientReply *r, bool *busy)
 
 #define HISTORY_ROWS "SELECT count(*) FROM history"
 
+/* The index of the first (@first) or last event @op on @file in
+ * @events[from, to), or -1. */
+static int find_event(const FaultEvent *events, int from, int to, FaultOp op,
+                      FaultFile file, bool first)
+{
+    int i;
+
+    for (i = first ? from : to - 1; first ? i < to : i >= from;
+         i += first ? 1 : -1) {
+        if (events[i].op == op && events[i].file == file) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* The changes one commit made, one line, for a failure's message. */
+static char *describe_events(const FaultEvent *events, unsigned n)
+{
+    GString *text = g_string_new(NULL);
+    unsigned i;
+
+    unsigned run;
+
+    for (i = 0; i < n; i += run) {
+        for (run = 1; i + run < n && events[i + run].op == events[i].op &&
+                      events[i + run].file == events[i].file;
+             run++) {
+        }
+        g_string_append_printf(text, "%s", i > 0 ? ", " : "");
+        if (run > 1) {
+            g_string_append_printf(text, "%u x ", run);
+        }
+        g_string_append_printf(text, "%s %s", faultvfs_op_name(events[i].op),
+                               faultvfs_file_name(events[i].file));
+    }
+    return g_string_free(text, FALSE);
+}
+
+/* The syncs of one PR OUT's commit came in the order that makes it
+ * durable when the power goes at any moment. */
+static void assert_commit_syncs(void)
+{
+    unsigned n;
+    const FaultEvent *ev = faultvfs_events(&n);
+    g_autofree char *seen = describe_events(ev, n);
+    int end = (int)n;
+    int journal = find_event(ev, 0, end, FAULT_WRITE, FAULT_FILE_JOURNAL, true);
+    int db_write =
+        find_event(ev, 0, end, FAULT_WRITE, FAULT_FILE_DATABASE, true);
+    int db_last =
+        find_event(ev, 0, end, FAULT_WRITE, FAULT_FILE_DATABASE, false);
+    int deleted =
+        find_event(ev, 0, end, FAULT_DELETE, FAULT_FILE_JOURNAL, true);
+    const char *missing = NULL;
+
+    if (journal < 0 || db_write < journal || deleted < db_last) {
+        missing = "journal written, then the database, then the journal "
+                  "deleted, in this order";
+    } else if (find_event(ev, journal, db_write, FAULT_SYNC, FAULT_FILE_JOURNAL,
+                          true) < 0) {
+        missing = "sync of the journal before the database is written";
+    } else if (find_event(ev, journal, db_write, FAULT_SYNC,
+                          FAULT_FILE_DIRECTORY, true) < 0) {
+        missing = "sync of the directory (the new journal's entry) "
+                  "before the database is written";
+    } else if (find_event(ev, db_last, deleted, FAULT_SYNC, FAULT_FILE_DATABASE,
+                          true) < 0) {
+        missing = "sync of the database before the journal is deleted";
+    } else if (find_event(ev, deleted, end, FAULT_SYNC, FAULT_FILE_DIRECTORY,
+                          true) < 0) {
+        missing = "sync of the directory after the journal is deleted";
+    }
+    if (missing != NULL) {
+        fail_msg("a commit is not durable, it lacks: %s; it made: %s", missing,
+                 seen);
+    }
+    print_message("faults: the commit of one PR OUT makes %s\n", seen);
+}
+
 static void test_every_io_fault_of_a_pr_out(void **state)
 {
     g_autofree char *dir = testutil_tmpdir();
@@ -109,12 +196,14 @@ static void test_every_io_fault_of_a_pr_out(void **state)
         testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, next_key++, 0, &r),
         SCSI_STATUS_GOOD);
 
-    /* Dry run: how many operations of each kind one PR OUT makes. */
+    /* Dry run: how many operations of each kind one PR OUT makes, and
+     * the order of its commit's syncs. */
     faultvfs_count();
     assert_int_equal(
         testd_prout(c, disk, PR_OUT_REGISTER_IGNORE, 0, 0, next_key++, 0, &r),
         SCSI_STATUS_GOOD);
     faultvfs_off();
+    assert_commit_syncs();
     for (op = 0; op < FAULT_OPS; op++) {
         counts[op] = faultvfs_counted(op);
     }

@@ -1155,7 +1155,7 @@ static void test_dump_while_daemons_write(void **state)
     }
     g_atomic_int_set(&stop, 1);
     for (i = 0; i < 2; i++) {
-        g_thread_join(threads[i]);
+        testutil_thread_join(threads[i]);
     }
     print_message("dump while writing: %u dumps (%u with a reservation); "
                   "writers: %u GOOD, %u RESERVATION CONFLICT, %u BUSY, %u "

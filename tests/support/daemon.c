@@ -166,33 +166,95 @@ static int exit_code(int status)
     return 128 + WTERMSIG(status);
 }
 
-int testd_wait_exit(TestDaemon *d, unsigned timeout_ms)
+/*
+ * The reaped daemon @d's exit, when it is not the one expected: a
+ * message naming it, with the daemon's output written to stderr (cmocka
+ * shortens long messages).  NULL when it is as expected, or was judged
+ * already.
+ */
+static char *unexpected_exit(TestDaemon *d)
+{
+    g_autofree char *out = NULL;
+    int code = exit_code(d->status);
+
+    if (d->exit_checked) {
+        return NULL;
+    }
+    d->exit_checked = true;
+    if (code == d->expected_exit) {
+        return NULL;
+    }
+    out = testd_output(d);
+    fprintf(stderr, "--- softprd output (%s):\n%s---\n", d->log, out);
+    return g_strdup_printf(
+        "softprd (pid %d) exited with %s %d where %d was expected%s",
+        (int)d->pid, WIFEXITED(d->status) ? "status" : "signal",
+        WIFEXITED(d->status) ? code : WTERMSIG(d->status), d->expected_exit,
+        code == 99 ? " (valgrind's error exit code: see its report above)"
+                   : "");
+}
+
+static void check_exit(TestDaemon *d)
+{
+    g_autofree char *why = unexpected_exit(d);
+
+    if (why != NULL) {
+        testutil_fail("%s", why);
+    }
+}
+
+void testd_expect_exit(TestDaemon *d, int code)
+{
+    d->expected_exit = code;
+}
+
+/* Wait at most @timeout_ms for @d to exit; whether it did. */
+static bool wait_reaped(TestDaemon *d, unsigned timeout_ms)
 {
     gint64 end = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 
     while (!reap(d, false)) {
         if (g_get_monotonic_time() >= end) {
-            return -1;
+            return false;
         }
         g_usleep(2000);
     }
+    return true;
+}
+
+int testd_wait_exit(TestDaemon *d, unsigned timeout_ms)
+{
+    if (!wait_reaped(d, timeout_ms)) {
+        return -1;
+    }
+    check_exit(d);
     return exit_code(d->status);
+}
+
+/* Send @sig to a running @d and reap it; false when it does not exit. */
+static bool stop_signal(TestDaemon *d, int sig)
+{
+    if (!d->reaped) {
+        /* A daemon that exited by itself keeps the expectation it had. */
+        d->expected_exit = sig == SIGKILL ? 128 + SIGKILL : 0;
+        kill(d->pid, sig);
+    }
+    if (!wait_reaped(d, READY_TIMEOUT_MS)) {
+        kill(d->pid, SIGKILL);
+        reap(d, true);
+        d->exit_checked = true;
+        return false;
+    }
+    return true;
 }
 
 int testd_stop_signal(TestDaemon *d, int sig)
 {
-    int code;
-
-    if (!d->reaped) {
-        kill(d->pid, sig);
+    if (!stop_signal(d, sig)) {
+        testutil_fail("softprd did not exit after signal %d", sig);
     }
-    code = testd_wait_exit(d, READY_TIMEOUT_MS);
-    if (code < 0) {
-        kill(d->pid, SIGKILL);
-        reap(d, true);
-        fail_msg("softprd did not exit after signal %d", sig);
-    }
-    return code;
+    check_exit(d);
+    return exit_code(d->status);
 }
 
 int testd_stop(TestDaemon *d)
@@ -202,12 +264,17 @@ int testd_stop(TestDaemon *d)
 
 void testd_free(TestDaemon *d)
 {
+    g_autofree char *why = NULL;
+
     if (d == NULL) {
         return;
     }
-    if (!d->reaped) {
-        kill(d->pid, SIGKILL);
-        reap(d, true);
+    /* Stopped as a clean stop, so that valgrind and the sanitizers check
+     * the daemon's exit too (SIGKILL would hide their reports). */
+    if (!stop_signal(d, SIGTERM)) {
+        why = g_strdup("softprd did not exit after signal 15");
+    } else {
+        why = unexpected_exit(d);
     }
     g_free(d->dir);
     g_free(d->socket);
@@ -215,6 +282,9 @@ void testd_free(TestDaemon *d)
     g_free(d->config);
     g_free(d->log);
     g_free(d);
+    if (why != NULL) {
+        testutil_fail("%s", why);
+    }
 }
 
 PrClient *testd_connect_path(const char *socket_path)
@@ -223,7 +293,7 @@ PrClient *testd_connect_path(const char *socket_path)
     PrClient *client = client_connect(socket_path, 0, 30000, &error);
 
     if (client == NULL) {
-        fail_msg("connect: %s", error->message);
+        testutil_fail("connect: %s", error->message);
     }
     return client;
 }
@@ -253,12 +323,13 @@ int testd_run(const char *dir, const char *const *args, char **output)
     memset(&d, 0, sizeof(d));
     unlink(log);
     d.pid = spawn(argv, log, NULL);
-    code = testd_wait_exit(&d, READY_TIMEOUT_MS);
-    if (code < 0) {
+    /* The caller judges the exit code, which is the point of the run. */
+    if (!wait_reaped(&d, READY_TIMEOUT_MS)) {
         kill(d.pid, SIGKILL);
         reap(&d, true);
         fail_msg("softprd did not exit");
     }
+    code = exit_code(d.status);
     if (output != NULL && !g_file_get_contents(log, output, NULL, NULL)) {
         *output = g_strdup("");
     }
@@ -282,7 +353,7 @@ void testd_command(PrClient *client, int disk_fd, const uint8_t *cdb,
     g_autoptr(GError) error = NULL;
 
     if (!client_command(client, cdb, disk_fd, param, len, reply, &error)) {
-        fail_msg("command: %s", error->message);
+        testutil_fail("command: %s", error->message);
     }
 }
 

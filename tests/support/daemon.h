@@ -2,6 +2,14 @@
  * daemon: starting, reaching and stopping real softprd processes in
  * tests, each in its own scratch directory, optionally under the
  * valgrind command in $SOFTPR_VALGRIND.
+ *
+ * A daemon's exit status is part of every test that starts one: valgrind
+ * (--error-exitcode) and the sanitizers report a memory error in the
+ * daemon only through it.  Whenever a daemon is seen to exit, and at the
+ * latest in testd_free() (which stops a running daemon with SIGTERM, as
+ * a clean stop), an exit other than the expected one fails the test and
+ * shows the daemon's output.  Expected is 0, or death by SIGKILL after
+ * testd_stop_signal(d, SIGKILL), or what testd_expect_exit() sets.
  */
 #ifndef SOFTPR_TEST_DAEMON_H
 #define SOFTPR_TEST_DAEMON_H
@@ -23,6 +31,8 @@ typedef struct TestDaemon {
     pid_t pid;
     int status; /* wait status once reaped */
     bool reaped;
+    int expected_exit; /* exit code, or 128 + signal; 0 unless told */
+    bool exit_checked; /* the exit status was compared with it */
 } TestDaemon;
 
 /* Path of the softprd binary under test. */
@@ -44,19 +54,32 @@ TestDaemon *testd_spawn(const char *dir, const char *name,
 /* Wait for the socket to answer; false if the daemon exited first. */
 bool testd_wait_ready(TestDaemon *d);
 
-/* Send @sig and wait for exit; returns the exit status, or 128+signal. */
+/*
+ * Send @sig and wait for exit; returns the exit status, or 128+signal.
+ * Fails the test unless the daemon exits 0 (killed, for SIGKILL).
+ */
 int testd_stop_signal(TestDaemon *d, int sig);
 
-/* SIGTERM and wait; returns the exit status. */
+/* SIGTERM and wait; fails the test unless the daemon exits 0. */
 int testd_stop(TestDaemon *d);
 
-/* Wait (at most @timeout_ms) for the process to exit; returns as above,
- * or -1 when it is still running. */
+/*
+ * Wait (at most @timeout_ms) for the process to exit; returns as above,
+ * or -1 when it is still running.  An exit other than the expected one
+ * fails the test.
+ */
 int testd_wait_exit(TestDaemon *d, unsigned timeout_ms);
 
+/* The daemon is to exit with @code (or 128 + the signal that kills it)
+ * rather than 0, by itself: the test sees to it. */
+void testd_expect_exit(TestDaemon *d, int code);
+
+/* Stop the daemon if it still runs (SIGTERM), check how it exited, free. */
 void testd_free(TestDaemon *d);
 
-/* A connected client (fails the test if it cannot connect). */
+/* A connected client (fails the test if it cannot connect).  This and
+ * the command helpers below may run in threads of the test: their
+ * failures go through testutil_fail(). */
 PrClient *testd_connect(TestDaemon *d);
 PrClient *testd_connect_path(const char *socket_path);
 

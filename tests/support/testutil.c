@@ -10,9 +10,82 @@
 
 #include <signal.h>
 #include <sys/prctl.h>
+#include <unistd.h>
 
 #include <glib/gstdio.h>
 #include <sqlite3.h>
+
+/* The first failure in a thread other than the test's, not reported. */
+static GMutex thread_failure_lock;
+static char *thread_failure;
+
+static bool on_test_thread(void)
+{
+    /* cmocka runs the tests on the program's main thread. */
+    return gettid() == getpid();
+}
+
+void testutil_fail_at(const char *file, int line, const char *format, ...)
+{
+    char *message;
+    va_list args;
+
+    /* No g_autofree here: both ways out leave without unwinding. */
+    va_start(args, format);
+    message = g_strdup_vprintf(format, args);
+    va_end(args);
+    if (on_test_thread()) {
+        print_error("ERROR: %s\n", message);
+        g_free(message);
+        _fail(file, line);
+    }
+    fprintf(stderr, "ERROR in a thread of the test: %s:%d: %s\n", file, line,
+            message);
+    g_mutex_lock(&thread_failure_lock);
+    if (thread_failure == NULL) {
+        thread_failure =
+            g_strdup_printf("%s:%d: in a thread: %s", file, line, message);
+    }
+    g_mutex_unlock(&thread_failure_lock);
+    g_free(message);
+    g_thread_exit(NULL);
+    abort(); /* not reached */
+}
+
+/* Take the kept thread failure, if any (g_free() it). */
+static char *take_thread_failure(void)
+{
+    char *message;
+
+    g_mutex_lock(&thread_failure_lock);
+    message = thread_failure;
+    thread_failure = NULL;
+    g_mutex_unlock(&thread_failure_lock);
+    return message;
+}
+
+gpointer testutil_thread_join(GThread *thread)
+{
+    gpointer result = g_thread_join(thread);
+    g_autofree char *message = take_thread_failure();
+
+    if (message != NULL) {
+        fail_msg("%s", message);
+    }
+    return result;
+}
+
+int testutil_finish(int failed)
+{
+    g_autofree char *message = take_thread_failure();
+
+    if (message != NULL) {
+        fprintf(stderr, "a thread failed and no test reported it: %s\n",
+                message);
+        return failed + 1;
+    }
+    return failed;
+}
 
 void testutil_apply_filter(void)
 {

@@ -15,12 +15,35 @@
 
 #include "store.h"
 
-/* Apply CHECK_FILTER (a test-name glob) and run the group. */
+/*
+ * Apply CHECK_FILTER (a test-name glob) and run the group.  A failure in
+ * a thread that no testutil_thread_join() reported fails the program.
+ */
 #define TESTUTIL_RUN(name, tests, setup, teardown)                             \
-    (testutil_apply_filter(),                                                  \
-     cmocka_run_group_tests_name(name, tests, setup, teardown))
+    (testutil_apply_filter(), testutil_finish(cmocka_run_group_tests_name(     \
+                                  name, tests, setup, teardown)))
 
 void testutil_apply_filter(void);
+int testutil_finish(int failed);
+
+/*
+ * Fail the test with a message, from any thread of the test program.
+ * On the thread that runs the test this is cmocka's fail_msg().  cmocka
+ * cannot fail a test from another thread (its jump buffer is the test
+ * thread's, and the message would be lost): there the message is
+ * printed and kept, the thread ends (g_thread_exit()), and
+ * testutil_thread_join() fails the test with it on the test's thread.
+ */
+#define testutil_fail(...) testutil_fail_at(__FILE__, __LINE__, __VA_ARGS__)
+G_NORETURN void testutil_fail_at(const char *file, int line, const char *format,
+                                 ...) G_GNUC_PRINTF(3, 4);
+
+/*
+ * g_thread_join() @thread, then fail the test with the first failure a
+ * thread met (testutil_fail()) not yet reported, if any.  Test threads
+ * that may fail are joined with this.
+ */
+gpointer testutil_thread_join(GThread *thread);
 
 /* A new empty directory under $TMPDIR (g_free() the name). */
 char *testutil_tmpdir(void);

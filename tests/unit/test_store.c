@@ -12,6 +12,7 @@
 
 #include <sqlite3.h>
 
+#include "faultvfs.h"
 #include "testutil.h"
 
 #include "error.h"
@@ -419,13 +420,26 @@ static void test_rollback(void **state)
     assert_int_equal(testutil_sql_int(f->path, "SELECT count(*) FROM lu"), 0);
 }
 
-static gpointer release_later(gpointer data)
-{
-    sqlite3 *db = data;
+/* Another process's lock, released once the opener has met it. */
+typedef struct Holder {
+    sqlite3 *db;
+    int rc;      /* of the COMMIT that releases it */
+    bool waited; /* the opener met the lock and tried again */
+} Holder;
 
-    g_usleep(200000);
-    sqlite3_busy_timeout(db, 60000);
-    assert_int_equal(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+static gpointer release_when_waited_for(gpointer data)
+{
+    Holder *h = data;
+    gint64 end = g_get_monotonic_time() + 60 * G_TIME_SPAN_SECOND;
+
+    /* Each attempt at the lock is a lock call through faultvfs: a
+     * second one means the first met this lock and the opener waits. */
+    while (faultvfs_counted(FAULT_LOCK) < 2 && g_get_monotonic_time() < end) {
+        g_usleep(1000);
+    }
+    h->waited = faultvfs_counted(FAULT_LOCK) >= 2;
+    sqlite3_busy_timeout(h->db, 60000);
+    h->rc = sqlite3_exec(h->db, "COMMIT", NULL, NULL, NULL);
     return NULL;
 }
 
@@ -437,29 +451,38 @@ static void test_open_waits_for_lock(void **state)
 {
     TestDb *f = *state;
     StoreOptions o = options_for(f->path);
-    sqlite3 *other = NULL;
+    Holder holder = {NULL, -1, false};
     GError *error = NULL;
     GThread *thread;
     Store *store;
 
     store_close(open_ok(f->path));
-    assert_int_equal(sqlite3_open(f->path, &other), SQLITE_OK);
-    assert_int_equal(sqlite3_exec(other, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
-                     SQLITE_OK);
+    assert_int_equal(sqlite3_open(f->path, &holder.db), SQLITE_OK);
+    assert_int_equal(
+        sqlite3_exec(holder.db, "BEGIN EXCLUSIVE", NULL, NULL, NULL),
+        SQLITE_OK);
     o.lock_timeout_ms = 50;
     assert_null(store_open(&o, &error));
     assert_int_equal(error->code, SOFTPR_ERROR_BUSY);
     g_clear_error(&error);
 
+    /* The lock goes only once the opener waits for it, however slow the
+     * machine: no sleep decides which case this is. */
+    faultvfs_register();
+    o.vfs = FAULTVFS_NAME;
     o.open_timeout_ms = 60000;
-    thread = g_thread_new("release", release_later, other);
+    faultvfs_count();
+    thread = g_thread_new("release", release_when_waited_for, &holder);
     store = store_open(&o, &error);
     g_thread_join(thread);
+    faultvfs_off();
+    assert_true(holder.waited);
+    assert_int_equal(holder.rc, SQLITE_OK);
     if (store == NULL) {
         fail_msg("store_open: %s", error->message);
     }
     store_close(store);
-    sqlite3_close(other);
+    sqlite3_close(holder.db);
 }
 
 /*
