@@ -60,7 +60,9 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DG_LOG_USE_STRUCTURED=1 \
 	-MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
-LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
+LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c \
+	src/engine_state.c src/engine_ua.c src/engine_params.c src/engine_in.c \
+	src/engine_out.c src/engine_access.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
@@ -217,8 +219,9 @@ DOCS := README.md docs/emulation.md docs/identity.md docs/deployment.md \
 
 # libFuzzer on the wire codec and the engine (clang): FUZZ_SECONDS each run.
 FUZZ_SECONDS ?= 30
-FUZZ_SRCS := tests/fuzz/fuzz_wire.c src/wire.c src/engine.c src/tid.c \
-	src/scsi.c src/error.c
+FUZZ_SRCS := tests/fuzz/fuzz_wire.c src/wire.c src/engine.c \
+	src/engine_state.c src/engine_ua.c src/engine_params.c src/engine_in.c \
+	src/engine_out.c src/engine_access.c src/tid.c src/scsi.c src/error.c
 build/fuzz/fuzz_wire: $(FUZZ_SRCS) $(wildcard src/*.h)
 	@mkdir -p $(dir $@)
 	clang -std=gnu11 -D_GNU_SOURCE -g -O1 \
