@@ -1,7 +1,8 @@
 /*
- * cdb: building PERSISTENT RESERVE IN/OUT CDBs and parameter lists
- * (SPC-4 6.13, 6.14), for clients: the C client, the softpr tool and the
- * tests.  The engine parses what these build.
+ * cdb: PERSISTENT RESERVE IN/OUT CDBs and parameter lists (SPC-4 6.13,
+ * 6.14): the names of their fields and flags, which the engine parses
+ * with, and builders for clients (the C client, the softpr tool and the
+ * tests).
  */
 #ifndef SOFTPR_CDB_H
 #define SOFTPR_CDB_H
@@ -14,13 +15,57 @@
 
 #define CDB_LEN 16
 
-/* Flags of the basic parameter list, byte 20. */
-#define PROUT_SPEC_I_PT 0x08
-#define PROUT_ALL_TG_PT 0x04
-#define PROUT_APTPL 0x01
+/* SERVICE ACTION: bits 4-0 of CDB byte 1 (SPC-4 6.13.1, 6.14.1). */
+#define CDB_SERVICE_ACTION_MASK 0x1f
+/* PR IN ALLOCATION LENGTH, bytes 7-8; PR OUT PARAMETER LIST LENGTH,
+ * bytes 5-8 (SPC-4 6.13.1, 6.14.1). */
+#define CDB_OFF_ALLOC_LEN 7
+#define CDB_OFF_PARAM_LEN 5
+
+/*
+ * Fields of the basic PR OUT parameter list (SPC-4 6.14.3): RESERVATION
+ * KEY, SERVICE ACTION RESERVATION KEY, the flags byte, and with SPEC_I_PT
+ * the TRANSPORTID PARAMETER DATA LENGTH and the TransportIDs after it.
+ */
+#define PROUT_OFF_RK 0
+#define PROUT_OFF_SARK 8
+#define PROUT_OFF_FLAGS 20
+#define PROUT_OFF_RESERVED 21
+#define PROUT_BASIC_LEN 24
+#define PROUT_OFF_TPDL 24
+#define PROUT_OFF_TIDS 28
+
+/* Flags of the basic parameter list, byte PROUT_OFF_FLAGS, and their bit
+ * numbers (sense-key specific field pointers name the bit). */
+#define PROUT_SPEC_I_PT_BIT 3
+#define PROUT_ALL_TG_PT_BIT 2
+#define PROUT_APTPL_BIT 0
+#define PROUT_SPEC_I_PT (1u << PROUT_SPEC_I_PT_BIT)
+#define PROUT_ALL_TG_PT (1u << PROUT_ALL_TG_PT_BIT)
+#define PROUT_APTPL (1u << PROUT_APTPL_BIT)
+
+/*
+ * Fields of the REGISTER AND MOVE parameter list (SPC-4 6.14.4): the keys
+ * as above, then the flags byte (UNREG, APTPL), RELATIVE TARGET PORT
+ * IDENTIFIER, TRANSPORTID PARAMETER DATA LENGTH and the TransportID.
+ */
+#define PROUT_MOVE_OFF_RESERVED 16
+#define PROUT_MOVE_OFF_FLAGS 17
+#define PROUT_MOVE_OFF_RTPI 18
+#define PROUT_MOVE_OFF_TPDL 20
+#define PROUT_MOVE_OFF_TID 24
+#define PROUT_MOVE_UNREG 0x02
+#define PROUT_MOVE_APTPL PROUT_APTPL
 
 /* Largest parameter list the builders produce (the transport's limit). */
 #define PROUT_PARAM_MAX 8192
+
+/* The SERVICE ACTION field of @cdb (PR IN, PR OUT and the other
+ * commands with a service action in byte 1). */
+static inline uint8_t cdb_service_action(const uint8_t *cdb)
+{
+    return cdb[1] & CDB_SERVICE_ACTION_MASK;
+}
 
 /* A zero-padded 16-byte PR IN CDB with @alloc in bytes 7-8. */
 void cdb_pr_in(uint8_t *cdb, uint8_t service_action, uint16_t alloc);

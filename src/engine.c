@@ -166,7 +166,7 @@ bool engine_check_cdb(const uint8_t *cdb, uint8_t max_sa, int first, int last,
 {
     int i;
 
-    if ((cdb[1] & 0x1f) > max_sa) {
+    if (cdb_service_action(cdb) > max_sa) {
         engine_result_cdb_field(result, SENSE_INVALID_FIELD_IN_CDB, 1, 4);
         return false;
     }

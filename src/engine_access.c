@@ -24,7 +24,7 @@ static AccessClass access_class(const uint8_t *cdb)
         return ACCESS_ALWAYS;
     case 0x9e: /* SERVICE ACTION IN (16) */
         /* READ CAPACITY (16) is always allowed; GET LBA STATUS reads. */
-        return (cdb[1] & 0x1f) == 0x10 ? ACCESS_ALWAYS : ACCESS_READ;
+        return cdb_service_action(cdb) == 0x10 ? ACCESS_ALWAYS : ACCESS_READ;
     case 0xa3: /* MAINTENANCE IN: REPORT TARGET PORT GROUPS and friends */
         return ACCESS_ALWAYS;
     case 0xab: /* SERVICE ACTION IN (12): READ MEDIA SERIAL NUMBER */

@@ -146,8 +146,8 @@ void engine_reserve_in(const PrConfig *config, const PrNexus *nexus,
                        const PrState *state, const uint8_t *cdb,
                        PrResult *result)
 {
-    uint8_t sa = cdb[1] & 0x1f;
-    size_t alloc = get_be16(cdb + 7);
+    uint8_t sa = cdb_service_action(cdb);
+    size_t alloc = get_be16(cdb + CDB_OFF_ALLOC_LEN);
     g_autoptr(PrState) view = NULL;
     Payload p;
 

@@ -11,6 +11,7 @@
 #ifndef SOFTPR_ENGINE_INT_H
 #define SOFTPR_ENGINE_INT_H
 
+#include "cdb.h"
 #include "engine.h"
 
 /* The decoded parameter list of one PR OUT command (SPC-4 6.14.3-4). */

@@ -129,8 +129,8 @@ static bool register_new(const PrConfig *config, const PrNexus *nexus,
 
     if (!add_targets(state, pp, &nexus->initiator, ports, nexus->rtpi,
                      targets)) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                                  2);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_OFF_FLAGS, PROUT_ALL_TG_PT_BIT);
         return false;
     }
     for (i = 0; i < pp->tids->len; i++) {
@@ -148,7 +148,7 @@ static bool register_new(const PrConfig *config, const PrNexus *nexus,
         if (!duplicate &&
             !add_targets(state, pp, tid, ports, nexus->rtpi, targets)) {
             engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
-                                      28, -1);
+                                      PROUT_OFF_TIDS, -1);
             return false;
         }
     }
@@ -190,7 +190,7 @@ static void do_register(const PrConfig *config, const PrNexus *nexus,
         }
         if (pp->f.spec_i_pt) {
             engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
-                                      20, 3);
+                                      PROUT_OFF_FLAGS, PROUT_SPEC_I_PT_BIT);
             return;
         }
         if (pp->f.sark != 0) {
@@ -315,8 +315,8 @@ static void do_preempt(const ProutParams *pp, PrState *state, int me,
     if (pp->f.sark == 0) {
         /* Figure 9 allows SARK zero only with an all-registrants
          * reservation. */
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_OFF_SARK, -1);
         return;
     }
     if (!any_key_equals(state, pp->f.sark)) {
@@ -382,20 +382,20 @@ static void do_register_and_move(const PrConfig *config, const ProutParams *pp,
         return;
     }
     if (pp->f.sark == 0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_OFF_SARK, -1);
         return;
     }
     if (!engine_ports_contain(ports, pp->f.move_rtpi)) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 18,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_MOVE_OFF_RTPI, -1);
         return;
     }
     dest = engine_reg_find(state, tid, pp->f.move_rtpi, false);
     if (dest == me) {
         /* The TransportID names the nexus that sent the command. */
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 24,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_MOVE_OFF_TID, -1);
         return;
     }
     if (dest < 0) {
@@ -447,16 +447,16 @@ static void do_replace_lost(const PrNexus *nexus, const ProutParams *pp,
         return;
     }
     if (pp->f.rk != 0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 0,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_OFF_RK, -1);
         return;
     }
     if (!check_type_scope(pp, result)) {
         return;
     }
     if (pp->f.sark == 0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 8,
-                                  -1);
+        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS,
+                                  PROUT_OFF_SARK, -1);
         return;
     }
     g_array_set_size(state->regs, 0);
@@ -523,11 +523,11 @@ void engine_reserve_out(const PrConfig *config, const PrNexus *nexus,
         return;
     }
     /* PARAMETER LIST LENGTH is bytes 5-8; the transport only carries
-     * lengths up to 8192, framed by bytes 7-8, so a length that needs
+     * lengths up to WIRE_DATA_MAX, framed by bytes 7-8, so a length that needs
      * bytes 5-6 cannot be a valid parameter list. */
-    if (cdb[5] != 0 || cdb[6] != 0) {
-        engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                                -1);
+    if (cdb[CDB_OFF_PARAM_LEN] != 0 || cdb[CDB_OFF_PARAM_LEN + 1] != 0) {
+        engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR,
+                                CDB_OFF_PARAM_LEN, -1);
         return;
     }
     if (state->info_lost && pp.f.service_action != PR_OUT_REPLACE_LOST) {

@@ -7,33 +7,36 @@
 #include <string.h>
 
 #include "bytes.h"
-#include "cdb.h"
 
 void engine_out_fields(const uint8_t *cdb, const uint8_t *param,
                        size_t param_len, PrOutFields *fields)
 {
     memset(fields, 0, sizeof(*fields));
-    fields->service_action = cdb[1] & 0x1f;
+    fields->service_action = cdb_service_action(cdb);
     fields->scope = cdb[2] >> 4;
     fields->type = cdb[2] & 0x0f;
-    if (param_len >= 8) {
-        fields->rk = get_be64(param);
+    if (param_len >= PROUT_OFF_RK + 8) {
+        fields->rk = get_be64(param + PROUT_OFF_RK);
     }
-    if (param_len >= 16) {
-        fields->sark = get_be64(param + 8);
+    if (param_len >= PROUT_OFF_SARK + 8) {
+        fields->sark = get_be64(param + PROUT_OFF_SARK);
     }
     if (fields->service_action == PR_OUT_REGISTER_AND_MOVE) {
-        /* 6.14.4: UNREG and APTPL in byte 17, then the target port. */
-        if (param_len >= 20) {
-            fields->unreg = (param[17] & 0x02) != 0;
-            fields->aptpl = (param[17] & 0x01) != 0;
-            fields->move_rtpi = get_be16(param + 18);
+        /* 6.14.4: UNREG and APTPL, then the target port. */
+        if (param_len >= PROUT_MOVE_OFF_RTPI + 2) {
+            uint8_t flags = param[PROUT_MOVE_OFF_FLAGS];
+
+            fields->unreg = (flags & PROUT_MOVE_UNREG) != 0;
+            fields->aptpl = (flags & PROUT_MOVE_APTPL) != 0;
+            fields->move_rtpi = get_be16(param + PROUT_MOVE_OFF_RTPI);
         }
-    } else if (param_len >= 21) {
-        /* 6.14.3: SPEC_I_PT, ALL_TG_PT and APTPL in byte 20. */
-        fields->spec_i_pt = (param[20] & 0x08) != 0;
-        fields->all_tg_pt = (param[20] & 0x04) != 0;
-        fields->aptpl = (param[20] & 0x01) != 0;
+    } else if (param_len >= PROUT_OFF_FLAGS + 1) {
+        /* 6.14.3: SPEC_I_PT, ALL_TG_PT and APTPL. */
+        uint8_t flags = param[PROUT_OFF_FLAGS];
+
+        fields->spec_i_pt = (flags & PROUT_SPEC_I_PT) != 0;
+        fields->all_tg_pt = (flags & PROUT_ALL_TG_PT) != 0;
+        fields->aptpl = (flags & PROUT_APTPL) != 0;
     }
 }
 
@@ -63,63 +66,60 @@ static bool decode_tids(const uint8_t *list, size_t n, size_t base,
     return true;
 }
 
+/* PARAMETER LIST LENGTH ERROR points at the CDB's length field. */
+static bool length_error(PrResult *result)
+{
+    engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR,
+                            CDB_OFF_PARAM_LEN, -1);
+    return false;
+}
+
+/* INVALID FIELD IN PARAMETER LIST at byte @byte, bit @bit (or -1). */
+static bool field_error(PrResult *result, uint16_t byte, int bit)
+{
+    engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, byte,
+                              bit);
+    return false;
+}
+
 /* SPC-4 6.14.3: the basic PR OUT parameter list. */
 bool engine_params_basic(const uint8_t *param, size_t len, ProutParams *pp,
                          PrResult *result)
 {
-    if (len < 24) {
-        engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                                -1);
-        return false;
+    size_t tpdl;
+
+    if (len < PROUT_BASIC_LEN) {
+        return length_error(result);
     }
-    if (param[20] & 0xf0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                                  7);
-        return false;
+    /* Bits 7-4 and 1 of the flags byte are reserved. */
+    if (param[PROUT_OFF_FLAGS] & 0xf0) {
+        return field_error(result, PROUT_OFF_FLAGS, 7);
     }
-    if (param[20] & 0x02) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                                  1);
-        return false;
+    if (param[PROUT_OFF_FLAGS] & 0x02) {
+        return field_error(result, PROUT_OFF_FLAGS, 1);
     }
-    if (param[21] != 0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 21,
-                                  -1);
-        return false;
+    if (param[PROUT_OFF_RESERVED] != 0) {
+        return field_error(result, PROUT_OFF_RESERVED, -1);
     }
     /* 6.14.3: SPEC_I_PT is valid with REGISTER only; with any other
      * service action it terminates the command, before the length is
      * judged, since a TransportID list may follow it. */
     if (pp->f.spec_i_pt && pp->f.service_action != PR_OUT_REGISTER) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 20,
-                                  3);
-        return false;
+        return field_error(result, PROUT_OFF_FLAGS, PROUT_SPEC_I_PT_BIT);
     }
     if (!pp->f.spec_i_pt) {
         /* 6.14.3: without SPEC_I_PT the list is exactly 24 bytes. */
-        if (len != 24) {
-            engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR,
-                                    5, -1);
-            return false;
-        }
-        return true;
+        return len == PROUT_BASIC_LEN ? true : length_error(result);
     }
-    {
-        size_t tpdl;
-
-        if (len < 28) {
-            engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR,
-                                    5, -1);
-            return false;
-        }
-        tpdl = get_be32(param + 24);
-        if (tpdl != len - 28) {
-            engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR,
-                                    5, -1);
-            return false;
-        }
-        return decode_tids(param + 28, tpdl, 28, pp->tids, result);
+    if (len < PROUT_OFF_TIDS) {
+        return length_error(result);
     }
+    tpdl = get_be32(param + PROUT_OFF_TPDL);
+    if (tpdl != len - PROUT_OFF_TIDS) {
+        return length_error(result);
+    }
+    return decode_tids(param + PROUT_OFF_TIDS, tpdl, PROUT_OFF_TIDS, pp->tids,
+                       result);
 }
 
 /* SPC-4 6.14.4: the REGISTER AND MOVE parameter list. */
@@ -130,32 +130,24 @@ bool engine_params_move(const uint8_t *param, size_t len, ProutParams *pp,
     TransportId tid;
     size_t used = 0;
 
-    if (len < 24) {
-        engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                                -1);
-        return false;
+    if (len < PROUT_MOVE_OFF_TID) {
+        return length_error(result);
     }
-    if (param[16] != 0) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 16,
-                                  -1);
-        return false;
+    if (param[PROUT_MOVE_OFF_RESERVED] != 0) {
+        return field_error(result, PROUT_MOVE_OFF_RESERVED, -1);
     }
-    if (param[17] & 0xfc) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 17,
-                                  7);
-        return false;
+    /* Bits 7-2 of the flags byte are reserved. */
+    if (param[PROUT_MOVE_OFF_FLAGS] & 0xfc) {
+        return field_error(result, PROUT_MOVE_OFF_FLAGS, 7);
     }
-    tpdl = get_be32(param + 20);
-    if (tpdl != len - 24) {
-        engine_result_cdb_field(result, SENSE_PARAMETER_LIST_LENGTH_ERROR, 5,
-                                -1);
-        return false;
+    tpdl = get_be32(param + PROUT_MOVE_OFF_TPDL);
+    if (tpdl != len - PROUT_MOVE_OFF_TID) {
+        return length_error(result);
     }
     /* Exactly one TransportID, filling the TransportID data. */
-    if (tid_decode(param + 24, tpdl, &tid, &used) != TID_OK || used != tpdl) {
-        engine_result_param_field(result, SENSE_INVALID_FIELD_IN_PARAMETERS, 24,
-                                  -1);
-        return false;
+    if (tid_decode(param + PROUT_MOVE_OFF_TID, tpdl, &tid, &used) != TID_OK ||
+        used != tpdl) {
+        return field_error(result, PROUT_MOVE_OFF_TID, -1);
     }
     g_array_append_val(pp->tids, tid);
     return true;

@@ -10,6 +10,7 @@
 #include <glib.h>
 
 #include "bytes.h"
+#include "cdb.h"
 #include "inquiry.h"
 #include "scsi.h"
 
@@ -156,7 +157,7 @@ void preload_scsi_answer(const PreloadLu *lu, const uint8_t *cdb,
         read_capacity_10(lu, cdb, a);
         return;
     case SCSI_OP_SERVICE_ACTION_IN_16:
-        if ((cdb[1] & 0x1f) == SCSI_SA_READ_CAPACITY_16) {
+        if (cdb_service_action(cdb) == SCSI_SA_READ_CAPACITY_16) {
             read_capacity_16(lu, cdb, a);
         } else {
             invalid_field(a, 1, 4);

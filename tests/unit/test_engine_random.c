@@ -149,7 +149,7 @@ static void check_pr_in(Run *run, const uint8_t *cdb)
 {
     const PrResult *r = &run->lu->result;
     const PrState *s = run->lu->state;
-    uint8_t sa = cdb[1] & 0x1f;
+    uint8_t sa = cdb_service_action(cdb);
     guint32 expect = 0;
     guint i;
 
@@ -210,7 +210,7 @@ static uint32_t expected_generation(Run *run, const PrState *before,
     if (status != SCSI_STATUS_GOOD) {
         return before->generation;
     }
-    switch (cdb[1] & 0x1f) {
+    switch (cdb_service_action(cdb)) {
     case PR_OUT_REGISTER:
     case PR_OUT_REGISTER_IGNORE:
         return !registered(before, n) && sark == 0 ? before->generation
