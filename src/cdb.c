@@ -48,7 +48,7 @@ size_t cdb_prout_basic(uint8_t *out, uint64_t rk, uint64_t sark, uint8_t flags,
     }
     len = PROUT_OFF_TIDS;
     for (i = 0; i < n_tids; i++) {
-        if (len + tid_encoded_len(&tids[i]) > PROUT_PARAM_MAX) {
+        if (len + tid_encoded_len(&tids[i]) > WIRE_DATA_MAX) {
             return 0;
         }
         len += tid_encode(&tids[i], out + len);
@@ -65,7 +65,7 @@ size_t cdb_prout_basic_raw(uint8_t *out, uint64_t rk, uint64_t sark,
     if (!(flags & PROUT_SPEC_I_PT)) {
         return PROUT_BASIC_LEN;
     }
-    if (tids_len > PROUT_PARAM_MAX - PROUT_OFF_TIDS) {
+    if (tids_len > WIRE_DATA_MAX - PROUT_OFF_TIDS) {
         return 0;
     }
     put_be32(out + PROUT_OFF_TPDL, (uint32_t)tids_len);
@@ -100,7 +100,7 @@ size_t cdb_prout_move_raw(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
                           bool aptpl, uint16_t rtpi, const uint8_t *tid,
                           size_t tid_len)
 {
-    if (tid_len > PROUT_PARAM_MAX - PROUT_MOVE_OFF_TID) {
+    if (tid_len > WIRE_DATA_MAX - PROUT_MOVE_OFF_TID) {
         return 0;
     }
     prout_move_header(out, rk, sark, unreg, aptpl, rtpi, tid_len);

@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "tid.h"
+#include "wire.h"
 
 #define CDB_LEN 16
 
@@ -57,9 +58,6 @@
 #define PROUT_MOVE_UNREG 0x02
 #define PROUT_MOVE_APTPL PROUT_APTPL
 
-/* Largest parameter list the builders produce (the transport's limit). */
-#define PROUT_PARAM_MAX 8192
-
 /* The SERVICE ACTION field of @cdb (PR IN, PR OUT and the other
  * commands with a service action in byte 1). */
 static inline uint8_t cdb_service_action(const uint8_t *cdb)
@@ -75,7 +73,7 @@ void cdb_pr_out(uint8_t *cdb, uint8_t service_action, uint8_t scope,
                 uint8_t type, uint32_t param_len);
 
 /*
- * The basic parameter list into @out (PROUT_PARAM_MAX bytes): 24 bytes,
+ * The basic parameter list into @out (WIRE_DATA_MAX bytes): 24 bytes,
  * or with PROUT_SPEC_I_PT in @flags a TRANSPORTID PARAMETER DATA LENGTH
  * and the @n_tids TransportIDs.  Returns its length, or 0 when the list
  * would not fit.
@@ -94,7 +92,7 @@ size_t cdb_prout_move(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
  * judgement to the device server.  As there, a TRANSPORTID PARAMETER
  * DATA LENGTH and the TransportIDs follow only when @flags has
  * PROUT_SPEC_I_PT.  Returns the list's length, or 0 when it would exceed
- * PROUT_PARAM_MAX.
+ * WIRE_DATA_MAX.
  */
 size_t cdb_prout_basic_raw(uint8_t *out, uint64_t rk, uint64_t sark,
                            uint8_t flags, const uint8_t *tids, size_t tids_len);
@@ -103,7 +101,7 @@ size_t cdb_prout_basic_raw(uint8_t *out, uint64_t rk, uint64_t sark,
  * cdb_prout_move() with @tid_len bytes of already-encoded TransportID,
  * copied unchecked (none at all gives a TRANSPORTID PARAMETER DATA LENGTH
  * of zero).  Returns the list's length, or 0 when it would exceed
- * PROUT_PARAM_MAX.
+ * WIRE_DATA_MAX.
  */
 size_t cdb_prout_move_raw(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
                           bool aptpl, uint16_t rtpi, const uint8_t *tid,

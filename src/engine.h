@@ -19,6 +19,7 @@
 
 #include "scsi.h"
 #include "tid.h"
+#include "wire.h"
 
 /* Reservation types (SPC-4 6.14.3 table 169). */
 #define PR_TYPE_NONE 0x0
@@ -47,9 +48,6 @@
 #define PR_OUT_REGISTER_IGNORE 0x06
 #define PR_OUT_REGISTER_AND_MOVE 0x07
 #define PR_OUT_REPLACE_LOST 0x08
-
-/* Largest PR IN payload a client can ask for (QEMU's framing limit). */
-#define PR_DATA_MAX 8192
 
 /* Default bound on registrations per logical unit. */
 #define PR_MAX_REGISTRATIONS_DEFAULT 1024
@@ -117,7 +115,7 @@ typedef struct PrResult {
     uint8_t status;
     uint8_t sense[SCSI_SENSE_FIXED_LEN]; /* valid with CHECK CONDITION */
     size_t data_len;                     /* PR IN payload length */
-    uint8_t data[PR_DATA_MAX];
+    uint8_t data[WIRE_DATA_MAX];         /* QEMU's framing limit */
     bool changed;     /* the state changed and must be stored */
     bool ua_reported; /* a unit attention was reported instead */
 } PrResult;

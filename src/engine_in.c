@@ -167,7 +167,7 @@ void engine_reserve_in(const PrConfig *config, const PrNexus *nexus,
 
     /* An allocation length of zero is not an error (SPC-4 4.2.5.6). */
     p.buf = result->data;
-    p.cap = alloc < PR_DATA_MAX ? alloc : PR_DATA_MAX;
+    p.cap = alloc < WIRE_DATA_MAX ? alloc : WIRE_DATA_MAX;
     p.len = 0;
     switch (sa) {
     case PR_IN_READ_KEYS:

@@ -123,7 +123,7 @@ static uint8_t register_key(Check *check, Store *store, uint64_t key,
                             unsigned lock_ms)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, 0, key, 0, NULL, 0);
     PrNexus nexus = {.initiator = check->me, .rtpi = check->port};
     StoreLuInfo lu = {CHECK_LU, "check-fs", check->dir};

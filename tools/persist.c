@@ -52,7 +52,7 @@
 
 /* The PR IN response buffer: room past the largest allocation length,
  * zeroed, for headers that claim more than was returned. */
-#define RESPONSE_BUF_LEN (PR_DATA_MAX + 64)
+#define RESPONSE_BUF_LEN (WIRE_DATA_MAX + 64)
 
 /* send_command() failed to reach softprd and has said why. */
 #define TRANSPORT_FAILED (-1)
@@ -1022,7 +1022,7 @@ static int tids_too_long(Persist *p)
     fprintf(stderr,
             "softpr persist: the TransportIDs make a parameter list longer "
             "than %d bytes\n",
-            PROUT_PARAM_MAX);
+            WIRE_DATA_MAX);
     p->flagged = true;
     return PERSIST_EXIT_SYNTAX;
 }
@@ -1030,7 +1030,7 @@ static int tids_too_long(Persist *p)
 /* Every PR OUT service action but REGISTER AND MOVE. */
 static int prout_work(Persist *p, int fd)
 {
-    g_autofree uint8_t *param = g_malloc0(PROUT_PARAM_MAX);
+    g_autofree uint8_t *param = g_malloc0(WIRE_DATA_MAX);
     size_t tids_len = persist_tids_compact(&p->tids);
     uint8_t flags = (uint8_t)((p->param_alltgpt ? PROUT_ALL_TG_PT : 0) |
                               (p->param_aptpl ? PROUT_APTPL : 0) |
@@ -1067,7 +1067,7 @@ static int prout_work(Persist *p, int fd)
 /* REGISTER AND MOVE, whose parameter list has its own layout. */
 static int prout_move_work(Persist *p, int fd)
 {
-    g_autofree uint8_t *param = g_malloc0(PROUT_PARAM_MAX);
+    g_autofree uint8_t *param = g_malloc0(WIRE_DATA_MAX);
     size_t tids_len = persist_tids_compact(&p->tids);
     uint8_t cdb[CDB_LEN];
     size_t len = 0;

@@ -142,7 +142,7 @@ static bool send_command(Client *cl, PrClient *p, int disk, Sent *sent,
                          ClientReply *r)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, sent->rk, sent->sark, 0, NULL, 0);
 
     cdb_pr_out(cdb, sent->sa, 0, sent->type, (uint32_t)len);

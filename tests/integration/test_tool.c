@@ -628,7 +628,7 @@ static void rich_scenario(Fixture *f)
     g_autoptr(PrClient) h2 = NULL;
     const char *power_cycle[] = {"power-cycle", "--yes", "*/admin.img", NULL};
     const char *clear[] = {"clear", "--yes", "*/admin.img", NULL};
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     uint8_t cdb[CDB_LEN];
     TransportId tids[2];
     ClientReply reply;

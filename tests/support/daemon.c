@@ -362,7 +362,7 @@ uint8_t testd_prout(PrClient *client, int disk_fd, uint8_t sa, uint8_t type,
                     ClientReply *reply)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, rk, sark, flags, NULL, 0);
 
     cdb_pr_out(cdb, sa, 0, type, (uint32_t)len);

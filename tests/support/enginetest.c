@@ -75,7 +75,7 @@ uint8_t testlu_out(TestLu *lu, const PrNexus *nexus, uint8_t sa, uint8_t type,
                    uint64_t rk, uint64_t sark, uint8_t flags)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, rk, sark, flags, NULL, 0);
 
     cdb_pr_out(cdb, sa, PR_SCOPE_LU, type, (uint32_t)len);

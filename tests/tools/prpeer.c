@@ -50,7 +50,7 @@ static bool prout(PrClient *client, int disk, uint8_t sa, uint8_t type,
                   uint64_t rk, uint64_t sark)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, rk, sark, 0, NULL, 0);
     ClientReply reply;
 

@@ -29,7 +29,7 @@ typedef struct Cmd {
     PrNexus nexus;
     StoreLuInfo lu;
     uint8_t cdb[16];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     CommandRequest request;
     PrResult result;
 } Cmd;

@@ -351,7 +351,7 @@ static void test_5_12_7_spec_i_pt(void **state)
     TestLu *lu = *state;
     TransportId tids[4];
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     PrNexus fc;
     PrNexus sas;
     PrNexus port;
@@ -399,7 +399,7 @@ static void test_5_12_7_spec_i_pt_all_or_nothing(void **state)
     TestLu *lu = *state;
     TransportId tids[2];
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len;
 
     testlu_register(lu, &lu->c, KEY_C);
@@ -419,7 +419,7 @@ static void test_5_12_7_spec_i_pt_with_register_ignore(void **state)
 {
     TestLu *lu = *state;
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len =
         cdb_prout_basic(param, 0, KEY_A, PROUT_SPEC_I_PT, &lu->b.initiator, 1);
 
@@ -445,7 +445,7 @@ static void test_6_14_3_spec_i_pt_only_with_register(void **state)
         PR_OUT_REPLACE_LOST,
     };
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t i;
     int with_tids;
 
@@ -482,7 +482,7 @@ static void test_5_12_7_spec_i_pt_registered_issuer(void **state)
 {
     TestLu *lu = *state;
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len;
 
     testlu_register(lu, &lu->a, KEY_A);
@@ -502,7 +502,7 @@ static void test_6_14_3_spec_i_pt_bad_transport_ids(void **state)
 {
     TestLu *lu = *state;
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len;
 
     /* Shorter than the 28-byte header. */
@@ -763,7 +763,7 @@ static void test_5_12_7_unregistered_nexus_conflicts(void **state)
         }
         {
             uint8_t cdb[CDB_LEN];
-            uint8_t param[PROUT_PARAM_MAX];
+            uint8_t param[WIRE_DATA_MAX];
             size_t len = cdb_prout_move(param, 0, KEY_C, false, false, 1,
                                         &lu->c.initiator);
 
@@ -1300,7 +1300,7 @@ static void move(TestLu *lu, const PrNexus *from, uint64_t rk, uint64_t sark,
                  bool unreg, uint16_t rtpi, const TransportId *tid)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_move(param, rk, sark, unreg, false, rtpi, tid);
 
     cdb_pr_out(cdb, PR_OUT_REGISTER_AND_MOVE, 0, 0, (uint32_t)len);
@@ -1657,7 +1657,7 @@ static void test_5_12_8_move_to_one_port_of_all_tg_pt(void **state)
     TestLu *lu = *state;
     TestDescriptor d[4];
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     uint64_t key = 0;
     size_t len;
     guint n;
@@ -1696,7 +1696,7 @@ static void test_5_12_8_move_to_port_of_another_host(void **state)
                0);
     {
         uint8_t cdb[CDB_LEN];
-        uint8_t param[PROUT_PARAM_MAX];
+        uint8_t param[WIRE_DATA_MAX];
         size_t len = cdb_prout_move(param, KEY_A, KEY_B, false, false, 12,
                                     &lu->b.initiator);
 
@@ -1844,7 +1844,7 @@ static void test_admin_forget_every_port(void **state)
 static void test_6_14_out_fields(void **state)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     PrOutFields f;
     TransportId tid;
     size_t len;

@@ -248,7 +248,7 @@ static void random_command(Run *run)
     const PrNexus *n = run->nexuses[pick(run, G_N_ELEMENTS(run->nexuses))];
     g_autoptr(PrState) before = pr_state_copy(lu->state);
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = 0;
     uint8_t sa;
 

@@ -206,7 +206,7 @@ static void test_not_a_scsi_device(void **state)
     g_autofree char *dir = testutil_tmpdir();
     g_autofree char *path = g_build_filename(dir, "disk.img", NULL);
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, 0, 0x5eed, 0, NULL, 0);
     CommandRequest request = {.cdb = cdb, .data = param, .data_len = len};
     PrResult *r = g_new0(PrResult, 1);

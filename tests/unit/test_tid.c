@@ -247,13 +247,13 @@ static void test_7_6_4_6_longest(void **state)
  * Parameter lists carrying TransportIDs as already-encoded bytes (what a
  * tool got from its user), SPC-4 6.14.3 table 170 and 6.14.4 table 172:
  * the same layout as from TransportId structs, the bytes copied as they
- * are, and the PROUT_PARAM_MAX bound.
+ * are, and the WIRE_DATA_MAX bound.
  */
 static void test_6_14_raw_transport_ids(void **state)
 {
-    static uint8_t list[PROUT_PARAM_MAX];
-    static uint8_t expected[PROUT_PARAM_MAX];
-    static uint8_t big[PROUT_PARAM_MAX];
+    static uint8_t list[WIRE_DATA_MAX];
+    static uint8_t expected[WIRE_DATA_MAX];
+    static uint8_t big[WIRE_DATA_MAX];
     /* SPI, which softprd does not decode: sent all the same. */
     static const uint8_t spi[24] = {0x01, 0, 0, 7, 0, 0, 0, 1};
     TransportId tids[2];
@@ -292,10 +292,10 @@ static void test_6_14_raw_transport_ids(void **state)
 
     /* The largest list that fits, and one byte more. */
     assert_int_equal(cdb_prout_basic_raw(list, 0, 1, PROUT_SPEC_I_PT, big,
-                                         PROUT_PARAM_MAX - 28),
-                     PROUT_PARAM_MAX);
+                                         WIRE_DATA_MAX - 28),
+                     WIRE_DATA_MAX);
     assert_int_equal(cdb_prout_basic_raw(list, 0, 1, PROUT_SPEC_I_PT, big,
-                                         PROUT_PARAM_MAX - 27),
+                                         WIRE_DATA_MAX - 27),
                      0);
 
     /* REGISTER AND MOVE: UNREG, APTPL, RELATIVE TARGET PORT IDENTIFIER,
@@ -313,7 +313,7 @@ static void test_6_14_raw_transport_ids(void **state)
                      24);
     assert_int_equal(get_be32(list + 20), 0);
     assert_int_equal(cdb_prout_move_raw(list, 7, 8, false, false, 1, big,
-                                        PROUT_PARAM_MAX - 23),
+                                        WIRE_DATA_MAX - 23),
                      0);
 }
 
