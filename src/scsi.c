@@ -1,5 +1,6 @@
 /*
- * scsi: fixed-format sense data and the names of statuses and sense codes.
+ * scsi: building and decoding sense data, and the names of statuses and
+ * sense codes.
  */
 #include "scsi.h"
 
@@ -30,39 +31,72 @@ void scsi_sense_set_field(uint8_t *sense, bool in_cdb, uint16_t byte, int bit)
     sense[17] = (uint8_t)byte;
 }
 
-size_t scsi_sense_length(const uint8_t *sense, size_t max)
-{
-    uint8_t rc = sense[0] & 0x7f;
+/* The response codes of fixed and descriptor format (SPC-4 4.5.1). */
+#define SENSE_FIXED_CURRENT 0x70
+#define SENSE_FIXED_DEFERRED 0x71
+#define SENSE_DESC_CURRENT 0x72
+#define SENSE_DESC_DEFERRED 0x73
 
-    if (rc < 0x70 || rc > 0x73) {
-        return max;
-    }
-    return (size_t)8 + sense[7] < max ? (size_t)8 + sense[7] : max;
+/* Byte @i of the @len counted bytes of @sense, zero past them. */
+static uint8_t sense_byte(const uint8_t *sense, size_t len, size_t i)
+{
+    return i < len ? sense[i] : 0;
 }
 
-bool scsi_sense_parse(const uint8_t *sense, size_t len, ScsiSenseCode *code)
+bool scsi_sense_decode(const uint8_t *sense, size_t len, ScsiSense *out)
 {
     uint8_t rc;
 
+    memset(out, 0, sizeof(*out));
     if (len < 1) {
         return false;
     }
     rc = sense[0] & 0x7f;
-    if (rc == 0x70 || rc == 0x71) {
-        if (len < 14) {
-            return false;
-        }
-        *code = SCSI_SENSE(sense[2] & 0x0f, sense[12], sense[13]);
-        return true;
+    if (rc < SENSE_FIXED_CURRENT || rc > SENSE_DESC_DEFERRED) {
+        return false;
     }
-    if (rc == 0x72 || rc == 0x73) {
-        if (len < 4) {
-            return false;
-        }
-        *code = SCSI_SENSE(sense[1] & 0x0f, sense[2], sense[3]);
-        return true;
+    out->response_code = rc;
+    out->descriptor = rc == SENSE_DESC_CURRENT || rc == SENSE_DESC_DEFERRED;
+    out->deferred = rc == SENSE_FIXED_DEFERRED || rc == SENSE_DESC_DEFERRED;
+    /* Both formats keep the ADDITIONAL SENSE LENGTH in byte 7. */
+    out->len = len;
+    if (len > 7 && (size_t)8 + sense[7] < len) {
+        out->len = (size_t)8 + sense[7];
     }
-    return false;
+    if (out->descriptor) {
+        /* SPC-4 4.5.2: key, ASC, ASCQ in bytes 1-3, SDAT_OVFL byte 4. */
+        out->code = SCSI_SENSE(sense_byte(sense, out->len, 1) & 0x0f,
+                               sense_byte(sense, out->len, 2),
+                               sense_byte(sense, out->len, 3));
+        out->complete = out->len >= 4;
+        out->overflow = (sense_byte(sense, out->len, 4) & 0x80) != 0;
+    } else {
+        /* SPC-4 4.5.3: SDAT_OVFL and key in byte 2, ASC, ASCQ 12-13. */
+        out->code = SCSI_SENSE(sense_byte(sense, out->len, 2) & 0x0f,
+                               sense_byte(sense, out->len, 12),
+                               sense_byte(sense, out->len, 13));
+        out->complete = out->len >= 14;
+        out->overflow = (sense_byte(sense, out->len, 2) & 0x10) != 0;
+    }
+    return true;
+}
+
+size_t scsi_sense_length(const uint8_t *sense, size_t max)
+{
+    ScsiSense decoded;
+
+    return scsi_sense_decode(sense, max, &decoded) ? decoded.len : max;
+}
+
+bool scsi_sense_parse(const uint8_t *sense, size_t len, ScsiSenseCode *code)
+{
+    ScsiSense decoded;
+
+    if (!scsi_sense_decode(sense, len, &decoded) || !decoded.complete) {
+        return false;
+    }
+    *code = decoded.code;
+    return true;
 }
 
 const char *scsi_status_name(uint8_t status)

@@ -1,9 +1,10 @@
 /*
- * scsi: SCSI status values, sense codes and fixed-format sense data.
+ * scsi: SCSI status values, sense codes and sense data.
  *
  * softprd builds its own status and sense instead of forwarding a device's;
- * this module owns their byte layout (SPC-4 4.5.3, fixed format 70h) and
- * the names used in logs and tool output.
+ * this module owns their byte layout (SPC-4 4.5.3, fixed format 70h), the
+ * one decoder of sense data in either format (SPC-4 4.5), and the names
+ * used in logs and tool output.
  */
 #ifndef SOFTPR_SCSI_H
 #define SOFTPR_SCSI_H
@@ -74,16 +75,39 @@ void scsi_sense_build(uint8_t *sense, ScsiSenseCode code);
  */
 void scsi_sense_set_field(uint8_t *sense, bool in_cdb, uint16_t byte, int bit);
 
+/* Sense data as scsi_sense_decode() reads it (SPC-4 4.5). */
+typedef struct ScsiSense {
+    uint8_t response_code; /* 70h-73h */
+    bool descriptor;       /* descriptor format (72h, 73h), else fixed */
+    bool deferred;         /* a deferred error (71h, 73h), else current */
+    ScsiSenseCode code;    /* zero in each field the data stops short of */
+    bool complete;         /* the data holds key, ASC and ASCQ */
+    bool overflow;         /* SDAT_OVFL: the device truncated its sense */
+    size_t len; /* the bytes that count: at most 8 + ADDITIONAL SENSE LENGTH */
+} ScsiSense;
+
+/*
+ * The one decoder of sense data: read @len bytes of fixed (70h, 71h;
+ * SPC-4 4.5.3) or descriptor (72h, 73h; SPC-4 4.5.2) format sense data
+ * into @out.  Only the bytes before the end of the ADDITIONAL SENSE
+ * LENGTH (byte 7) count, and a field past them (or past @len) reads as
+ * zero with @out->complete false.  Returns false, @out zeroed, when
+ * @len is zero or the RESPONSE CODE is neither format.
+ */
+bool scsi_sense_decode(const uint8_t *sense, size_t len, ScsiSense *out);
+
 /*
  * The length of sense data @sense as a device reports it (and the
  * kernel's SG_IO hands it over): 8 + ADDITIONAL SENSE LENGTH (byte 7)
- * for fixed or descriptor format, at most @max; @max for anything else.
+ * for fixed or descriptor format, at most @max (at least 8); @max for
+ * anything else.
  */
 size_t scsi_sense_length(const uint8_t *sense, size_t max);
 
 /*
- * Extract key, ASC and ASCQ from fixed (70h/71h) or descriptor (72h/73h)
- * sense data of @len bytes.  Returns false when @sense holds neither.
+ * Key, ASC and ASCQ of fixed or descriptor sense data of @len bytes
+ * (scsi_sense_decode()).  Returns false when @sense holds neither format
+ * or stops short of them.
  */
 bool scsi_sense_parse(const uint8_t *sense, size_t len, ScsiSenseCode *code);
 

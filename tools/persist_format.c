@@ -234,50 +234,14 @@ static void asc_append(GString *out, uint8_t asc, uint8_t ascq)
     }
 }
 
-typedef struct SenseHeader {
-    uint8_t response_code;
-    uint8_t key;
-    uint8_t asc;
-    uint8_t ascq;
-} SenseHeader;
-
-/* Key, ASC and ASCQ of fixed or descriptor sense data, as far as @len
- * bytes hold them; false for any other response code. */
-static bool sense_normalize(const uint8_t *sense, int len, SenseHeader *h)
-{
-    memset(h, 0, sizeof(*h));
-    if (len < 1) {
-        return false;
-    }
-    h->response_code = sense[0] & 0x7f;
-    if (h->response_code < 0x70 || h->response_code > 0x73) {
-        return false;
-    }
-    if (h->response_code >= 0x72) {
-        h->key = len > 1 ? sense[1] & 0x0f : 0;
-        h->asc = len > 2 ? sense[2] : 0;
-        h->ascq = len > 3 ? sense[3] : 0;
-        return true;
-    }
-    h->key = len > 2 ? sense[2] & 0x0f : 0;
-    if (len > 7) {
-        /* The ADDITIONAL SENSE LENGTH bounds what counts. */
-        int used = MIN(len, sense[7] + 8);
-
-        h->asc = used > 12 ? sense[12] : 0;
-        h->ascq = used > 13 ? sense[13] : 0;
-    }
-    return true;
-}
-
 int persist_sense_category(const uint8_t *sense, int len)
 {
-    SenseHeader h;
+    ScsiSense h;
 
-    if (len <= 2 || !sense_normalize(sense, len, &h)) {
+    if (len <= 2 || !scsi_sense_decode(sense, (size_t)len, &h)) {
         return PERSIST_EXIT_SENSE;
     }
-    switch (h.key) {
+    switch (h.code.key) {
     case SCSI_KEY_NO_SENSE:
         return PERSIST_EXIT_NO_SENSE;
     case 0x1: /* RECOVERED ERROR */
@@ -291,16 +255,16 @@ int persist_sense_category(const uint8_t *sense, int len)
     case SCSI_KEY_UNIT_ATTENTION:
         return PERSIST_EXIT_UNIT_ATTENTION;
     case SCSI_KEY_ILLEGAL_REQUEST:
-        if (h.asc == 0x20 && h.ascq == 0x00) {
+        if (h.code.asc == 0x20 && h.code.ascq == 0x00) {
             return PERSIST_EXIT_INVALID_OPCODE;
         }
-        if (h.asc == 0x21 && h.ascq == 0x00) {
+        if (h.code.asc == 0x21 && h.code.ascq == 0x00) {
             return PERSIST_EXIT_LBA_OUT_OF_RANGE;
         }
         return PERSIST_EXIT_ILLEGAL_REQUEST;
     case SCSI_KEY_ABORTED_COMMAND:
-        return h.asc == 0x10 ? PERSIST_EXIT_PROTECTION
-                             : PERSIST_EXIT_ABORTED_COMMAND;
+        return h.code.asc == 0x10 ? PERSIST_EXIT_PROTECTION
+                                  : PERSIST_EXIT_ABORTED_COMMAND;
     case 0xe: /* MISCOMPARE */
         return PERSIST_EXIT_MISCOMPARE;
     case SCSI_KEY_DATA_PROTECT:
@@ -314,7 +278,7 @@ int persist_sense_category(const uint8_t *sense, int len)
 
 /* The fields after the ASC line of fixed-format sense data. */
 static void sense_fixed_details(GString *out, const uint8_t *s, int len,
-                                const SenseHeader *h)
+                                const ScsiSense *h)
 {
     bool valid = (s[0] & 0x80) != 0;
     uint32_t info = 0;
@@ -350,7 +314,7 @@ static void sense_fixed_details(GString *out, const uint8_t *s, int len,
         return;
     }
     /* SKSV: the sense-key specific field (SPC-4 4.5.2.4). */
-    switch (h->key) {
+    switch (h->code.key) {
     case SCSI_KEY_ILLEGAL_REQUEST:
         g_string_append_printf(
             out, "  Sense Key Specific: Error in %s: byte %d",
@@ -396,7 +360,8 @@ static void sense_fixed_details(GString *out, const uint8_t *s, int len,
                                (s[15] & 0x01) != 0);
         break;
     default:
-        g_string_append_printf(out, "  Sense_key: 0x%x unexpected\n", h->key);
+        g_string_append_printf(out, "  Sense_key: 0x%x unexpected\n",
+                               h->code.key);
         break;
     }
 }
@@ -431,35 +396,28 @@ static bool sense_irregular(GString *out, const uint8_t *s, int len)
 
 void persist_sense_append(GString *out, const uint8_t *s, int len, bool raw)
 {
-    SenseHeader h;
+    ScsiSense h;
 
     if (len < 1) {
         g_string_append(out, " >>> sense buffer empty\n");
         return;
     }
-    if (sense_normalize(s, len, &h)) {
-        bool descriptor = h.response_code >= 0x72;
-        bool overflow;
-        int used = len;
+    if (scsi_sense_decode(s, (size_t)len, &h)) {
+        bool descriptor = h.descriptor;
+        int used = (int)h.len;
 
-        if (!descriptor) {
-            used = len > 7 ? MIN(len, s[7] + 8) : len;
-            overflow = used > 2 && (s[2] & 0x10);
-        } else {
-            overflow = len > 4 && (s[4] & 0x80);
-        }
         g_string_append_printf(
             out, "%s; Sense key: %s\n",
             h.response_code == 0x70   ? "Fixed format, current"
             : h.response_code == 0x71 ? "Fixed format, <<<deferred>>>"
             : h.response_code == 0x72 ? "Descriptor format, current"
                                       : "Descriptor format, <<<deferred>>>",
-            sense_key_names[h.key]);
-        if (overflow) {
+            sense_key_names[h.code.key]);
+        if (h.overflow) {
             g_string_append(out, "<<<Sense data overflow (SDAT_OVFL)>>>\n");
         }
         if (descriptor || used > 12) {
-            asc_append(out, h.asc, h.ascq);
+            asc_append(out, h.code.asc, h.code.ascq);
             g_string_append_c(out, '\n');
         }
         if (!descriptor) {
