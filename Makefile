@@ -65,7 +65,7 @@ LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c \
 	src/engine_out.c src/engine_access.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
-	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
+	src/fscheck.c src/admin.c src/passthrough.c src/sgio.c src/writer.c \
 	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
 	src/preload_scsi.c src/preload_match.c src/preload_pr.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
@@ -141,8 +141,8 @@ $(BUILD)/tests/prpeer: $(BUILD)/tests/tools/prpeer.o $(BUILD)/libsoftpr.a
 # even in check-asan, links only GLib, and exports ioctl() alone (every
 # other symbol is hidden, so none can interpose on the host program's).
 PRELOAD_SRCS := src/preload.c src/preload_match.c src/preload_pr.c \
-	src/preload_scsi.c src/vpd.c src/identity.c src/client.c src/wire.c \
-	src/tid.c src/scsi.c src/error.c src/defaults.c
+	src/preload_scsi.c src/vpd.c src/identity.c src/sgio.c src/client.c \
+	src/wire.c src/tid.c src/scsi.c src/error.c src/defaults.c
 PRELOAD_OBJS := $(PRELOAD_SRCS:%.c=$(BUILD)/preload/%.o)
 PRELOAD_CFLAGS = $(filter-out $(SAN_FLAGS),$(ALL_CFLAGS)) -fPIC \
 	-fvisibility=hidden -DG_LOG_DOMAIN=\"softpr-preload\"

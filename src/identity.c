@@ -14,9 +14,9 @@
 
 #include <linux/loop.h>
 #include <linux/major.h>
-#include <scsi/sg.h>
 
 #include "error.h"
+#include "sgio.h"
 
 /* The character devices that are disks: SCSI generic (Linux's sg). */
 #define SCSI_GENERIC_MAJOR 21
@@ -437,24 +437,24 @@ static char *wwid_from_inquiry(int fd)
         0x12, 0x01, 0x83, VPD_BUFFER_LEN >> 8, VPD_BUFFER_LEN & 0xff, 0};
     uint8_t page[VPD_BUFFER_LEN];
     uint8_t sense[32];
-    struct sg_io_hdr io;
+    SgioRequest req = {
+        .cdb = cdb,
+        .cdb_len = sizeof(cdb),
+        .direction = SGIO_DATA_FROM_DEV,
+        .data = page,
+        .data_len = sizeof(page),
+        .sense = sense,
+        .sense_cap = sizeof(sense),
+        .timeout_ms = SG_IO_TIMEOUT_MS,
+    };
+    SgOutcome sg;
 
-    memset(&io, 0, sizeof(io));
     memset(page, 0, sizeof(page));
-    io.interface_id = 'S';
-    io.cmd_len = sizeof(cdb);
-    io.cmdp = cdb;
-    io.dxfer_direction = SG_DXFER_FROM_DEV;
-    io.dxferp = page;
-    io.dxfer_len = sizeof(page);
-    io.sbp = sense;
-    io.mx_sb_len = sizeof(sense);
-    io.timeout = SG_IO_TIMEOUT_MS;
-    if (ioctl(fd, SG_IO, &io) != 0 || io.status != 0 || io.host_status != 0 ||
-        (io.driver_status & 0x0f) != 0) {
+    sgio_issue(fd, &req, &sg);
+    if (!sgio_good(&sg)) {
         return NULL;
     }
-    return identity_wwid_from_vpd83(page, sizeof(page) - (size_t)io.resid);
+    return identity_wwid_from_vpd83(page, sg.data_len);
 }
 
 /* The path this host sees @fd at. */

@@ -6,40 +6,10 @@
 #include <errno.h>
 #include <stddef.h>
 #include <string.h>
-#include <sys/ioctl.h>
-
-#include <scsi/sg.h>
 
 #include "bytes.h"
+#include "cdb.h"
 #include "scsi.h"
-
-/* Linux host byte values (include/scsi/scsi_status.h). */
-enum {
-    HOST_OK = 0x00,
-    HOST_NO_CONNECT = 0x01,
-    HOST_BUS_BUSY = 0x02,
-    HOST_TIME_OUT = 0x03,
-    HOST_BAD_TARGET = 0x04,
-    HOST_ABORT = 0x05,
-    HOST_RESET = 0x08,
-    HOST_SOFT_ERROR = 0x0b,
-    HOST_IMM_RETRY = 0x0c,
-    HOST_REQUEUE = 0x0d,
-    HOST_TRANSPORT_DISRUPTED = 0x0e,
-    HOST_TARGET_FAILURE = 0x10,
-    HOST_NEXUS_FAILURE = 0x11, /* reservation conflict */
-    HOST_ALLOC_FAILURE = 0x12,
-    HOST_MEDIUM_ERROR = 0x13,
-};
-
-/* Linux driver byte values (low nibble). */
-enum {
-    DRIVER_OK = 0x00,
-    DRIVER_BUSY = 0x01,
-    DRIVER_SOFT = 0x02,
-    DRIVER_TIMEOUT = 0x06,
-    DRIVER_SENSE = 0x08,
-};
 
 #define SENSE_COMMAND_TIMEOUT SCSI_SENSE(0xb, 0x2e, 0x02)
 #define SENSE_LU_COMM_FAILURE SCSI_SENSE(0xb, 0x08, 0x00)
@@ -90,38 +60,38 @@ static void answer_errno(PrResult *result, int error)
 static void answer_host(PrResult *result, uint16_t host_status)
 {
     switch (host_status) {
-    case HOST_BUS_BUSY:
-    case HOST_SOFT_ERROR:
-    case HOST_IMM_RETRY:
-    case HOST_REQUEUE:
+    case SGIO_HOST_BUS_BUSY:
+    case SGIO_HOST_SOFT_ERROR:
+    case SGIO_HOST_IMM_RETRY:
+    case SGIO_HOST_REQUEUE:
         pr_result_status(result, SCSI_STATUS_BUSY);
         break;
-    case HOST_NEXUS_FAILURE:
+    case SGIO_HOST_NEXUS_FAILURE:
         pr_result_status(result, SCSI_STATUS_RESERVATION_CONFLICT);
         break;
-    case HOST_NO_CONNECT:
-    case HOST_BAD_TARGET:
+    case SGIO_HOST_NO_CONNECT:
+    case SGIO_HOST_BAD_TARGET:
         pr_result_sense(result, SENSE_LU_NOT_RESPONDING);
         break;
-    case HOST_TIME_OUT:
+    case SGIO_HOST_TIME_OUT:
         pr_result_sense(result, SENSE_COMMAND_TIMEOUT);
         break;
-    case HOST_ABORT:
+    case SGIO_HOST_ABORT:
         pr_result_sense(result, SENSE_COMMANDS_ABORTED);
         break;
-    case HOST_RESET:
+    case SGIO_HOST_RESET:
         pr_result_sense(result, SENSE_RESET);
         break;
-    case HOST_TRANSPORT_DISRUPTED:
+    case SGIO_HOST_TRANSPORT_DISRUPTED:
         pr_result_sense(result, SENSE_NEXUS_LOSS);
         break;
-    case HOST_TARGET_FAILURE:
+    case SGIO_HOST_TARGET_FAILURE:
         pr_result_sense(result, SENSE_TARGET_FAILURE);
         break;
-    case HOST_ALLOC_FAILURE:
+    case SGIO_HOST_ALLOC_FAILURE:
         pr_result_sense(result, SENSE_SPACE_ALLOC_FAILED);
         break;
-    case HOST_MEDIUM_ERROR:
+    case SGIO_HOST_MEDIUM_ERROR:
         pr_result_sense(result, SENSE_READ_ERROR);
         break;
     default:
@@ -134,26 +104,23 @@ static void answer_host(PrResult *result, uint16_t host_status)
 void passthrough_reply(const uint8_t *cdb, const SgOutcome *sg,
                        PrResult *result)
 {
-    uint8_t driver = sg->driver_status & 0x0f;
-
     result->changed = false;
     result->ua_reported = false;
-    if (sg->error != 0) {
+    switch (sgio_judge(sg)) {
+    case SGIO_IOCTL_FAILED:
         answer_errno(result, sg->error);
         return;
-    }
-    if (sg->host_status != HOST_OK) {
+    case SGIO_HOST_FAILED:
         answer_host(result, sg->host_status);
         return;
-    }
-    if (driver == DRIVER_TIMEOUT || driver == DRIVER_BUSY ||
-        driver == DRIVER_SOFT) {
+    case SGIO_DRIVER_RETRY:
         pr_result_status(result, SCSI_STATUS_BUSY);
         return;
-    }
-    if (driver != DRIVER_OK && driver != DRIVER_SENSE) {
+    case SGIO_DRIVER_FAILED:
         pr_result_sense(result, SENSE_LU_COMM_FAILURE);
         return;
+    case SGIO_ANSWERED:
+        break;
     }
     pr_result_status(result, sg->status);
     if (sg->status == SCSI_STATUS_CHECK_CONDITION) {
@@ -163,7 +130,8 @@ void passthrough_reply(const uint8_t *cdb, const SgOutcome *sg,
     }
     if (sg->status == SCSI_STATUS_GOOD &&
         cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN) {
-        result->data_len = MIN(sg->data_len, (size_t)get_be16(cdb + 7));
+        result->data_len =
+            MIN(sg->data_len, (size_t)get_be16(cdb + CDB_OFF_ALLOC_LEN));
     }
 }
 
@@ -172,46 +140,29 @@ void passthrough_execute(int fd, const CommandRequest *request,
 {
     bool pr_in = request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN;
     uint8_t sense[sizeof(result->sense)];
-    struct sg_io_hdr hdr;
+    SgioRequest req = {
+        .cdb = request->cdb,
+        .cdb_len = CDB_LEN,
+        .sense = sense,
+        .sense_cap = sizeof(sense),
+        .timeout_ms = timeout_ms,
+    };
     SgOutcome sg;
 
     pr_result_status(result, SCSI_STATUS_GOOD);
     if (command_refuse_read_only(request, result)) {
         return;
     }
-    memset(&hdr, 0, sizeof(hdr));
     memset(sense, 0, sizeof(sense));
-    hdr.interface_id = 'S';
-    hdr.cmdp = (unsigned char *)request->cdb;
-    hdr.cmd_len = 16;
-    hdr.sbp = sense;
-    hdr.mx_sb_len = sizeof(sense);
-    hdr.timeout = timeout_ms;
     if (pr_in) {
-        hdr.dxfer_direction = SG_DXFER_FROM_DEV;
-        hdr.dxferp = result->data;
-        hdr.dxfer_len = get_be16(request->cdb + 7);
+        req.direction = SGIO_DATA_FROM_DEV;
+        req.data = result->data;
+        req.data_len = get_be16(request->cdb + CDB_OFF_ALLOC_LEN);
     } else {
-        hdr.dxfer_direction = SG_DXFER_TO_DEV;
-        hdr.dxferp = (void *)request->data;
-        hdr.dxfer_len = (unsigned)request->data_len;
+        req.direction = SGIO_DATA_TO_DEV;
+        req.data = (void *)request->data;
+        req.data_len = request->data_len;
     }
-    if (hdr.dxfer_len == 0) {
-        hdr.dxfer_direction = SG_DXFER_NONE;
-        hdr.dxferp = NULL;
-    }
-    memset(&sg, 0, sizeof(sg));
-    if (ioctl(fd, SG_IO, &hdr) < 0) {
-        sg.error = errno;
-    } else {
-        sg.status = hdr.status;
-        sg.host_status = hdr.host_status;
-        sg.driver_status = hdr.driver_status;
-        sg.sense = sense;
-        sg.sense_len = hdr.sb_len_wr;
-        if (hdr.resid >= 0 && (unsigned)hdr.resid <= hdr.dxfer_len) {
-            sg.data_len = hdr.dxfer_len - (unsigned)hdr.resid;
-        }
-    }
+    sgio_issue(fd, &req, &sg);
     passthrough_reply(request->cdb, &sg, result);
 }

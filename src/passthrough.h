@@ -18,20 +18,10 @@
 
 #include "command.h"
 #include "engine.h"
+#include "sgio.h"
 
 /* Default bound on one forwarded command, well below a guest's 30 s. */
 #define PASSTHROUGH_TIMEOUT_MS_DEFAULT 20000
-
-/* What SG_IO reported for one command. */
-typedef struct SgOutcome {
-    int error;              /* errno when the ioctl failed, else 0 */
-    uint8_t status;         /* SCSI status from the device */
-    uint16_t host_status;   /* Linux DID_* */
-    uint16_t driver_status; /* Linux DRIVER_* (low nibble) */
-    const uint8_t *sense;   /* what the device returned */
-    size_t sense_len;
-    size_t data_len; /* data-in actually transferred */
-} SgOutcome;
 
 /*
  * The answer to the command @cdb for the SG_IO outcome @sg (pure): an

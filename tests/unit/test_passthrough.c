@@ -1,6 +1,7 @@
 /*
  * test_passthrough: how SG_IO outcomes become answers in passthrough
- * mode, and SG_IO on descriptors that are not SCSI devices.
+ * mode, how sgio judges them, and SG_IO on descriptors that are not
+ * SCSI devices.
  *
  * The errno answers are qemu-pr-helper's (scsi_sense_from_errno), which
  * a guest already handles; host and driver errors always answer an
@@ -18,6 +19,7 @@
 #include "cdb.h"
 #include "passthrough.h"
 #include "scsi.h"
+#include "sgio.h"
 
 /* READ KEYS with allocation length @alloc. */
 static void read_keys_cdb(uint8_t *cdb, uint16_t alloc)
@@ -235,6 +237,67 @@ static void test_not_a_scsi_device(void **state)
     testutil_rmtree(dir);
 }
 
+/*
+ * sgio judges an SG_IO outcome in the order the kernel reports it: the
+ * ioctl's errno, then the host byte, then the driver byte (its low
+ * nibble); DRIVER_SENSE comes with CHECK CONDITION and is no failure.
+ * Only an answered command with GOOD status is good.
+ */
+static void test_sgio_judge_order(void **state)
+{
+    SgOutcome sg = {.error = EIO, .host_status = 0x01, .driver_status = 0x06};
+
+    assert_int_equal(sgio_judge(&sg), SGIO_IOCTL_FAILED);
+    assert_false(sgio_good(&sg));
+    sg.error = 0;
+    assert_int_equal(sgio_judge(&sg), SGIO_HOST_FAILED);
+    assert_false(sgio_good(&sg));
+    sg.host_status = 0;
+    assert_int_equal(sgio_judge(&sg), SGIO_DRIVER_RETRY);
+    assert_false(sgio_good(&sg));
+    sg.driver_status = 0x07;
+    assert_int_equal(sgio_judge(&sg), SGIO_DRIVER_FAILED);
+    assert_false(sgio_good(&sg));
+    sg.driver_status = 0x08;
+    sg.status = SCSI_STATUS_CHECK_CONDITION;
+    assert_int_equal(sgio_judge(&sg), SGIO_ANSWERED);
+    assert_false(sgio_good(&sg));
+    sg.driver_status = 0x00;
+    sg.status = SCSI_STATUS_GOOD;
+    assert_int_equal(sgio_judge(&sg), SGIO_ANSWERED);
+    assert_true(sgio_good(&sg));
+}
+
+/* sgio_issue on descriptors that are no SCSI device: the ioctl's errno,
+ * no status, nothing transferred. */
+static void test_sgio_issue_not_a_device(void **state)
+{
+    uint8_t cdb[6] = {0x12, 0, 0, 0, 36, 0}; /* INQUIRY */
+    uint8_t data[36];
+    uint8_t sense[32];
+    SgioRequest req = {.cdb = cdb,
+                       .cdb_len = sizeof(cdb),
+                       .direction = SGIO_DATA_FROM_DEV,
+                       .data = data,
+                       .data_len = sizeof(data),
+                       .sense = sense,
+                       .sense_cap = sizeof(sense),
+                       .timeout_ms = 1000};
+    SgOutcome sg;
+    int fd = open("/dev/null", O_RDWR);
+
+    assert_true(fd >= 0);
+    memset(&sg, 0xee, sizeof(sg));
+    sgio_issue(fd, &req, &sg);
+    assert_int_not_equal(sg.error, 0);
+    assert_int_equal(sgio_judge(&sg), SGIO_IOCTL_FAILED);
+    assert_int_equal(sg.data_len, 0);
+    assert_int_equal(sg.sense_len, 0);
+    close(fd);
+    sgio_issue(-1, &req, &sg);
+    assert_int_equal(sg.error, EBADF);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -244,6 +307,8 @@ int main(void)
         cmocka_unit_test(test_device_answers_kept),
         cmocka_unit_test(test_payload_capped),
         cmocka_unit_test(test_not_a_scsi_device),
+        cmocka_unit_test(test_sgio_judge_order),
+        cmocka_unit_test(test_sgio_issue_not_a_device),
     };
 
     return TESTUTIL_RUN("passthrough", tests, NULL, NULL);
