@@ -63,7 +63,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c \
 	src/engine_state.c src/engine_ua.c src/engine_params.c src/engine_in.c \
 	src/engine_out.c src/engine_access.c src/cdb.c \
-	src/store.c src/config.c src/log.c src/identity.c src/command.c \
+	src/store.c src/config.c src/log.c src/identity.c src/identity_peer.c \
+	src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/sgio.c src/writer.c \
 	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
