@@ -276,45 +276,12 @@ int persist_sense_category(const uint8_t *sense, int len)
     }
 }
 
-/* The fields after the ASC line of fixed-format sense data. */
-static void sense_fixed_details(GString *out, const uint8_t *s, int len,
-                                const ScsiSense *h)
+/* The sense-key specific field of fixed-format sense data @s, whose SKSV
+ * bit is set (SPC-4 4.5.2.4), as sg3_utils shows it for @key. */
+static void sense_key_specific_append(GString *out, const uint8_t *s,
+                                      uint8_t key)
 {
-    bool valid = (s[0] & 0x80) != 0;
-    uint32_t info = 0;
-
-    if (len > 6) {
-        info = get_be32(s + 3);
-        if (valid) {
-            g_string_append_printf(out, "  Info fld=0x%x [%u] ", info, info);
-        } else if (info > 0) {
-            g_string_append_printf(out, "  Valid=0, Info fld=0x%x [%u] ", info,
-                                   info);
-        }
-    }
-    if (s[2] & 0xe0) {
-        if (s[2] & 0x80) {
-            g_string_append(out, " FMK");
-        }
-        if (s[2] & 0x40) {
-            g_string_append(out, " EOM");
-        }
-        if (s[2] & 0x20) {
-            g_string_append(out, " ILI");
-        }
-        g_string_append_c(out, '\n');
-    } else if (valid || info > 0) {
-        g_string_append_c(out, '\n');
-    }
-    if (len >= 14 && s[14] != 0) {
-        g_string_append_printf(out, "  Field replaceable unit code: %d\n",
-                               s[14]);
-    }
-    if (len < 18 || !(s[15] & 0x80)) {
-        return;
-    }
-    /* SKSV: the sense-key specific field (SPC-4 4.5.2.4). */
-    switch (h->code.key) {
+    switch (key) {
     case SCSI_KEY_ILLEGAL_REQUEST:
         g_string_append_printf(
             out, "  Sense Key Specific: Error in %s: byte %d",
@@ -360,9 +327,47 @@ static void sense_fixed_details(GString *out, const uint8_t *s, int len,
                                (s[15] & 0x01) != 0);
         break;
     default:
-        g_string_append_printf(out, "  Sense_key: 0x%x unexpected\n",
-                               h->code.key);
+        g_string_append_printf(out, "  Sense_key: 0x%x unexpected\n", key);
         break;
+    }
+}
+
+/* The fields after the ASC line of fixed-format sense data. */
+static void sense_fixed_details(GString *out, const uint8_t *s, int len,
+                                const ScsiSense *h)
+{
+    bool valid = (s[0] & 0x80) != 0;
+    uint32_t info = 0;
+
+    if (len > 6) {
+        info = get_be32(s + 3);
+        if (valid) {
+            g_string_append_printf(out, "  Info fld=0x%x [%u] ", info, info);
+        } else if (info > 0) {
+            g_string_append_printf(out, "  Valid=0, Info fld=0x%x [%u] ", info,
+                                   info);
+        }
+    }
+    if (s[2] & 0xe0) {
+        if (s[2] & 0x80) {
+            g_string_append(out, " FMK");
+        }
+        if (s[2] & 0x40) {
+            g_string_append(out, " EOM");
+        }
+        if (s[2] & 0x20) {
+            g_string_append(out, " ILI");
+        }
+        g_string_append_c(out, '\n');
+    } else if (valid || info > 0) {
+        g_string_append_c(out, '\n');
+    }
+    if (len >= 14 && s[14] != 0) {
+        g_string_append_printf(out, "  Field replaceable unit code: %d\n",
+                               s[14]);
+    }
+    if (len >= 18 && (s[15] & 0x80)) {
+        sense_key_specific_append(out, s, h->code.key);
     }
 }
 
