@@ -155,6 +155,10 @@ void engine_result_conflict(PrResult *result)
     result->data_len = 0;
 }
 
+/* ------------------------------------------------------------------ */
+/* Commands and whole-state transitions                                */
+/* ------------------------------------------------------------------ */
+
 /*
  * The CDB checks PR IN and PR OUT share (SPC-4 6.13.1, 6.14.1): SERVICE
  * ACTION at most @max_sa, the reserved bits of byte 1 and bytes

@@ -102,6 +102,7 @@ void engine_unregister(PrState *state, int i);
 
 /* ---- Unit attentions (engine_ua.c) ---- */
 
+/* Whether @a and @b are the same condition for the same nexus. */
 bool engine_ua_equal(const PrUnitAttention *a, const PrUnitAttention *b);
 
 /* Queue @code for the nexus (or every port) behind registration @reg,

@@ -114,7 +114,7 @@ bool engine_state_consistent(const PrState *state)
 }
 
 /* ------------------------------------------------------------------ */
-/* Registrations and unit attentions                                   */
+/* Registrations                                                       */
 /* ------------------------------------------------------------------ */
 
 PrRegistration *engine_reg(const PrState *state, int i)
