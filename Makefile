@@ -75,6 +75,14 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,\
 TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildcard tests/support/*.c))
 
+# The objects of the test programs are reached only through pattern rules,
+# so make would treat them as intermediates and delete them after every
+# build, recompiling all of them on the next make check: keep them.
+TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_*.c) \
+	$(wildcard tests/integration/test_*.c)) $(TEST_SUPPORT) \
+	$(BUILD)/tests/tools/prpeer.o $(BUILD)/tests/bench/bench.o
+.SECONDARY: $(TEST_OBJS)
+
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
