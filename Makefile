@@ -2,7 +2,11 @@
 # pr-helper protocol.
 #
 #   make                  build build/softprd and build/softpr
-#   make check            unit and integration tests (CHECK_FILTER=glob)
+#   make check            check-layers, then the unit and integration tests
+#                         (CHECK_FILTER=glob)
+#   make check-layers     SQL only in the store, sockets only in the transport,
+#                         no I/O in the engine (tests/check-layers.sh)
+#   make check-functions  list the C functions over 80 lines in src/ and tools/
 #   make check-asan       the same under AddressSanitizer and UBSan
 #   make check-valgrind   the same under valgrind
 #   make check-soak       the crash and power-cut tests with SOAK_KILLS kill
@@ -78,13 +82,21 @@ INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,\
 TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
 TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildcard tests/support/*.c))
 
+# The objects of the test programs are reached only through pattern rules,
+# so make would treat them as intermediates and delete them after every
+# build, recompiling all of them on the next make check: keep them.
+TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_*.c) \
+	$(wildcard tests/integration/test_*.c)) $(TEST_SUPPORT) \
+	$(BUILD)/tests/tools/prpeer.o $(BUILD)/tests/bench/bench.o
+.SECONDARY: $(TEST_OBJS)
+
 TOOL_SRCS := $(wildcard tools/*.c)
 TOOL_OBJS := $(TOOL_SRCS:%.c=$(BUILD)/%.o)
 
 PROGRAMS := $(BUILD)/softprd $(BUILD)/softpr
 PRELOAD := $(BUILD)/libsoftpr-preload.so
 
-.PHONY: all bench check check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
+.PHONY: all bench check check-layers check-functions check-asan check-valgrind check-soak check-e2e check-docs fuzz tests install uninstall clean
 
 all: $(PROGRAMS) $(PRELOAD)
 
@@ -171,8 +183,18 @@ bench: $(PROGRAMS) $(BENCH)
 # CHECK_FILTER (a test-name glob), CHECK_TIMEOUT (seconds per program)
 # and CHECK_ALLOWED_SKIPS (the skips that may happen, "none" in CI) go to
 # tests/run-tests.sh, which ends with "N passed, N failed, N skipped".
-check: tests
+check: check-layers tests
 	@tests/run-tests.sh $(BUILD) $(TESTS)
+
+# The layering rules of docs/architecture.md; make check runs it first.
+check-layers:
+	@tests/check-layers.sh .
+
+# The functions a reader cannot hold at once (over FUNCTION_LINES lines);
+# a measure, not part of make check.
+FUNCTION_LINES ?= 80
+check-functions:
+	@tests/check-functions.sh $(FUNCTION_LINES) src/*.c tools/*.c
 
 check-asan:
 	$(MAKE) BUILD=build/asan SANITIZE=1 check

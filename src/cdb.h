@@ -107,4 +107,20 @@ size_t cdb_prout_move_raw(uint8_t *out, uint64_t rk, uint64_t sark, bool unreg,
                           bool aptpl, uint16_t rtpi, const uint8_t *tid,
                           size_t tid_len);
 
+/* REPORT CAPABILITIES parameter data (SPC-4 6.13.4): byte 2 ... */
+#define PRIN_CAP_RLR_C 0x80
+#define PRIN_CAP_CRH 0x10
+#define PRIN_CAP_SIP_C 0x08
+#define PRIN_CAP_ATP_C 0x04
+#define PRIN_CAP_PTPL_C 0x01
+/* ... and byte 3: TMV, ALLOW COMMANDS (bits 6-4), PTPL_A. */
+#define PRIN_CAP_TMV 0x80
+#define PRIN_CAP_ALLOW_COMMANDS_SHIFT 4
+#define PRIN_CAP_ALLOW_COMMANDS_MASK 0x7
+#define PRIN_CAP_PTPL_A 0x01
+
+/* READ FULL STATUS descriptor, byte 12 (SPC-4 6.13.5.2). */
+#define PRIN_FULL_ALL_TG_PT 0x02
+#define PRIN_FULL_R_HOLDER 0x01
+
 #endif /* SOFTPR_CDB_H */

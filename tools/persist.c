@@ -399,25 +399,50 @@ static void set_prout(Persist *p, OptionCounts *n, int sa)
     n->prout_sa++;
 }
 
-/* One option.  Returns -1 to go on, or the exit status. */
-static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
+/* The options that choose the service action, sg_persist's letters. */
+static const struct {
+    int option;
+    bool prout;
+    int service_action;
+} service_options[] = {
+    {'A', true, PR_OUT_PREEMPT_AND_ABORT},
+    {'c', false, PR_IN_REPORT_CAPABILITIES},
+    {'C', true, PR_OUT_CLEAR},
+    {'G', true, PR_OUT_REGISTER},
+    {'I', true, PR_OUT_REGISTER_IGNORE},
+    {'k', false, PR_IN_READ_KEYS},
+    {'L', true, PR_OUT_RELEASE},
+    {'M', true, PR_OUT_REGISTER_AND_MOVE},
+    {'P', true, PR_OUT_PREEMPT},
+    {'r', false, PR_IN_READ_RESERVATION},
+    {'R', true, PR_OUT_RESERVE},
+    {'s', false, PR_IN_READ_FULL_STATUS},
+    {'z', true, PR_OUT_REPLACE_LOST},
+};
+
+/* Option @c when it names a service action: records it, returns true. */
+static bool option_service_action(Persist *p, OptionCounts *n, int c)
+{
+    size_t i;
+
+    for (i = 0; i < G_N_ELEMENTS(service_options); i++) {
+        if (service_options[i].option != c) {
+            continue;
+        }
+        if (service_options[i].prout) {
+            set_prout(p, n, service_options[i].service_action);
+        } else {
+            set_prin(p, n, service_options[i].service_action);
+        }
+        return true;
+    }
+    return false;
+}
+
+/* Option @c when it takes no argument: records it, returns true. */
+static bool option_flag(Persist *p, OptionCounts *n, int c)
 {
     switch (c) {
-    case 'A':
-        set_prout(p, n, PR_OUT_PREEMPT_AND_ABORT);
-        break;
-    case 'c':
-        set_prin(p, n, PR_IN_REPORT_CAPABILITIES);
-        break;
-    case 'C':
-        set_prout(p, n, PR_OUT_CLEAR);
-        break;
-    case 'd':
-        p->device = arg;
-        break;
-    case 'G':
-        set_prout(p, n, PR_OUT_REGISTER);
-        break;
     case 'h':
         p->help++;
         break;
@@ -427,67 +452,11 @@ static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
     case 'i':
         n->want_prin = true;
         break;
-    case 'I':
-        set_prout(p, n, PR_OUT_REGISTER_IGNORE);
-        break;
-    case 'k':
-        set_prin(p, n, PR_IN_READ_KEYS);
-        break;
-    case 'K':
-        if (!scan_hex_u64(arg, &p->param_rk)) {
-            fprintf(stderr, "bad argument to '--param-rk'\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
-        break;
-    case 'l':
-    case 'm':
-        return option_alloc_len(p, c, arg);
-    case 'L':
-        set_prout(p, n, PR_OUT_RELEASE);
-        break;
-    case 'M':
-        set_prout(p, n, PR_OUT_REGISTER_AND_MOVE);
-        break;
     case 'n':
         p->inquiry = false;
         break;
     case 'o':
         n->want_prout = true;
-        break;
-    case 'P':
-        set_prout(p, n, PR_OUT_PREEMPT);
-        break;
-    case 'Q':
-        if (sscanf(arg, "%x", &p->param_rtp) != 1) {
-            fprintf(stderr, "bad argument to '--relative-target-port'\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
-        if (p->param_rtp > 0xffff) {
-            fprintf(stderr, "argument to '--relative-target-port' 0 to ffff "
-                            "inclusive\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
-        break;
-    case 'r':
-        set_prin(p, n, PR_IN_READ_RESERVATION);
-        break;
-    case 'R':
-        set_prout(p, n, PR_OUT_RESERVE);
-        break;
-    case 's':
-        set_prin(p, n, PR_IN_READ_FULL_STATUS);
-        break;
-    case 'S':
-        if (!scan_hex_u64(arg, &p->param_sark)) {
-            fprintf(stderr, "bad argument to '--param-sark'\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
-        break;
-    case 'T':
-        if (sscanf(arg, "%x", &p->prout_type) != 1) {
-            fprintf(stderr, "bad argument to '--prout-type'\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
         break;
     case 'U':
         p->param_unreg = true;
@@ -499,12 +468,6 @@ static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
     case 'V':
         p->version_given = true;
         break;
-    case 'X':
-        if (!persist_tids_add(&p->tids, arg)) {
-            fprintf(stderr, "bad argument to '--transport-id'\n");
-            return PERSIST_EXIT_SYNTAX;
-        }
-        break;
     case 'y':
         /* -y read-only; -yy read-write whatever SG_PERSIST_IN_RDONLY. */
         if (!p->readwrite_force) {
@@ -515,11 +478,57 @@ static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
     case 'Y':
         p->param_alltgpt = true;
         break;
-    case 'z':
-        set_prout(p, n, PR_OUT_REPLACE_LOST);
-        break;
     case 'Z':
         p->param_aptpl = true;
+        break;
+    default:
+        return false;
+    }
+    return true;
+}
+
+/* -Q: the RELATIVE TARGET PORT IDENTIFIER, hex, 16 bits.  Returns -1 or
+ * an exit status. */
+static int option_rtp(Persist *p, const char *arg)
+{
+    if (sscanf(arg, "%x", &p->param_rtp) != 1) {
+        fprintf(stderr, "bad argument to '--relative-target-port'\n");
+        return PERSIST_EXIT_SYNTAX;
+    }
+    if (p->param_rtp > 0xffff) {
+        fprintf(stderr, "argument to '--relative-target-port' 0 to ffff "
+                        "inclusive\n");
+        return PERSIST_EXIT_SYNTAX;
+    }
+    return -1;
+}
+
+/* Option @c with its argument @arg, or an unknown option.  Returns -1 to
+ * go on, or the exit status. */
+static int option_with_argument(Persist *p, int c, const char *arg)
+{
+    const char *bad = NULL; /* the option whose argument is wrong */
+
+    switch (c) {
+    case 'd':
+        p->device = arg;
+        break;
+    case 'K':
+        bad = scan_hex_u64(arg, &p->param_rk) ? NULL : "param-rk";
+        break;
+    case 'l':
+    case 'm':
+        return option_alloc_len(p, c, arg);
+    case 'Q':
+        return option_rtp(p, arg);
+    case 'S':
+        bad = scan_hex_u64(arg, &p->param_sark) ? NULL : "param-sark";
+        break;
+    case 'T':
+        bad = sscanf(arg, "%x", &p->prout_type) == 1 ? NULL : "prout-type";
+        break;
+    case 'X':
+        bad = persist_tids_add(&p->tids, arg) ? NULL : "transport-id";
         break;
     case OPT_SOCKET:
         p->socket_path = arg;
@@ -539,7 +548,20 @@ static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
         usage(1);
         return PERSIST_EXIT_SYNTAX;
     }
+    if (bad) {
+        fprintf(stderr, "bad argument to '--%s'\n", bad);
+        return PERSIST_EXIT_SYNTAX;
+    }
     return -1;
+}
+
+/* One option.  Returns -1 to go on, or the exit status. */
+static int parse_option(Persist *p, OptionCounts *n, int c, const char *arg)
+{
+    if (option_service_action(p, n, c) || option_flag(p, n, c)) {
+        return -1;
+    }
+    return option_with_argument(p, c, arg);
 }
 
 /* sg_persist's checks of the options taken together.  Returns -1 to go
@@ -769,96 +791,92 @@ static void print_resid(const char *name, bool din, int requested, int got)
 }
 
 /*
- * Judge softprd's @reply to a command named @name as sg3_utils judges
- * the pass-through's result (sg_cmds_process_resp() and the
- * sg_ll_persistent_reserve_in/out() around it), printing what they print.
- * PR IN data goes to @resp.  Returns 0 or an exit status.
+ * A CHECK CONDITION (or COMMAND TERMINATED) reply: the sense printed as
+ * sg3_utils prints it, unless the category is one sg_persist's caller
+ * reports itself.  @req_din and @act_din are the data-in lengths asked
+ * for and returned.  Returns 0 or the exit status of the sense.
  */
-static int judge_reply(const Persist *p, const char *name, bool pr_in,
-                       const ClientReply *reply, uint8_t *resp,
-                       unsigned alloc_len, unsigned duration_ms)
+static int judge_check_condition(const Persist *p, const char *name,
+                                 const ClientReply *reply, int req_din,
+                                 int act_din)
 {
-    int req_din = pr_in ? (int)alloc_len : 0;
-    int act_din = pr_in ? (int)reply->data_len : 0;
-    uint8_t status = reply->status;
-    uint8_t masked = status & 0x7e;
+    /* Sense comes only with CHECK CONDITION, as long as the device says
+     * it is (what SG_IO on a disk, a guest's kernel and
+     * libsoftpr-preload.so hand over), cut to sg3_utils' buffer. */
+    int slen = (int)scsi_sense_length(reply->sense, SG3_SENSE_LEN);
+    int category = persist_sense_category(reply->sense, slen);
+    bool noisy = true;
+    bool check_data_in = false;
 
-    if (pr_in && reply->data_len > 0) {
-        memcpy(resp, reply->data, reply->data_len);
+    switch (category) {
+    case PERSIST_EXIT_NOT_READY:
+    case PERSIST_EXIT_INVALID_OPCODE:
+    case PERSIST_EXIT_ILLEGAL_REQUEST:
+    case PERSIST_EXIT_LBA_OUT_OF_RANGE:
+    case PERSIST_EXIT_ABORTED_COMMAND:
+    case PERSIST_EXIT_COPY_ABORTED:
+    case PERSIST_EXIT_DATA_PROTECT:
+    case PERSIST_EXIT_PROTECTION:
+    case PERSIST_EXIT_NO_SENSE:
+    case PERSIST_EXIT_MISCOMPARE:
+        noisy = false; /* the caller says what went wrong */
+        break;
+    case PERSIST_EXIT_RECOVERED:
+    case PERSIST_EXIT_MEDIUM_HARD:
+        check_data_in = true;
+        break;
+    default:
+        break;
     }
-    if (p->verbose > 2) {
-        fprintf(stderr, "      duration=%u ms\n", duration_ms);
-    }
-    if (masked == SCSI_STATUS_CHECK_CONDITION || masked == 0x22) {
-        /* Sense comes only with CHECK CONDITION, as long as the device
-         * says it is (what SG_IO on a disk, a guest's kernel and
-         * libsoftpr-preload.so hand over), cut to sg3_utils' buffer. */
-        int slen = (int)scsi_sense_length(reply->sense, SG3_SENSE_LEN);
-        int category = persist_sense_category(reply->sense, slen);
-        bool noisy = true;
-        bool check_data_in = false;
-
-        switch (category) {
-        case PERSIST_EXIT_NOT_READY:
-        case PERSIST_EXIT_INVALID_OPCODE:
-        case PERSIST_EXIT_ILLEGAL_REQUEST:
-        case PERSIST_EXIT_LBA_OUT_OF_RANGE:
-        case PERSIST_EXIT_ABORTED_COMMAND:
-        case PERSIST_EXIT_COPY_ABORTED:
-        case PERSIST_EXIT_DATA_PROTECT:
-        case PERSIST_EXIT_PROTECTION:
-        case PERSIST_EXIT_NO_SENSE:
-        case PERSIST_EXIT_MISCOMPARE:
-            noisy = false; /* the caller says what went wrong */
-            break;
-        case PERSIST_EXIT_RECOVERED:
-        case PERSIST_EXIT_MEDIUM_HARD:
-            check_data_in = true;
-            break;
-        default:
-            break;
-        }
-        if (p->verbose || noisy) {
-            g_autoptr(GString) text = g_string_new(NULL);
-
-            fprintf(stderr, "%s:\n", name);
-            persist_sense_append(text, reply->sense, slen, p->verbose > 1);
-            fputs(text->str, stderr);
-            if (req_din > 0 && act_din != req_din &&
-                (p->verbose > 2 || check_data_in || act_din > 0)) {
-                print_resid(name, true, req_din, act_din);
-            }
-        }
-        if (category == PERSIST_EXIT_RECOVERED ||
-            category == PERSIST_EXIT_NO_SENSE) {
-            return PERSIST_EXIT_OK;
-        }
-        return category;
-    }
-    if (masked != 0) {
+    if (p->verbose || noisy) {
         g_autoptr(GString) text = g_string_new(NULL);
 
-        switch (status) {
-        case SCSI_STATUS_RESERVATION_CONFLICT:
-            return PERSIST_EXIT_RESERVATION_CONFLICT;
-        case 0x04: /* CONDITION MET */
-            return PERSIST_EXIT_CONDITION_MET;
-        case SCSI_STATUS_BUSY:
-            return PERSIST_EXIT_BUSY;
-        case SCSI_STATUS_TASK_SET_FULL:
-            return PERSIST_EXIT_TASK_SET_FULL;
-        case 0x30: /* ACA ACTIVE */
-            return PERSIST_EXIT_ACA_ACTIVE;
-        case SCSI_STATUS_TASK_ABORTED:
-            return PERSIST_EXIT_TASK_ABORTED;
-        default:
-            /* sg3_utils reports it and then carries on as if all went
-             * well: so does sg_persist. */
-            persist_status_append(text, status);
-            fprintf(stderr, "%s: scsi status: %s\n", name, text->str);
-            return PERSIST_EXIT_OK;
+        fprintf(stderr, "%s:\n", name);
+        persist_sense_append(text, reply->sense, slen, p->verbose > 1);
+        fputs(text->str, stderr);
+        if (req_din > 0 && act_din != req_din &&
+            (p->verbose > 2 || check_data_in || act_din > 0)) {
+            print_resid(name, true, req_din, act_din);
         }
     }
+    if (category == PERSIST_EXIT_RECOVERED ||
+        category == PERSIST_EXIT_NO_SENSE) {
+        return PERSIST_EXIT_OK;
+    }
+    return category;
+}
+
+/* Any other status but GOOD: its exit status, or for one sg3_utils does
+ * not know, a message and 0 (it carries on as if all went well, and so
+ * does sg_persist). */
+static int judge_other_status(const char *name, uint8_t status)
+{
+    g_autoptr(GString) text = g_string_new(NULL);
+
+    switch (status) {
+    case SCSI_STATUS_RESERVATION_CONFLICT:
+        return PERSIST_EXIT_RESERVATION_CONFLICT;
+    case 0x04: /* CONDITION MET */
+        return PERSIST_EXIT_CONDITION_MET;
+    case SCSI_STATUS_BUSY:
+        return PERSIST_EXIT_BUSY;
+    case SCSI_STATUS_TASK_SET_FULL:
+        return PERSIST_EXIT_TASK_SET_FULL;
+    case 0x30: /* ACA ACTIVE */
+        return PERSIST_EXIT_ACA_ACTIVE;
+    case SCSI_STATUS_TASK_ABORTED:
+        return PERSIST_EXIT_TASK_ABORTED;
+    default:
+        persist_status_append(text, status);
+        fprintf(stderr, "%s: scsi status: %s\n", name, text->str);
+        return PERSIST_EXIT_OK;
+    }
+}
+
+/* GOOD: with -vv a short transfer, with -vvv the PR IN data @resp. */
+static void judge_good(const Persist *p, const char *name, bool pr_in,
+                       const uint8_t *resp, int req_din, int act_din)
+{
     if (req_din > 0 && act_din != req_din && p->verbose > 1) {
         print_resid(name, true, req_din, act_din);
     }
@@ -872,6 +890,37 @@ static int judge_reply(const Persist *p, const char *name, bool pr_in,
             persist_hex_print(stderr, resp, act_din, 0);
         }
     }
+}
+
+/*
+ * Judge softprd's @reply to a command named @name as sg3_utils judges
+ * the pass-through's result (sg_cmds_process_resp() and the
+ * sg_ll_persistent_reserve_in/out() around it), printing what they print.
+ * PR IN data goes to @resp.  Returns 0 or an exit status.
+ */
+static int judge_reply(const Persist *p, const char *name, bool pr_in,
+                       const ClientReply *reply, uint8_t *resp,
+                       unsigned alloc_len, unsigned duration_ms)
+{
+    int req_din = pr_in ? (int)alloc_len : 0;
+    int act_din = pr_in ? (int)reply->data_len : 0;
+    /* sg3_utils masks off the reserved and vendor bits of the status. */
+    uint8_t masked = reply->status & 0x7e;
+
+    if (pr_in && reply->data_len > 0) {
+        memcpy(resp, reply->data, reply->data_len);
+    }
+    if (p->verbose > 2) {
+        fprintf(stderr, "      duration=%u ms\n", duration_ms);
+    }
+    if (masked == SCSI_STATUS_CHECK_CONDITION ||
+        masked == 0x22 /* COMMAND TERMINATED, obsolete */) {
+        return judge_check_condition(p, name, reply, req_din, act_din);
+    }
+    if (masked != SCSI_STATUS_GOOD) {
+        return judge_other_status(name, reply->status);
+    }
+    judge_good(p, name, pr_in, resp, req_din, act_din);
     return PERSIST_EXIT_OK;
 }
 

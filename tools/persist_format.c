@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bytes.h"
+#include "cdb.h"
 #include "engine.h"
 #include "scsi.h"
 
@@ -575,84 +576,97 @@ static void tid_undefined(GString *out, const char *lip, const char *name,
     persist_hex_append(out, bp, normal_len, lip, 1);
 }
 
-/* Enough for any TransportID header's length: 4 + 65535, and 24. */
-#define TID_PADDED_LEN (4 + 65536 + 24)
-
-void persist_tid_append(GString *out, const char *lip, const uint8_t *data,
-                        size_t avail, int len)
+/* A protocol whose TransportID is a binary name of @len bytes at @off:
+ * @label, then the name in hex. */
+static void tid_binary_name(GString *out, const char *lip, const char *label,
+                            const uint8_t *bp, int format, int off, int len)
 {
-    /* A zero-padded copy, so that the lengths in the header never lead
-     * past the bytes we have. */
-    g_autofree uint8_t *bp = g_malloc0(TID_PADDED_LEN);
-    int format;
-    int protocol;
-    int normal_len = MIN(len, 24);
+    g_string_append_printf(out, "%s  %s:\n", lip, label);
+    tid_format_warning(out, lip, format);
+    persist_hex_append(out, bp + off, len, lip, 1);
+}
 
-    memcpy(bp, data, MIN(avail, (size_t)TID_PADDED_LEN));
-    format = (bp[0] >> 6) & 0x3;
-    protocol = bp[0] & 0xf;
+/* SCSI parallel interface: the initiator's SCSI address and the relative
+ * port number. */
+static void tid_spi(GString *out, const char *lip, const uint8_t *bp,
+                    int format)
+{
+    g_string_append_printf(out,
+                           "%s  Parallel SCSI initiator SCSI address: "
+                           "0x%x\n",
+                           lip, get_be16(bp + 2));
+    tid_format_warning(out, lip, format);
+    g_string_append_printf(out,
+                           "%s  relative port number (of corresponding "
+                           "target): 0x%x\n",
+                           lip, get_be16(bp + 6));
+}
 
-    if (len < 24 || len % 4 != 0) {
-        g_string_append_printf(out,
-                               "%sTransport Id short or not multiple of 4 "
-                               "[length=%d]:\n",
-                               lip, TID_DECODE_BUFFER);
+/* iSCSI: the name (format 0) or port identifier (format 1),
+ * NUL-terminated within its length. */
+static void tid_iscsi(GString *out, const char *lip, const uint8_t *bp,
+                      int format)
+{
+    int num = get_be16(bp + 2);
+    int shown = (int)strnlen((const char *)bp + 4, (size_t)num);
+
+    g_string_append_printf(out, "%s  iSCSI ", lip);
+    if (format == 0) {
+        g_string_append_printf(out, "name: %.*s\n", shown, bp + 4);
+    } else if (format == 1) {
+        g_string_append_printf(out, "world wide unique port id: %.*s\n",
+                               shown, bp + 4);
     } else {
-        g_string_append_printf(out, "%sTransport Id of initiator:\n", lip);
+        g_string_append_printf(out, "  [Unexpected TPID format: %d]\n",
+                               format);
+        persist_hex_append(out, bp, num + 4, lip, 0);
     }
+}
+
+/* SCSI over PCI Express: the routing ID. */
+static void tid_sop(GString *out, const char *lip, const uint8_t *bp,
+                    int format, int normal_len)
+{
+    g_string_append_printf(out, "%s  SOP ", lip);
+    if (format == 0) {
+        g_string_append_printf(out, "Routing ID: 0x%x\n", get_be16(bp + 2));
+    } else {
+        g_string_append_printf(out, "  [Unexpected TPID format: %d]\n",
+                               format);
+        persist_hex_append(out, bp, normal_len, lip, 1);
+    }
+}
+
+/* The TransportID @bp after its heading, by its PROTOCOL IDENTIFIER
+ * (SPC-4 7.6.4). */
+static void tid_body(GString *out, const char *lip, const uint8_t *bp,
+                     int normal_len)
+{
+    int format = (bp[0] >> 6) & 0x3;
+    int protocol = bp[0] & 0xf;
+
     switch (protocol) {
-    case 0x0: /* Fibre Channel */
-        g_string_append_printf(out, "%s  FCP-2 World Wide Name:\n", lip);
-        tid_format_warning(out, lip, format);
-        persist_hex_append(out, bp + 8, 8, lip, 1);
+    case 0x0:
+        tid_binary_name(out, lip, "FCP-2 World Wide Name", bp, format, 8, 8);
         break;
-    case 0x1: /* SCSI parallel interface */
-        g_string_append_printf(out,
-                               "%s  Parallel SCSI initiator SCSI address: "
-                               "0x%x\n",
-                               lip, get_be16(bp + 2));
-        tid_format_warning(out, lip, format);
-        g_string_append_printf(out,
-                               "%s  relative port number (of corresponding "
-                               "target): 0x%x\n",
-                               lip, get_be16(bp + 6));
+    case 0x1:
+        tid_spi(out, lip, bp, format);
         break;
     case 0x2:
-        g_string_append_printf(out,
-                               "%s  SSA (transport id not defined):\n"
-                               "%s  TPID format: %d\n",
-                               lip, lip, format);
-        persist_hex_append(out, bp, normal_len, lip, 1);
+        tid_undefined(out, lip, "SSA (transport id not defined)", bp, format,
+                      normal_len);
         break;
-    case 0x3: /* IEEE 1394 */
-        g_string_append_printf(out, "%s  IEEE 1394 EUI-64 name:\n", lip);
-        tid_format_warning(out, lip, format);
-        persist_hex_append(out, bp + 8, 8, lip, 1);
+    case 0x3:
+        tid_binary_name(out, lip, "IEEE 1394 EUI-64 name", bp, format, 8, 8);
         break;
-    case 0x4: /* SCSI RDMA */
-        g_string_append_printf(out, "%s  RDMA initiator port identifier:\n",
-                               lip);
-        tid_format_warning(out, lip, format);
-        persist_hex_append(out, bp + 8, 16, lip, 1);
+    case 0x4:
+        tid_binary_name(out, lip, "RDMA initiator port identifier", bp,
+                        format, 8, 16);
         break;
-    case 0x5: { /* iSCSI: the name, NUL-terminated within its length */
-        int num = get_be16(bp + 2);
-        int shown = (int)strnlen((const char *)bp + 4, (size_t)num);
-
-        g_string_append_printf(out, "%s  iSCSI ", lip);
-        if (format == 0) {
-            g_string_append_printf(out, "name: %.*s\n", shown, bp + 4);
-        } else if (format == 1) {
-            g_string_append_printf(out, "world wide unique port id: %.*s\n",
-                                   shown, bp + 4);
-        } else {
-            g_string_append_printf(out, "  [Unexpected TPID format: %d]\n",
-                                   format);
-            persist_hex_append(out, bp, num + 4, lip, 0);
-        }
+    case 0x5:
+        tid_iscsi(out, lip, bp, format);
         break;
-    }
-    case 0x6: /* SAS */
+    case 0x6:
         g_string_append_printf(out, "%s  SAS address: 0x%" PRIx64 "\n", lip,
                                get_be64(bp + 4));
         tid_format_warning(out, lip, format);
@@ -666,15 +680,8 @@ void persist_tid_append(GString *out, const char *lip, const uint8_t *data,
     case 0x9:
         tid_undefined(out, lip, "UAS", bp, format, normal_len);
         break;
-    case 0xa: /* SCSI over PCI Express */
-        g_string_append_printf(out, "%s  SOP ", lip);
-        if (format == 0) {
-            g_string_append_printf(out, "Routing ID: 0x%x\n", get_be16(bp + 2));
-        } else {
-            g_string_append_printf(out, "  [Unexpected TPID format: %d]\n",
-                                   format);
-            persist_hex_append(out, bp, normal_len, lip, 1);
-        }
+    case 0xa:
+        tid_sop(out, lip, bp, format, normal_len);
         break;
     case 0xb:
         tid_undefined(out, lip, "PCIE", bp, format, normal_len);
@@ -690,6 +697,28 @@ void persist_tid_append(GString *out, const char *lip, const uint8_t *data,
         persist_hex_append(out, bp, normal_len, lip, 1);
         break;
     }
+}
+
+/* Enough for any TransportID header's length: 4 + 65535, and 24. */
+#define TID_PADDED_LEN (4 + 65536 + 24)
+
+void persist_tid_append(GString *out, const char *lip, const uint8_t *data,
+                        size_t avail, int len)
+{
+    /* A zero-padded copy, so that the lengths in the header never lead
+     * past the bytes we have. */
+    g_autofree uint8_t *bp = g_malloc0(TID_PADDED_LEN);
+
+    memcpy(bp, data, MIN(avail, (size_t)TID_PADDED_LEN));
+    if (len < 24 || len % 4 != 0) {
+        g_string_append_printf(out,
+                               "%sTransport Id short or not multiple of 4 "
+                               "[length=%d]:\n",
+                               lip, TID_DECODE_BUFFER);
+    } else {
+        g_string_append_printf(out, "%sTransport Id of initiator:\n", lip);
+    }
+    tid_body(out, lip, bp, MIN(len, 24));
 }
 
 /* ------------------------------------------------------------------ */
@@ -733,18 +762,22 @@ static int print_capabilities(int hex, const uint8_t *b)
     }
     printf("Report capabilities response:\n");
     printf("  Replace Lost Reservation Capable(RLR_C): %d\n",
-           (b[2] & 0x80) != 0);
-    printf("  Compatible Reservation Handling(CRH): %d\n", (b[2] & 0x10) != 0);
+           (b[2] & PRIN_CAP_RLR_C) != 0);
+    printf("  Compatible Reservation Handling(CRH): %d\n",
+           (b[2] & PRIN_CAP_CRH) != 0);
     printf("  Specify Initiator Ports Capable(SIP_C): %d\n",
-           (b[2] & 0x08) != 0);
-    printf("  All Target Ports Capable(ATP_C): %d\n", (b[2] & 0x04) != 0);
+           (b[2] & PRIN_CAP_SIP_C) != 0);
+    printf("  All Target Ports Capable(ATP_C): %d\n",
+           (b[2] & PRIN_CAP_ATP_C) != 0);
     printf("  Persist Through Power Loss Capable(PTPL_C): %d\n",
-           (b[2] & 0x01) != 0);
-    printf("  Type Mask Valid(TMV): %d\n", (b[3] & 0x80) != 0);
-    printf("  Allow Commands: %d\n", (b[3] >> 4) & 0x7);
+           (b[2] & PRIN_CAP_PTPL_C) != 0);
+    printf("  Type Mask Valid(TMV): %d\n", (b[3] & PRIN_CAP_TMV) != 0);
+    printf("  Allow Commands: %d\n",
+           (b[3] >> PRIN_CAP_ALLOW_COMMANDS_SHIFT) &
+               PRIN_CAP_ALLOW_COMMANDS_MASK);
     printf("  Persist Through Power Loss Active(PTPL_A): %d\n",
-           (b[3] & 0x01) != 0);
-    if (b[3] & 0x80) {
+           (b[3] & PRIN_CAP_PTPL_A) != 0);
+    if (b[3] & PRIN_CAP_TMV) {
         printf("    Support indicated in Type mask:\n");
         printf("      %s: %d\n", engine_type_name(PR_TYPE_WRITE_EXCLUSIVE_AR),
                (b[4] & 0x80) != 0);
@@ -845,13 +878,13 @@ static void print_full_status(int verbose, const uint8_t *buf, size_t buf_len)
         int64_t num = 24 + (int64_t)desc_len;
 
         printf("    Key=0x%" PRIx64 "\n", get_be64(bp));
-        if (bp[12] & 0x02) {
+        if (bp[12] & PRIN_FULL_ALL_TG_PT) {
             printf("      All target ports bit set\n");
         } else {
             printf("      All target ports bit clear\n");
             printf("      Relative port address: 0x%x\n", get_be16(bp + 18));
         }
-        if (bp[12] & 0x01) {
+        if (bp[12] & PRIN_FULL_R_HOLDER) {
             printf("      << Reservation holder >>\n");
             print_scope_type("      ", bp[13]);
         } else {

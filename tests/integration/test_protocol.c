@@ -1,6 +1,7 @@
 /*
  * test_protocol: the pr-helper protocol against a real softprd: what QEMU
- * sends and must get back (reference qemu-protocol.md section 5), every
+ * sends and must get back (QEMU's client, scsi/pr-manager-helper.c, and
+ * the server side of scsi/qemu-pr-helper.c), every
  * protocol violation closing only its own connection, descriptors, and
  * clients that stall.
  */

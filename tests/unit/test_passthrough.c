@@ -6,7 +6,8 @@
  * The errno answers are qemu-pr-helper's (scsi_sense_from_errno), which
  * a guest already handles; host and driver errors always answer an
  * error, where qemu-pr-helper answers GOOD for host statuses it does
- * not know (reference: qemu-protocol.md 2.4, 3).
+ * not know (scsi/qemu-pr-helper.c do_sgio(), with scsi_sense_from_errno()
+ * and scsi_sense_from_host_status() in QEMU's scsi/utils.c).
  */
 #include <errno.h>
 #include <fcntl.h>

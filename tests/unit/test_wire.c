@@ -1,6 +1,7 @@
 /*
  * test_wire: the pr-helper protocol codec, rule by rule
- * (QEMU docs/interop/pr-helper.rst; reference qemu-protocol.md section 5).
+ * (QEMU docs/interop/pr-helper.rst; scsi/pr-manager-helper.c, the client,
+ * and scsi/qemu-pr-helper.c, the helper).
  */
 #include <string.h>
 
