@@ -35,8 +35,8 @@ typedef struct StoreSenseCodes {
 
 /* A VM registry entry as a backend reads it back (StoreVm's key). */
 typedef struct StoreVmRecord {
-    char *name;      /* its initiator name */
-    char *last_host; /* where it was last seen */
+    char *name;       /* its initiator name */
+    char *last_host;  /* where it was last seen */
     gint64 last_seen; /* seconds since the epoch */
 } StoreVmRecord;
 
