@@ -61,11 +61,12 @@ typedef enum StoreJournal {
  * deadlock.  Stores opened without a group (StoreOptions.group NULL)
  * take no turn and may be nested freely.
  *
- * They also follow the file together: an administrator may replace it
- * (a restore with mv) or delete it while the daemon runs.
- * store_group_check() notices, and every connection of the group then
- * reopens the file now at the path before its next transaction, so that
- * none goes on reading or writing the unlinked one.
+ * For a backend whose database is a file, they also follow the file
+ * together: an administrator may replace it (a restore with mv) or
+ * delete it while the daemon runs.  store_group_check() notices, and
+ * every connection of the group then reopens the file now at the path
+ * before its next transaction, so that none goes on reading or writing
+ * the unlinked one.
  */
 typedef struct StoreGroup StoreGroup;
 
@@ -84,7 +85,9 @@ void store_group_free(StoreGroup *group);
  * it again.  Fails with SOFTPR_ERROR_IO when there is no file at the path
  * (deleted, or moved away): nothing may be served from the unlinked file,
  * and none is created in its place, which would lose every registration;
- * commands fail until a database is put back.
+ * commands fail until a database is put back.  For a backend whose
+ * database is not a file there is nothing to follow: true, the same
+ * generation.
  */
 bool store_group_check(StoreGroup *group, guint *generation, GError **error);
 

@@ -455,6 +455,7 @@ static bool store_sqlite_claims(const char *path)
 const StoreBackend store_sqlite_backend = {
     .name = "sqlite",
     .claims = store_sqlite_claims,
+    .is_file = true,
     .open = store_sqlite_open,
     .close = store_sqlite_close,
     .schema_version = store_sqlite_schema_version,
