@@ -64,15 +64,9 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DG_LOG_USE_STRUCTURED=1 \
 	-MMD -MP
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
-LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c \
-	src/engine_state.c src/engine_ua.c src/engine_params.c src/engine_in.c \
-	src/engine_out.c src/engine_access.c src/cdb.c \
-	src/store.c src/config.c src/log.c src/identity.c src/identity_peer.c \
-	src/command.c \
-	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
-	src/fscheck.c src/admin.c src/passthrough.c src/sgio.c src/writer.c \
-	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
-	src/preload_scsi.c src/preload_match.c src/preload_pr.c
+# Every module in src/ but the daemon's main and the preload library's
+# entry point, so that a new module needs no edit here.
+LIB_SRCS := $(filter-out src/softprd.c src/preload.c,$(sort $(wildcard src/*.c)))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
