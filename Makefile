@@ -64,7 +64,7 @@ LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/store.c src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/server_conn.c src/server_io.c src/server_listen.c \
 	src/server_work.c src/dispatch.c src/systemd.c src/pidfile.c src/privs.c \
-	src/client.c \
+	src/client.c src/config_server.c src/daemonize.c src/fdlimit.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
 	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
 	src/preload_scsi.c src/preload_match.c src/preload_pr.c
