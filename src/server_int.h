@@ -140,8 +140,9 @@ int server_conn_send_pending(Conn *conn);
 
 /* ---- server_conn.c: the main thread, but where said ---- */
 
-/* A connection accepted on @listener from @cred's process: count it,
- * attribute it and send the feature word. */
+/* Main thread: a connection @fd accepted on @listener from process
+ * @pid of user @uid: count it, attribute it (dispatch_peer_init()) and
+ * send the feature word. */
 void server_conn_open(Listener *listener, int fd, pid_t pid, uid_t uid);
 
 /* Set who has @conn.  The thread giving it away, or taking it back. */

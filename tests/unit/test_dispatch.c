@@ -16,6 +16,7 @@
 #include "dispatch.h"
 #include "scsi.h"
 #include "store.h"
+#include "wire.h"
 
 static const uint16_t ports[] = {1};
 
@@ -162,7 +163,7 @@ static PrResult *prout(Fixture *f, DispatchPeer *peer, uint8_t sa, uint8_t type,
                        uint64_t rk, uint64_t sark)
 {
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, rk, sark, 0, NULL, 0);
 
     cdb_pr_out(cdb, sa, 0, type, (uint32_t)len);
@@ -264,7 +265,7 @@ static void test_malformed_cdb_illegal_request_spc4_6_15_1(void **state)
     g_autofree PrResult *in = NULL;
     g_autofree PrResult *out = NULL;
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX] = {0};
+    uint8_t param[WIRE_DATA_MAX] = {0};
 
     cdb_pr_in(cdb, 0x1f, 1024);
     in = run(f, &f->a, cdb, NULL, 0);
@@ -299,7 +300,7 @@ static void test_passthrough_decision(void **state)
     g_autofree PrResult *in = NULL;
     g_autofree PrResult *out = NULL;
     uint8_t cdb[CDB_LEN];
-    uint8_t param[PROUT_PARAM_MAX];
+    uint8_t param[WIRE_DATA_MAX];
     size_t len = cdb_prout_basic(param, 0, 0xa1, 0, NULL, 0);
 
     cdb_pr_in(cdb, PR_IN_READ_KEYS, 1024);
@@ -350,7 +351,7 @@ static void test_busy_on_lock_past_deadline(void **state)
     f->a.id = 3;
     {
         uint8_t cdb[CDB_LEN];
-        uint8_t param[PROUT_PARAM_MAX];
+        uint8_t param[WIRE_DATA_MAX];
         size_t len = cdb_prout_basic(param, 0, 0xa1, 0, NULL, 0);
         g_autofree PrResult *r = NULL;
 
