@@ -37,6 +37,7 @@ G_GNUC_NORETURN static void wait_for_child(int fd)
 {
     GString *report = g_string_new(NULL);
     char buf[256];
+    bool ready;
     ssize_t n;
 
     while ((n = read(fd, buf, sizeof(buf))) > 0 || (n < 0 && errno == EINTR)) {
@@ -44,15 +45,14 @@ G_GNUC_NORETURN static void wait_for_child(int fd)
             g_string_append_len(report, buf, n);
         }
     }
-    if (g_str_equal(report->str, "ready")) {
-        _exit(0);
-    }
-    if (report->len == 0) {
+    ready = g_str_equal(report->str, "ready");
+    if (!ready && report->len == 0) {
         fputs("softprd: the daemon exited during startup\n", stderr);
-    } else {
+    } else if (!ready) {
         fputs(report->str, stderr);
     }
-    _exit(1);
+    g_string_free(report, TRUE);
+    _exit(ready ? 0 : 1);
 }
 
 bool daemonize_start(GError **error)
