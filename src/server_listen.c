@@ -112,22 +112,18 @@ bool server_socket_path_free(const char *path, GError **error)
            socket_path_free(path, &addr, false, error);
 }
 
-int server_bind(const char *path, GError **error)
+/* A socket listening at @addr (@path, for messages), or -1. */
+static int listen_at(const struct sockaddr_un *addr, const char *path,
+                     GError **error)
 {
-    struct sockaddr_un addr;
-    int fd;
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 
-    if (!socket_address(path, &addr, error) ||
-        !socket_path_free(path, &addr, true, error)) {
-        return -1;
-    }
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     if (fd < 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "socket: %s",
                     g_strerror(errno));
         return -1;
     }
-    if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)) != 0 ||
+    if (bind(fd, (const struct sockaddr *)addr, sizeof(*addr)) != 0 ||
         listen(fd, SOMAXCONN) != 0) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
                     "cannot listen on %s: %s", path, g_strerror(errno));
@@ -135,6 +131,51 @@ int server_bind(const char *path, GError **error)
         return -1;
     }
     return fd;
+}
+
+int server_bind(const char *path, GError **error)
+{
+    struct sockaddr_un addr;
+    struct sockaddr_un tmp;
+    g_autofree char *tmp_path = NULL;
+    int fd;
+    int err;
+
+    if (!socket_address(path, &addr, error) ||
+        !socket_path_free(path, &addr, true, error)) {
+        return -1;
+    }
+    /* The file must appear only once a socket listens behind it: libvirt
+     * takes its appearance for "the helper is up" and QEMU connects at
+     * once, which a socket bound but not yet listening refuses.  So it
+     * listens at a name of this process's first and is linked into place
+     * (link() never replaces a file another process made meanwhile); a
+     * path too long for that name is bound where it is. */
+    tmp_path = g_strdup_printf("%s.%d", path, (int)getpid());
+    if (!socket_address(tmp_path, &tmp, NULL)) {
+        return listen_at(&addr, path, error);
+    }
+    unlink(tmp_path); /* left by an earlier process with this pid */
+    fd = listen_at(&tmp, path, error);
+    if (fd < 0) {
+        return -1;
+    }
+    err = link(tmp_path, path) == 0 ? 0 : errno;
+    unlink(tmp_path);
+    if (err == 0) {
+        return fd;
+    }
+    close(fd);
+    if (err == EEXIST) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "%s is in use: another process made it while this one "
+                    "was binding",
+                    path);
+    } else {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM,
+                    "cannot listen on %s: %s", path, g_strerror(err));
+    }
+    return -1;
 }
 
 bool server_adopt_listener(int fd, GError **error)

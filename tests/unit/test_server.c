@@ -1,9 +1,10 @@
 /*
  * test_server: the listening sockets of the server's transport
  * (server_listen.c): a second daemon never takes over a live daemon's
- * socket path, a stale socket file is replaced, a file that is not a
- * socket is kept, and an inherited descriptor (socket activation) is
- * taken only when it is a listening Unix stream socket.
+ * socket path, a stale socket file is replaced (by a socket that listens
+ * as soon as its file exists, leaving no other name behind), a file that
+ * is not a socket is kept, and an inherited descriptor (socket
+ * activation) is taken only when it is a listening Unix stream socket.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -67,6 +68,16 @@ static void make_stale(const char *path)
     close(fd);
 }
 
+/* @dir holds @name and nothing else (no private name left behind). */
+static void assert_only_entry(const char *dir, const char *name)
+{
+    g_autoptr(GDir) d = g_dir_open(dir, 0, NULL);
+
+    assert_non_null(d);
+    assert_string_equal(g_dir_read_name(d), name);
+    assert_null(g_dir_read_name(d));
+}
+
 /* A live daemon's socket is refused, and keeps serving. */
 static void test_bind_refuses_live_socket(void **state)
 {
@@ -99,6 +110,7 @@ static void test_bind_replaces_stale_socket(void **state)
     assert_true(fd >= 0);
     assert_true(accepts(f->path));
     assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+    assert_only_entry(f->dir, "s.sock");
     close(fd);
 }
 
