@@ -1,22 +1,22 @@
 /*
- * server: the listening sockets and client connections of softprd.
+ * server: the listening sockets and client connections of softprd: the
+ * transport, and nothing else.
  *
  * The only module that touches sockets.  Worker threads wait on the
- * connections between requests: the one that wakes reads the request with
- * its descriptor, identifies the command's initiator and LU, runs it (PR IN
- * with a database connection of its own, anything that writes through the
- * writer's group commit) and sends the answer.  The main thread runs a GLib
- * main loop that accepts connections, negotiates the features, finishes
- * frames that arrive in pieces (a pool runs those requests), reads requests
- * while every worker is busy (the pool runs those too), writes answers the
- * socket did not take at once, and closes.  One request at a time per
- * connection.  Every command is answered within lock_timeout_ms of its
- * arrival (BUSY when another process's lock is why), however many arrive at
- * once.  A slow or hostile client only ever occupies its own connection: a
- * request that starts arriving must finish within the request timeout, and
- * the number of connections is bounded.  Stopping closes the listeners,
- * unlinks their socket files, lets the commands in flight finish and answer,
- * then returns.
+ * connections between requests: the one that wakes reads the request
+ * with its descriptor, has dispatch (dispatch.h) identify the initiator
+ * and LU, run the command and answer, and sends the answer.  The main
+ * thread runs a GLib main loop that accepts connections, negotiates the
+ * features, finishes frames that arrive in pieces (a pool runs those
+ * requests), reads requests while every worker is busy (the pool runs
+ * those too), writes answers the socket did not take at once, and closes.
+ * One request at a time per connection.  Every command is answered
+ * within lock_timeout_ms of its arrival (BUSY when another process's lock
+ * is why), however many arrive at once.  A slow or hostile client only
+ * ever occupies its own connection: a request that starts arriving must
+ * finish within the request timeout, and the number of connections is
+ * bounded.  Stopping closes the listeners, unlinks their socket files,
+ * lets the commands in flight finish and answer, then returns.
  */
 #ifndef SOFTPR_SERVER_H
 #define SOFTPR_SERVER_H

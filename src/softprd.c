@@ -17,13 +17,11 @@
  *   fork).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <locale.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -32,8 +30,11 @@
 #include <glib-unix.h>
 
 #include "config.h"
+#include "config_server.h"
+#include "daemonize.h"
 #include "dbcheck.h"
 #include "error.h"
+#include "fdlimit.h"
 #include "fscheck.h"
 #include "log.h"
 #include "pidfile.h"
@@ -59,9 +60,6 @@ static char *opt_identity;
 static char *opt_mode;
 static char *opt_host_id;
 static char *opt_log;
-
-/* With -d: where the child reports startup success or failure. */
-static int startup_pipe = -1;
 
 /* Process-lifetime objects: file scope, so that they stay reachable when
  * the -d parent or a startup failure exits without unwinding main(). */
@@ -147,11 +145,8 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
     sockfile_remove_all(socket_files);
     log_fatal(line + 9);
     line[len] = '\n';
-    if (startup_pipe >= 0) {
-        if (write(startup_pipe, line, len + 1) < 0) {
-            /* The parent is gone; nobody to tell. */
-        }
-    } else if (write(STDERR_FILENO, line, len + 1) < 0) {
+    if (!daemonize_report_failure(line, len + 1) &&
+        write(STDERR_FILENO, line, len + 1) < 0) {
         /* Nowhere to say it but the system log, done above. */
     }
     exit(1);
@@ -160,94 +155,6 @@ G_GNUC_NORETURN G_GNUC_PRINTF(1, 2) static void die(const char *fmt, ...)
 static void die_error(GError *error)
 {
     die("%s", error->message);
-}
-
-/* A closed descriptor 0, 1 or 2 would be reused by the next open(): a
- * log line would then land in the listening socket or the database. */
-static void reserve_stdio(void)
-{
-    int fd;
-
-    for (fd = 0; fd <= 2; fd++) {
-        if (fcntl(fd, F_GETFD) < 0 && errno == EBADF) {
-            int null = open("/dev/null", O_RDWR);
-
-            /* Best effort: valgrind, for one, keeps 2 for itself. */
-            if (null >= 0 && null != fd) {
-                dup2(null, fd);
-                close(null);
-            }
-        }
-    }
-}
-
-/*
- * Fork into the background.  The parent waits until the child reports
- * that it is serving (exit 0) or why it failed (exit 1), so that -d
- * still gives a one-line error and a non-zero status.
- */
-static void daemonize(void)
-{
-    int fds[2];
-    pid_t pid;
-
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        die("pipe: %s", g_strerror(errno));
-    }
-    pid = fork();
-    if (pid < 0) {
-        die("fork: %s", g_strerror(errno));
-    }
-    if (pid > 0) {
-        GString *report = g_string_new(NULL);
-        char buf[256];
-        ssize_t n;
-
-        close(fds[1]);
-        while ((n = read(fds[0], buf, sizeof(buf))) > 0 ||
-               (n < 0 && errno == EINTR)) {
-            if (n > 0) {
-                g_string_append_len(report, buf, n);
-            }
-        }
-        if (g_str_equal(report->str, "ready")) {
-            _exit(0);
-        }
-        if (report->len == 0) {
-            fputs("softprd: the daemon exited during startup\n", stderr);
-        } else {
-            fputs(report->str, stderr);
-        }
-        _exit(1);
-    }
-    close(fds[0]);
-    startup_pipe = fds[1];
-    if (setsid() < 0 || chdir("/") != 0) {
-        die("cannot detach: %s", g_strerror(errno));
-    }
-}
-
-/* The daemon is serving: release a waiting parent and detach stdio. */
-static void startup_done(void)
-{
-    int null;
-
-    if (startup_pipe < 0) {
-        return;
-    }
-    if (write(startup_pipe, "ready", 5) != 5) {
-        /* The parent is gone; nothing to do. */
-    }
-    close(startup_pipe);
-    startup_pipe = -1;
-    null = open("/dev/null", O_RDWR | O_CLOEXEC);
-    if (null >= 0) {
-        dup2(null, STDIN_FILENO);
-        dup2(null, STDOUT_FILENO);
-        dup2(null, STDERR_FILENO);
-        close(null);
-    }
-    log_stderr_changed();
 }
 
 static gboolean on_signal(gpointer data)
@@ -266,39 +173,6 @@ static gboolean on_signal(gpointer data)
     sockfile_remove_all(socket_files);
     server_stop(server);
     return G_SOURCE_CONTINUE;
-}
-
-/*
- * Many clients each hold a socket: allow as many descriptors as the hard
- * limit does, and say so when that is still too few for max-connections.
- */
-static void raise_fd_limit(const Config *config)
-{
-    rlim_t need = (rlim_t)config->max_connections + 4 * config->workers + 32;
-    struct rlimit rl;
-    rlim_t was;
-
-    if (getrlimit(RLIMIT_NOFILE, &rl) != 0) {
-        return;
-    }
-    was = rl.rlim_cur;
-    if (rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max;
-        if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
-            rl.rlim_cur = was;
-        }
-    }
-    if (rl.rlim_cur < need) {
-        g_warning("the descriptor limit is %llu (hard limit %llu): too low "
-                  "for max-connections = %u, which needs about %llu; raise "
-                  "it (LimitNOFILE=, ulimit -n) or lower max-connections",
-                  (unsigned long long)rl.rlim_cur,
-                  (unsigned long long)rl.rlim_max, config->max_connections,
-                  (unsigned long long)need);
-    } else {
-        g_info("descriptor limit %llu (was %llu)",
-               (unsigned long long)rl.rlim_cur, (unsigned long long)was);
-    }
 }
 
 /* Absolute form of @path, relative to the current directory. */
@@ -486,28 +360,6 @@ static int *open_listeners(const Config *config)
     return fds;
 }
 
-/* A line for the log: where a socket is and whose commands it carries. */
-static char *describe_socket(const SocketConfig *socket)
-{
-    g_autofree char *who = NULL;
-
-    switch (socket->identity) {
-    case IDENTITY_AUTO:
-        who = g_strdup("auto: QEMU peers by VM, others as this host");
-        break;
-    case IDENTITY_CLIENT:
-        who = g_strdup("client: declared by the peer");
-        break;
-    case IDENTITY_FIXED:
-        who = tid_to_string(&socket->initiator);
-        break;
-    }
-    return g_strdup_printf("%s (initiator %s, relative target port %u)",
-                           socket->path != NULL ? socket->path
-                                                : "socket-activated",
-                           who, socket->rtpi);
-}
-
 /*
  * Log the filesystem the database is on, and refuse one whose locks would
  * not keep hosts apart.
@@ -578,45 +430,6 @@ static void drop_privileges(const Credentials *creds)
     }
 }
 
-/* The server's settings, from the configuration; *@ports is theirs. */
-static void server_options(const Config *config, ServerOptions *options,
-                           uint16_t **ports)
-{
-    guint n_ports = 0;
-    guint i;
-
-    /* The target ports are the sockets' relative target port ids. */
-    *ports = g_new(uint16_t, config->sockets->len);
-    for (i = 0; i < config->sockets->len; i++) {
-        const SocketConfig *socket = g_ptr_array_index(config->sockets, i);
-        guint j;
-
-        for (j = 0; j < n_ports && (*ports)[j] != socket->rtpi; j++) {
-        }
-        if (j == n_ports) {
-            (*ports)[n_ports++] = socket->rtpi;
-        }
-    }
-    memset(options, 0, sizeof(*options));
-    options->workers = config->workers;
-    options->max_connections = config->max_connections;
-    options->max_connections_per_peer = config->max_connections_per_peer;
-    options->request_timeout_ms = config->request_timeout_ms;
-    options->lock_timeout_ms = config->lock_timeout_ms;
-    config_store_options(config, &options->store);
-    options->store.create = true;
-    options->pr.ports = *ports;
-    options->pr.n_ports = n_ports;
-    options->pr.max_registrations = config->max_registrations;
-    options->pr.ua_policy = config->ua_policy;
-    options->lu.sysfs = "/sys";
-    options->lu.create_xattr = config->create_xattr;
-    options->lu.maps = (const LuMapping *)config->lu_maps->data;
-    options->lu.n_maps = config->lu_maps->len;
-    options->mode = config->mode;
-    options->passthrough_timeout_ms = config->passthrough_timeout_ms;
-}
-
 /* The server, serving every listener, with its signals. */
 static Server *start_server(const Config *config, const ServerOptions *options,
                             const int *listen_fds)
@@ -630,14 +443,10 @@ static Server *start_server(const Config *config, const ServerOptions *options,
     }
     for (i = 0; i < config->sockets->len; i++) {
         const SocketConfig *socket = g_ptr_array_index(config->sockets, i);
-        g_autofree char *line = describe_socket(socket);
+        g_autofree char *line = config_describe_socket(socket);
         ListenerConfig listener;
 
-        memset(&listener, 0, sizeof(listener));
-        listener.identity = socket->identity;
-        listener.initiator = socket->initiator;
-        listener.rtpi = socket->rtpi;
-        listener.peers = socket->peers;
+        config_to_listener(socket, &listener);
         /* sockfile.c removes the files, and only ours. */
         server_add_listener(server, listen_fds[i], &listener, NULL);
         g_message("listening on %s", line);
@@ -699,28 +508,10 @@ static void parse_options(int argc, char **argv)
     }
 }
 
-int main(int argc, char **argv)
+/* Where messages go and how many, once the configuration says. */
+static void setup_logging(const Config *config, const char *notify_ignored)
 {
-    g_autoptr(GError) error = NULL;
-    g_autofree int *listen_fds = NULL;
-    g_autofree uint16_t *ports = NULL;
-    g_autofree char *notify_ignored = NULL;
-    ServerOptions options;
-    Credentials creds;
-    Server *server;
-    int activated;
-
-    reserve_stdio();
-    setlocale(LC_ALL, "");
-    setlocale(LC_NUMERIC, "C"); /* "1.5 s" in every log */
-    signal(SIGPIPE, SIG_IGN);
-    log_setup("softprd", 1);
-    parse_options(argc, argv);
-    activated = systemd_setup(&notify_ignored);
-    socket_files = sockfile_new();
-
-    daemon_config = load_config();
-    log_set_target(daemon_config->log_target);
+    log_set_target(config->log_target);
     log_set_verbosity(1 + opt_verbose);
     log_set_quiet(opt_quiet);
     if (notify_ignored != NULL) {
@@ -730,30 +521,67 @@ int main(int argc, char **argv)
         g_warning("-T/--trace is accepted for compatibility; softprd has "
                   "no trace points");
     }
-    raise_fd_limit(daemon_config);
-    warn_missing_lu_paths(daemon_config);
-    lookup_credentials(daemon_config, &creds);
+}
 
-    if (opt_daemon) {
-        daemonize();
-    }
-    if ((opt_daemon || opt_pidfile != NULL) &&
-        !pidfile_write(daemon_config->pidfile, &error)) {
+/* -d's fork, then the pid file: both before any socket exists. */
+static void detach_and_record(const Config *config)
+{
+    g_autoptr(GError) error = NULL;
+
+    if (opt_daemon && !daemonize_start(&error)) {
         die_error(error);
     }
+    if ((opt_daemon || opt_pidfile != NULL) &&
+        !pidfile_write(config->pidfile, &error)) {
+        die_error(error);
+    }
+}
+
+/* Serving: tell systemd and a waiting -d parent. */
+static void announce_ready(const Config *config)
+{
+    g_autoptr(GError) error = NULL;
+
+    log_ready(config);
+    if (!systemd_notify("READY=1", &error)) {
+        g_warning("%s", error->message);
+    }
+    daemonize_ready();
+}
+
+int main(int argc, char **argv)
+{
+    g_autofree int *listen_fds = NULL;
+    g_autofree uint16_t *ports = NULL;
+    g_autofree char *notify_ignored = NULL;
+    ServerOptions options;
+    Credentials creds;
+    Server *server;
+    int activated;
+
+    daemonize_reserve_stdio();
+    setlocale(LC_ALL, "");
+    setlocale(LC_NUMERIC, "C"); /* "1.5 s" in every log */
+    signal(SIGPIPE, SIG_IGN);
+    log_setup("softprd", 1);
+    parse_options(argc, argv);
+    activated = systemd_setup(&notify_ignored);
+    socket_files = sockfile_new();
+
+    daemon_config = load_config();
+    setup_logging(daemon_config, notify_ignored);
+    fdlimit_raise(daemon_config->max_connections, daemon_config->workers);
+    warn_missing_lu_paths(daemon_config);
+    lookup_credentials(daemon_config, &creds);
+    detach_and_record(daemon_config);
     check_listeners(daemon_config, activated);
-    server_options(daemon_config, &options, &ports);
+    config_to_server_options(daemon_config, &options, &ports);
     check_database(daemon_config, &creds, &options.store);
 
     listen_fds = open_listeners(daemon_config);
     drop_privileges(&creds);
     server = start_server(daemon_config, &options, listen_fds);
-    log_ready(daemon_config);
-    if (!systemd_notify("READY=1", &error)) {
-        g_warning("%s", error->message);
-        g_clear_error(&error);
-    }
-    startup_done();
+    announce_ready(daemon_config);
 
     server_run(server);
 

@@ -757,7 +757,10 @@ static void bench_pr_out_in_process(const char *dir)
     g_autoptr(Store) store = bench_store_open(db);
     g_autoptr(GArray) lat = g_array_new(FALSE, FALSE, sizeof(double));
     static const uint16_t ports[] = {1};
-    PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT, PR_UA_RECORD};
+    PrConfig pr = {.ports = ports,
+                   .n_ports = 1,
+                   .max_registrations = PR_MAX_REGISTRATIONS_DEFAULT,
+                   .ua_policy = PR_UA_RECORD};
     PrNexus nexus = {0};
     StoreLuInfo info = {"bench-in-process", "xattr", "/bench/in-process.img"};
     g_autofree PrResult *result = g_new(PrResult, 1);
@@ -804,7 +807,10 @@ static void bulk_load(const char *db, unsigned luns, unsigned regs)
     g_autoptr(GError) error = NULL;
     g_autoptr(Store) store = bench_store_open(db);
     static const uint16_t ports[] = {1};
-    PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT, PR_UA_RECORD};
+    PrConfig pr = {.ports = ports,
+                   .n_ports = 1,
+                   .max_registrations = PR_MAX_REGISTRATIONS_DEFAULT,
+                   .ua_policy = PR_UA_RECORD};
     g_autofree PrNexus *nexus = g_new0(PrNexus, regs);
     g_autofree PrResult *result = g_new(PrResult, 1);
     unsigned lu, r;

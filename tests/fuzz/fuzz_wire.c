@@ -134,7 +134,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     static const uint16_t ports[] = {1, CLIENT_SOCKET_RTPI};
     PrState *state = pr_state_new();
     PrNexus nexus[2];
-    PrConfig config = {ports, 2, 8, PR_UA_RECORD};
+    PrConfig config = {.ports = ports,
+                       .n_ports = 2,
+                       .max_registrations = 8,
+                       .ua_policy = PR_UA_RECORD};
     Conn conn;
     size_t off = 0;
 

@@ -55,8 +55,10 @@
 
 static const char *const lu_names[LUS] = {"lu-0", "lu-1", "lu-2"};
 static const uint16_t ports[] = {1};
-static const PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT,
-                            PR_UA_RECORD};
+static const PrConfig pr = {.ports = ports,
+                            .n_ports = 1,
+                            .max_registrations = PR_MAX_REGISTRATIONS_DEFAULT,
+                            .ua_policy = PR_UA_RECORD};
 
 /* One command, with everything CommandItem points to. */
 typedef struct Cmd {

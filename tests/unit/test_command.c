@@ -35,8 +35,10 @@ typedef struct Cmd {
 } Cmd;
 
 static const uint16_t ports[] = {1};
-static const PrConfig pr = {ports, 1, PR_MAX_REGISTRATIONS_DEFAULT,
-                            PR_UA_RECORD};
+static const PrConfig pr = {.ports = ports,
+                            .n_ports = 1,
+                            .max_registrations = PR_MAX_REGISTRATIONS_DEFAULT,
+                            .ua_policy = PR_UA_RECORD};
 
 static Store *open_store(const char *path, const char *vfs)
 {

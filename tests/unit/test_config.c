@@ -1,6 +1,7 @@
 /*
  * test_config: defaults, the GKeyFile settings (sockets with identity
- * policies, LU mappings) and their errors.
+ * policies, LU mappings) and their errors, and how they reach the
+ * server's options (config_server.c).
  */
 #include <stdlib.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include "testutil.h"
 
 #include "config.h"
+#include "config_server.h"
 #include "error.h"
 #include "tid.h"
 
@@ -327,6 +329,107 @@ static void test_finish_errors(void **state)
     testutil_rmtree(dir);
 }
 
+/*
+ * Every setting the server uses reaches its options through
+ * config_to_server_options(), each from a value no default has; the
+ * target ports are the sockets' relative target port ids, each once.
+ */
+static void test_server_options_every_setting(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *path = write_config(
+        dir, "[daemon]\nsocket = /tmp/x.sock\nrelative-target-port = 3\n"
+             "host-id = node-7\nworkers = 8\nmax-connections = 12\n"
+             "max-connections-per-peer = 3\nrequest-timeout = 1.5\n"
+             "mode = passthrough\n"
+             "[socket vms]\npath = /tmp/vms.sock\n"
+             "[socket tools]\npath = /tmp/tools.sock\n"
+             "relative-target-port = 4\n"
+             "[socket again]\npath = /tmp/again.sock\n"
+             "relative-target-port = 3\n"
+             "[database]\npath = /tmp/x.db\njournal-mode = WAL\n"
+             "lock-timeout = 0.25\nvm-keep-days = 7\n"
+             "[scsi]\nunit-attentions = report\nmax-registrations = 9\n"
+             "[history]\nkeep-rows = 11\nkeep-days = 30\n"
+             "[passthrough]\ntimeout = 2.5\n"
+             "[lu]\ncreate-xattr = false\n"
+             "[lu shared-disk-1]\npath = /srv/images/disk1.img\n"
+             "mode = emulation\n");
+    g_autoptr(Config) c = config_new();
+    g_autofree uint16_t *ports = NULL;
+    GError *error = NULL;
+    ServerOptions o;
+
+    if (!config_load_file(c, path, &error)) {
+        fail_msg("%s", error->message);
+    }
+    assert_true(config_finish(c, NULL));
+    config_to_server_options(c, &o, &ports);
+    assert_int_equal(o.workers, 8);
+    assert_int_equal(o.max_connections, 12);
+    assert_int_equal(o.max_connections_per_peer, 3);
+    assert_int_equal(o.request_timeout_ms, 1500);
+    assert_int_equal(o.lock_timeout_ms, 250);
+    assert_string_equal(o.store.path, "/tmp/x.db");
+    assert_int_equal(o.store.journal, STORE_JOURNAL_WAL);
+    assert_int_equal(o.store.lock_timeout_ms, 250);
+    assert_string_equal(o.store.host_id, "node-7");
+    assert_true(o.store.create);
+    assert_int_equal(o.store.history_keep_rows, 11);
+    assert_int_equal(o.store.history_keep_days, 30);
+    assert_int_equal(o.store.vm_keep_days, 7);
+    assert_int_equal(o.pr.n_ports, 3);
+    assert_ptr_equal(o.pr.ports, ports);
+    assert_int_equal(o.pr.ports[0], 3);
+    assert_int_equal(o.pr.ports[1], 1);
+    assert_int_equal(o.pr.ports[2], 4);
+    assert_int_equal(o.pr.max_registrations, 9);
+    assert_int_equal(o.pr.ua_policy, PR_UA_REPORT);
+    assert_string_equal(o.lu.sysfs, "/sys");
+    assert_false(o.lu.create_xattr);
+    assert_int_equal(o.lu.n_maps, 1);
+    assert_string_equal(o.lu.maps[0].name, "shared-disk-1");
+    assert_string_equal(o.lu.maps[0].path, "/srv/images/disk1.img");
+    assert_int_equal(o.lu.maps[0].mode, LU_MODE_EMULATION);
+    assert_int_equal(o.mode, LU_MODE_PASSTHROUGH);
+    assert_int_equal(o.passthrough_timeout_ms, 2500);
+    testutil_rmtree(dir);
+}
+
+/* Each socket's identity policy, initiator, port and peers reach its
+ * listener (config_to_listener()), and the log line names them. */
+static void test_listener_from_socket(void **state)
+{
+    g_autofree char *dir = testutil_tmpdir();
+    g_autofree char *path = write_config(
+        dir, "[daemon]\nsocket = /tmp/x.sock\nidentity = client\n"
+             "[socket tools]\npath = /tmp/tools.sock\n"
+             "identity = iqn.2026-11.test:Tool\nrelative-target-port = 4\n"
+             "peer-uids = 0\n");
+    g_autoptr(Config) c = config_new();
+    g_autofree char *line = NULL;
+    GError *error = NULL;
+    ListenerConfig l;
+
+    if (!config_load_file(c, path, &error)) {
+        fail_msg("%s", error->message);
+    }
+    assert_true(config_finish(c, NULL));
+    config_to_listener(socket_at(c, 0), &l);
+    assert_int_equal(l.identity, IDENTITY_CLIENT);
+    assert_int_equal(l.rtpi, 1);
+    config_to_listener(socket_at(c, 1), &l);
+    assert_int_equal(l.identity, IDENTITY_FIXED);
+    assert_string_equal(l.initiator.name, "iqn.2026-11.test:tool");
+    assert_int_equal(l.rtpi, 4);
+    assert_ptr_equal(l.peers.uids, socket_at(c, 1)->peers.uids);
+    line = config_describe_socket(socket_at(c, 1));
+    assert_string_equal(line, "/tmp/tools.sock (initiator "
+                              "iqn.2026-11.test:tool, relative target port "
+                              "4)");
+    testutil_rmtree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -337,6 +440,8 @@ int main(void)
         cmocka_unit_test(test_example_file),
         cmocka_unit_test(test_example_file_uncommented),
         cmocka_unit_test(test_finish_errors),
+        cmocka_unit_test(test_server_options_every_setting),
+        cmocka_unit_test(test_listener_from_socket),
     };
 
     return TESTUTIL_RUN("config", tests, NULL, NULL);
