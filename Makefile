@@ -32,7 +32,7 @@ INSTALL    ?= install
 CFLAGS     ?= -O2 -g
 GLIB_COMPILE_RESOURCES ?= glib-compile-resources
 
-PKGS      := glib-2.0 gio-2.0 sqlite3
+PKGS      := glib-2.0 gio-2.0 sqlite3 libpq
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 # Only softpr builds JSON (tools/tojson.c).
