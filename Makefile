@@ -65,8 +65,11 @@ LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
 	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \
-	src/preload_scsi.c src/preload_match.c src/preload_pr.c
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
+	src/preload_scsi.c src/preload_match.c src/preload_pr.c \
+	src/store_pg.c src/store_pg_conn.c src/store_pg_schema.c \
+	src/store_pg_state.c src/store_pg_report.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o \
+	$(BUILD)/gen/pg-schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
 	$(wildcard tests/unit/test_*.c))
@@ -98,7 +101,21 @@ $(BUILD)/gen/schema-resources.h: schema/schema.gresource.xml
 $(BUILD)/gen/schema-resources.o: $(BUILD)/gen/schema-resources.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(BUILD)/src/%.o: src/%.c $(BUILD)/gen/schema-resources.h
+# The PostgreSQL backend's migrations (schema/pg), compiled in apart.
+$(BUILD)/gen/pg-schema-resources.c: schema/pg/pg.gresource.xml $(wildcard schema/pg/*.sql)
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema/pg --generate-source \
+		--c-name softpr_pg_schema --target=$@ $<
+
+$(BUILD)/gen/pg-schema-resources.h: schema/pg/pg.gresource.xml
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema/pg --generate-header \
+		--c-name softpr_pg_schema --target=$@ $<
+
+$(BUILD)/gen/pg-schema-resources.o: $(BUILD)/gen/pg-schema-resources.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/src/%.o: src/%.c $(BUILD)/gen/schema-resources.h $(BUILD)/gen/pg-schema-resources.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softprd\" -c -o $@ $<
 
