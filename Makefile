@@ -61,7 +61,12 @@ ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE -DG_LOG_USE_STRUCTURED=1 \
 ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 
 LIB_SRCS := src/error.c src/scsi.c src/wire.c src/tid.c src/engine.c src/cdb.c \
-	src/store.c src/config.c src/log.c src/identity.c src/command.c \
+	src/store.c src/store_group.c src/store_vm.c \
+	src/store_report.c src/store_check.c src/store_sqlite.c \
+	src/store_sqlite_schema.c src/store_sqlite_state.c \
+	src/store_sqlite_history.c src/store_sqlite_vm.c \
+	src/store_sqlite_report.c src/store_sqlite_backup.c \
+	src/config.c src/log.c src/identity.c src/command.c \
 	src/server.c src/systemd.c src/pidfile.c src/privs.c src/client.c \
 	src/fscheck.c src/admin.c src/passthrough.c src/writer.c \
 	src/dbcheck.c src/sockfile.c src/defaults.c src/vpd.c \

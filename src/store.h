@@ -420,4 +420,8 @@ bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
 /* The path the store was opened with. */
 const char *store_path(const Store *store);
 
+/* For logs: the backend and the database it serves, e.g.
+ * "sqlite /var/lib/softpr/pr.db (journal delete)"; g_free() it. */
+char *store_describe(const Store *store);
+
 #endif /* SOFTPR_STORE_H */

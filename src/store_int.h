@@ -200,6 +200,17 @@ struct Store {
     GRand *rand;       /* jitter for lock retries, so hosts do not collide */
 };
 
+/*
+ * store_group.c: take @store's group turn, waiting at most until
+ * store->deadline (a turn that is free is taken even after it); fails
+ * with SOFTPR_ERROR_BUSY.  Without a group, or when @store holds it
+ * already, there is nothing to take.  Asserts that this thread holds no
+ * other turn: nested turns deadlock when two threads nest them in turn.
+ */
+bool store_turn_take(Store *store, GError **error);
+/* Give @store's turn back, if it holds it. */
+void store_turn_give(Store *store);
+
 /* Seconds since the epoch, as every backend records times. */
 gint64 store_now_seconds(void);
 
