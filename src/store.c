@@ -11,12 +11,14 @@
 #include "store_int.h"
 
 #include "error.h"
+#include "store_pg.h"
 
 /* How long a commit may wait past the command's lock deadline. */
 #define COMMIT_GRACE_US (250 * 1000)
 
 /* Asked in order; the last takes every path left. */
 static const StoreBackend *const backends[] = {
+    &store_pg_backend,
     &store_sqlite_backend,
 };
 

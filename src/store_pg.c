@@ -153,7 +153,6 @@ static bool pg_begin(Store *store, bool write, gint64 deadline,
 {
     StoreConn *conn = store->conn;
 
-    conn->deadline = deadline;
     conn->write = false;
     conn->savepoint = false;
     for (int attempt = 0;; attempt++) {
@@ -215,7 +214,7 @@ static int outcome_lookup(Store *store, int old_pid, const char *old_started,
             if (!alive) {
                 break;
             }
-            if (g_get_monotonic_time() > conn->deadline) {
+            if (g_get_monotonic_time() > store->deadline) {
                 set_busy(store, error, "resolving a COMMIT",
                          "the lost connection's backend is still running");
                 return -1;
@@ -247,14 +246,14 @@ static bool resolve_commit(Store *store, int old_pid, const char *old_started,
 {
     StoreConn *conn = store->conn;
     g_autofree char *id = g_strdup(conn->outcome_id);
-    gint64 until = MAX(conn->deadline, g_get_monotonic_time()) +
+    gint64 until = MAX(store->deadline, g_get_monotonic_time()) +
                    RESOLVE_GRACE_US;
     unsigned pause_ms = BACKOFF_MIN_MS;
 
     while (g_get_monotonic_time() < until) {
         g_autoptr(GError) local = NULL;
 
-        conn->deadline = until;
+        store->deadline = until;
         if (store_pg_connect(store, until, &local)) {
             int found = outcome_lookup(store, old_pid, old_started, id, &local);
             if (found == 1) {

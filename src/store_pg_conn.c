@@ -212,7 +212,7 @@ PGresult *store_pg_exec(Store *store, const char *what, const char *sql,
         sent = PQsendQueryParams(conn->pg, sql, n, types, values, lengths,
                                  formats, 0);
     }
-    PGresult *res = sent ? collect(conn->pg, conn->deadline + EXEC_GRACE_US)
+    PGresult *res = sent ? collect(conn->pg, store->deadline + EXEC_GRACE_US)
                          : NULL;
     ExecStatusType st = PQresultStatus(res);
     if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
@@ -243,6 +243,15 @@ bool store_pg_run(Store *store, const char *what, const char *sql, int n,
     return res != NULL;
 }
 
+/* Server notices (a backend ended at shutdown, ...) go to the log at
+ * debug level instead of libpq's stderr. */
+static void log_notice(void *arg, const char *message)
+{
+    g_autofree char *line = g_strstrip(g_strdup(message));
+
+    g_debug("PostgreSQL: %s", line);
+}
+
 /* libpq's asynchronous connect, polled until @deadline. */
 static PGconn *connect_until(Store *store, gint64 deadline, GError **error)
 {
@@ -270,6 +279,7 @@ static PGconn *connect_until(Store *store, gint64 deadline, GError **error)
         return NULL;
     }
     PQsetnonblocking(pg, 1);
+    PQsetNoticeProcessor(pg, log_notice, NULL);
     return pg;
 }
 
@@ -282,7 +292,6 @@ bool store_pg_connect(Store *store, gint64 deadline, GError **error)
     if (conn->pg == NULL) {
         return false;
     }
-    conn->deadline = deadline;
     /* GOOD only once the commit is durable on the server (and on a
      * synchronous standby when the server has one). */
     PGresult *res = store_pg_exec(

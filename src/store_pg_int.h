@@ -21,7 +21,6 @@ struct StoreConn {
     bool create;         /* the schema may be created */
     bool write;          /* the open transaction is a write one */
     bool savepoint;      /* a savepoint is open */
-    gint64 deadline;     /* the open transaction's (monotonic us) */
     char outcome_id[40]; /* the open write transaction's command id */
     /* Reconnection: not before next_attempt (monotonic us), waiting
      * backoff_ms more after each failure (100 ms .. 5 s). */
@@ -41,7 +40,7 @@ struct StoreConn {
  * SQL NULL; @binary[i] marks a bytea sent as raw bytes with length
  * @lengths[i]; @types[i] declares a type, 0 or NULL: as the SQL uses
  * it), waiting for the answer until
- * store->conn->deadline.  Returns the result (PQclear() it) when it is
+ * store->deadline.  Returns the result (PQclear() it) when it is
  * PGRES_COMMAND_OK or PGRES_TUPLES_OK; else NULL with @error set: BUSY
  * for a lock or statement timeout, a deadlock, a serialization failure
  * or a lost connection (which is then dropped), IO otherwise.

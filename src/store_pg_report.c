@@ -285,7 +285,7 @@ static bool dump_lu_parts(Store *store, const StoreFilter *filter,
         /* The holder, whatever the filter: the reservation is the LU's. */
         "SELECT " REG_COLUMNS " FROM registration r WHERE r.lu_id = $4 AND "
         "r.holder = 1 ORDER BY r.id LIMIT 1",
-        "SELECT u.initiator_name, u.rtpi, u.asc, u.ascq, u.raised_at FROM "
+        "SELECT u.initiator_name, u.rtpi, u.\"asc\", u.ascq, u.raised_at FROM "
         "unit_attention u WHERE u.lu_id = $4 AND ($2::text IS NULL OR "
         "u.initiator_name ~* $2) ORDER BY u.id",
     };
@@ -421,7 +421,7 @@ static const char sql_history[] =
     "SELECT h.id, h.at_ms, h.host, h.origin, h.lu_name, h.initiator_name, "
     "h.action, h.service_action IS NOT NULL, h.type, h.scope, h.key, "
     "h.sa_key, h.spec_i_pt, h.all_tg_pt, h.aptpl, h.unreg, h.status, "
-    "h.sense_key, h.asc, h.ascq, h.generation, h.detail, h.rtpi, "
+    "h.sense_key, h.\"asc\", h.ascq, h.generation, h.detail, h.rtpi, "
     "h.service_action, h.move_rtpi FROM (SELECT * FROM history h WHERE "
     "($1::text IS NULL OR h.lu_name ~ $1 OR EXISTS (SELECT 1 FROM lu JOIN "
     "lu_seen s ON s.lu_id = lu.id WHERE lu.name = h.lu_name AND "

@@ -125,7 +125,7 @@ static bool load_uas(Store *store, const char *name, gint64 lu_id,
     store_pg_param_int(&p, lu_id);
     PGresult *res = store_pg_exec_params(
         store, "reading unit attentions",
-        "SELECT initiator, rtpi, asc, ascq FROM unit_attention "
+        "SELECT initiator, rtpi, \"asc\", ascq FROM unit_attention "
         "WHERE lu_id = $1 ORDER BY id",
         &p, error);
     store_pg_params_clear(&p);
@@ -366,14 +366,14 @@ static bool write_ua(Store *store, gint64 lu_id, const PrUnitAttention *ua,
     if (!add) {
         return run_params(store, "removing a unit attention",
                           "DELETE FROM unit_attention WHERE lu_id = $1 AND "
-                          "initiator = $2 AND rtpi = $3 AND asc = $4 AND "
+                          "initiator = $2 AND rtpi = $3 AND \"asc\" = $4 AND "
                           "ascq = $5",
                           &p, error);
     }
     store_pg_param_int(&p, store_now_seconds());
     return run_params(store, "queueing a unit attention",
                       "INSERT INTO unit_attention (lu_id, initiator, "
-                      "initiator_name, rtpi, asc, ascq, raised_at) VALUES "
+                      "initiator_name, rtpi, \"asc\", ascq, raised_at) VALUES "
                       "($1, $2, $3, $4, $5, $6, $7)",
                       &p, error);
 }
@@ -526,7 +526,7 @@ bool store_pg_history_add(Store *store, const char *lu_name,
         "INSERT INTO history (at_ms, host, origin, lu_name, initiator, "
         "initiator_name, rtpi, action, service_action, type, scope, key, "
         "sa_key, spec_i_pt, all_tg_pt, aptpl, unreg, move_rtpi, status, "
-        "sense_key, asc, ascq, generation, detail) VALUES ($1, $2, $3, $4, "
+        "sense_key, \"asc\", ascq, generation, detail) VALUES ($1, $2, $3, $4, "
         "$5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, "
         "$19, $20, $21, $22, $23, $24) RETURNING id",
         &p, error);

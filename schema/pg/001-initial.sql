@@ -52,16 +52,17 @@ CREATE TABLE registration (
     UNIQUE (lu_id, initiator, rtpi)
 );
 
+-- ("asc" is quoted: a reserved word in PostgreSQL.)
 CREATE TABLE unit_attention (
     id              BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     lu_id           BIGINT NOT NULL REFERENCES lu (id) ON DELETE CASCADE,
     initiator       BYTEA NOT NULL,
     initiator_name  TEXT NOT NULL,
     rtpi            INTEGER NOT NULL CHECK (rtpi BETWEEN 0 AND 65535),
-    asc             INTEGER NOT NULL,
+    "asc"           INTEGER NOT NULL,
     ascq            INTEGER NOT NULL,
     raised_at       BIGINT NOT NULL,
-    UNIQUE (lu_id, initiator, rtpi, asc, ascq)
+    UNIQUE (lu_id, initiator, rtpi, "asc", ascq)
 );
 
 -- The initiator names given to VMs: a VM's nexus follows the VM, keyed
@@ -102,7 +103,7 @@ CREATE TABLE history (
     move_rtpi       INTEGER,            -- REGISTER AND MOVE
     status          INTEGER NOT NULL,   -- SCSI status
     sense_key       INTEGER,
-    asc             INTEGER,
+    "asc"           INTEGER,
     ascq            INTEGER,
     generation      BIGINT NOT NULL,
     detail          TEXT
