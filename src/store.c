@@ -34,6 +34,22 @@ const StoreBackend *store_backend_for(const char *path)
     return backends[i];
 }
 
+bool store_path_is_file(const char *path)
+{
+    return store_backend_for(path) == &store_sqlite_backend;
+}
+
+char *store_path_for_logs(const char *path)
+{
+    return store_path_is_file(path) ? g_strdup(path)
+                                    : store_pg_describe_conninfo(path);
+}
+
+void store_scrub_password(char *arg)
+{
+    store_pg_scrub_password(arg);
+}
+
 gint64 store_now_seconds(void)
 {
     return g_get_real_time() / G_USEC_PER_SEC;

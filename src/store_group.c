@@ -22,7 +22,7 @@ StoreGroup *store_group_new(const char *path)
     group->path = g_strdup(path);
     g_mutex_init(&group->lock);
     g_cond_init(&group->free);
-    if (stat(path, &st) == 0) {
+    if (store_path_is_file(path) && stat(path, &st) == 0) {
         group->dev = st.st_dev;
         group->ino = st.st_ino;
     }
@@ -34,6 +34,11 @@ bool store_group_check(StoreGroup *group, guint *generation, GError **error)
     struct stat st;
     bool replaced;
 
+    /* A server's database cannot be replaced under its connections. */
+    if (!store_path_is_file(group->path)) {
+        *generation = (guint)g_atomic_int_get(&group->generation);
+        return true;
+    }
     if (stat(group->path, &st) != 0) {
         int err = errno;
 

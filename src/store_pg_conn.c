@@ -73,9 +73,10 @@ void store_pg_scrub_password(char *arg)
     if (arg == NULL) {
         return;
     }
-    if (g_str_has_prefix(arg, "postgresql://") ||
-        g_str_has_prefix(arg, "postgres://")) {
-        char *auth = strstr(arg, "://") + 3;
+    /* postgresql://user:PASSWORD@host, also inside "--db=..." */
+    char *scheme = strstr(arg, "://");
+    if (scheme != NULL && (g_strstr_len(arg, scheme - arg, "postgres"))) {
+        char *auth = scheme + 3;
         char *at = strchr(auth, '@');
         char *colon = strchr(auth, ':');
         char *slash = strchr(auth, '/');
