@@ -1,10 +1,12 @@
 /*
- * admin: administrative changes as store transactions around the engine.
+ * admin: administrative changes as store transactions around the engine,
+ * each one CommandChange (command.h) in its own write transaction.
  */
 #include "admin.h"
 
 #include <string.h>
 
+#include "command.h"
 #include "error.h"
 #include "scsi.h"
 
@@ -56,67 +58,87 @@ static char *describe(const AdminOutcome *o)
         o->lost_after && !o->lost_before ? "; PR information marked lost" : "");
 }
 
+/* What an administrator's change needs besides the state. */
+typedef struct AdminRun {
+    AdminAction action;
+    const TransportId *initiator;
+    AdminOutcome *outcome;
+    char *detail; /* the history's free text */
+} AdminRun;
+
+/* The engine on the change's copy of the state (CommandChange.run). */
+static void admin_run(CommandChange *change)
+{
+    AdminRun *run = change->data;
+    AdminOutcome *o = run->outcome;
+    const PrState *before = change->before;
+    const PrState *state = change->after;
+
+    apply(run->action, run->initiator, change->after);
+    o->generation_before = before->generation;
+    o->generation_after = state->generation;
+    o->registrations_before = before->regs->len;
+    o->registrations_after = state->regs->len;
+    o->type_before = before->res_type;
+    o->type_after = state->res_type;
+    o->lost_before = before->info_lost;
+    o->lost_after = state->info_lost;
+    o->changed = !pr_state_equal(before, state);
+    change->changed = o->changed;
+    /* Forgetting sweeps every LU, marking may be repeated over a glob:
+     * only the LUs they changed are news. */
+    change->record = o->changed || (run->action != ADMIN_FORGET &&
+                                    run->action != ADMIN_MARK_LOST);
+    g_free(run->detail);
+    run->detail = describe(o);
+    change->entry = (StoreHistoryEntry){
+        .origin = "softpr",
+        .action = action_names[run->action],
+        .initiator = run->initiator,
+        .status = SCSI_STATUS_GOOD,
+        .generation = state->generation,
+        .detail = run->detail,
+    };
+}
+
 static bool run(Store *store, AdminAction action, const char *lu_name,
                 const TransportId *initiator, gint64 deadline,
                 AdminOutcome *outcome, GError **error)
 {
     StoreLuInfo lu = {.name = lu_name};
-    g_autoptr(PrState) state = pr_state_new();
-    g_autoptr(PrState) before = NULL;
-    g_autofree char *detail = NULL;
-    StoreHistoryEntry entry = {
-        .origin = "softpr",
-        .action = action_names[action],
+    AdminRun data = {
+        .action = action,
         .initiator = initiator,
-        .status = SCSI_STATUS_GOOD,
+        .outcome = outcome,
     };
-    gint64 lu_id = 0;
-    bool stale = false;
+    CommandChange change = {.lu = &lu, .run = admin_run, .data = &data};
+    bool ok = false;
 
     memset(outcome, 0, sizeof(*outcome));
     if (!store_begin(store, true, deadline, error)) {
         return false;
     }
-    if (!store_load_state(store, &lu, state, &lu_id, &stale, error)) {
-        goto fail;
+    if (!command_change_run(store, &change, error)) {
+        goto out;
     }
-    if (lu_id == 0) {
+    if (change.lu_id == 0) {
+        memset(outcome, 0, sizeof(*outcome));
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_NOT_FOUND,
                     "no logical unit named %s in %s", lu_name,
                     store_path(store));
-        goto fail;
+        goto out;
     }
-    before = pr_state_copy(state);
-    apply(action, initiator, state);
-    outcome->generation_before = before->generation;
-    outcome->generation_after = state->generation;
-    outcome->registrations_before = before->regs->len;
-    outcome->registrations_after = state->regs->len;
-    outcome->type_before = before->res_type;
-    outcome->type_after = state->res_type;
-    outcome->lost_before = before->info_lost;
-    outcome->lost_after = state->info_lost;
-    outcome->changed = !pr_state_equal(before, state);
-    if ((action == ADMIN_FORGET || action == ADMIN_MARK_LOST) &&
-        !outcome->changed) {
-        /* Forgetting sweeps every LU, marking may be repeated over a
-         * glob: only the LUs they changed are news. */
-        store_rollback(store);
-        return true;
+    if (!command_change_needs_write(&change)) {
+        ok = true;
+        goto out;
     }
-    detail = describe(outcome);
-    entry.generation = state->generation;
-    entry.detail = detail;
-    if ((outcome->changed &&
-         !store_save_state(store, lu_id, &lu, before, state, error)) ||
-        !store_add_history(store, lu_name, &entry, error) ||
-        !store_commit(store, error)) {
-        goto fail;
-    }
-    return true;
-fail:
+    ok = command_change_write(store, &change, error) &&
+         store_commit(store, error);
+out:
     store_rollback(store);
-    return false;
+    command_change_clear(&change);
+    g_free(data.detail);
+    return ok;
 }
 
 bool admin_power_cycle(Store *store, const char *lu_name, gint64 deadline,

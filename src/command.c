@@ -41,6 +41,23 @@ static const char *action_name(const uint8_t *cdb)
                : engine_out_action_name(cdb[1] & 0x1f);
 }
 
+/* The sense key and additional sense code of fixed-format sense data
+ * (SPC-4 4.5.3), for the log. */
+typedef struct SenseCodes {
+    uint8_t key;
+    uint8_t asc;
+    uint8_t ascq;
+} SenseCodes;
+
+static SenseCodes sense_codes(const uint8_t *sense)
+{
+    return (SenseCodes){
+        .key = sense[2] & 0x0f,
+        .asc = sense[12],
+        .ascq = sense[13],
+    };
+}
+
 static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
                         const uint8_t *cdb, const PrResult *result)
 {
@@ -55,11 +72,13 @@ static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
     who = tid_to_string(&nexus->initiator);
 
     if (result->status == SCSI_STATUS_CHECK_CONDITION) {
+        SenseCodes codes = sense_codes(result->sense);
+
         g_log_structured(
             G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name, "SOFTPR_INITIATOR", who,
             "MESSAGE", "LU %s: %s from %s: CHECK CONDITION %s, %s", lu->name,
-            action_name(cdb), who, scsi_sense_key_name(result->sense[2]),
-            scsi_asc_name(result->sense[12], result->sense[13]));
+            action_name(cdb), who, scsi_sense_key_name(codes.key),
+            scsi_asc_name(codes.asc, codes.ascq));
     } else {
         g_log_structured(G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name,
                          "SOFTPR_INITIATOR", who, "MESSAGE",
@@ -68,27 +87,115 @@ static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
     }
 }
 
-/* Record PR OUT @request from @nexus, answered with @result. */
-static bool record_history(Store *store, const PrNexus *nexus,
-                           const StoreLuInfo *lu, const CommandRequest *request,
-                           const PrResult *result, const PrState *state,
-                           GError **error)
+/* ------------------------------------------------------------------ */
+/* One change: load, run, write                                        */
+/* ------------------------------------------------------------------ */
+
+bool command_change_run(Store *store, CommandChange *change, GError **error)
 {
-    PrOutFields fields;
-    StoreHistoryEntry entry = {
+    change->lu_id = 0;
+    change->stale = false;
+    change->changed = false;
+    change->record = false;
+    if (change->known != NULL) {
+        /* Written by this transaction: where it is seen is recorded. */
+        change->before = pr_state_copy(change->known);
+        change->lu_id = change->known_id;
+    } else {
+        change->before = pr_state_new();
+        if (!store_load_state(store, change->lu, change->before,
+                              &change->lu_id, &change->stale, error)) {
+            return false;
+        }
+    }
+    change->after = pr_state_copy(change->before);
+    change->run(change);
+    return true;
+}
+
+bool command_change_needs_write(const CommandChange *change)
+{
+    return change->changed || change->stale || change->record;
+}
+
+bool command_change_write(Store *store, CommandChange *change, GError **error)
+{
+    /* A state unchanged is written only to record where the LU is seen
+     * now, when the database has not seen it here. */
+    if (change->changed || change->stale) {
+        if (!store_save_state(store, change->lu_id, change->lu, change->before,
+                              change->after, error)) {
+            return false;
+        }
+    }
+    if (change->record) {
+        if (!store_add_history(store, change->lu->name, &change->entry,
+                               error)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+bool command_apply_change(Store *store, CommandChange *change, GError **error)
+{
+    if (!command_change_run(store, change, error)) {
+        return false;
+    }
+    if (!command_change_needs_write(change)) {
+        return true;
+    }
+    return command_change_write(store, change, error);
+}
+
+void command_change_clear(CommandChange *change)
+{
+    g_clear_pointer(&change->before, pr_state_free);
+    g_clear_pointer(&change->after, pr_state_free);
+}
+
+/* ------------------------------------------------------------------ */
+/* softprd's commands                                                  */
+/* ------------------------------------------------------------------ */
+
+/* What a command's change needs besides the state. */
+typedef struct CommandRun {
+    const PrConfig *pr;
+    const CommandItem *item;
+    bool history; /* the store records history */
+    PrOutFields fields; /* the PR OUT command, for its history entry */
+} CommandRun;
+
+/* The engine on the command's copy of the state (CommandChange.run). */
+static void command_run(CommandChange *change)
+{
+    CommandRun *run = change->data;
+    const CommandItem *item = run->item;
+    const CommandRequest *request = item->request;
+    const PrResult *result = item->result;
+
+    engine_execute(run->pr, item->nexus, request->cdb, request->data,
+                   request->data_len, change->after, item->result);
+    change->changed = result->changed;
+    /* Every PR OUT that reaches the database is in the history. */
+    change->record = request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
+                     run->history;
+    if (!change->record) {
+        return;
+    }
+    engine_out_fields(request->cdb, request->data, request->data_len,
+                      &run->fields);
+    change->entry = (StoreHistoryEntry){
         .origin = "softprd",
-        .initiator = &nexus->initiator,
-        .rtpi = nexus->rtpi,
-        .fields = &fields,
+        .action = engine_out_action_name(run->fields.service_action),
+        .initiator = &item->nexus->initiator,
+        .rtpi = item->nexus->rtpi,
+        .fields = &run->fields,
         .status = result->status,
         .sense = result->status == SCSI_STATUS_CHECK_CONDITION ? result->sense
                                                                : NULL,
-        .generation = state->generation,
+        .generation = change->after->generation,
     };
-
-    engine_out_fields(request->cdb, request->data, request->data_len, &fields);
-    entry.action = engine_out_action_name(fields.service_action);
-    return store_add_history(store, lu->name, &entry, error);
 }
 
 /*
@@ -101,58 +208,23 @@ typedef struct GroupLu {
     PrState *state; /* as written; NULL: load it */
 } GroupLu;
 
-/*
- * Run @item inside the open transaction and, when @write, write what it
- * changed (and its history).  @lu, when not NULL, holds the LU's state
- * as the transaction has it (used instead of loading it when known) and
- * receives the state the command leaves in *@after with its row id, for
- * the caller to keep once the command's changes are kept.  Returns false
- * with @error when the store failed.  Without @write, sets *@need_write
- * when the command has something to write, and writes nothing.
- */
-static bool apply(Store *store, const PrConfig *pr, const CommandItem *item,
-                  const GroupLu *lu, bool write, bool *need_write,
-                  GroupLu *after, GError **error)
+/* The change @item makes, on @lu's state as the transaction has it. */
+static void command_change_init(CommandChange *change, CommandRun *run,
+                                Store *store, const PrConfig *pr,
+                                const CommandItem *item, const GroupLu *lu)
 {
-    const CommandRequest *request = item->request;
-    g_autoptr(PrState) state = NULL;
-    g_autoptr(PrState) before = NULL;
-    gint64 lu_id = 0;
-    bool stale = false;
-    /* Every PR OUT that reaches the database is in the history. */
-    bool record = request->cdb[0] == SCSI_OP_PERSISTENT_RESERVE_OUT &&
-                  store_history_enabled(store);
-
-    *need_write = false;
-    if (lu != NULL && lu->state != NULL) {
-        /* Written by this transaction: where it is seen is recorded. */
-        state = pr_state_copy(lu->state);
-        lu_id = lu->id;
-    } else {
-        state = pr_state_new();
-        if (!store_load_state(store, item->lu, state, &lu_id, &stale, error)) {
-            return false;
-        }
-    }
-    before = pr_state_copy(state);
-    engine_execute(pr, item->nexus, request->cdb, request->data,
-                   request->data_len, state, item->result);
-    /* Write when the state changed, to record where the LU is seen now
-     * when the database has not seen it here, or for the history. */
-    *need_write = item->result->changed || stale || record;
-    if (write && *need_write &&
-        !(((!item->result->changed && !stale) ||
-           store_save_state(store, lu_id, item->lu, before, state, error)) &&
-          (!record || record_history(store, item->nexus, item->lu, request,
-                                     item->result, state, error)))) {
-        return false;
-    }
-    if (after != NULL && lu_id != 0) {
-        /* A new LU's row id is not known here: the next command loads. */
-        after->id = lu_id;
-        after->state = g_steal_pointer(&state);
-    }
-    return true;
+    *run = (CommandRun){
+        .pr = pr,
+        .item = item,
+        .history = store_history_enabled(store),
+    };
+    *change = (CommandChange){
+        .lu = item->lu,
+        .known = lu != NULL ? lu->state : NULL,
+        .known_id = lu != NULL ? lu->id : 0,
+        .run = command_run,
+        .data = run,
+    };
 }
 
 /*
@@ -165,14 +237,19 @@ static bool read_attempt(Store *store, const PrConfig *pr,
                          const CommandItem *item, bool *need_write)
 {
     g_autoptr(GError) error = NULL;
+    CommandChange change;
+    CommandRun run;
     bool ok;
 
     if (!store_begin(store, false, item->request->deadline, &error)) {
         command_store_failure(item->result, error, item->lu->name);
         return false;
     }
-    ok = apply(store, pr, item, NULL, false, need_write, NULL, &error);
+    command_change_init(&change, &run, store, pr, item, NULL);
+    ok = command_change_run(store, &change, &error);
     store_rollback(store);
+    *need_write = ok && command_change_needs_write(&change);
+    command_change_clear(&change);
     if (!ok) {
         command_store_failure(item->result, error, item->lu->name);
     }
@@ -275,6 +352,54 @@ static GroupLu *group_lu(GroupLu *lus, size_t *n_lus, const char *name)
     return &lus[(*n_lus)++];
 }
 
+/*
+ * Run @item in the group's transaction as a unit (its own savepoint),
+ * on @lu's state as the transaction has it, which it then updates.
+ * Returns true when its changes are kept; else they are undone and
+ * @error says why.
+ */
+static bool group_apply(Store *store, const PrConfig *pr,
+                        const CommandItem *item, GroupLu *lu, GError **error)
+{
+    CommandChange change;
+    CommandRun run;
+    bool ok;
+
+    if (!store_in_transaction(store)) {
+        /* An earlier command's I/O error ended the transaction. */
+        g_set_error_literal(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                            "the transaction was rolled back");
+        return false;
+    }
+    command_change_init(&change, &run, store, pr, item, lu);
+    ok = store_savepoint(store, error) &&
+         command_apply_change(store, &change, error) &&
+         store_savepoint_release(store, error);
+    if (!ok) {
+        /* Undone: the LU's state is what it was before. */
+        store_savepoint_rollback(store);
+    } else if (change.lu_id != 0) {
+        /* A new LU's row id is not known here: the next command loads. */
+        g_clear_pointer(&lu->state, pr_state_free);
+        lu->state = g_steal_pointer(&change.after);
+        lu->id = change.lu_id;
+    }
+    command_change_clear(&change);
+    return ok;
+}
+
+/* Commit the group's transaction; @error when it is lost. */
+static void group_commit(Store *store, GError **error)
+{
+    if (!store_in_transaction(store)) {
+        g_set_error_literal(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                            "the transaction was rolled back by an I/O "
+                            "error");
+        return;
+    }
+    store_commit(store, error);
+}
+
 void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                            size_t n)
 {
@@ -286,52 +411,26 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
     size_t i;
 
     for (i = 0; i < n; i++) {
-        const CommandRequest *request = items[i].request;
-
         pr_result_status(items[i].result, SCSI_STATUS_GOOD);
-        done[i] = command_refuse_read_only(request, items[i].result);
+        done[i] = command_refuse_read_only(items[i].request, items[i].result);
     }
     if (group_begin(store, items, done, n)) {
         for (i = 0; i < n; i++) {
             g_autoptr(GError) error = NULL;
-            GroupLu *lu;
-            GroupLu after = {NULL, 0, NULL};
-            bool need_write;
 
             if (done[i]) {
                 continue;
             }
-            lu = group_lu(lus, &n_lus, items[i].lu->name);
-            if (!store_in_transaction(store)) {
-                /* An earlier command's I/O error ended the transaction. */
-                g_set_error_literal(&error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
-                                    "the transaction was rolled back");
-            } else if (store_savepoint(store, &error) &&
-                       apply(store, pr, &items[i], lu, true, &need_write,
-                             &after, &error) &&
-                       store_savepoint_release(store, &error)) {
-                applied[i] = true;
-                if (after.state != NULL) {
-                    g_clear_pointer(&lu->state, pr_state_free);
-                    lu->state = after.state;
-                    lu->id = after.id;
-                }
-                continue;
-            } else {
-                /* Undone: the LU's state is what it was before. */
-                g_clear_pointer(&after.state, pr_state_free);
-                store_savepoint_rollback(store);
+            applied[i] = group_apply(store, pr, &items[i],
+                                     group_lu(lus, &n_lus, items[i].lu->name),
+                                     &error);
+            if (!applied[i]) {
+                command_store_failure(items[i].result, error,
+                                      items[i].lu->name);
+                done[i] = true;
             }
-            command_store_failure(items[i].result, error, items[i].lu->name);
-            done[i] = true;
         }
-        if (!store_in_transaction(store)) {
-            g_set_error_literal(&commit_error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
-                                "the transaction was rolled back by an I/O "
-                                "error");
-        } else {
-            store_commit(store, &commit_error);
-        }
+        group_commit(store, &commit_error);
     }
     for (i = 0; i < n_lus; i++) {
         g_clear_pointer(&lus[i].state, pr_state_free);

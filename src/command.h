@@ -70,6 +70,63 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                            size_t n);
 
 /*
+ * One change to one logical unit's PR state, the sequence every writer
+ * follows inside an open transaction: load the state (or take the one
+ * the transaction has already), let @run change a copy (the engine),
+ * then write what differs and the history entry.  softprd's commands
+ * (command_execute*) and an administrator's changes (admin.c) both go
+ * through it; the transaction around it (begin, savepoints, commit) is
+ * the caller's.
+ */
+typedef struct CommandChange CommandChange;
+struct CommandChange {
+    /* In. */
+    const StoreLuInfo *lu;
+    const PrState *known; /* the LU's state in this transaction, or NULL */
+    gint64 known_id;      /* its row id, with @known */
+    /*
+     * The change itself, applied to @after: pure, no store access.  It
+     * sets @changed when the state differs, and @record with @entry
+     * when the change belongs in the audit history (whatever @entry
+     * points to must outlive command_change_write()).
+     */
+    void (*run)(CommandChange *change);
+    void *data; /* for @run */
+    /* Out: set by command_change_run() and @run. */
+    gint64 lu_id; /* 0: the LU is not in the database */
+    bool stale;   /* the database last saw the LU elsewhere */
+    PrState *before;
+    PrState *after;
+    bool changed;
+    bool record;
+    StoreHistoryEntry entry;
+};
+
+/*
+ * Load @change->lu's state (unless @change->known gives it) and run the
+ * change on a copy; writes nothing.  Must run inside a transaction.
+ * Fails with the store's error.
+ */
+bool command_change_run(Store *store, CommandChange *change, GError **error);
+
+/* Whether the change has anything to write: a changed state, where the
+ * LU is seen now, or a history entry. */
+bool command_change_needs_write(const CommandChange *change);
+
+/*
+ * Write what command_change_run() found: the state when it changed or
+ * the LU was seen somewhere new, then the history entry when there is
+ * one.  Must run inside a write transaction.
+ */
+bool command_change_write(Store *store, CommandChange *change, GError **error);
+
+/* command_change_run(), then command_change_write() when needed. */
+bool command_apply_change(Store *store, CommandChange *change, GError **error);
+
+/* Free what command_change_run() allocated. */
+void command_change_clear(CommandChange *change);
+
+/*
  * qemu-pr-helper's rule, in every mode: a PR OUT through a descriptor
  * opened read-only is not run and is answered CHECK CONDITION, ILLEGAL
  * REQUEST, INVALID COMMAND OPERATION CODE (05/20/00).  Returns true

@@ -36,7 +36,7 @@ const StoreBackend *store_backend_for(const char *path)
 
 bool store_path_is_file(const char *path)
 {
-    return store_backend_for(path) == &store_sqlite_backend;
+    return store_backend_for(path)->is_file;
 }
 
 char *store_path_for_logs(const char *path)

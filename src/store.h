@@ -1,12 +1,24 @@
 /*
- * store: persistent reservation state in one sqlite file.
+ * store: persistent reservation state, the one API the rest of softpr
+ * uses to reach the database (only the store speaks SQL).
  *
- * The only module that speaks SQL.  It opens and checks the database
- * (application id, schema version, journal mode), applies the numbered
- * migrations under schema/, and loads and saves one logical unit's PR
- * state inside a transaction whose lock wait is bounded.  The interface
- * is narrow on purpose: begin, load, save, commit, rollback, so that
- * another backend can implement it without touching the engine.
+ * What it exports, by job:
+ *  - opening: store_open()/store_open_until() check the database and
+ *    migrate its schema; store_close(), store_path(), store_describe();
+ *  - StoreGroup: the turn a process's connections take on one database
+ *    and following the file when it is replaced (store_group_*);
+ *  - transactions: store_begin/commit/rollback, store_in_transaction,
+ *    and per-command savepoints for group commit (store_savepoint*);
+ *  - LU state: store_load_state/store_save_state, store_lu_paths_here;
+ *  - the audit history: store_add_history, store_history_enabled;
+ *  - the VM initiator registry: store_vm_initiator, store_forget_vm;
+ *  - reports for the tool, as neutral rows the tool formats:
+ *    store_dump, store_history, store_lu_names;
+ *  - checks: store_check_integrity, store_check_writable, store_backup.
+ *
+ * Underneath, a backend (src/store_int.h, StoreBackend) does the
+ * database work; sqlite is the first.  Every function here behaves the
+ * same whichever backend serves the path.
  */
 #ifndef SOFTPR_STORE_H
 #define SOFTPR_STORE_H
@@ -30,7 +42,11 @@ typedef enum StoreJournal {
 
 /*
  * The connections one process keeps to one database, as a group (a
- * daemon's PR IN pool and its writer).  They take turns on the file: a
+ * daemon's PR IN pool and its writer: the server creates one group per
+ * database and passes it to each of its connections in
+ * StoreOptions.group).  The turn below is this object's lock, not the
+ * process's: stores of other groups, or of none, never wait for it.
+ * They take turns on the file: a
  * read transaction holds the turn from its BEGIN to its end, a COMMIT
  * while it runs (the only time a writer excludes readers).  A thread
  * waiting for the turn wakes as soon as the other is done, where
@@ -45,11 +61,12 @@ typedef enum StoreJournal {
  * deadlock.  Stores opened without a group (StoreOptions.group NULL)
  * take no turn and may be nested freely.
  *
- * They also follow the file together: an administrator may replace it
- * (a restore with mv) or delete it while the daemon runs.
- * store_group_check() notices, and every connection of the group then
- * reopens the file now at the path before its next transaction, so that
- * none goes on reading or writing the unlinked one.
+ * For a backend whose database is a file, they also follow the file
+ * together: an administrator may replace it (a restore with mv) or
+ * delete it while the daemon runs.  store_group_check() notices, and
+ * every connection of the group then reopens the file now at the path
+ * before its next transaction, so that none goes on reading or writing
+ * the unlinked one.
  */
 typedef struct StoreGroup StoreGroup;
 
@@ -68,7 +85,9 @@ void store_group_free(StoreGroup *group);
  * it again.  Fails with SOFTPR_ERROR_IO when there is no file at the path
  * (deleted, or moved away): nothing may be served from the unlinked file,
  * and none is created in its place, which would lose every registration;
- * commands fail until a database is put back.
+ * commands fail until a database is put back.  For a backend whose
+ * database is not a file there is nothing to follow: true, the same
+ * generation.
  */
 bool store_group_check(StoreGroup *group, guint *generation, GError **error);
 

@@ -91,7 +91,6 @@ static bool backup_publish(const char *tmp, const char *dest, bool replace,
     return sync_path(dir, error);
 }
 
-
 bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
                   GError **error)
 {

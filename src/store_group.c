@@ -16,13 +16,13 @@ static __thread const StoreGroup *turn_held_here;
 StoreGroup *store_group_new(const char *path)
 {
     StoreGroup *group = g_new0(StoreGroup, 1);
-
     struct stat st;
 
     group->path = g_strdup(path);
+    group->is_file = store_backend_for(path)->is_file;
     g_mutex_init(&group->lock);
     g_cond_init(&group->free);
-    if (store_path_is_file(path) && stat(path, &st) == 0) {
+    if (group->is_file && stat(path, &st) == 0) {
         group->dev = st.st_dev;
         group->ino = st.st_ino;
     }
@@ -34,8 +34,8 @@ bool store_group_check(StoreGroup *group, guint *generation, GError **error)
     struct stat st;
     bool replaced;
 
-    /* A server's database cannot be replaced under its connections. */
-    if (!store_path_is_file(group->path)) {
+    if (!group->is_file) {
+        /* A database server's database is not replaced under a path. */
         *generation = (guint)g_atomic_int_get(&group->generation);
         return true;
     }

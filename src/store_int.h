@@ -35,8 +35,8 @@ typedef struct StoreSenseCodes {
 
 /* A VM registry entry as a backend reads it back (StoreVm's key). */
 typedef struct StoreVmRecord {
-    char *name;      /* its initiator name */
-    char *last_host; /* where it was last seen */
+    char *name;       /* its initiator name */
+    char *last_host;  /* where it was last seen */
     gint64 last_seen; /* seconds since the epoch */
 } StoreVmRecord;
 
@@ -56,6 +56,10 @@ typedef struct StoreBackend {
     /* Whether this backend serves the database named @path (checked in
      * table order; the last entry takes whatever is left). */
     bool (*claims)(const char *path);
+    /* Whether the database is a file at the path, which an administrator
+     * may replace or delete (StoreGroup then follows it); false for a
+     * database server. */
+    bool is_file;
 
     /*
      * Connect to store->path and bring its schema to the version this
@@ -171,6 +175,7 @@ const StoreBackend *store_backend_for(const char *path);
 
 struct StoreGroup {
     char *path;
+    bool is_file; /* its backend's: follow the file at path */
     GMutex lock;
     GCond free; /* the turn was given back */
     bool held;

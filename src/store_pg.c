@@ -402,6 +402,7 @@ void store_pg_inject_fault(Store *store, StorePgFault fault)
 const StoreBackend store_pg_backend = {
     .name = "postgresql",
     .claims = store_pg_claims,
+    .is_file = false,
     .open = pg_open,
     .close = pg_close,
     .schema_version = store_pg_schema_version,

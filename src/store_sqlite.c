@@ -40,7 +40,8 @@ static SoftprError error_code_for(int rc)
     }
 }
 
-void store_sqlite_set_error(Store *store, GError **error, int rc, const char *what)
+void store_sqlite_set_error(Store *store, GError **error, int rc,
+                            const char *what)
 {
     sqlite3 *db = store->conn != NULL ? store->conn->db : NULL;
     const char *msg = db != NULL ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
@@ -88,7 +89,7 @@ static int busy_handler(void *arg, int count)
 /* ------------------------------------------------------------------ */
 
 sqlite3_stmt *store_sqlite_stmt(Store *store, StmtId id, const char *sql,
-                          GError **error)
+                                GError **error)
 {
     StoreConn *conn = store->conn;
     int rc;
@@ -111,7 +112,7 @@ void store_sqlite_stmt_done(sqlite3_stmt *stmt)
 }
 
 bool store_sqlite_stmt_run(Store *store, sqlite3_stmt *stmt, const char *what,
-                     GError **error)
+                           GError **error)
 {
     int rc = sqlite3_step(stmt);
 
@@ -124,7 +125,7 @@ bool store_sqlite_stmt_run(Store *store, sqlite3_stmt *stmt, const char *what,
 }
 
 bool store_sqlite_exec(Store *store, const char *sql, const char *what,
-                 GError **error)
+                       GError **error)
 {
     int rc = sqlite3_exec(store->conn->db, sql, NULL, NULL, NULL);
 
@@ -157,7 +158,7 @@ char *store_sqlite_query_text(Store *store, const char *sql, GError **error)
 }
 
 bool store_sqlite_query_int(Store *store, const char *sql, gint64 *out,
-                      GError **error)
+                            GError **error)
 {
     g_autofree char *text = store_sqlite_query_text(store, sql, error);
 
@@ -169,7 +170,8 @@ bool store_sqlite_query_int(Store *store, const char *sql, gint64 *out,
 }
 
 sqlite3_stmt *store_sqlite_report_prepare(Store *store, const char *sql,
-                                    const StoreFilter *filter, GError **error)
+                                          const StoreFilter *filter,
+                                          GError **error)
 {
     sqlite3_stmt *stmt = NULL;
     int rc = sqlite3_prepare_v2(store->conn->db, sql, -1, &stmt, NULL);
@@ -198,8 +200,8 @@ sqlite3_stmt *store_sqlite_report_prepare(Store *store, const char *sql,
 }
 
 bool store_sqlite_report_rows(Store *store, sqlite3_stmt *stmt,
-                        void (*row)(sqlite3_stmt *, void *), void *data,
-                        GError **error)
+                              void (*row)(sqlite3_stmt *, void *), void *data,
+                              GError **error)
 {
     int rc;
 
@@ -222,7 +224,7 @@ char *store_sqlite_column_dup(sqlite3_stmt *stmt, int col)
 }
 
 void store_sqlite_bind_tid(sqlite3_stmt *stmt, int col, int text_col,
-                     const TransportId *tid)
+                           const TransportId *tid)
 {
     uint8_t buf[TID_ENCODED_MAX];
     size_t len = tid_encode(tid, buf);
@@ -276,10 +278,11 @@ static bool configure(Store *store, GError **error)
     sqlite3_db_config(db, SQLITE_DBCONFIG_DEFENSIVE, 1, NULL);
     sqlite3_db_config(db, SQLITE_DBCONFIG_TRUSTED_SCHEMA, 0, NULL);
     sqlite3_busy_handler(db, busy_handler, store);
-    if (!store_sqlite_exec(store,
-                     "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
-                     "PRAGMA mmap_size = 0",
-                     "configuring the connection", error) ||
+    if (!store_sqlite_exec(
+            store,
+            "PRAGMA foreign_keys = ON; PRAGMA cell_size_check = ON; "
+            "PRAGMA mmap_size = 0",
+            "configuring the connection", error) ||
         !store_sqlite_journal_check(store, error)) {
         return false;
     }
@@ -341,11 +344,12 @@ static bool store_sqlite_open(Store *store, bool create, GError **error)
 /* ------------------------------------------------------------------ */
 
 static bool store_sqlite_begin(Store *store, bool write, gint64 deadline,
-                         GError **error)
+                               GError **error)
 {
-    sqlite3_stmt *stmt =
-        write ? store_sqlite_stmt(store, STMT_BEGIN_WRITE, "BEGIN IMMEDIATE", error)
-              : store_sqlite_stmt(store, STMT_BEGIN_READ, "BEGIN DEFERRED", error);
+    sqlite3_stmt *stmt = write ? store_sqlite_stmt(store, STMT_BEGIN_WRITE,
+                                                   "BEGIN IMMEDIATE", error)
+                               : store_sqlite_stmt(store, STMT_BEGIN_READ,
+                                                   "BEGIN DEFERRED", error);
 
     /* The busy handler waits until store->deadline, which store.c set
      * to @deadline. */
@@ -357,7 +361,8 @@ static bool store_sqlite_commit(Store *store, GError **error)
 {
     sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_COMMIT, "COMMIT", error);
 
-    return stmt != NULL && store_sqlite_stmt_run(store, stmt, "committing", error);
+    return stmt != NULL &&
+           store_sqlite_stmt_run(store, stmt, "committing", error);
 }
 
 static bool store_sqlite_in_transaction(Store *store)
@@ -379,22 +384,23 @@ static bool store_sqlite_savepoint(Store *store, GError **error)
 
     return stmt != NULL &&
            store_sqlite_stmt_run(store, stmt, "starting a command's savepoint",
-                           error);
+                                 error);
 }
 
 static bool store_sqlite_savepoint_release(Store *store, GError **error)
 {
-    sqlite3_stmt *stmt =
-        store_sqlite_stmt(store, STMT_SAVEPOINT_RELEASE, "RELEASE command", error);
+    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_SAVEPOINT_RELEASE,
+                                           "RELEASE command", error);
 
     return stmt != NULL &&
-           store_sqlite_stmt_run(store, stmt, "ending a command's savepoint", error);
+           store_sqlite_stmt_run(store, stmt, "ending a command's savepoint",
+                                 error);
 }
 
 static bool store_sqlite_savepoint_rollback(Store *store, GError **error)
 {
     sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_SAVEPOINT_ROLLBACK,
-                                     "ROLLBACK TO command", error);
+                                           "ROLLBACK TO command", error);
 
     /* ROLLBACK TO keeps the savepoint open: release it too. */
     return stmt != NULL &&
@@ -407,13 +413,14 @@ static bool store_sqlite_savepoint_rollback(Store *store, GError **error)
 /* ------------------------------------------------------------------ */
 
 static bool store_sqlite_check_integrity(Store *store, GPtrArray *problems,
-                                   GError **error)
+                                         GError **error)
 {
-    sqlite3_stmt *stmt =
-        store_sqlite_report_prepare(store, "PRAGMA integrity_check", NULL, error);
+    sqlite3_stmt *stmt = store_sqlite_report_prepare(
+        store, "PRAGMA integrity_check", NULL, error);
 
     if (stmt == NULL ||
-        !store_sqlite_report_rows(store, stmt, store_sqlite_row_text, problems, error)) {
+        !store_sqlite_report_rows(store, stmt, store_sqlite_row_text, problems,
+                                  error)) {
         return false;
     }
     /* sqlite says "ok" alone when it found nothing. */
@@ -429,7 +436,7 @@ static bool store_sqlite_check_writable(Store *store, GError **error)
     /* A new table dirties pages, which sqlite first copies to its
      * rollback journal (or appends to the WAL). */
     return store_sqlite_exec(store, "CREATE TABLE softpr_write_check (x)",
-                       "writing to the database", error);
+                             "writing to the database", error);
 }
 
 static char *store_sqlite_describe(const Store *store)
@@ -448,6 +455,7 @@ static bool store_sqlite_claims(const char *path)
 const StoreBackend store_sqlite_backend = {
     .name = "sqlite",
     .claims = store_sqlite_claims,
+    .is_file = true,
     .open = store_sqlite_open,
     .close = store_sqlite_close,
     .schema_version = store_sqlite_schema_version,

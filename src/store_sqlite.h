@@ -56,42 +56,44 @@ struct StoreConn {
 };
 
 /* Report sqlite result @rc of doing @what on @store's database. */
-void store_sqlite_set_error(Store *store, GError **error, int rc, const char *what);
+void store_sqlite_set_error(Store *store, GError **error, int rc,
+                            const char *what);
 
 /*
  * The prepared statement @id for @sql (the same text for the same id on
  * every call), reset and with no bindings.
  */
 sqlite3_stmt *store_sqlite_stmt(Store *store, StmtId id, const char *sql,
-                          GError **error);
+                                GError **error);
 
 /* Reset @stmt and clear its bindings after use. */
 void store_sqlite_stmt_done(sqlite3_stmt *stmt);
 
 /* Step a statement that returns no rows, then reset it. */
 bool store_sqlite_stmt_run(Store *store, sqlite3_stmt *stmt, const char *what,
-                     GError **error);
+                           GError **error);
 
 /* sqlite3_exec() @sql (no rows). */
 bool store_sqlite_exec(Store *store, const char *sql, const char *what,
-                 GError **error);
+                       GError **error);
 
 /* Column 0 of the single-row @sql (a PRAGMA), as text / as an integer. */
 char *store_sqlite_query_text(Store *store, const char *sql, GError **error);
 bool store_sqlite_query_int(Store *store, const char *sql, gint64 *out,
-                      GError **error);
+                            GError **error);
 
 /* A one-off statement for @sql with @filter bound as ?1 LU glob,
  * ?2 initiator glob, ?3 key, ?4 since (ms), ?5 limit (-1: all);
  * @filter may be NULL.  sqlite3_finalize() it, or report_rows. */
 sqlite3_stmt *store_sqlite_report_prepare(Store *store, const char *sql,
-                                    const StoreFilter *filter, GError **error);
+                                          const StoreFilter *filter,
+                                          GError **error);
 
 /* Step @stmt to its end, calling @row (may be NULL) for each row, then
  * finalize it. */
 bool store_sqlite_report_rows(Store *store, sqlite3_stmt *stmt,
-                        void (*row)(sqlite3_stmt *, void *), void *data,
-                        GError **error);
+                              void (*row)(sqlite3_stmt *, void *), void *data,
+                              GError **error);
 
 /* A copy of text column @col (NULL for NULL). */
 char *store_sqlite_column_dup(sqlite3_stmt *stmt, int col);
@@ -99,7 +101,7 @@ char *store_sqlite_column_dup(sqlite3_stmt *stmt, int col);
 /* Bind @tid as a TransportID blob at @col, and its text at @text_col
  * when that is positive. */
 void store_sqlite_bind_tid(sqlite3_stmt *stmt, int col, int text_col,
-                     const TransportId *tid);
+                           const TransportId *tid);
 
 /* A @row callback collecting text column 0 into a GPtrArray. */
 void store_sqlite_row_text(sqlite3_stmt *stmt, void *names);
@@ -111,35 +113,36 @@ bool store_sqlite_journal_check(Store *store, GError **error);
 int store_sqlite_schema_version(void);
 
 /* The backend's operations, each file's share (store_sqlite_*.c). */
-bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
-                       gint64 *lu_id, bool *stale, GError **error);
+bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu,
+                             PrState *state, gint64 *lu_id, bool *stale,
+                             GError **error);
 bool store_sqlite_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                       const PrState *before, const PrState *after,
-                       GError **error);
-bool store_sqlite_lu_paths_here(Store *store, const char *lu_name, GPtrArray *paths,
-                          GError **error);
+                             const PrState *before, const PrState *after,
+                             GError **error);
+bool store_sqlite_lu_paths_here(Store *store, const char *lu_name,
+                                GPtrArray *paths, GError **error);
 bool store_sqlite_history_add(Store *store, const char *lu_name,
-                        const StoreHistoryEntry *entry,
-                        const StoreSenseCodes *sense, gint64 at_ms,
-                        GError **error);
-bool store_sqlite_history_list(Store *store, const StoreFilter *filter, GArray *rows,
-                         GError **error);
-bool store_sqlite_vm_lookup(Store *store, const char *key, StoreVmRecord *record,
-                      GError **error);
+                              const StoreHistoryEntry *entry,
+                              const StoreSenseCodes *sense, gint64 at_ms,
+                              GError **error);
+bool store_sqlite_history_list(Store *store, const StoreFilter *filter,
+                               GArray *rows, GError **error);
+bool store_sqlite_vm_lookup(Store *store, const char *key,
+                            StoreVmRecord *record, GError **error);
 bool store_sqlite_vm_name_taken(Store *store, const char *name, bool *taken,
-                          GError **error);
+                                GError **error);
 bool store_sqlite_vm_insert(Store *store, const StoreVm *vm, const char *name,
-                      gint64 now, GError **error);
+                            gint64 now, GError **error);
 bool store_sqlite_vm_update(Store *store, const StoreVm *vm, gint64 now,
-                      GError **error);
+                            GError **error);
 bool store_sqlite_vm_prune(Store *store, gint64 before, unsigned *removed,
-                     GError **error);
+                           GError **error);
 bool store_sqlite_vm_forget(Store *store, const char *name, bool *removed,
-                      GError **error);
-bool store_sqlite_dump_read(Store *store, const StoreFilter *filter, StoreDump *dump,
-                      GError **error);
+                            GError **error);
+bool store_sqlite_dump_read(Store *store, const StoreFilter *filter,
+                            StoreDump *dump, GError **error);
 bool store_sqlite_lu_names(Store *store, const char *pattern, GPtrArray *names,
-                     GError **error);
+                           GError **error);
 bool store_sqlite_backup(Store *store, const char *path, GError **error);
 
 #endif /* SOFTPR_STORE_SQLITE_H */

@@ -64,7 +64,6 @@ out:
     return ok;
 }
 
-
 bool store_sqlite_backup(Store *store, const char *path, GError **error)
 {
     gint64 objects = 0;
@@ -72,6 +71,6 @@ bool store_sqlite_backup(Store *store, const char *path, GError **error)
     /* A deferred transaction locks nothing until it reads: read, so
      * that the copy is one snapshot. */
     return store_sqlite_query_int(store, "SELECT count(*) FROM sqlite_schema",
-                            &objects, error) &&
+                                  &objects, error) &&
            backup_copy(store, path, error);
 }

@@ -69,7 +69,7 @@ static bool prune_history(Store *store, gint64 at_ms, GError **error)
 
     if (newest > (sqlite3_int64)store->history_keep_rows) {
         stmt = store_sqlite_stmt(store, STMT_HISTORY_PRUNE_ROWS,
-                           sql_history_prune_rows, error);
+                                 sql_history_prune_rows, error);
         if (stmt == NULL) {
             return false;
         }
@@ -81,8 +81,8 @@ static bool prune_history(Store *store, gint64 at_ms, GError **error)
     if (store->history_keep_days == 0) {
         return true;
     }
-    stmt = store_sqlite_stmt(store, STMT_HISTORY_PRUNE_AGE, sql_history_prune_age,
-                       error);
+    stmt = store_sqlite_stmt(store, STMT_HISTORY_PRUNE_AGE,
+                             sql_history_prune_age, error);
     if (stmt == NULL) {
         return false;
     }
@@ -111,12 +111,12 @@ static void bind_fields(sqlite3_stmt *stmt, const PrOutFields *f)
 }
 
 bool store_sqlite_history_add(Store *store, const char *lu_name,
-                        const StoreHistoryEntry *entry,
-                        const StoreSenseCodes *sense, gint64 at_ms,
-                        GError **error)
+                              const StoreHistoryEntry *entry,
+                              const StoreSenseCodes *sense, gint64 at_ms,
+                              GError **error)
 {
-    sqlite3_stmt *stmt =
-        store_sqlite_stmt(store, STMT_HISTORY_INSERT, sql_history_insert, error);
+    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_HISTORY_INSERT,
+                                           sql_history_insert, error);
 
     if (stmt == NULL) {
         return false;
@@ -202,8 +202,8 @@ static bool history_paths(Store *store, GArray *rows, GError **error)
 
         if (paths == NULL) {
             g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(g_free);
-            sqlite3_stmt *stmt =
-                store_sqlite_report_prepare(store, sql_history_paths, NULL, error);
+            sqlite3_stmt *stmt = store_sqlite_report_prepare(
+                store, sql_history_paths, NULL, error);
 
             if (stmt == NULL) {
                 g_free(key);
@@ -211,7 +211,8 @@ static bool history_paths(Store *store, GArray *rows, GError **error)
             }
             sqlite3_bind_text(stmt, 1, row->lu_name, -1, SQLITE_STATIC);
             sqlite3_bind_text(stmt, 2, row->host, -1, SQLITE_STATIC);
-            if (!store_sqlite_report_rows(store, stmt, store_sqlite_row_text, found, error)) {
+            if (!store_sqlite_report_rows(store, stmt, store_sqlite_row_text,
+                                          found, error)) {
                 g_free(key);
                 return false;
             }
@@ -226,8 +227,8 @@ static bool history_paths(Store *store, GArray *rows, GError **error)
     return true;
 }
 
-bool store_sqlite_history_list(Store *store, const StoreFilter *filter, GArray *rows,
-                         GError **error)
+bool store_sqlite_history_list(Store *store, const StoreFilter *filter,
+                               GArray *rows, GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_report_prepare(store, sql_history, filter, error);

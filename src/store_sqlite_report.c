@@ -156,9 +156,8 @@ static bool dump_lu_part(Store *store, const char *sql,
     return store_sqlite_report_rows(store, stmt, row, into, error);
 }
 
-
-bool store_sqlite_dump_read(Store *store, const StoreFilter *filter, StoreDump *dump,
-                      GError **error)
+bool store_sqlite_dump_read(Store *store, const StoreFilter *filter,
+                            StoreDump *dump, GError **error)
 {
     sqlite3_stmt *stmt;
     guint i;
@@ -188,12 +187,13 @@ bool store_sqlite_dump_read(Store *store, const StoreFilter *filter, StoreDump *
 }
 
 bool store_sqlite_lu_names(Store *store, const char *pattern, GPtrArray *names,
-                     GError **error)
+                           GError **error)
 {
     StoreFilter filter = {.lu = pattern};
     sqlite3_stmt *stmt =
         store_sqlite_report_prepare(store, sql_lu_names, &filter, error);
 
     return stmt != NULL &&
-           store_sqlite_report_rows(store, stmt, store_sqlite_row_text, names, error);
+           store_sqlite_report_rows(store, stmt, store_sqlite_row_text, names,
+                                    error);
 }

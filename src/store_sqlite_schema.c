@@ -65,10 +65,12 @@ static bool check_foreign(Store *store, GError **error)
     gint64 version = 0;
     gint64 objects = 0;
 
-    if (!store_sqlite_query_int(store, "PRAGMA application_id", &app_id, error) ||
-        !store_sqlite_query_int(store, "PRAGMA user_version", &version, error) ||
+    if (!store_sqlite_query_int(store, "PRAGMA application_id", &app_id,
+                                error) ||
+        !store_sqlite_query_int(store, "PRAGMA user_version", &version,
+                                error) ||
         !store_sqlite_query_int(store, "SELECT count(*) FROM sqlite_schema",
-                          &objects, error)) {
+                                &objects, error)) {
         return false;
     }
     if (app_id == 0 && version == 0 && objects > 0) {
@@ -97,8 +99,7 @@ static bool apply_migration(Store *store, const char *name, GError **error)
 
     if (sql == NULL) {
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FAILED,
-                    "schema migration %s is missing: %s", name,
-                    local->message);
+                    "schema migration %s is missing: %s", name, local->message);
         return false;
     }
     what = g_strdup_printf("applying schema migration %s", name);
@@ -109,19 +110,20 @@ static bool apply_migration(Store *store, const char *name, GError **error)
 static bool migrate(Store *store, GError **error)
 {
     g_auto(GStrv) names = migrations_sorted();
-    g_autofree char *pragmas = g_strdup_printf(
-        "PRAGMA application_id = %d; PRAGMA user_version = %d",
-        STORE_APPLICATION_ID, store_sqlite_schema_version());
+    g_autofree char *pragmas =
+        g_strdup_printf("PRAGMA application_id = %d; PRAGMA user_version = %d",
+                        STORE_APPLICATION_ID, store_sqlite_schema_version());
     gint64 version = 0;
     guint i;
 
-    if (!store_sqlite_exec(store, "BEGIN IMMEDIATE", "starting the schema migration",
-                     error)) {
+    if (!store_sqlite_exec(store, "BEGIN IMMEDIATE",
+                           "starting the schema migration", error)) {
         return false;
     }
     /* Another process may have migrated while we waited for the lock. */
     if (!check_foreign(store, error) ||
-        !store_sqlite_query_int(store, "PRAGMA user_version", &version, error)) {
+        !store_sqlite_query_int(store, "PRAGMA user_version", &version,
+                                error)) {
         goto fail;
     }
     for (i = 0; names[i] != NULL; i++) {
@@ -130,9 +132,10 @@ static bool migrate(Store *store, GError **error)
             goto fail;
         }
     }
-    if (!store_sqlite_exec(store, pragmas, "recording the schema version", error) ||
+    if (!store_sqlite_exec(store, pragmas, "recording the schema version",
+                           error) ||
         !store_sqlite_exec(store, "COMMIT", "committing the schema migration",
-                     error)) {
+                           error)) {
         goto fail;
     }
     return true;
@@ -147,8 +150,10 @@ bool store_sqlite_schema_check(Store *store, GError **error)
     gint64 version = 0;
     int latest = store_sqlite_schema_version();
 
-    if (!store_sqlite_query_int(store, "PRAGMA application_id", &app_id, error) ||
-        !store_sqlite_query_int(store, "PRAGMA user_version", &version, error)) {
+    if (!store_sqlite_query_int(store, "PRAGMA application_id", &app_id,
+                                error) ||
+        !store_sqlite_query_int(store, "PRAGMA user_version", &version,
+                                error)) {
         return false;
     }
     if (app_id != 0 && app_id != STORE_APPLICATION_ID) {

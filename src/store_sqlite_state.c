@@ -88,8 +88,8 @@ static bool corrupt(Store *store, GError **error, const char *name,
 static bool load_lu(Store *store, const StoreLuInfo *lu, PrState *state,
                     gint64 *lu_id, bool *stale, GError **error)
 {
-    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_LU_SELECT, sql_lu_select,
-                                     error);
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_LU_SELECT, sql_lu_select, error);
     int rc;
 
     if (stmt == NULL) {
@@ -123,8 +123,8 @@ static bool load_lu(Store *store, const StoreLuInfo *lu, PrState *state,
 static bool load_registrations(Store *store, const char *name, gint64 lu_id,
                                PrState *state, GError **error)
 {
-    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_REG_SELECT, sql_reg_select,
-                                     error);
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_REG_SELECT, sql_reg_select, error);
     int rc;
 
     if (stmt == NULL) {
@@ -156,8 +156,8 @@ static bool load_registrations(Store *store, const char *name, gint64 lu_id,
 static bool load_unit_attentions(Store *store, const char *name, gint64 lu_id,
                                  PrState *state, GError **error)
 {
-    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_UA_SELECT, sql_ua_select,
-                                     error);
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_UA_SELECT, sql_ua_select, error);
     int rc;
 
     if (stmt == NULL) {
@@ -185,8 +185,9 @@ static bool load_unit_attentions(Store *store, const char *name, gint64 lu_id,
     return true;
 }
 
-bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
-                       gint64 *lu_id, bool *stale, GError **error)
+bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu,
+                             PrState *state, gint64 *lu_id, bool *stale,
+                             GError **error)
 {
     *lu_id = 0;
     *stale = false;
@@ -285,8 +286,8 @@ static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
     sqlite3_bind_text(stmt, 3, lu->path, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, lu->id_source, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 5, store_now_seconds());
-    return store_sqlite_stmt_run(store, stmt, "recording where a logical unit is seen",
-                    error);
+    return store_sqlite_stmt_run(
+        store, stmt, "recording where a logical unit is seen", error);
 }
 
 static bool save_registrations(Store *store, gint64 lu_id,
@@ -311,7 +312,8 @@ static bool save_registrations(Store *store, gint64 lu_id,
         sqlite3_bind_int64(stmt, 1, lu_id);
         store_sqlite_bind_tid(stmt, 2, 0, &old->initiator);
         sqlite3_bind_int(stmt, 3, old->rtpi);
-        if (!store_sqlite_stmt_run(store, stmt, "removing a registration", error)) {
+        if (!store_sqlite_stmt_run(store, stmt, "removing a registration",
+                                   error)) {
             return false;
         }
     }
@@ -329,7 +331,8 @@ static bool save_registrations(Store *store, gint64 lu_id,
                 old->all_tg_pt == reg->all_tg_pt) {
                 continue;
             }
-            stmt = store_sqlite_stmt(store, STMT_REG_UPDATE, sql_reg_update, error);
+            stmt = store_sqlite_stmt(store, STMT_REG_UPDATE, sql_reg_update,
+                                     error);
             if (stmt == NULL) {
                 return false;
             }
@@ -339,7 +342,8 @@ static bool save_registrations(Store *store, gint64 lu_id,
             sqlite3_bind_int(stmt, 4, reg->all_tg_pt);
             sqlite3_bind_int64(stmt, 5, (sqlite3_int64)reg->key);
             sqlite3_bind_int(stmt, 6, reg->holder);
-            if (!store_sqlite_stmt_run(store, stmt, "updating a registration", error)) {
+            if (!store_sqlite_stmt_run(store, stmt, "updating a registration",
+                                       error)) {
                 return false;
             }
             continue;
@@ -356,7 +360,8 @@ static bool save_registrations(Store *store, gint64 lu_id,
         sqlite3_bind_int(stmt, 7, reg->holder);
         sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
         sqlite3_bind_int64(stmt, 9, now);
-        if (!store_sqlite_stmt_run(store, stmt, "adding a registration", error)) {
+        if (!store_sqlite_stmt_run(store, stmt, "adding a registration",
+                                   error)) {
             return false;
         }
     }
@@ -387,7 +392,8 @@ static bool save_unit_attentions(Store *store, gint64 lu_id,
         sqlite3_bind_int(stmt, 3, ua->rtpi);
         sqlite3_bind_int(stmt, 4, ua->asc);
         sqlite3_bind_int(stmt, 5, ua->ascq);
-        if (!store_sqlite_stmt_run(store, stmt, "removing a unit attention", error)) {
+        if (!store_sqlite_stmt_run(store, stmt, "removing a unit attention",
+                                   error)) {
             return false;
         }
     }
@@ -409,15 +415,16 @@ static bool save_unit_attentions(Store *store, gint64 lu_id,
         sqlite3_bind_int(stmt, 5, ua->asc);
         sqlite3_bind_int(stmt, 6, ua->ascq);
         sqlite3_bind_int64(stmt, 7, now);
-        if (!store_sqlite_stmt_run(store, stmt, "queueing a unit attention", error)) {
+        if (!store_sqlite_stmt_run(store, stmt, "queueing a unit attention",
+                                   error)) {
             return false;
         }
     }
     return true;
 }
 
-bool store_sqlite_lu_paths_here(Store *store, const char *lu_name, GPtrArray *paths,
-                          GError **error)
+bool store_sqlite_lu_paths_here(Store *store, const char *lu_name,
+                                GPtrArray *paths, GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_SEEN_PATHS, sql_seen_paths, error);
@@ -433,15 +440,16 @@ bool store_sqlite_lu_paths_here(Store *store, const char *lu_name, GPtrArray *pa
     }
     store_sqlite_stmt_done(stmt);
     if (rc != SQLITE_DONE) {
-        store_sqlite_set_error(store, error, rc, "reading where an LU was seen");
+        store_sqlite_set_error(store, error, rc,
+                               "reading where an LU was seen");
         return false;
     }
     return true;
 }
 
 bool store_sqlite_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                       const PrState *before, const PrState *after,
-                       GError **error)
+                             const PrState *before, const PrState *after,
+                             GError **error)
 {
     return save_lu(store, &lu_id, lu, after, error) &&
            save_registrations(store, lu_id, before, after, error) &&

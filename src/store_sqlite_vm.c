@@ -7,7 +7,8 @@
 
 static const char sql_vm_select[] =
     "SELECT name, last_host, last_seen FROM initiator WHERE key = ?1";
-static const char sql_vm_name_taken[] = "SELECT 1 FROM initiator WHERE name = ?1";
+static const char sql_vm_name_taken[] =
+    "SELECT 1 FROM initiator WHERE name = ?1";
 static const char sql_vm_insert[] =
     "INSERT INTO initiator (key, name, vm_name, vm_uuid, last_host, "
     "first_seen, last_seen) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6)";
@@ -22,8 +23,8 @@ static const char sql_vm_prune[] =
     "initiator.name || ',')";
 static const char sql_vm_forget[] = "DELETE FROM initiator WHERE name = ?1";
 
-bool store_sqlite_vm_lookup(Store *store, const char *key, StoreVmRecord *record,
-                      GError **error)
+bool store_sqlite_vm_lookup(Store *store, const char *key,
+                            StoreVmRecord *record, GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_VM_SELECT, sql_vm_select, error);
@@ -51,7 +52,7 @@ bool store_sqlite_vm_lookup(Store *store, const char *key, StoreVmRecord *record
 }
 
 bool store_sqlite_vm_name_taken(Store *store, const char *name, bool *taken,
-                          GError **error)
+                                GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_VM_NAME_TAKEN, sql_vm_name_taken, error);
@@ -72,7 +73,7 @@ bool store_sqlite_vm_name_taken(Store *store, const char *name, bool *taken,
 }
 
 bool store_sqlite_vm_insert(Store *store, const StoreVm *vm, const char *name,
-                      gint64 now, GError **error)
+                            gint64 now, GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_VM_INSERT, sql_vm_insert, error);
@@ -86,11 +87,12 @@ bool store_sqlite_vm_insert(Store *store, const StoreVm *vm, const char *name,
     sqlite3_bind_text(stmt, 4, vm->vm_uuid, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 5, store->host_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 6, now);
-    return store_sqlite_stmt_run(store, stmt, "recording an initiator name", error);
+    return store_sqlite_stmt_run(store, stmt, "recording an initiator name",
+                                 error);
 }
 
 bool store_sqlite_vm_update(Store *store, const StoreVm *vm, gint64 now,
-                      GError **error)
+                            GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_VM_UPDATE, sql_vm_update, error);
@@ -103,13 +105,15 @@ bool store_sqlite_vm_update(Store *store, const StoreVm *vm, gint64 now,
     sqlite3_bind_text(stmt, 3, vm->vm_uuid, -1, SQLITE_STATIC);
     sqlite3_bind_text(stmt, 4, store->host_id, -1, SQLITE_STATIC);
     sqlite3_bind_int64(stmt, 5, now);
-    return store_sqlite_stmt_run(store, stmt, "recording an initiator name", error);
+    return store_sqlite_stmt_run(store, stmt, "recording an initiator name",
+                                 error);
 }
 
 bool store_sqlite_vm_prune(Store *store, gint64 before, unsigned *removed,
-                     GError **error)
+                           GError **error)
 {
-    sqlite3_stmt *stmt = store_sqlite_stmt(store, STMT_VM_PRUNE, sql_vm_prune, error);
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_VM_PRUNE, sql_vm_prune, error);
 
     *removed = 0;
     if (stmt == NULL) {
@@ -124,7 +128,7 @@ bool store_sqlite_vm_prune(Store *store, gint64 before, unsigned *removed,
 }
 
 bool store_sqlite_vm_forget(Store *store, const char *name, bool *removed,
-                      GError **error)
+                            GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_VM_FORGET, sql_vm_forget, error);

@@ -90,16 +90,14 @@ static bool vm_record(Store *store, const StoreVm *vm, char **name,
         return false;
     }
     if (*name != NULL) {
-        return store->backend->vm_update(store, vm, store_now_seconds(),
-                                         error);
+        return store->backend->vm_update(store, vm, store_now_seconds(), error);
     }
     if (!prune_vms(store, error)) {
         return false;
     }
     *name = free_vm_name(store, vm->preferred_name, error);
-    return *name != NULL &&
-           store->backend->vm_insert(store, vm, *name, store_now_seconds(),
-                                     error);
+    return *name != NULL && store->backend->vm_insert(
+                                store, vm, *name, store_now_seconds(), error);
 }
 
 bool store_vm_initiator(Store *store, const StoreVm *vm, gint64 deadline,

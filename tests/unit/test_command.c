@@ -607,6 +607,88 @@ static void test_writer_database_missing(void **state)
     writer_free(writer);
 }
 
+/* CommandChange.run for the test: register key 0xabc from "change",
+ * recorded as an administrator's "test" entry, or change nothing. */
+static void change_register(CommandChange *change)
+{
+    const bool *do_register = change->data;
+    PrRegistration reg = {.rtpi = 1, .key = 0xabc};
+
+    if (!*do_register) {
+        return;
+    }
+    assert_true(tid_from_iscsi_name("iqn.2026-11.test:change", &reg.initiator,
+                                    NULL));
+    g_array_append_val(change->after->regs, reg);
+    change->after->generation++;
+    change->changed = true;
+    change->record = true;
+    change->entry = (StoreHistoryEntry){
+        .origin = "softpr",
+        .action = "test",
+        .status = SCSI_STATUS_GOOD,
+        .generation = change->after->generation,
+    };
+}
+
+/* Run one change to LU_A in its own write transaction. */
+static void apply_one(Store *store, bool do_register)
+{
+    StoreLuInfo lu = {.name = LU_A, .id_source = "path", .path = "/dev/a"};
+    CommandChange change = {.lu = &lu, .run = change_register,
+                            .data = &do_register};
+    gint64 deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+
+    assert_true(store_begin(store, true, deadline, NULL));
+    assert_true(command_apply_change(store, &change, NULL));
+    assert_int_equal(command_change_needs_write(&change), do_register);
+    assert_true(store_commit(store, NULL));
+    command_change_clear(&change);
+}
+
+/*
+ * The one write sequence (command_apply_change): a change that alters
+ * nothing and records nothing writes nothing, not even a row for an LU
+ * the database has not seen; one that registers a key (SPC-4 5.12.7)
+ * writes the state and its history entry in the same transaction.
+ */
+static void test_change_writes_what_changed(void **state)
+{
+    TestDb *f = *state;
+    Store *store = open_store(f->path, NULL);
+    StoreLuInfo lu = {.name = LU_A, .id_source = "path", .path = "/dev/a"};
+    g_autoptr(PrState) loaded = pr_state_new();
+    g_autoptr(GArray) history = NULL;
+    StoreFilter all = {0};
+    gint64 deadline = g_get_monotonic_time() + G_USEC_PER_SEC;
+    gint64 lu_id = -1;
+    bool stale = true;
+
+    apply_one(store, false);
+    assert_true(store_begin(store, false, deadline, NULL));
+    assert_true(store_load_state(store, &lu, loaded, &lu_id, &stale, NULL));
+    store_rollback(store);
+    assert_int_equal(lu_id, 0);
+    history = store_history(store, &all, deadline, NULL);
+    assert_int_equal(history->len, 0);
+    g_clear_pointer(&history, g_array_unref);
+
+    apply_one(store, true);
+    assert_true(store_begin(store, false, deadline, NULL));
+    assert_true(store_load_state(store, &lu, loaded, &lu_id, &stale, NULL));
+    store_rollback(store);
+    assert_true(lu_id > 0);
+    assert_int_equal(loaded->regs->len, 1);
+    assert_int_equal(g_array_index(loaded->regs, PrRegistration, 0).key,
+                     0xabc);
+    assert_int_equal(loaded->generation, 1);
+    history = store_history(store, &all, deadline, NULL);
+    assert_int_equal(history->len, 1);
+    assert_string_equal(g_array_index(history, StoreHistoryRow, 0).action,
+                        "test");
+    store_close(store);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -632,6 +714,9 @@ int main(void)
                                         testutil_db_setup,
                                         testutil_db_teardown),
         cmocka_unit_test_setup_teardown(test_writer_database_missing,
+                                        testutil_db_setup,
+                                        testutil_db_teardown),
+        cmocka_unit_test_setup_teardown(test_change_writes_what_changed,
                                         testutil_db_setup,
                                         testutil_db_teardown),
     };

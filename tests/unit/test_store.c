@@ -558,6 +558,47 @@ static void test_two_stores_one_thread(void **state)
 }
 
 /*
+ * The turn is the group's, not the process's: while a store of a group
+ * holds it (a read transaction), a store with no group in the same
+ * thread reads and commits a write to another database, and a store of
+ * a second group, after the first gave its turn back, takes its own.
+ * With a process-wide lock each of these would wait for the thread
+ * itself until the deadline and fail BUSY.
+ */
+static void test_turn_is_per_group(void **state)
+{
+    TestDb *f = *state;
+    g_autofree char *other_path = g_build_filename(f->dir, "other.db", NULL);
+    Store *free_store = open_ok(other_path);
+    StoreGroup *group = store_group_new(f->path);
+    StoreGroup *other_group = store_group_new(other_path);
+    Store *grouped = open_in_group(f->path, group);
+    Store *other_grouped = open_in_group(other_path, other_group);
+    gint64 deadline = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+    GError *error = NULL;
+
+    assert_true(store_begin(grouped, false, deadline, NULL));
+    assert_true(store_begin(free_store, false, deadline, &error));
+    assert_null(error);
+    store_rollback(free_store);
+    assert_true(store_begin(free_store, true, deadline, &error));
+    assert_true(store_commit(free_store, &error));
+    assert_null(error);
+    store_rollback(grouped);
+    /* Sequential use of two groups in one thread: each takes its own. */
+    assert_true(store_begin(other_grouped, false, deadline, &error));
+    store_rollback(other_grouped);
+    assert_true(store_begin(grouped, true, deadline, &error));
+    assert_true(store_commit(grouped, &error));
+    assert_null(error);
+    store_close(other_grouped);
+    store_close(grouped);
+    store_close(free_store);
+    store_group_free(other_group);
+    store_group_free(group);
+}
+
+/*
  * Nesting two stores of one group in one thread is a bug (two threads
  * doing it in opposite orders deadlock): it stops the process with an
  * assertion rather than waiting.
@@ -1232,6 +1273,7 @@ int main(void)
         T(test_open_waits_for_lock),
         T(test_open_until_deadline),
         T(test_two_stores_one_thread),
+        T(test_turn_is_per_group),
         T(test_nested_turn_asserts),
         T(test_turn_wait_bounded),
         T(test_group_follows_replaced_file),
