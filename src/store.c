@@ -88,6 +88,7 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
 
     store->backend = store_backend_for(options->path);
     store->path = g_strdup(options->path);
+    store->path_shown = store_path_for_logs(options->path);
     store->vfs = g_strdup(options->vfs);
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
@@ -121,6 +122,7 @@ void store_close(Store *store)
         g_rand_free(store->rand);
     }
     g_free(store->path);
+    g_free(store->path_shown);
     g_free(store->vfs);
     g_free(store->host_id);
     g_free(store);
@@ -128,7 +130,7 @@ void store_close(Store *store)
 
 const char *store_path(const Store *store)
 {
-    return store->path;
+    return store->path_shown;
 }
 
 char *store_describe(const Store *store)

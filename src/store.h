@@ -436,7 +436,8 @@ bool store_check_writable(Store *store, gint64 deadline, GError **error);
 bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
                   GError **error);
 
-/* The path the store was opened with. */
+/* The path the store was opened with; for a database server, its
+ * description without the password (store_path_for_logs()). */
 const char *store_path(const Store *store);
 
 /* For logs: the backend and the database it serves, e.g.

@@ -109,6 +109,13 @@ static void print_log(const PgServer *server)
 
 static bool server_user(PgServer *server, GError **error)
 {
+    /* The socket is reached through the directory by every user a
+     * test runs (softprd may drop its privileges). */
+    if (chmod(server->dir, 0755) != 0) {
+        g_set_error(error, G_IO_ERROR, g_io_error_from_errno(errno),
+                    "chmod %s: %s", server->dir, g_strerror(errno));
+        return false;
+    }
     if (geteuid() != 0) {
         return true;
     }
