@@ -253,6 +253,31 @@ static void test_pg_newer_schema_refused(void **state)
     assert_null(strchr(error->message, '\n'));
 }
 
+/* The integrity check finds a reservation without its holder (SPC-4
+ * 5.12.7: a reservation that is not all-registrants has exactly one
+ * holder), and its message names the database without the password. */
+static void test_pg_integrity_finds_missing_holder(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autofree char *conninfo =
+        g_strdup_printf("%s password=s3cret-pw", t->conninfo);
+    g_autoptr(Store) store = open_ok(conninfo);
+    g_autoptr(GError) error = NULL;
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    assert_true(store_check_integrity(store, in_ms(2000), &error));
+    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 1"));
+    assert_false(store_check_integrity(store, in_ms(2000), &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT));
+    assert_non_null(strstr(error->message, "lu-1"));
+    assert_null(strstr(error->message, "s3cret"));
+    g_clear_error(&error);
+    /* An all-registrants type has no flagged holder: consistent. */
+    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 7"));
+    assert_true(store_check_integrity(store, in_ms(2000), &error));
+}
+
 /* Commands for different LUs do not wait for each other; a second
  * command for a locked LU waits only until its deadline, then BUSY. */
 static void test_pg_lu_lock_is_per_lu(void **state)
@@ -403,6 +428,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_newer_schema_refused, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pg_integrity_finds_missing_holder,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_lu_lock_is_per_lu, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect_after_restart,
