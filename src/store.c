@@ -58,8 +58,8 @@ gint64 store_now_seconds(void)
 void store_set_error(const Store *store, GError **error, SoftprError code,
                      const char *what, const char *message)
 {
-    g_set_error(error, SOFTPR_ERROR, code, "%s: %s: %s", store->path_shown, what,
-                message);
+    g_set_error(error, SOFTPR_ERROR, code, "%s: %s: %s", store->path_shown,
+                what, message);
 }
 
 /* ------------------------------------------------------------------ */

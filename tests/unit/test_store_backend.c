@@ -94,6 +94,8 @@ static bool pg_setup(Fixture *f)
     }
     f->priv = pgserver_new_database(pg_server);
     f->options = testutil_store_options(f->priv);
+    /* Connecting and creating the schema on a loaded test machine. */
+    f->options.open_timeout_ms = 20000;
     return true;
 }
 

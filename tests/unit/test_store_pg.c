@@ -81,6 +81,8 @@ static StoreOptions options_for(const char *conninfo)
     StoreOptions o = testutil_store_options(conninfo);
 
     o.lock_timeout_ms = 300;
+    /* Connecting and creating the schema on a loaded test machine. */
+    o.open_timeout_ms = 20000;
     o.host_id = "host-a";
     return o;
 }
@@ -139,7 +141,7 @@ static bool write_key(Store *store, const char *lu, uint64_t key,
     bool stale = false;
 
     g_assert(tid_parse("iqn.2026-12.test:a", &reg.initiator, NULL));
-    if (!store_begin(store, true, in_ms(300), error)) {
+    if (!store_begin(store, true, in_ms(2000), error)) {
         return false;
     }
     if (!store_load_state(store, &info, before, &lu_id, &stale, error)) {
