@@ -28,6 +28,8 @@ static void set_busy(Store *store, GError **error, const char *what,
                 what, message);
 }
 
+static void pg_close(Store *store);
+
 static bool pg_open(Store *store, bool create, GError **error)
 {
     g_autoptr(GError) local = NULL;
@@ -40,7 +42,7 @@ static bool pg_open(Store *store, bool create, GError **error)
     }
     if (!g_error_matches(local, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
         g_propagate_error(error, g_steal_pointer(&local));
-        g_clear_pointer(&store->conn, g_free);
+        pg_close(store);
         return false;
     }
     /* A database host that reboots must not keep QEMU from starting:
