@@ -87,6 +87,22 @@ static TestDaemon *start_pg(Fixture *f)
     return testd_start(f->dir, "prh", NULL, extra);
 }
 
+/* What ps shows of @pid's arguments: the connection string, without
+ * its password. */
+static void assert_cmdline_hides_password(pid_t pid)
+{
+    g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", (int)pid);
+    g_autofree char *cmdline = NULL;
+    gsize len = 0;
+
+    assert_true(g_file_get_contents(proc, &cmdline, &len, NULL));
+    for (gsize i = 0; i + 1 < len; i++) {
+        cmdline[i] = cmdline[i] == '\0' ? ' ' : cmdline[i];
+    }
+    assert_null(g_strstr_len(cmdline, (gssize)len, PASSWORD));
+    assert_non_null(g_strstr_len(cmdline, (gssize)len, "dbname="));
+}
+
 /* The daemon serves from PostgreSQL, says so on its ready line, and the
  * reservation outlives a daemon restart; the password is in neither its
  * output nor its command line as ps reads it. */
@@ -105,15 +121,11 @@ static void test_pg_daemon_serves(void **state)
     assert_int_equal(reply.status, SCSI_STATUS_GOOD);
     client_close(c);
 
-    g_autofree char *proc = g_strdup_printf("/proc/%d/cmdline", (int)d->pid);
-    g_autofree char *cmdline = NULL;
-    gsize len = 0;
-    assert_true(g_file_get_contents(proc, &cmdline, &len, NULL));
-    for (gsize i = 0; i + 1 < len; i++) {
-        cmdline[i] = cmdline[i] == '\0' ? ' ' : cmdline[i];
+    /* Under valgrind, /proc shows valgrind's own copy of the arguments,
+     * which the daemon cannot reach: checked without it. */
+    if (g_getenv("SOFTPR_VALGRIND") == NULL) {
+        assert_cmdline_hides_password(d->pid);
     }
-    assert_null(g_strstr_len(cmdline, (gssize)len, PASSWORD));
-    assert_non_null(g_strstr_len(cmdline, (gssize)len, "dbname="));
     testd_stop(d);
     g_autofree char *out = testd_output(d);
     testd_free(d);
