@@ -46,14 +46,15 @@ typedef enum StoreJournal {
  * database and passes it to each of its connections in
  * StoreOptions.group).  The turn below is this object's lock, not the
  * process's: stores of other groups, or of none, never wait for it.
- * They take turns on the file: a
- * read transaction holds the turn from its BEGIN to its end, a COMMIT
- * while it runs (the only time a writer excludes readers).  A thread
- * waiting for the turn wakes as soon as the other is done, where
- * sqlite's busy handler sleeps between tries; other processes are kept
- * apart by sqlite's locks alone, which correctness rests on.  Waiting
- * for the turn ends at the same deadline as waiting for another
- * process's lock, with the same SOFTPR_ERROR_BUSY.
+ *
+ * They take turns on the file: a read transaction holds the turn from
+ * its BEGIN to its end, a COMMIT while it runs (the only time a writer
+ * excludes readers).  A thread waiting for the turn wakes as soon as the
+ * other is done, where sqlite's busy handler sleeps between tries; other
+ * processes are kept apart by the database's locks alone, which
+ * correctness rests on.  Waiting for the turn ends at the same deadline
+ * as waiting for another process's lock, with the same
+ * SOFTPR_ERROR_BUSY.
  *
  * A thread holds at most one turn at a time (of any group): beginning a
  * read transaction, or committing, while it holds one is a bug, caught by

@@ -290,6 +290,68 @@ static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
         store, stmt, "recording where a logical unit is seen", error);
 }
 
+static bool delete_registration(Store *store, gint64 lu_id,
+                                const PrRegistration *old, GError **error)
+{
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_REG_DELETE, sql_reg_delete, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, lu_id);
+    store_sqlite_bind_tid(stmt, 2, 0, &old->initiator);
+    sqlite3_bind_int(stmt, 3, old->rtpi);
+    return store_sqlite_stmt_run(store, stmt, "removing a registration", error);
+}
+
+static bool update_registration(Store *store, gint64 lu_id,
+                                const PrRegistration *reg, GError **error)
+{
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_REG_UPDATE, sql_reg_update, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, lu_id);
+    store_sqlite_bind_tid(stmt, 2, 0, &reg->initiator);
+    sqlite3_bind_int(stmt, 3, reg->rtpi);
+    sqlite3_bind_int(stmt, 4, reg->all_tg_pt);
+    sqlite3_bind_int64(stmt, 5, (sqlite3_int64)reg->key);
+    sqlite3_bind_int(stmt, 6, reg->holder);
+    return store_sqlite_stmt_run(store, stmt, "updating a registration", error);
+}
+
+static bool insert_registration(Store *store, gint64 lu_id,
+                                const PrRegistration *reg, gint64 now,
+                                GError **error)
+{
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_REG_INSERT, sql_reg_insert, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, lu_id);
+    store_sqlite_bind_tid(stmt, 2, 3, &reg->initiator);
+    sqlite3_bind_int(stmt, 4, reg->rtpi);
+    sqlite3_bind_int(stmt, 5, reg->all_tg_pt);
+    sqlite3_bind_int64(stmt, 6, (sqlite3_int64)reg->key);
+    sqlite3_bind_int(stmt, 7, reg->holder);
+    sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(stmt, 9, now);
+    return store_sqlite_stmt_run(store, stmt, "adding a registration", error);
+}
+
+/* Whether @a and @b, of the same nexus, differ in what is stored. */
+static bool registration_differs(const PrRegistration *a,
+                                 const PrRegistration *b)
+{
+    return a->key != b->key || a->holder != b->holder ||
+           a->all_tg_pt != b->all_tg_pt;
+}
+
 static bool save_registrations(Store *store, gint64 lu_id,
                                const PrState *before, const PrState *after,
                                GError **error)
@@ -300,20 +362,9 @@ static bool save_registrations(Store *store, gint64 lu_id,
     for (i = 0; i < before->regs->len; i++) {
         const PrRegistration *old =
             &g_array_index(before->regs, PrRegistration, i);
-        sqlite3_stmt *stmt;
 
-        if (find_reg(after, old) >= 0) {
-            continue;
-        }
-        stmt = store_sqlite_stmt(store, STMT_REG_DELETE, sql_reg_delete, error);
-        if (stmt == NULL) {
-            return false;
-        }
-        sqlite3_bind_int64(stmt, 1, lu_id);
-        store_sqlite_bind_tid(stmt, 2, 0, &old->initiator);
-        sqlite3_bind_int(stmt, 3, old->rtpi);
-        if (!store_sqlite_stmt_run(store, stmt, "removing a registration",
-                                   error)) {
+        if (find_reg(after, old) < 0 &&
+            !delete_registration(store, lu_id, old, error)) {
             return false;
         }
     }
@@ -321,48 +372,16 @@ static bool save_registrations(Store *store, gint64 lu_id,
         const PrRegistration *reg =
             &g_array_index(after->regs, PrRegistration, i);
         int j = find_reg(before, reg);
-        sqlite3_stmt *stmt;
 
-        if (j >= 0) {
-            const PrRegistration *old =
-                &g_array_index(before->regs, PrRegistration, j);
-
-            if (old->key == reg->key && old->holder == reg->holder &&
-                old->all_tg_pt == reg->all_tg_pt) {
-                continue;
-            }
-            stmt = store_sqlite_stmt(store, STMT_REG_UPDATE, sql_reg_update,
-                                     error);
-            if (stmt == NULL) {
+        if (j < 0) {
+            if (!insert_registration(store, lu_id, reg, now, error)) {
                 return false;
             }
-            sqlite3_bind_int64(stmt, 1, lu_id);
-            store_sqlite_bind_tid(stmt, 2, 0, &reg->initiator);
-            sqlite3_bind_int(stmt, 3, reg->rtpi);
-            sqlite3_bind_int(stmt, 4, reg->all_tg_pt);
-            sqlite3_bind_int64(stmt, 5, (sqlite3_int64)reg->key);
-            sqlite3_bind_int(stmt, 6, reg->holder);
-            if (!store_sqlite_stmt_run(store, stmt, "updating a registration",
-                                       error)) {
+        } else if (registration_differs(
+                       &g_array_index(before->regs, PrRegistration, j), reg)) {
+            if (!update_registration(store, lu_id, reg, error)) {
                 return false;
             }
-            continue;
-        }
-        stmt = store_sqlite_stmt(store, STMT_REG_INSERT, sql_reg_insert, error);
-        if (stmt == NULL) {
-            return false;
-        }
-        sqlite3_bind_int64(stmt, 1, lu_id);
-        store_sqlite_bind_tid(stmt, 2, 3, &reg->initiator);
-        sqlite3_bind_int(stmt, 4, reg->rtpi);
-        sqlite3_bind_int(stmt, 5, reg->all_tg_pt);
-        sqlite3_bind_int64(stmt, 6, (sqlite3_int64)reg->key);
-        sqlite3_bind_int(stmt, 7, reg->holder);
-        sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
-        sqlite3_bind_int64(stmt, 9, now);
-        if (!store_sqlite_stmt_run(store, stmt, "adding a registration",
-                                   error)) {
-            return false;
         }
     }
     return true;
