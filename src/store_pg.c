@@ -29,6 +29,7 @@ static void set_busy(Store *store, GError **error, const char *what,
 }
 
 static void pg_close(Store *store);
+static void pg_rollback(Store *store);
 
 static bool pg_open(Store *store, bool create, GError **error)
 {
@@ -178,9 +179,7 @@ static bool pg_begin(Store *store, bool write, gint64 deadline,
         if (conn->pg == NULL && attempt == 0) {
             continue;
         }
-        if (conn->pg != NULL) {
-            PQclear(PQexec(conn->pg, "ROLLBACK"));
-        }
+        pg_rollback(store);
         g_propagate_error(error, g_steal_pointer(&local));
         return false;
     }
@@ -313,7 +312,7 @@ static bool pg_commit(Store *store, GError **error)
     conn->savepoint = false;
     if (conn->pg != NULL &&
         PQtransactionStatus(conn->pg) == PQTRANS_INERROR) {
-        PQclear(PQexec(conn->pg, "ROLLBACK"));
+        pg_rollback(store);
         set_busy(store, error, "committing", "the transaction had failed");
         return false;
     }

@@ -168,7 +168,12 @@ bool store_pg_schema_prepare(Store *store, GError **error)
          !apply_migrations(store, version, error)) ||
         !store_pg_run(store, "committing the schema", "COMMIT", 0, NULL,
                       error)) {
-        PQclear(store->conn->pg ? PQexec(store->conn->pg, "ROLLBACK") : NULL);
+        if (store->conn->pg != NULL &&
+            PQtransactionStatus(store->conn->pg) != PQTRANS_IDLE &&
+            !store_pg_run(store, "rolling back the schema", "ROLLBACK", 0,
+                          NULL, NULL)) {
+            store_pg_disconnect(store->conn);
+        }
         return false;
     }
     return true;
