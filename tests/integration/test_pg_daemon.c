@@ -208,6 +208,51 @@ static void test_pg_tool_dump(void **state)
     assert_null(strstr(err, PASSWORD));
 }
 
+/* The same commands through a daemon on each backend: `softpr dump`
+ * prints the same report from both, but for the database's name and
+ * the times (normalized here). */
+static char *dump_after_commands(Fixture *f, const char *db)
+{
+    const char *const extra[] = {"--db", db, NULL};
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, extra);
+    int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    ClientReply reply;
+    PrClient *c = testd_connect(d);
+
+    testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0xaa, 0, &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    testd_prout(c, disk, PR_OUT_RESERVE, PR_TYPE_WRITE_EXCLUSIVE, 0xaa, 0, 0,
+                &reply);
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
+    client_close(c);
+    testd_free(d);
+    close(disk);
+
+    const char *const args[] = {"dump", "--db", db, NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    if (testtool_run(args, NULL, NULL, &out, &err) != 0) {
+        fail_msg("softpr dump --db %s: %s", db, err);
+    }
+    g_autoptr(GRegex) times =
+        g_regex_new("[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9:]{8}[^ \\n]*", 0, 0,
+                    NULL);
+    const char *body = strchr(out, '\n');
+    return g_regex_replace_literal(times, body ? body : out, -1, 0, "TIME",
+                                   0, NULL);
+}
+
+static void test_pg_dump_same_as_sqlite(void **state)
+{
+    Fixture *f = fixture(state);
+    g_autofree char *sqlite_db = g_build_filename(f->dir, "pr.db", NULL);
+    g_autofree char *from_sqlite = dump_after_commands(f, sqlite_db);
+    g_autofree char *from_pg = dump_after_commands(f, f->conninfo);
+
+    assert_non_null(strstr(from_pg, "aa"));
+    assert_string_equal(from_pg, from_sqlite);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -216,6 +261,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_daemon_server_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_tool_dump, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_dump_same_as_sqlite, setup,
+                                        teardown),
     };
 
     return TESTUTIL_RUN("pg_daemon", tests, group_setup, group_teardown);
