@@ -36,7 +36,7 @@ INSTALL    ?= install
 CFLAGS     ?= -O2 -g
 GLIB_COMPILE_RESOURCES ?= glib-compile-resources
 
-PKGS      := glib-2.0 gio-2.0 sqlite3
+PKGS      := glib-2.0 gio-2.0 sqlite3 libpq
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 # Only softpr builds JSON (tools/tojson.c).
@@ -67,7 +67,8 @@ ALL_LDFLAGS = $(LDFLAGS) $(SAN_FLAGS)
 # Every module in src/ but the daemon's main and the preload library's
 # entry point, so that a new module needs no edit here.
 LIB_SRCS := $(filter-out src/softprd.c src/preload.c,$(sort $(wildcard src/*.c)))
-LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/%.o) $(BUILD)/gen/schema-resources.o \
+	$(BUILD)/gen/pg-schema-resources.o
 
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
 	$(wildcard tests/unit/test_*.c))
@@ -107,7 +108,21 @@ $(BUILD)/gen/schema-resources.h: schema/schema.gresource.xml
 $(BUILD)/gen/schema-resources.o: $(BUILD)/gen/schema-resources.c
 	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
 
-$(BUILD)/src/%.o: src/%.c $(BUILD)/gen/schema-resources.h
+# The PostgreSQL backend's migrations (schema/pg), compiled in apart.
+$(BUILD)/gen/pg-schema-resources.c: schema/pg/pg.gresource.xml $(wildcard schema/pg/*.sql)
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema/pg --generate-source \
+		--c-name softpr_pg_schema --target=$@ $<
+
+$(BUILD)/gen/pg-schema-resources.h: schema/pg/pg.gresource.xml
+	@mkdir -p $(dir $@)
+	$(GLIB_COMPILE_RESOURCES) --sourcedir=schema/pg --generate-header \
+		--c-name softpr_pg_schema --target=$@ $<
+
+$(BUILD)/gen/pg-schema-resources.o: $(BUILD)/gen/pg-schema-resources.c
+	$(CC) $(ALL_CFLAGS) -Wno-missing-prototypes -c -o $@ $<
+
+$(BUILD)/src/%.o: src/%.c $(BUILD)/gen/schema-resources.h $(BUILD)/gen/pg-schema-resources.h
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -DG_LOG_DOMAIN=\"softprd\" -c -o $@ $<
 

@@ -229,7 +229,7 @@ static const char *const socket_keys[] = {
     NULL,
 };
 static const char *const database_keys[] = {
-    "path", "journal-mode", "lock-timeout", "vm-keep-days", NULL,
+    "path", "url", "journal-mode", "lock-timeout", "vm-keep-days", NULL,
 };
 static const char *const scsi_keys[] = {
     "unit-attentions",
@@ -327,6 +327,26 @@ static bool get_string(GKeyFile *kf, const char *path, const char *group,
     }
     g_free(*out);
     *out = value;
+    return true;
+}
+
+/* [database] names one database: a file (path) or a server (url, a
+ * PostgreSQL connection string). */
+static bool check_db_url(const char *path, const char *db_path,
+                         const char *db_url, GError **error)
+{
+    if (db_url == NULL) {
+        return true;
+    }
+    if (db_path != NULL) {
+        return bad_value(error, path, "database", "url",
+                         "give path or url, not both");
+    }
+    if (store_path_is_file(db_url)) {
+        return bad_value(error, path, "database", "url",
+                         "expected a PostgreSQL connection string "
+                         "(postgresql://... or host=... dbname=...)");
+    }
     return true;
 }
 
@@ -577,6 +597,7 @@ bool config_load_file(Config *config, const char *path, GError **error)
     g_autoptr(GKeyFile) kf = g_key_file_new();
     g_autoptr(GError) local = NULL;
     g_autofree char *db_path = NULL;
+    g_autofree char *db_url = NULL;
     SocketConfig *main_socket = config_main_socket(config);
     int journal = config->journal;
     int policy = config->ua_policy;
@@ -618,6 +639,8 @@ bool config_load_file(Config *config, const char *path, GError **error)
                      MAX_PASSTHROUGH_TIMEOUT_MS,
                      &config->passthrough_timeout_ms, error) ||
         !get_string(kf, path, "database", "path", &db_path, error) ||
+        !get_string(kf, path, "database", "url", &db_url, error) ||
+        !check_db_url(path, db_path, db_url, error) ||
         !get_choice(kf, path, "database", "journal-mode", journals, &journal,
                     error) ||
         !get_seconds(kf, path, "database", "lock-timeout", MAX_LOCK_TIMEOUT_MS,
@@ -637,6 +660,10 @@ bool config_load_file(Config *config, const char *path, GError **error)
     }
     if (mode >= 0) {
         config->mode = mode_values[mode];
+    }
+    if (db_url != NULL) {
+        g_free(db_path);
+        db_path = g_steal_pointer(&db_url);
     }
     if (db_path != NULL) {
         g_free(config->db_path);

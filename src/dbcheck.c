@@ -158,6 +158,9 @@ static bool check_access(const StoreOptions *options, GError **error)
                                     wal ? "-shm" : NULL, NULL};
     size_t i;
 
+    if (!store_path_is_file(options->path)) {
+        return true; /* a server: the connection tells */
+    }
     if (!check_reach(dir, error)) {
         return false;
     }

@@ -235,7 +235,7 @@ static Config *load_config(void)
         die_error(error);
     }
     apply_options(config);
-    {
+    if (store_path_is_file(config->db_path)) {
         char *db = absolute(config->db_path);
 
         g_free(config->db_path);
@@ -370,7 +370,8 @@ static void check_filesystem(const Config *config)
     g_autofree char *dir = g_path_get_dirname(config->db_path);
     FsInfo fs;
 
-    if (!g_file_test(dir, G_FILE_TEST_IS_DIR)) {
+    if (!store_path_is_file(config->db_path) ||
+        !g_file_test(dir, G_FILE_TEST_IS_DIR)) {
         return; /* the database check says what is wrong */
     }
     if (!fscheck_inspect(dir, &fs, &error)) {
@@ -460,8 +461,10 @@ static Server *start_server(const Config *config, const ServerOptions *options,
 /* What the daemon serves with, said once it serves. */
 static void log_ready(const Config *config)
 {
+    g_autofree char *db = store_path_for_logs(config->db_path);
+
     g_message("host %s; database %s (%s journal); unit attentions %s",
-              config->host_id, config->db_path,
+              config->host_id, db,
               config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
               config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
     if (config_uses_passthrough(config)) {
@@ -492,6 +495,10 @@ static void parse_options(int argc, char **argv)
                 "softprd: %s\nTry 'softprd --help' for more information.\n",
                 error->message);
         exit(1);
+    }
+    /* A password given in --db must not stay visible in ps. */
+    for (int i = 1; i < argc; i++) {
+        store_scrub_password(argv[i]);
     }
     if (opt_version) {
         printf("softprd %s\n", SOFTPR_VERSION);

@@ -11,12 +11,14 @@
 #include "store_int.h"
 
 #include "error.h"
+#include "store_pg.h"
 
 /* How long a commit may wait past the command's lock deadline. */
 #define COMMIT_GRACE_US (250 * 1000)
 
 /* Asked in order; the last takes every path left. */
 static const StoreBackend *const backends[] = {
+    &store_pg_backend,
     &store_sqlite_backend,
 };
 
@@ -32,6 +34,22 @@ const StoreBackend *store_backend_for(const char *path)
     return backends[i];
 }
 
+bool store_path_is_file(const char *path)
+{
+    return store_backend_for(path)->is_file;
+}
+
+char *store_path_for_logs(const char *path)
+{
+    return store_path_is_file(path) ? g_strdup(path)
+                                    : store_pg_describe_conninfo(path);
+}
+
+void store_scrub_password(char *arg)
+{
+    store_pg_scrub_password(arg);
+}
+
 gint64 store_now_seconds(void)
 {
     return g_get_real_time() / G_USEC_PER_SEC;
@@ -40,8 +58,8 @@ gint64 store_now_seconds(void)
 void store_set_error(const Store *store, GError **error, SoftprError code,
                      const char *what, const char *message)
 {
-    g_set_error(error, SOFTPR_ERROR, code, "%s: %s: %s", store->path, what,
-                message);
+    g_set_error(error, SOFTPR_ERROR, code, "%s: %s: %s", store->path_shown,
+                what, message);
 }
 
 /* ------------------------------------------------------------------ */
@@ -70,6 +88,7 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
 
     store->backend = store_backend_for(options->path);
     store->path = g_strdup(options->path);
+    store->path_shown = store_path_for_logs(options->path);
     store->vfs = g_strdup(options->vfs);
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
@@ -103,6 +122,7 @@ void store_close(Store *store)
         g_rand_free(store->rand);
     }
     g_free(store->path);
+    g_free(store->path_shown);
     g_free(store->vfs);
     g_free(store->host_id);
     g_free(store);
@@ -110,7 +130,7 @@ void store_close(Store *store)
 
 const char *store_path(const Store *store)
 {
-    return store->path;
+    return store->path_shown;
 }
 
 char *store_describe(const Store *store)

@@ -437,11 +437,34 @@ bool store_check_writable(Store *store, gint64 deadline, GError **error);
 bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
                   GError **error);
 
-/* The path the store was opened with. */
+/* The path the store was opened with; for a database server, its
+ * description without the password (store_path_for_logs()). */
 const char *store_path(const Store *store);
 
 /* For logs: the backend and the database it serves, e.g.
  * "sqlite /var/lib/softpr/pr.db (journal delete)"; g_free() it. */
 char *store_describe(const Store *store);
+
+/*
+ * Whether the database named @path is a file (sqlite: a path to make
+ * absolute, a filesystem to check, a file that can be replaced) rather
+ * than a server's connection string (PostgreSQL: a URL or keyword=value
+ * pairs, store_pg.h).
+ */
+bool store_path_is_file(const char *path);
+
+/*
+ * @path as logs and messages may show it: a file's path as it is, a
+ * connection string as "PostgreSQL <host>/<dbname>", never with its
+ * password.  g_free() it.
+ */
+char *store_path_for_logs(const char *path);
+
+/*
+ * Overwrite in place, keeping its length, any password in @arg, a
+ * command-line word that may hold a connection string (`ps` shows
+ * argv): call it on argv once the options were copied.
+ */
+void store_scrub_password(char *arg);
 
 #endif /* SOFTPR_STORE_H */

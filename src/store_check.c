@@ -32,7 +32,8 @@ bool store_check_integrity(Store *store, gint64 deadline, GError **error)
     g_ptr_array_add(problems, NULL);
     list = g_strjoinv("; ", (char **)problems->pdata);
     g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
-                "%s: integrity check failed: %s", store->path, list);
+                "%s: integrity check failed: %s", store->path_shown,
+                list);
     return false;
 }
 
@@ -102,7 +103,7 @@ bool store_backup(Store *store, const char *dest, bool replace, gint64 deadline,
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_FAILED,
                     "%s: the %s backend has no file to back up; use the "
                     "database's own tools",
-                    store->path, store->backend->name);
+                    store->path_shown, store->backend->name);
         return false;
     }
     fd = g_mkstemp_full(tmp, O_RDWR | O_CLOEXEC, 0600);

@@ -105,7 +105,7 @@ bool store_turn_take(Store *store, GError **error)
         g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY,
                     "%s: this daemon's other database connection did not "
                     "give its turn back in time",
-                    store->path);
+                    store->path_shown);
         return false;
     }
     store->has_turn = true;

@@ -192,6 +192,7 @@ struct Store {
     const StoreBackend *backend;
     StoreConn *conn; /* the backend's; NULL: not connected */
     char *path;
+    char *path_shown; /* store_path(): without a password */
     char *host_id;
     char *vfs; /* sqlite VFS name, or NULL */
     StoreJournal journal;

@@ -55,7 +55,10 @@ static Store *open_store(DbOptions *options, GError **error)
     }
     if (options->db != NULL) {
         g_free(options->settings->db_path);
-        options->settings->db_path = g_canonicalize_filename(options->db, NULL);
+        options->settings->db_path =
+            store_path_is_file(options->db)
+                ? g_canonicalize_filename(options->db, NULL)
+                : g_strdup(options->db);
     }
     if (options->host_id != NULL) {
         g_free(options->settings->host_id);

@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "softpr.h"
+#include "store.h"
 
 typedef struct Subcommand {
     const char *name;
@@ -39,8 +40,16 @@ static const Subcommand subcommands[] = {
 bool tool_parse_options(GOptionContext *context, int *argc, char ***argv)
 {
     g_autoptr(GError) error = NULL;
+    /* Parsing reorders argv; the words stay where `ps` reads them. */
+    g_autofree char **words =
+        g_memdup2(*argv, sizeof(char *) * (gsize)(*argc + 1));
+    bool parsed = g_option_context_parse(context, argc, argv, &error);
 
-    if (!g_option_context_parse(context, argc, argv, &error)) {
+    /* A password given in --db must not stay visible in ps. */
+    for (int i = 1; words[i] != NULL; i++) {
+        store_scrub_password(words[i]);
+    }
+    if (!parsed) {
         fprintf(stderr,
                 "softpr %s: %s\nTry 'softpr %s --help' for more "
                 "information.\n",

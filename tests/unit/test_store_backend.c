@@ -9,8 +9,12 @@
  * a test an empty database of its own (or skips when the backend cannot
  * run here); every test runs once per entry, named "<backend>/<test>".
  */
+#include <stdlib.h>
 #include <string.h>
 
+#include <gio/gio.h>
+
+#include "pgserver.h"
 #include "testutil.h"
 
 #include "error.h"
@@ -57,8 +61,52 @@ static void sqlite_teardown(Fixture *f)
     testutil_db_teardown(&db);
 }
 
+/*
+ * PostgreSQL: one throwaway server for the program (started by the
+ * first test that needs it, stopped at exit), a new database per test.
+ */
+static PgServer *pg_server;
+static bool pg_tried;
+
+static void pg_stop_at_exit(void)
+{
+    g_clear_pointer(&pg_server, pgserver_free);
+}
+
+static bool pg_setup(Fixture *f)
+{
+    if (!pg_tried) {
+        g_autoptr(GError) error = NULL;
+
+        pg_tried = true;
+        pg_server = pgserver_start(&error);
+        if (pg_server == NULL) {
+            g_printerr("%s\n", g_error_matches(error, G_IO_ERROR,
+                                               G_IO_ERROR_NOT_FOUND)
+                                   ? PGSERVER_SKIP_MESSAGE
+                                   : error->message);
+        }
+        atexit(pg_stop_at_exit);
+    }
+    if (pg_server == NULL) {
+        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
+        return false;
+    }
+    f->priv = pgserver_new_database(pg_server);
+    f->options = testutil_store_options(f->priv);
+    /* Connecting and creating the schema on a loaded test machine. */
+    f->options.open_timeout_ms = 20000;
+    return true;
+}
+
+static void pg_teardown(Fixture *f)
+{
+    g_free(f->priv);
+}
+
 static const BackendCase backends[] = {
     {"sqlite", sqlite_setup, sqlite_teardown},
+    {"PostgreSQL", pg_setup, pg_teardown},
 };
 
 static int fixture_setup(void **state)
@@ -533,8 +581,28 @@ static void test_report_rows(void **state)
     store_close(store);
 }
 
-/* While another connection holds the write lock, a write transaction
- * fails BUSY once its deadline passes, holding nothing. */
+/* A write transaction that has loaded @lu_here's state (and so holds
+ * its lock), or false with @error, holding nothing. */
+static bool begin_and_load(Store *store, gint64 deadline, GError **error)
+{
+    g_autoptr(PrState) s = pr_state_new();
+    gint64 lu_id = 0;
+    bool stale = false;
+
+    if (!store_begin(store, true, deadline, error)) {
+        return false;
+    }
+    if (!store_load_state(store, &lu_here, s, &lu_id, &stale, error)) {
+        store_rollback(store);
+        return false;
+    }
+    return true;
+}
+
+/* While another connection's write transaction holds an LU (sqlite
+ * locks the whole database at BEGIN, PostgreSQL the LU as its state is
+ * loaded), a command for that LU fails BUSY once its deadline passes,
+ * holding nothing. */
 static void test_busy_at_deadline(void **state)
 {
     Fixture *f = fixture(state);
@@ -542,14 +610,14 @@ static void test_busy_at_deadline(void **state)
     Store *waiter = open_ok(f);
     GError *error = NULL;
 
-    assert_true(store_begin(holder, true, soon(), NULL));
-    assert_false(
-        store_begin(waiter, true, g_get_monotonic_time() + 100 * 1000, &error));
+    assert_true(begin_and_load(holder, soon(), NULL));
+    assert_false(begin_and_load(waiter, g_get_monotonic_time() + 100 * 1000,
+                                &error));
     assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
     g_clear_error(&error);
     assert_false(store_in_transaction(waiter));
     store_rollback(holder);
-    assert_true(store_begin(waiter, true, soon(), NULL));
+    assert_true(begin_and_load(waiter, soon(), NULL));
     assert_true(store_commit(waiter, NULL));
     store_close(waiter);
     store_close(holder);

@@ -1,0 +1,63 @@
+/*
+ * pgserver: a throwaway PostgreSQL server for the tests.  It owns the
+ * scratch directory it makes (initdb's data directory, the log and the
+ * Unix socket: it never listens on TCP), and runs the server as an
+ * unprivileged user (nobody) when the tests run as root.  One server per
+ * test program; each test takes a fresh database on it.
+ */
+#ifndef SOFTPR_TEST_PGSERVER_H
+#define SOFTPR_TEST_PGSERVER_H
+
+#include <stdbool.h>
+
+#include <glib.h>
+
+typedef struct PgServer PgServer;
+
+/* What a PostgreSQL test prints before it skips without the binaries. */
+#define PGSERVER_SKIP_MESSAGE "skipped: PostgreSQL not installed"
+
+/*
+ * The directory holding Debian's server binaries (initdb, pg_ctl),
+ * the newest /usr/lib/postgresql/<version>/bin, or $SOFTPR_PG_BINDIR;
+ * NULL when none is installed.  g_free() it.
+ */
+char *pgserver_bindir(void);
+
+/*
+ * initdb a new cluster in a scratch directory and start it (pg_ctl,
+ * waiting until it accepts connections).  NULL with @error set when the
+ * binaries are missing (G_IO_ERROR_NOT_FOUND: the caller skips) or the
+ * server does not start (its log is printed).
+ */
+PgServer *pgserver_start(GError **error);
+
+/* Stop the server (when running) and remove the scratch directory. */
+void pgserver_free(PgServer *server);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PgServer, pgserver_free)
+
+/*
+ * Stop the server (pg_ctl stop -m immediate: connections are cut as
+ * by a crash) and start it again, on the same socket; with @pause_ms,
+ * stay stopped that long first.  Returns whether it runs again.
+ */
+bool pgserver_restart(PgServer *server, unsigned pause_ms);
+
+/* Stop the server without removing anything (pgserver_resume() again). */
+bool pgserver_stop(PgServer *server);
+bool pgserver_resume(PgServer *server);
+
+/*
+ * Create a new empty database on @server and return a libpq keyword/
+ * value connection string for it (host = the socket directory).
+ * g_free() it.  Fails the test when it cannot.
+ */
+char *pgserver_new_database(PgServer *server);
+
+/* The connection string of the server's maintenance database. */
+const char *pgserver_conninfo(const PgServer *server);
+
+/* The socket directory (a libpq host). */
+const char *pgserver_socket_dir(const PgServer *server);
+
+#endif /* SOFTPR_TEST_PGSERVER_H */

@@ -1,0 +1,448 @@
+/*
+ * test_store_pg: what only the PostgreSQL backend has: selection by a
+ * connection string, its schema check, the per-LU lock between daemons,
+ * and faults: a restarting server, an unreachable one at start, and a
+ * connection lost around COMMIT.  One throwaway server for the program
+ * (tests/support/pgserver.c), a fresh database per test; every test
+ * skips when the PostgreSQL binaries are not installed.
+ */
+#include <inttypes.h>
+#include <string.h>
+
+#include <gio/gio.h>
+
+#include <libpq-fe.h>
+
+#include "pgserver.h"
+#include "testutil.h"
+
+#include "engine.h"
+#include "error.h"
+#include "store.h"
+#include "store_pg.h"
+#include "tid.h"
+
+static PgServer *server;
+
+typedef struct PgTest {
+    char *conninfo; /* a fresh database */
+} PgTest;
+
+static int group_setup(void **state)
+{
+    g_autoptr(GError) error = NULL;
+
+    server = pgserver_start(&error);
+    if (server == NULL &&
+        !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+        g_printerr("test PostgreSQL server: %s\n", error->message);
+        return -1;
+    }
+    return 0;
+}
+
+static int group_teardown(void **state)
+{
+    g_clear_pointer(&server, pgserver_free);
+    return 0;
+}
+
+static int setup(void **state)
+{
+    PgTest *t = g_new0(PgTest, 1);
+
+    if (server != NULL) {
+        t->conninfo = pgserver_new_database(server);
+    }
+    *state = t;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    PgTest *t = *state;
+
+    g_free(t->conninfo);
+    g_free(t);
+    return 0;
+}
+
+/* Every test starts with this: without the binaries it skips. */
+#define NEED_SERVER()                                                          \
+    do {                                                                       \
+        if (server == NULL) {                                                  \
+            print_message("%s\n", PGSERVER_SKIP_MESSAGE);                      \
+            skip();                                                            \
+        }                                                                      \
+    } while (0)
+
+static StoreOptions options_for(const char *conninfo)
+{
+    StoreOptions o = testutil_store_options(conninfo);
+
+    o.lock_timeout_ms = 300;
+    /* Connecting and creating the schema on a loaded test machine. */
+    o.open_timeout_ms = 20000;
+    o.host_id = "host-a";
+    return o;
+}
+
+static Store *open_ok(const char *conninfo)
+{
+    StoreOptions o = options_for(conninfo);
+    g_autoptr(GError) error = NULL;
+    Store *store = store_open(&o, &error);
+
+    if (store == NULL) {
+        fail_msg("store_open: %s", error->message);
+    }
+    return store;
+}
+
+static gint64 in_ms(unsigned ms)
+{
+    return g_get_monotonic_time() + (gint64)ms * 1000;
+}
+
+/* Run SQL on the database as another client would. */
+static char *raw_sql(const char *conninfo, const char *sql)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    char *value = NULL;
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        fail_msg("connect: %s", PQerrorMessage(pg));
+    }
+    PGresult *res = PQexec(pg, sql);
+    ExecStatusType st = PQresultStatus(res);
+    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    }
+    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+        !PQgetisnull(res, 0, 0)) {
+        value = g_strdup(PQgetvalue(res, 0, 0));
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return value;
+}
+
+/*
+ * One PR OUT's store work on LU @lu: register key @key for one
+ * initiator, as a command does (begin, load, save, history, commit).
+ */
+static bool write_key(Store *store, const char *lu, uint64_t key,
+                      GError **error)
+{
+    StoreLuInfo info = {.name = lu, .id_source = "serial", .path = "/dev/x"};
+    g_autoptr(PrState) before = pr_state_new();
+    PrRegistration reg = {.key = key, .rtpi = 1};
+    gint64 lu_id = 0;
+    bool stale = false;
+
+    g_assert(tid_parse("iqn.2026-12.test:a", &reg.initiator, NULL));
+    if (!store_begin(store, true, in_ms(2000), error)) {
+        return false;
+    }
+    if (!store_load_state(store, &info, before, &lu_id, &stale, error)) {
+        store_rollback(store);
+        return false;
+    }
+    g_autoptr(PrState) after = pr_state_copy(before);
+    g_array_set_size(after->regs, 0);
+    g_array_append_val(after->regs, reg);
+    after->generation++;
+    if (!store_save_state(store, lu_id, &info, before, after, error)) {
+        store_rollback(store);
+        return false;
+    }
+    return store_commit(store, error);
+}
+
+/* The key registered on LU @lu (0: none), read in a read transaction. */
+static uint64_t read_key(Store *store, const char *lu)
+{
+    StoreLuInfo info = {.name = lu, .id_source = "serial", .path = "/dev/x"};
+    g_autoptr(PrState) state = pr_state_new();
+    g_autoptr(GError) error = NULL;
+    gint64 lu_id = 0;
+    bool stale = false;
+
+    if (!store_begin(store, false, in_ms(2000), &error) ||
+        !store_load_state(store, &info, state, &lu_id, &stale, &error)) {
+        fail_msg("reading %s: %s", lu, error->message);
+    }
+    store_rollback(store);
+    return state->regs->len == 0
+               ? 0
+               : g_array_index(state->regs, PrRegistration, 0).key;
+}
+
+/* A URL or keyword=value connection string selects PostgreSQL; a path
+ * stays sqlite's.  The description names server and database only. */
+static void test_pg_selected_by_conninfo(void **state)
+{
+    assert_true(store_pg_claims("postgresql://u:secret@db1/softpr"));
+    assert_true(store_pg_claims("postgres://db1/softpr"));
+    assert_true(store_pg_claims("host=db1 dbname=softpr"));
+    assert_false(store_pg_claims("/var/lib/softpr/pr.db"));
+
+    g_autofree char *d =
+        store_pg_describe_conninfo("postgresql://u:secret@db1/softpr");
+    assert_string_equal(d, "PostgreSQL db1/softpr");
+    g_autofree char *k = store_pg_describe_conninfo(
+        "host=db1,db2 dbname=softpr password=secret "
+        "target_session_attrs=read-write");
+    assert_string_equal(k, "PostgreSQL db1,db2/softpr");
+
+    char url[] = "postgresql://u:secret@db1/softpr";
+    store_pg_scrub_password(url);
+    assert_string_equal(url, "postgresql://u:xxxxxx@db1/softpr");
+    char kv[] = "host=db1 password=secret dbname=softpr";
+    store_pg_scrub_password(kv);
+    assert_string_equal(kv, "host=db1 password=xxxxxx dbname=softpr");
+}
+
+/* A PR OUT's change round-trips, and the first open creates the schema
+ * with its version. */
+static void test_pg_round_trip(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(Store) store = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    g_autofree char *desc = store_describe(store);
+    assert_non_null(strstr(desc, "PostgreSQL"));
+    assert_true(write_key(store, "lu-1", 0x1234, &error));
+    assert_int_equal(read_key(store, "lu-1"), 0x1234);
+    g_autofree char *version = raw_sql(
+        t->conninfo,
+        "SELECT value FROM softpr_meta WHERE key = 'schema_version'");
+    assert_string_equal(version, "1");
+}
+
+/* A database holding other tables is refused in one line, untouched. */
+static void test_pg_foreign_database_refused(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    StoreOptions o = options_for(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    g_free(raw_sql(t->conninfo, "CREATE TABLE invoices (id int)"));
+    assert_null(store_open(&o, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_FOREIGN));
+    assert_null(strchr(error->message, '\n'));
+    g_autofree char *meta =
+        raw_sql(t->conninfo, "SELECT to_regclass('softpr_meta')::text");
+    assert_null(meta);
+}
+
+/* A schema from a newer softpr is refused, in one line. */
+static void test_pg_newer_schema_refused(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    StoreOptions o = options_for(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    store_close(open_ok(t->conninfo));
+    g_free(raw_sql(t->conninfo, "UPDATE softpr_meta SET value = '999' "
+                                "WHERE key = 'schema_version'"));
+    assert_null(store_open(&o, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_NEWER));
+    assert_null(strchr(error->message, '\n'));
+}
+
+/* The integrity check finds a reservation without its holder (SPC-4
+ * 5.12.7: a reservation that is not all-registrants has exactly one
+ * holder), and its message names the database without the password. */
+static void test_pg_integrity_finds_missing_holder(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autofree char *conninfo =
+        g_strdup_printf("%s password=s3cret-pw", t->conninfo);
+    g_autoptr(Store) store = open_ok(conninfo);
+    g_autoptr(GError) error = NULL;
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    assert_true(store_check_integrity(store, in_ms(2000), &error));
+    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 1"));
+    assert_false(store_check_integrity(store, in_ms(2000), &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT));
+    assert_non_null(strstr(error->message, "lu-1"));
+    assert_null(strstr(error->message, "s3cret"));
+    g_clear_error(&error);
+    /* An all-registrants type has no flagged holder: consistent. */
+    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 7"));
+    assert_true(store_check_integrity(store, in_ms(2000), &error));
+}
+
+/* Commands for different LUs do not wait for each other; a second
+ * command for a locked LU waits only until its deadline, then BUSY. */
+static void test_pg_lu_lock_is_per_lu(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(Store) a = open_ok(t->conninfo);
+    g_autoptr(Store) b = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+    StoreLuInfo info = {.name = "lu-1", .id_source = "serial", .path = "/x"};
+    g_autoptr(PrState) s = pr_state_new();
+    gint64 lu_id;
+    bool stale;
+
+    assert_true(store_begin(a, true, in_ms(1000), &error));
+    assert_true(store_load_state(a, &info, s, &lu_id, &stale, &error));
+    /* Another LU: no wait. */
+    assert_true(write_key(b, "lu-2", 7, &error));
+    /* The same LU: BUSY once b's deadline passes, nothing written. */
+    gint64 start = g_get_monotonic_time();
+    assert_false(write_key(b, "lu-1", 8, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+    assert_true(g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC);
+    g_clear_error(&error);
+    store_rollback(a);
+    assert_int_equal(read_key(b, "lu-1"), 0);
+    assert_true(write_key(b, "lu-1", 8, &error));
+    assert_int_equal(read_key(a, "lu-1"), 8);
+}
+
+/* Retry @store's write until GOOD or 15 s; returns how many BUSY. */
+static unsigned write_until_good(Store *store, const char *lu, uint64_t key)
+{
+    gint64 until = in_ms(15000);
+    unsigned busy = 0;
+
+    for (;;) {
+        g_autoptr(GError) error = NULL;
+
+        if (write_key(store, lu, key, &error)) {
+            return busy;
+        }
+        if (!g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY) ||
+            g_get_monotonic_time() > until) {
+            fail_msg("writing %s: %s", lu, error->message);
+        }
+        busy++;
+        g_usleep(50 * 1000);
+    }
+}
+
+/* The server restarts between commands: while it is down, commands are
+ * answered BUSY within their bound; once back, GOOD again. */
+static void test_pg_reconnect_after_restart(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(Store) store = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    assert_true(pgserver_stop(server));
+    gint64 start = g_get_monotonic_time();
+    assert_false(write_key(store, "lu-1", 2, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+    assert_true(g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC);
+    assert_true(pgserver_resume(server));
+    write_until_good(store, "lu-1", 2);
+    assert_int_equal(read_key(store, "lu-1"), 2);
+    /* A restart while idle costs no BUSY at all: BEGIN retries once. */
+    assert_true(pgserver_restart(server, 0));
+    assert_true(write_key(store, "lu-1", 3, &error));
+    assert_int_equal(read_key(store, "lu-1"), 3);
+}
+
+/* The server is down when the daemon starts: the store opens anyway,
+ * answers BUSY, and creates the schema once the server is back. */
+static void test_pg_unreachable_at_start(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(GError) error = NULL;
+
+    assert_true(pgserver_stop(server));
+    StoreOptions o = options_for(t->conninfo);
+    g_autoptr(Store) store = store_open(&o, &error);
+    bool resumed = pgserver_resume(server);
+    assert_true(resumed);
+    if (store == NULL) {
+        fail_msg("store_open with the server down: %s", error->message);
+    }
+    /* The first attempt may come before the backoff ends: BUSY then. */
+    write_until_good(store, "lu-1", 5);
+    assert_int_equal(read_key(store, "lu-1"), 5);
+}
+
+/* The connection drops after COMMIT reached the server: the daemon
+ * looks its command id up and answers GOOD, which is what happened. */
+static void test_pg_commit_lost_after_send(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(Store) store = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    store_pg_inject_fault(store, STORE_PG_FAULT_DROP_AFTER_COMMIT);
+    bool good = write_key(store, "lu-1", 2, &error);
+    g_autoptr(Store) other = open_ok(t->conninfo);
+    uint64_t stored = read_key(other, "lu-1");
+    if (!good) {
+        fail_msg("answered %s, but the database holds key %" PRIu64,
+                 error->message, stored);
+    }
+    assert_int_equal(stored, 2);
+}
+
+/* The connection drops before COMMIT was sent: the server rolled the
+ * transaction back, and the answer is BUSY (retry), never GOOD. */
+static void test_pg_commit_lost_before_send(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    g_autoptr(Store) store = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    store_pg_inject_fault(store, STORE_PG_FAULT_DROP_BEFORE_COMMIT);
+    bool good = write_key(store, "lu-1", 2, &error);
+    g_autoptr(Store) other = open_ok(t->conninfo);
+    uint64_t stored = read_key(other, "lu-1");
+    if (good) {
+        fail_msg("answered GOOD, but the database holds key %" PRIu64, stored);
+    }
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+    assert_int_equal(stored, 1);
+    /* And the store goes on. */
+    g_clear_error(&error);
+    assert_true(write_key(store, "lu-1", 3, &error));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pg_selected_by_conninfo),
+        cmocka_unit_test_setup_teardown(test_pg_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_foreign_database_refused,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_newer_schema_refused, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_integrity_finds_missing_holder,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_lu_lock_is_per_lu, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_reconnect_after_restart,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_unreachable_at_start, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_commit_lost_after_send, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_commit_lost_before_send,
+                                        setup, teardown),
+    };
+
+    return TESTUTIL_RUN("store_pg", tests, group_setup, group_teardown);
+}
