@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "cdb.h"
 #include "error.h"
 #include "log.h"
 #include "scsi.h"
@@ -37,25 +38,8 @@ void command_store_failure(PrResult *result, const GError *error,
 static const char *action_name(const uint8_t *cdb)
 {
     return cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN
-               ? engine_in_action_name(cdb[1] & 0x1f)
-               : engine_out_action_name(cdb[1] & 0x1f);
-}
-
-/* The sense key and additional sense code of fixed-format sense data
- * (SPC-4 4.5.3), for the log. */
-typedef struct SenseCodes {
-    uint8_t key;
-    uint8_t asc;
-    uint8_t ascq;
-} SenseCodes;
-
-static SenseCodes sense_codes(const uint8_t *sense)
-{
-    return (SenseCodes){
-        .key = sense[2] & 0x0f,
-        .asc = sense[12],
-        .ascq = sense[13],
-    };
+               ? engine_in_action_name(cdb_service_action(cdb))
+               : engine_out_action_name(cdb_service_action(cdb));
 }
 
 static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
@@ -72,7 +56,9 @@ static void log_outcome(const PrNexus *nexus, const StoreLuInfo *lu,
     who = tid_to_string(&nexus->initiator);
 
     if (result->status == SCSI_STATUS_CHECK_CONDITION) {
-        SenseCodes codes = sense_codes(result->sense);
+        ScsiSenseCode codes = {0};
+
+        scsi_sense_parse(result->sense, sizeof(result->sense), &codes);
 
         g_log_structured(
             G_LOG_DOMAIN, level, "SOFTPR_LU", lu->name, "SOFTPR_INITIATOR", who,

@@ -16,6 +16,7 @@
 
 #include <glib-unix.h>
 
+#include "cdb.h"
 #include "error.h"
 #include "log.h"
 #include "scsi.h"
@@ -91,8 +92,10 @@ static Job *job_new(Conn *conn)
         g_debug(
             "connection %" G_GUINT64_FORMAT ": %s received", conn->id,
             conn->reader.request.cdb[0] == SCSI_OP_PERSISTENT_RESERVE_IN
-                ? engine_in_action_name(conn->reader.request.cdb[1] & 0x1f)
-                : engine_out_action_name(conn->reader.request.cdb[1] & 0x1f));
+                ? engine_in_action_name(
+                      cdb_service_action(conn->reader.request.cdb))
+                : engine_out_action_name(
+                      cdb_service_action(conn->reader.request.cdb)));
     }
     return job;
 }

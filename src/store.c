@@ -11,6 +11,7 @@
 #include "store_int.h"
 
 #include "error.h"
+#include "scsi.h"
 #include "store_pg.h"
 
 /* How long a commit may wait past the command's lock deadline. */
@@ -275,16 +276,18 @@ bool store_history_enabled(const Store *store)
     return store->history_keep_rows > 0;
 }
 
-/* The sense key and additional sense code of fixed-format sense data
- * (SPC-4 4.5.3), as the history records them. */
+/* The sense key and additional sense code of the engine's sense data
+ * (SPC-4 4.5), as the history records them. */
 static StoreSenseCodes sense_codes(const uint8_t *sense)
 {
     StoreSenseCodes codes = {.present = sense != NULL};
+    ScsiSenseCode code = {0};
 
     if (sense != NULL) {
-        codes.key = sense[2] & 0x0f;
-        codes.asc = sense[12];
-        codes.ascq = sense[13];
+        scsi_sense_parse(sense, SCSI_SENSE_FIXED_LEN, &code);
+        codes.key = code.key;
+        codes.asc = code.asc;
+        codes.ascq = code.ascq;
     }
     return codes;
 }

@@ -27,10 +27,12 @@ cd "$top" || exit 2
 #                  recvmsg with SCM_RIGHTS, send, peer credentials;
 #   src/client.c   the client side of QEMU's pr-manager-helper protocol,
 #                  used by softpr persist and the LD_PRELOAD library;
-#   src/systemd.c  sd_notify(3): one datagram to $NOTIFY_SOCKET.
+#   src/systemd.c  sd_notify(3): one datagram to $NOTIFY_SOCKET;
+#   src/store_pg.c the PostgreSQL backend's own libpq connection, which
+#                  its fault injection for tests cuts with shutdown(2).
 # (src/preload*.c talk to softprd only through src/client.c; sockfile.c
 # removes socket files by path and makes no socket call.)
-SOCKET_MODULES='src/server*.c src/client.c src/systemd.c'
+SOCKET_MODULES='src/server*.c src/client.c src/systemd.c src/store_pg.c'
 
 SQL_RE='\<sqlite3(_[a-z_]+)?\>|sqlite3\.h|libpq-fe\.h|\<PG(conn|result)\>|\<PQ[a-z][A-Za-z]*[[:space:]]*\(|"[[:space:]]*(SELECT|INSERT|UPDATE|DELETE|CREATE|DROP|ALTER|PRAGMA|BEGIN|COMMIT|ROLLBACK|SAVEPOINT|RELEASE|WITH)[[:space:]]'
 SOCKET_RE='\<(socket|socketpair|accept4?|connect|bind|listen|send|sendto|sendmsg|recv|recvfrom|recvmsg|getsockopt|setsockopt|shutdown)[[:space:]]*\(|\<g_socket_|\<GSocket'
