@@ -25,8 +25,8 @@ void command_store_failure(PrResult *result, const GError *error,
 {
     if (g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
         pr_result_status(result, SCSI_STATUS_BUSY);
-        g_warning("%s: database lock not obtained in time, answering BUSY: "
-                  "%s",
+        g_warning("%s: database not available in time (its lock held, or "
+                  "its server unreachable), answering BUSY: %s",
                   what, error->message);
         return;
     }

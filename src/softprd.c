@@ -412,9 +412,10 @@ static void check_database(const Config *config, const Credentials *creds,
     case DBCHECK_OK:
         break;
     case DBCHECK_BUSY:
-        g_warning("another process held the database lock for the whole "
-                  "lock timeout (%.1f s) at start: %s; serving anyway: "
-                  "commands answer BUSY until it is released",
+        g_warning("the database was not available for the whole lock "
+                  "timeout (%.1f s) at start (another process's lock, or "
+                  "its server unreachable): %s; serving anyway: commands "
+                  "answer BUSY until it is",
                   config->lock_timeout_ms / 1000.0, error->message);
         break;
     case DBCHECK_FAILED:
@@ -463,9 +464,11 @@ static void log_ready(const Config *config)
 {
     g_autofree char *db = store_path_for_logs(config->db_path);
 
-    g_message("host %s; database %s (%s journal); unit attentions %s",
-              config->host_id, db,
-              config->journal == STORE_JOURNAL_WAL ? "WAL" : "rollback",
+    g_message("host %s; database %s%s; unit attentions %s", config->host_id,
+              db,
+              !store_path_is_file(config->db_path) ? " (PostgreSQL)"
+              : config->journal == STORE_JOURNAL_WAL ? " (WAL journal)"
+                                                     : " (rollback journal)",
               config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");
     if (config_uses_passthrough(config)) {
         g_message("passthrough: %s forwarded to the device with SG_IO, "
