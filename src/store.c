@@ -241,7 +241,19 @@ void store_savepoint_rollback(Store *store)
 bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
                       gint64 *lu_id, bool *stale, GError **error)
 {
-    return store->backend->load_state(store, lu, state, lu_id, stale, error);
+    if (!store->backend->load_state(store, lu, state, lu_id, stale, error)) {
+        return false;
+    }
+    /* The same rule for every backend: what no command can produce is a
+     * damaged database, never served. */
+    if (!engine_state_consistent(state)) {
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT,
+                    "%s: logical unit %s: reservation holder and "
+                    "registrations disagree",
+                    store_path(store), lu->name);
+        return false;
+    }
+    return true;
 }
 
 bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,

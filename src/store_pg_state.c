@@ -167,10 +167,6 @@ bool store_pg_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
         !load_uas(store, lu->name, *lu_id, state, error)) {
         return false;
     }
-    if (!engine_state_consistent(state)) {
-        return corrupt(store, error, lu->name,
-                       "reservation holder and registrations disagree");
-    }
     return true;
 }
 

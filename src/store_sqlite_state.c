@@ -201,10 +201,6 @@ bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu,
         !load_unit_attentions(store, lu->name, *lu_id, state, error)) {
         return false;
     }
-    if (!engine_state_consistent(state)) {
-        return corrupt(store, error, lu->name,
-                       "reservation holder and registrations disagree");
-    }
     return true;
 }
 
