@@ -30,15 +30,7 @@ typedef struct Fixture {
 
 static int group_setup(void **state)
 {
-    g_autoptr(GError) error = NULL;
-
-    server = pgserver_start(&error);
-    if (server == NULL &&
-        !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
-        g_printerr("test PostgreSQL server: %s\n", error->message);
-        return -1;
-    }
-    return 0;
+    return pgserver_start_for_group(&server) ? 0 : -1;
 }
 
 static int group_teardown(void **state)

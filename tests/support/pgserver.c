@@ -263,3 +263,16 @@ const char *pgserver_socket_dir(const PgServer *server)
 {
     return server->dir;
 }
+
+bool pgserver_start_for_group(PgServer **server)
+{
+    g_autoptr(GError) error = NULL;
+
+    *server = pgserver_start(&error);
+    if (*server == NULL &&
+        !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
+        g_printerr("test PostgreSQL server: %s\n", error->message);
+        return false;
+    }
+    return true;
+}

@@ -32,6 +32,13 @@ char *pgserver_bindir(void);
  */
 PgServer *pgserver_start(GError **error);
 
+/*
+ * pgserver_start() for a cmocka group setup: *@server NULL when the
+ * binaries are missing (the group's tests then skip); false, with the
+ * reason printed, when they are there and the server does not start.
+ */
+bool pgserver_start_for_group(PgServer **server);
+
 /* Stop the server (when running) and remove the scratch directory. */
 void pgserver_free(PgServer *server);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PgServer, pgserver_free)
