@@ -249,6 +249,10 @@ static char *read_sysfs_line(const char *path)
         return NULL;
     }
     text[strcspn(text, "\n")] = '\0';
+    /* An identifier never set reads "(null)". */
+    if (strcmp(text, "(null)") == 0) {
+        text[0] = '\0';
+    }
     return text;
 }
 

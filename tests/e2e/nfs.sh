@@ -353,8 +353,12 @@ load_start() {
         while [ ! -e "$E2E_TMP/load-stop" ]; do
             i=$((i + 1))
             key=$(printf '0xa%06x' $i)
-            persist_as A -n -o -I -S "$key" >/dev/null 2>&1 &&
+            if persist_as A -n -o -I -S "$key" >>"$E2E_TMP/nfs-load.log" 2>&1
+            then
                 echo "$key" >>"$E2E_TMP/acked-A"
+            else
+                echo "$key: exit $?" >>"$E2E_TMP/nfs-load.log"
+            fi
         done
     ) &
     LOAD_PID=$!
@@ -377,6 +381,11 @@ stop_in_commit() {
         kill -CONT "$pid"
         sleep 0.$((RANDOM % 10))
     done
+    {
+        echo "== softprd $pid never seen holding a write lock;" \
+            "$(grep -c '' "$E2E_TMP/acked-A") commands acknowledged; /proc/locks:"
+        cat /proc/locks
+    } >>"$E2E_TMP/nfs-load.log"
     return 1
 }
 
