@@ -122,7 +122,7 @@ host_daemon_stop() {
 
 NFS_READY=
 nfs_setup() {
-    local h
+    local h start=$SECONDS
 
     printf '[database]\nlock-timeout = %s\n' $LOCK_TIMEOUT >"$E2E_TMP/nfs.conf"
     nfs_server_start || return 1
@@ -132,7 +132,7 @@ nfs_setup() {
     host_mount A && host_mount B || return 1
     host_daemon_start A && host_daemon_start B || return 1
     log "NFS server $NFS_SERVER:$NFS_EXPORT (lease $NFS_LEASE s), hosts" \
-        "A and B mounted, their daemons up"
+        "A and B mounted, their daemons up, in $((SECONDS - start)) s"
     NFS_READY=1
 }
 
@@ -343,30 +343,38 @@ persist_as() {
     "$SOFTPR" persist --socket "$E2E_TMP/host$h.sock" "$@" "$EMULATED_DISK"
 }
 
-# A stream of PR OUT commands through host A's daemon, each a new key;
-# the keys of those answered GOOD go to $E2E_TMP/acked-A.
+# Streams of PR OUT commands through host A's daemon, each a new key,
+# enough of them that the daemon is nearly always in a transaction; the
+# keys of those answered GOOD go to $E2E_TMP/acked-A.
+LOAD_STREAMS=4
 load_start() {
     : >"$E2E_TMP/acked-A"
     rm -f "$E2E_TMP/load-stop"
-    (
-        i=0
-        while [ ! -e "$E2E_TMP/load-stop" ]; do
-            i=$((i + 1))
-            key=$(printf '0xa%06x' $i)
-            if persist_as A -n -o -I -S "$key" >>"$E2E_TMP/nfs-load.log" 2>&1
-            then
-                echo "$key" >>"$E2E_TMP/acked-A"
-            else
-                echo "$key: exit $?" >>"$E2E_TMP/nfs-load.log"
-            fi
-        done
-    ) &
-    LOAD_PID=$!
+    LOAD_PIDS=()
+    for stream in $(seq 1 $LOAD_STREAMS); do
+        load_stream "$stream" &
+        LOAD_PIDS+=($!)
+    done
+}
+
+load_stream() {
+    local i=0 key
+
+    while [ ! -e "$E2E_TMP/load-stop" ]; do
+        i=$((i + 1))
+        key=$(printf '0xa%x%05x' "$1" $i)
+        if persist_as A -n -o -I -S "$key" >>"$E2E_TMP/nfs-load.log" 2>&1
+        then
+            echo "$key" >>"$E2E_TMP/acked-A"
+        else
+            echo "$key: exit $?" >>"$E2E_TMP/nfs-load.log"
+        fi
+    done
 }
 
 load_stop() {
     touch "$E2E_TMP/load-stop"
-    wait "$LOAD_PID"
+    wait "${LOAD_PIDS[@]}"
 }
 
 # Stop host A's daemon while it holds a write lock on the database
@@ -378,8 +386,9 @@ stop_in_commit() {
         kill -STOP "$pid"
         sleep 0.05
         grep -q "POSIX *ADVISORY *WRITE $pid " /proc/locks && return 0
+        grep POSIX /proc/locks >>"$E2E_TMP/nfs-load.log"
         kill -CONT "$pid"
-        sleep 0.$((RANDOM % 10))
+        sleep 0.$((RANDOM % 3))
     done
     {
         echo "== softprd $pid never seen holding a write lock;" \
@@ -405,7 +414,7 @@ scenario_nfs_stall() {
 
     load_start
     sleep 3
-    if ! stop_in_commit 50; then
+    if ! stop_in_commit 100; then
         load_stop
         result nfs_stall FAIL $start "host A's daemon never caught holding a write lock"
         return
@@ -447,7 +456,7 @@ scenario_nfs_dead_host() {
 
     load_start
     sleep 3
-    if ! stop_in_commit 50; then
+    if ! stop_in_commit 100; then
         load_stop
         result nfs_dead_host FAIL $start "host A's daemon never caught holding a write lock"
         return
@@ -479,7 +488,7 @@ scenario_nfs_dead_host() {
     # A is gone for good: it comes back only to be stopped.
     ip link set e2e-A up
     kill -KILL "${HOST_DAEMON[A]}" 2>/dev/null
-    kill -KILL "$LOAD_PID" 2>/dev/null
+    kill -KILL "${LOAD_PIDS[@]}" 2>/dev/null
     if [ -z "$failed" ]; then
         result nfs_dead_host PASS $start "host A cut off from the NFS server holding the write lock: host B answered BUSY ($busy times, lock-timeout $LOCK_TIMEOUT s) until GOOD $window s after the cut (NFSv4 lease $NFS_LEASE s); PRAGMA integrity_check ok; all $acked commands A acknowledged are in the database"
     else
