@@ -24,6 +24,9 @@ NFS_SERVER=10.99.0.1
 NFS_LEASE=15
 NFS_GRACE=10
 LOCK_TIMEOUT=5
+# What nfs_stall and nfs_dead_host did, step by step, written as it
+# happens (a hung step shows where).
+NFS_LOG=$results/nfs-steps.log
 declare -A HOST_PID HOST_DAEMON
 declare -A HOST_IP=([A]=10.99.0.11 [B]=10.99.0.12 [C]=10.99.0.13 [D]=10.99.0.14)
 # Hosts C and D are cloned VMs: one hostname.
@@ -44,7 +47,7 @@ host_run() {
 }
 
 nfs_server_start() {
-    local m
+    local m h
 
     for m in nfsd nfsv4 nfsv3 bridge veth; do
         modprobe "$m" || {
@@ -53,6 +56,16 @@ nfs_server_start() {
         }
     done
     ip link set lo up
+    # mountd, statd and mount.nfs look names up: answer from /etc/hosts,
+    # and let DNS fail at once (nothing listens on this guest's port 53)
+    # instead of timing out on the host's name servers.
+    {
+        echo "$NFS_SERVER nfs-server"
+        for h in A B C D; do
+            echo "${HOST_IP[$h]} ${HOST_NAME[$h]}-$h"
+        done
+    } >>/etc/hosts
+    echo "options timeout:1 attempts:1" >/etc/resolv.conf
     mkdir -p "$NFS_EXPORT"
     mount -t nfsd nfsd /proc/fs/nfsd || return 1
     # Only before nfsd starts.
@@ -198,7 +211,7 @@ scenario_nfs_identity() {
             failed+="softprd on host $h did not log its NFS client identity; "
     done
     if [ -z "$failed" ]; then
-        result nfs_identity PASS $start "two hosts with one hostname: check-fs FAILs on both with '$(grep -o 'FAIL NFS client identity: [^(]*' <<<"${CF_OUT[C]}" | head -n 1)(...)'; with distinct hostnames both PASS (locks, visibility, 2x20 writes on NFSv4.2); softprd logs its identity"
+        result nfs_identity PASS $start "two hosts with one hostname: check-fs FAILs on both: '$(grep -o 'FAIL NFS client identity: [^)]*)' <<<"${CF_OUT[C]}" | head -n 1)'; with distinct hostnames both PASS (locks, visibility, 2x20 writes on NFSv4.2); softprd logs its identity"
     else
         result nfs_identity FAIL $start "$failed"
     fi
@@ -363,11 +376,11 @@ load_stream() {
     while [ ! -e "$E2E_TMP/load-stop" ]; do
         i=$((i + 1))
         key=$(printf '0xa%x%05x' "$1" $i)
-        if persist_as A -n -o -I -S "$key" >>"$E2E_TMP/nfs-load.log" 2>&1
+        if persist_as A -n -o -I -S "$key" >>"$NFS_LOG" 2>&1
         then
             echo "$key" >>"$E2E_TMP/acked-A"
         else
-            echo "$key: exit $?" >>"$E2E_TMP/nfs-load.log"
+            echo "$key: exit $?" >>"$NFS_LOG"
         fi
     done
 }
@@ -385,8 +398,12 @@ stop_in_commit() {
     for i in $(seq 1 "$1"); do
         kill -STOP "$pid"
         sleep 0.05
-        grep -q "POSIX *ADVISORY *WRITE $pid " /proc/locks && return 0
-        grep POSIX /proc/locks >>"$E2E_TMP/nfs-load.log"
+        if grep -q "POSIX *ADVISORY *WRITE $pid " /proc/locks; then
+            echo "softprd $pid stopped holding a write lock (try $i):" \
+                "$(grep "POSIX *ADVISORY *WRITE $pid " /proc/locks)" >>"$NFS_LOG"
+            return 0
+        fi
+        echo "try $i: $(grep -c POSIX /proc/locks) POSIX locks" >>"$NFS_LOG"
         kill -CONT "$pid"
         sleep 0.$((RANDOM % 3))
     done
@@ -394,7 +411,7 @@ stop_in_commit() {
         echo "== softprd $pid never seen holding a write lock;" \
             "$(grep -c '' "$E2E_TMP/acked-A") commands acknowledged; /proc/locks:"
         cat /proc/locks
-    } >>"$E2E_TMP/nfs-load.log"
+    } >>"$NFS_LOG"
     return 1
 }
 
@@ -412,6 +429,7 @@ acked_missing() {
 scenario_nfs_stall() {
     local start=$SECONDS failed= t0 t1 rc busy_s good_s acked missing
 
+    echo "== nfs_stall" >>"$NFS_LOG"
     load_start
     sleep 3
     if ! stop_in_commit 100; then
@@ -420,25 +438,28 @@ scenario_nfs_stall() {
         return
     fi
     t0=$(now)
-    persist_as B -n -o -I -S 0xb00001 >>"$E2E_TMP/nfs-stall.log" 2>&1
+    echo "B sends a PR OUT" >>"$NFS_LOG"
+    persist_as B -n -o -I -S 0xb00001 >>"$NFS_LOG" 2>&1
     rc=$?
     t1=$(now)
     busy_s=$(elapsed "$t0" "$t1")
-    echo "== B while A is stopped: rc $rc after $busy_s s" >>"$E2E_TMP/nfs-stall.log"
+    echo "== B while A is stopped: rc $rc after $busy_s s" >>"$NFS_LOG"
     [ $rc = 26 ] || failed+="B's command exited $rc, not 26 (BUSY); "
     # The lock timeout runs from the command's arrival; the margin is
     # for starting softpr persist under TCG.
     awk -v s="$busy_s" -v t=$LOCK_TIMEOUT 'BEGIN { exit !(s >= t - 0.5 && s <= t + 4) }' ||
         failed+="BUSY after $busy_s s, not the lock timeout ($LOCK_TIMEOUT s); "
     kill -CONT "${HOST_DAEMON[A]}"
+    echo "A resumed" >>"$NFS_LOG"
     t0=$(now)
-    persist_as B -n -o -I -S 0xb00002 >>"$E2E_TMP/nfs-stall.log" 2>&1
+    persist_as B -n -o -I -S 0xb00002 >>"$NFS_LOG" 2>&1
     rc=$?
     good_s=$(elapsed "$t0" "$(now)")
-    echo "== B after A resumed: rc $rc after $good_s s" >>"$E2E_TMP/nfs-stall.log"
+    echo "== B after A resumed: rc $rc after $good_s s" >>"$NFS_LOG"
     [ $rc = 0 ] || failed+="B's command after A resumed exited $rc; "
     sleep 1
     load_stop
+    echo "load stopped" >>"$NFS_LOG"
     acked=$(grep -c '' "$E2E_TMP/acked-A")
     missing=$(acked_missing)
     [ "$acked" -gt 0 ] && [ "$missing" = 0 ] ||
@@ -454,6 +475,7 @@ scenario_nfs_dead_host() {
     local start=$SECONDS failed= t0 rc busy=0 window acked missing integrity
     local deadline
 
+    echo "== nfs_dead_host" >>"$NFS_LOG"
     load_start
     sleep 3
     if ! stop_in_commit 100; then
@@ -469,10 +491,10 @@ scenario_nfs_dead_host() {
     touch "$E2E_TMP/load-stop"
     deadline=$((SECONDS + 4 * NFS_LEASE))
     while [ $SECONDS -lt $deadline ]; do
-        persist_as B -n -o -I -S 0xb00003 >>"$E2E_TMP/nfs-dead-host.log" 2>&1
+        persist_as B -n -o -I -S 0xb00003 >>"$NFS_LOG" 2>&1
         rc=$?
         echo "== B at $(elapsed "$t0" "$(now)") s after the cut: rc $rc" \
-            >>"$E2E_TMP/nfs-dead-host.log"
+            >>"$NFS_LOG"
         [ $rc = 26 ] && busy=$((busy + 1))
         [ $rc = 0 ] && break
     done
