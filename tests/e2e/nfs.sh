@@ -118,11 +118,14 @@ host_daemon_start() {
     local h=$1
 
     rm -f "$E2E_TMP/host$h.sock"
-    host_run "$h" "$SOFTPRD" -c "$E2E_TMP/nfs.conf" \
+    # nsenter itself, not host_run (a function: a subshell in the
+    # background), so that $! is softprd's pid (nsenter execs it).
+    nsenter -t "${HOST_PID[$h]}" -n -u -- "$SOFTPRD" -c "$E2E_TMP/nfs.conf" \
         -k "$E2E_TMP/host$h.sock" --db "/mnt/e2e-$h/softpr.db" \
         --host-id "host-$h" >>"$E2E_TMP/host$h.log" 2>&1 &
     HOST_DAEMON[$h]=$!
-    wait_for "$E2E_TMP/host$h.sock" 60
+    wait_for "$E2E_TMP/host$h.sock" 60 &&
+        [ "$(cat "/proc/${HOST_DAEMON[$h]}/comm")" = softprd ]
 }
 
 host_daemon_stop() {
