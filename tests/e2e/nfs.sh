@@ -68,9 +68,11 @@ nfs_server_start() {
     echo "options timeout:1 attempts:1" >/etc/resolv.conf
     mkdir -p "$NFS_EXPORT"
     mount -t nfsd nfsd /proc/fs/nfsd || return 1
-    # Only before nfsd starts.
+    # Only before nfsd starts.  lockd (NFSv3, for nfs_refused) has a
+    # grace period of its own, and NFSv4 LOCKs wait for it too.
     echo $NFS_LEASE >/proc/fs/nfsd/nfsv4leasetime &&
-        echo $NFS_GRACE >/proc/fs/nfsd/nfsv4gracetime || return 1
+        echo $NFS_GRACE >/proc/fs/nfsd/nfsv4gracetime &&
+        echo $NFS_GRACE >/proc/sys/fs/nfs/nlm_grace_period || return 1
     ip link add br-e2e type bridge &&
         ip addr add "$NFS_SERVER/24" dev br-e2e &&
         ip link set br-e2e up || return 1
@@ -142,10 +144,13 @@ nfs_setup() {
 
     printf '[database]\nlock-timeout = %s\n' $LOCK_TIMEOUT >"$E2E_TMP/nfs.conf"
     nfs_server_start || return 1
+    echo "[$((SECONDS - start)) s] NFS server up" >>"$NFS_LOG"
     for h in A B C D; do
         host_create $h || return 1
     done
+    echo "[$((SECONDS - start)) s] hosts created" >>"$NFS_LOG"
     host_mount A && host_mount B || return 1
+    echo "[$((SECONDS - start)) s] A and B mounted" >>"$NFS_LOG"
     host_daemon_start A && host_daemon_start B || return 1
     log "NFS server $NFS_SERVER:$NFS_EXPORT (lease $NFS_LEASE s), hosts" \
         "A and B mounted, their daemons up, in $((SECONDS - start)) s"
