@@ -171,11 +171,11 @@ check_fs_pair() {
         mkdir -p "/mnt/e2e-$h/$dir"
     done
     host_run "$h1" timeout 300 "$SOFTPR" check-fs --host-id "host-$h1" \
-        --timeout 60 --writes 20 "/mnt/e2e-$h1/$dir" \
+        --timeout 60 --writes 10 "/mnt/e2e-$h1/$dir" \
         >"$E2E_TMP/cf-$h1.out" 2>&1 &
     p1=$!
     host_run "$h2" timeout 300 "$SOFTPR" check-fs --host-id "host-$h2" \
-        --timeout 60 --writes 20 "/mnt/e2e-$h2/$dir" \
+        --timeout 60 --writes 10 "/mnt/e2e-$h2/$dir" \
         >"$E2E_TMP/cf-$h2.out" 2>&1 &
     p2=$!
     wait $p1
@@ -219,7 +219,7 @@ scenario_nfs_identity() {
             failed+="softprd on host $h did not log its NFS client identity; "
     done
     if [ -z "$failed" ]; then
-        result nfs_identity PASS $start "two hosts with one hostname: check-fs FAILs on both: '$(grep -o 'FAIL NFS client identity: [^)]*)' <<<"${CF_OUT[C]}" | head -n 1)'; with distinct hostnames both PASS (locks, visibility, 2x20 writes on NFSv4.2); softprd logs its identity"
+        result nfs_identity PASS $start "two hosts with one hostname: check-fs FAILs on both: '$(grep -o 'FAIL NFS client identity: [^)]*)' <<<"${CF_OUT[C]}" | head -n 1)'; with distinct hostnames both PASS (locks, visibility, 2x10 writes on NFSv4.2); softprd logs its identity"
     else
         result nfs_identity FAIL $start "$failed"
     fi

@@ -14,7 +14,7 @@
 # and a host cut off while holding the lock (tests/e2e/nfs.sh).
 #
 # As root it installs the Debian packages it needs when they are
-# missing.  E2E_TIMEOUT (seconds, default 1200) bounds each boot;
+# missing.  E2E_TIMEOUT (seconds, default 2400) bounds each boot;
 # E2E_SCENARIOS (names separated by spaces, default all) runs only those
 # scenarios; E2E_SCRIPT runs another script in level 1 instead of
 # scenarios.sh.
@@ -24,7 +24,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: run.sh BUILD}" && pwd)
 out=$build/e2e
-timeout_s=${E2E_TIMEOUT:-1200}
+timeout_s=${E2E_TIMEOUT:-2400}
 all_scenarios=(passthrough nfs_identity nfs_refused sg_persist fence_scsi
     restart iscsi_test_cu fence_agent nfs_stall nfs_dead_host)
 scenarios=()

@@ -691,8 +691,8 @@ main() {
         selected nfs_refused && scenario_nfs_refused
     fi
     if [ $need_vms = 1 ]; then
-        vm_wait node1 480 || vms_ok=0
-        vm_wait node2 480 || vms_ok=0
+        vm_wait node1 900 || vms_ok=0
+        vm_wait node2 900 || vms_ok=0
         if [ $vms_ok = 0 ]; then
             result vms FAIL $start "level-2 VMs did not boot"
             return
