@@ -629,12 +629,16 @@ static bool check_mount(Check *check)
 
 /*
  * Read the identity files of this run (written since --timeout before
- * this host started) into @hosts and @identities.
+ * this host started) into @hosts and @identities: this host's own, and
+ * the newest of each other host (one left by an earlier run that failed,
+ * perhaps before its hostname was fixed, is the same host).
  */
 static void read_identities(Check *check, GPtrArray *hosts,
                             GPtrArray *identities)
 {
     g_autoptr(GDir) dir = g_dir_open(check->dir, 0, NULL);
+    g_autoptr(GArray) mtimes = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autofree char *me = table_escape(check->host_id);
     const char *name;
 
     g_ptr_array_set_size(hosts, 0);
@@ -643,7 +647,9 @@ static void read_identities(Check *check, GPtrArray *hosts,
         g_autofree char *path = NULL;
         g_autofree char *text = NULL;
         g_auto(GStrv) lines = NULL;
+        g_autofree char *host = NULL;
         GStatBuf st;
+        guint i;
 
         if (!g_str_has_prefix(name, IDENTITY_PREFIX)) {
             continue;
@@ -659,8 +665,21 @@ static void read_identities(Check *check, GPtrArray *hosts,
             continue; /* being written: its rename has not landed */
         }
         /* Only ever printed; another host chose it. */
-        g_ptr_array_add(hosts, table_escape(lines[0]));
+        host = table_escape(lines[0]);
+        if (strcmp(host, me) == 0 && strcmp(path, check->identity_file) != 0) {
+            continue;
+        }
+        if (g_ptr_array_find_with_equal_func(hosts, host, g_str_equal, &i)) {
+            if (st.st_mtime > g_array_index(mtimes, gint64, i)) {
+                g_free(identities->pdata[i]);
+                identities->pdata[i] = g_strdup(lines[1]);
+                g_array_index(mtimes, gint64, i) = st.st_mtime;
+            }
+            continue;
+        }
+        g_ptr_array_add(hosts, g_steal_pointer(&host));
         g_ptr_array_add(identities, g_strdup(lines[1]));
+        g_array_append_val(mtimes, (gint64){st.st_mtime});
     }
 }
 
