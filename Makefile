@@ -11,7 +11,7 @@
 #   make check-valgrind   the same under valgrind
 #   make check-soak       the crash and power-cut tests with SOAK_KILLS kill
 #                         points and SOAK_POWERCUTS cut points
-#   make check-e2e        real guests through QEMU, LIO passthrough (root)
+#   make check-e2e        real guests through QEMU, LIO passthrough, NFS (root)
 #   make check-docs       man pages, systemd units, install/uninstall
 #   make bench            latency and throughput against the baselines
 #   make fuzz             libFuzzer on the codec and engine (FUZZ_SECONDS)
@@ -239,8 +239,11 @@ check-soak: tests
 		$(BUILD)/tests/test_crash $(BUILD)/tests/test_powercut
 
 # Nested guests under TCG (tests/e2e/run.sh): sg_persist, fence_scsi,
-# a restart and iscsi-test-cu in VMs whose QEMU uses softprd, and the
-# passthrough mode against LIO.  Installs its Debian packages as root.
+# a restart and iscsi-test-cu in VMs whose QEMU uses softprd, the
+# passthrough mode against LIO, and two hosts sharing the database on a
+# kernel NFS server (Debian's fence_scsi across them, a host stopped or
+# cut off holding the lock, cloned hostnames, refused mounts).  Installs
+# its Debian packages as root.  E2E_SCENARIOS="NAME ..." runs only those.
 check-e2e: tests
 	@tests/e2e/run.sh $(BUILD)
 

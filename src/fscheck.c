@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include "error.h"
 
@@ -182,4 +183,133 @@ bool fscheck_verdict(const FsInfo *info, StoreJournal journal, GError **error)
                 info->source != NULL ? info->source : "?", info->mount_point,
                 why);
     return false;
+}
+
+/* "4.2" -> 2; "4" or "4.0" -> 0; -1 when @vers is not NFSv4. */
+static int nfs4_minor(const char *vers)
+{
+    if (vers == NULL || vers[0] != '4') {
+        return -1;
+    }
+    if (vers[1] == '\0') {
+        return 0;
+    }
+    if (vers[1] != '.' || !g_ascii_isdigit(vers[2])) {
+        return -1;
+    }
+    return atoi(vers + 2);
+}
+
+char *fscheck_nfs_identity_build(const FsInfo *info, const char *nodename,
+                                 const char *identifier, const char *unique_id)
+{
+    g_autofree char *vers = NULL;
+    g_autofree char *addr = NULL;
+    const char *uniquifier = NULL;
+    int minor;
+
+    if (info->fstype == NULL || !g_str_has_prefix(info->fstype, "nfs") ||
+        info->options == NULL || !has_option(info->options, "vers", &vers)) {
+        return NULL;
+    }
+    minor = nfs4_minor(vers);
+    if (minor < 0) {
+        return NULL;
+    }
+    /* The kernel prefers the namespace's identifier to the module's. */
+    if (identifier != NULL && identifier[0] != '\0') {
+        uniquifier = identifier;
+    } else if (unique_id != NULL && unique_id[0] != '\0') {
+        uniquifier = unique_id;
+    }
+    if (minor == 0) {
+        /* NFSv4.0 names the server too, which changes nothing for two
+         * clients of one server. */
+        has_option(info->options, "addr", &addr);
+        if (uniquifier != NULL) {
+            return g_strdup_printf("Linux NFSv4.0 %s/%s/%s", nodename,
+                                   uniquifier, addr != NULL ? addr : "?");
+        }
+        return g_strdup_printf("Linux NFSv4.0 %s/%s", nodename,
+                               addr != NULL ? addr : "?");
+    }
+    if (uniquifier != NULL) {
+        return g_strdup_printf("Linux NFSv4.%d %s/%s", minor, uniquifier,
+                               nodename);
+    }
+    return g_strdup_printf("Linux NFSv4.%d %s", minor, nodename);
+}
+
+/* The first line of sysfs file @path, or NULL when it is absent. */
+static char *read_sysfs_line(const char *path)
+{
+    char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        return NULL;
+    }
+    text[strcspn(text, "\n")] = '\0';
+    /* An identifier never set reads "(null)". */
+    if (strcmp(text, "(null)") == 0) {
+        text[0] = '\0';
+    }
+    return text;
+}
+
+char *fscheck_nfs_identity(const FsInfo *info)
+{
+    g_autofree char *identifier = NULL;
+    g_autofree char *unique_id = NULL;
+    struct utsname uts;
+
+    if (uname(&uts) != 0) {
+        return NULL;
+    }
+    /* sysfs shows the network namespace of whoever mounted it: the one
+     * the NFS client of this mount lives in when sysfs was mounted
+     * there. */
+    identifier = read_sysfs_line("/sys/fs/nfs/net/nfs_client/identifier");
+    unique_id = read_sysfs_line("/sys/module/nfs/parameters/nfs4_unique_id");
+    return fscheck_nfs_identity_build(info, uts.nodename, identifier,
+                                      unique_id);
+}
+
+void fscheck_log_nfs_identity(const FsInfo *info)
+{
+    g_autofree char *identity = fscheck_nfs_identity(info);
+
+    if (identity != NULL) {
+        g_message("NFSv4 client identity of this host: \"%s\" (every host "
+                  "sharing the database needs its own: a distinct hostname "
+                  "or /sys/fs/nfs/net/nfs_client/identifier)",
+                  identity);
+    }
+}
+
+bool fscheck_nfs_identities_distinct(const char *const *hosts,
+                                     const char *const *identities, guint n,
+                                     GError **error)
+{
+    guint i;
+    guint j;
+
+    for (i = 0; i < n; i++) {
+        for (j = i + 1; identities[i] != NULL && j < n; j++) {
+            if (g_strcmp0(identities[i], identities[j]) != 0) {
+                continue;
+            }
+            g_set_error(
+                error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                "%s and %s share one NFSv4 client identity (\"%s\"): the "
+                "server takes them for one client and drops one's locks "
+                "when the other mounts, so both can hold the database's "
+                "write lock at once; give the hosts distinct hostnames or "
+                "set the NFS client identifier "
+                "(/sys/fs/nfs/net/nfs_client/identifier, or the "
+                "nfs.nfs4_unique_id module parameter) before mounting",
+                hosts[i], hosts[j], identities[i]);
+            return false;
+        }
+    }
+    return true;
 }

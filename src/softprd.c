@@ -382,6 +382,7 @@ static void check_filesystem(const Config *config)
     g_message("database %s is on %s (%s at %s), %s", config->db_path, fs.fstype,
               fs.source, fs.mount_point,
               fs.shared ? "shared by hosts" : "local to this host");
+    fscheck_log_nfs_identity(&fs);
     if (!fscheck_verdict(&fs, config->journal, &error)) {
         fscheck_info_clear(&fs);
         die_error(error);

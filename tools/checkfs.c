@@ -17,6 +17,11 @@
  * (visibility); then all hosts send a burst of PR OUT commands at once
  * and PRgeneration must have risen by exactly the number answered GOOD
  * (no lost or torn updates), and sqlite's integrity check must pass.
+ *
+ * On NFSv4, before any of that, each host posts the client identity it
+ * presents to the server in a plain file of its own (not through sqlite,
+ * whose locks are what two hosts sharing one identity break), and the
+ * hosts must all present distinct ones.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -35,6 +40,8 @@
 
 #define SUBJECT_FILE ".softpr-check-fs.db"
 #define BOARD_FILE ".softpr-check-fs-board.db"
+/* Followed by a random suffix: one file per host and run. */
+#define IDENTITY_PREFIX ".softpr-check-fs-nfsid."
 #define CHECK_LU "softpr-check-fs"
 
 /* How long a host that must not get the lock tries to take it. */
@@ -91,6 +98,8 @@ typedef struct Check {
     PrConfig pr;
     gint64 started_s;
     GArray *peers; /* Peer, sorted by name, after joining */
+    char *nfs_identity;  /* NULL: not NFSv4 */
+    char *identity_file; /* this host's, once posted */
     unsigned failures;
     uint32_t good; /* storm commands answered GOOD here */
 } Check;
@@ -613,7 +622,122 @@ static bool check_mount(Check *check)
     ok = fscheck_verdict(&fs, STORE_JOURNAL_DELETE, &error);
     report(check, ok, "mount: %s",
            ok ? "softprd accepts its locking options" : error->message);
+    check->nfs_identity = fscheck_nfs_identity(&fs);
     fscheck_info_clear(&fs);
+    return ok;
+}
+
+/*
+ * Read the identity files of this run (written since --timeout before
+ * this host started) into @hosts and @identities: this host's own, and
+ * the newest of each other host (one left by an earlier run that failed,
+ * perhaps before its hostname was fixed, is the same host).
+ */
+static void read_identities(Check *check, GPtrArray *hosts,
+                            GPtrArray *identities)
+{
+    g_autoptr(GDir) dir = g_dir_open(check->dir, 0, NULL);
+    g_autoptr(GArray) mtimes = g_array_new(FALSE, FALSE, sizeof(gint64));
+    g_autofree char *me = table_escape(check->host_id);
+    const char *name;
+
+    g_ptr_array_set_size(hosts, 0);
+    g_ptr_array_set_size(identities, 0);
+    while (dir != NULL && (name = g_dir_read_name(dir)) != NULL) {
+        g_autofree char *path = NULL;
+        g_autofree char *text = NULL;
+        g_auto(GStrv) lines = NULL;
+        g_autofree char *host = NULL;
+        GStatBuf st;
+        guint i;
+
+        if (!g_str_has_prefix(name, IDENTITY_PREFIX)) {
+            continue;
+        }
+        path = g_build_filename(check->dir, name, NULL);
+        if (g_stat(path, &st) != 0 ||
+            st.st_mtime < check->started_s - (gint64)check->timeout_s ||
+            !g_file_get_contents(path, &text, NULL, NULL)) {
+            continue;
+        }
+        lines = g_strsplit(text, "\n", 3);
+        if (g_strv_length(lines) < 2 || lines[1][0] == '\0') {
+            continue; /* being written: its rename has not landed */
+        }
+        /* Only ever printed; another host chose it. */
+        host = table_escape(lines[0]);
+        if (strcmp(host, me) == 0 && strcmp(path, check->identity_file) != 0) {
+            continue;
+        }
+        if (g_ptr_array_find_with_equal_func(hosts, host, g_str_equal, &i)) {
+            if (st.st_mtime > g_array_index(mtimes, gint64, i)) {
+                g_free(identities->pdata[i]);
+                identities->pdata[i] = g_strdup(lines[1]);
+                g_array_index(mtimes, gint64, i) = st.st_mtime;
+            }
+            continue;
+        }
+        g_ptr_array_add(hosts, g_steal_pointer(&host));
+        g_ptr_array_add(identities, g_strdup(lines[1]));
+        g_array_append_val(mtimes, (gint64){st.st_mtime});
+    }
+}
+
+/*
+ * On NFSv4: post this host's client identity, wait until --peers hosts
+ * have, and fail when two present the same one.
+ */
+static bool check_identity(Check *check)
+{
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(g_free);
+    g_autoptr(GPtrArray) identities = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *name = NULL;
+    g_autofree char *text = NULL;
+    gint64 give_up =
+        g_get_monotonic_time() + (gint64)check->timeout_s * G_USEC_PER_SEC;
+    bool ok;
+
+    if (check->nfs_identity == NULL) {
+        return true;
+    }
+    printf("  NFSv4 client identity of this host: \"%s\"\n",
+           check->nfs_identity);
+    name = g_strdup_printf(IDENTITY_PREFIX "%08x%08x", g_random_int(),
+                           g_random_int());
+    check->identity_file = g_build_filename(check->dir, name, NULL);
+    text = g_strdup_printf("%s\n%s\n", check->host_id, check->nfs_identity);
+    if (!g_file_set_contents(check->identity_file, text, -1, &error)) {
+        report(check, false, "could not post the NFS client identity: %s",
+               error->message);
+        return false;
+    }
+    for (;;) {
+        read_identities(check, hosts, identities);
+        if (hosts->len >= check->n_peers) {
+            break;
+        }
+        if (g_get_monotonic_time() > give_up) {
+            report(check, false,
+                   "only %u of %u hosts posted their NFS client identity in "
+                   "%s within %u s (start softpr check-fs %s on the others "
+                   "at the same time)",
+                   hosts->len, check->n_peers, check->dir, check->timeout_s,
+                   check->dir);
+            return false;
+        }
+        g_usleep(POLL_US * 5);
+    }
+    ok = fscheck_nfs_identities_distinct(
+        (const char *const *)hosts->pdata,
+        (const char *const *)identities->pdata, hosts->len, &error);
+    report(check, ok, "NFS client identity: %s",
+           ok ? "each host presents its own to the server" : error->message);
+    if (!ok) {
+        printf("  %s/" IDENTITY_PREFIX "* stay for the others (remove them "
+               "when no check runs)\n",
+               check->dir);
+    }
     return ok;
 }
 
@@ -717,7 +841,7 @@ static bool run(Check *check)
         report(check, false, "--host-id: %s", error->message);
         return false;
     }
-    if (!check_mount(check)) {
+    if (!check_mount(check) || !check_identity(check)) {
         return false;
     }
     check->board = open_scratch(check, BOARD_FILE, NULL, &error);
@@ -752,6 +876,10 @@ static bool run(Check *check)
         return abort_run(check);
     }
     leave(check);
+    /* Every host read it before it joined. */
+    if (check->identity_file != NULL) {
+        g_unlink(check->identity_file);
+    }
     return true;
 }
 
@@ -842,6 +970,8 @@ int check_fs_main(int argc, char **argv)
     store_close(check.board);
     g_free(check.my_name);
     g_free(check.host_id);
+    g_free(check.nfs_identity);
+    g_free(check.identity_file);
     free(check.dir);
 out:
     g_free(host_id);

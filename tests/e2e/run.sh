@@ -8,20 +8,38 @@
 # a fence_scsi sequence, a restart, libiscsi's iscsi-test-cu and the
 # passthrough comparison.  Prints each scenario with PASS or FAIL; exits
 # 0 only when all passed.  A level-1 boot that fails is retried once.
+# Then two hosts (network namespaces in level 1) share one database on
+# the level-1 kernel's NFS server: check-fs on cloned hostnames and on
+# refused mounts, Debian's fence_scsi across the hosts, a host stopped
+# and a host cut off while holding the lock (tests/e2e/nfs.sh).
 #
 # As root it installs the Debian packages it needs when they are
-# missing.  E2E_TIMEOUT (seconds, default 840) bounds each boot;
-# E2E_SCRIPT runs another script in level 1 instead of scenarios.sh.
+# missing.  E2E_TIMEOUT (seconds, default 2400) bounds each boot;
+# E2E_SCENARIOS (names separated by spaces, default all) runs only those
+# scenarios; E2E_SCRIPT runs another script in level 1 instead of
+# scenarios.sh.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
 build=$(cd "${1:?usage: run.sh BUILD}" && pwd)
 out=$build/e2e
-timeout_s=${E2E_TIMEOUT:-840}
-scenarios=(passthrough sg_persist fence_scsi restart iscsi_test_cu)
+timeout_s=${E2E_TIMEOUT:-2400}
+all_scenarios=(passthrough nfs_identity nfs_refused sg_persist fence_scsi
+    restart iscsi_test_cu fence_agent nfs_stall nfs_dead_host)
+scenarios=()
+for s in "${all_scenarios[@]}"; do
+    if [ -z "${E2E_SCENARIOS:-}" ] || [[ " $E2E_SCENARIOS " == *" $s "* ]]; then
+        scenarios+=("$s")
+    fi
+done
+[ ${#scenarios[@]} -gt 0 ] || {
+    echo "check-e2e: E2E_SCENARIOS names none of: ${all_scenarios[*]}"
+    exit 2
+}
 packages=(qemu-system-x86 qemu-utils linux-image-amd64 sg3-utils
-    libiscsi-bin busybox-static cpio kmod)
+    libiscsi-bin busybox-static cpio kmod nfs-kernel-server fence-agents
+    iproute2 sqlite3)
 
 start=$SECONDS
 
@@ -66,7 +84,8 @@ boot() {
 
     rm -rf "$results"
     mkdir -p "$results"
-    printf 'BUILD=%q\nIMAGES=%q\n' "$build" "$out" >"$results/config"
+    printf 'BUILD=%q\nIMAGES=%q\nSCENARIOS=%q\n' "$build" "$out" \
+        "${E2E_SCENARIOS:-}" >"$results/config"
     timeout "$timeout_s" qemu-system-x86_64 -accel tcg,thread=multi -cpu max \
         -machine q35 -m 3072 -smp 2 -nographic -no-reboot -nic none \
         -kernel "$out/vmlinuz" -initrd "$out/l1.cpio.gz" \

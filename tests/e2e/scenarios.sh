@@ -7,9 +7,14 @@
 # tcm_loop nexuses for passthrough.  softprd runs here; two level-2 VMs
 # (QEMU, TCG) use the scsi_debug disk as scsi-block with a
 # pr-manager-helper, and run unmodified sg_persist, sg_turs and
-# iscsi-test-cu.  Each scenario prints one line
+# iscsi-test-cu.  Then the same VMs move to two "hosts" (nfs.sh: network
+# namespaces, each its own softprd and NFS mount of one database on the
+# level-1 kernel's NFS server) for Debian's fence_scsi, and host
+# failures.  Each scenario prints one line
 #   E2E-RESULT NAME PASS|FAIL SECONDS DETAIL
-# and run.sh on the host collects them.
+# and run.sh on the host collects them.  SCENARIOS (from run.sh's
+# E2E_SCENARIOS; empty: all) selects scenarios; what they need (VMs, the
+# NFS hosts) is set up only for them.
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,9 +24,11 @@ for arg in $(cat /proc/cmdline); do
     e2e.results=*) results=${arg#e2e.results=} ;;
     esac
 done
-# BUILD (absolute) and IMAGES, written by run.sh.
+# BUILD (absolute), IMAGES and SCENARIOS, written by run.sh.
+SCENARIOS=
 source "$results/config"
 source "$here/vm.sh"
+source "$here/nfs.sh"
 
 E2E_TMP=/tmp/e2e
 E2E_IMAGES=$IMAGES
@@ -182,11 +189,15 @@ setup_devices() {
 
 # start_vm NAME UUID [QEMU OPTION...]: a VM whose first disk (LUN 0,
 # /dev/sg0 inside) is the scsi_debug disk through softprd's emulation.
+# Its pr-manager connects to $E2E_TMP/NAME.sock, a symbolic link to the
+# daemon it uses (first prh.sock; QEMU connects again on the command
+# after a daemon closed the connection).
 start_vm() {
     local name=$1 uuid=$2
     shift 2
+    ln -sfn "$E2E_TMP/prh.sock" "$E2E_TMP/$name.sock"
     vm_start "$name" -uuid "$uuid" \
-        -object "pr-manager-helper,id=pr0,path=$E2E_TMP/prh.sock" \
+        -object "pr-manager-helper,id=pr0,path=$E2E_TMP/$name.sock" \
         -blockdev "driver=host_device,filename=$EMULATED_DISK,node-name=d0,locking=off,pr-manager=pr0" \
         -device virtio-scsi-pci,id=scsi0 \
         -device scsi-block,drive=d0,bus=scsi0.0,scsi-id=0,lun=0,share-rw=on \
@@ -633,10 +644,24 @@ scenario_passthrough() {
 
 # ------------------------------------------------------------------
 
+# selected NAME...: whether any of the scenarios NAME... runs.
+selected() {
+    local name
+
+    [ -z "$SCENARIOS" ] && return 0
+    for name in "$@"; do
+        [[ " $SCENARIOS " == *" $name "* ]] && return 0
+    done
+    return 1
+}
+
 main() {
-    local start=$SECONDS vms_ok=1
+    local start=$SECONDS vms_ok=1 need_vms=0
 
     log "kernel $(uname -r), QEMU $(qemu-system-x86_64 --version | head -n 1)"
+    log "scenarios: ${SCENARIOS:-all}"
+    selected sg_persist fence_scsi restart iscsi_test_cu fence_agent &&
+        need_vms=1
     if ! setup_devices; then
         result setup FAIL $start "SCSI devices did not appear"
         return
@@ -651,24 +676,47 @@ main() {
         result setup FAIL $start "qemu-pr-helper did not start"
         return
     }
-    start_vm node1 6b1c6a5e-0000-4000-8000-000000000001 \
-        "${NODE1_REFERENCE_DISK[@]//@LIO@/$VM_LIO_DISK}"
-    start_vm node2 6b1c6a5e-0000-4000-8000-000000000002
-    # Passthrough needs no VM: run it while they boot.
-    scenario_passthrough
-    vm_wait node1 480 || vms_ok=0
-    vm_wait node2 480 || vms_ok=0
-    if [ $vms_ok = 0 ]; then
-        result vms FAIL $start "level-2 VMs did not boot"
-        return
+    if [ $need_vms = 1 ]; then
+        start_vm node1 6b1c6a5e-0000-4000-8000-000000000001 \
+            "${NODE1_REFERENCE_DISK[@]//@LIO@/$VM_LIO_DISK}"
+        start_vm node2 6b1c6a5e-0000-4000-8000-000000000002
     fi
-    scenario_sg_persist
-    scenario_fence_scsi
-    scenario_restart
-    scenario_iscsi_test_cu
-    vm_stop node1
-    vm_stop node2
-    stop_daemon prh
+    # What needs no VM runs while they boot.
+    selected passthrough && scenario_passthrough
+    if selected nfs_identity nfs_refused fence_agent nfs_stall nfs_dead_host; then
+        nfs_setup || result setup FAIL $start "the NFS server or hosts A and B did not come up"
+    fi
+    if [ -n "$NFS_READY" ]; then
+        selected nfs_identity && scenario_nfs_identity
+        selected nfs_refused && scenario_nfs_refused
+    fi
+    if [ $need_vms = 1 ]; then
+        vm_wait node1 900 || vms_ok=0
+        vm_wait node2 900 || vms_ok=0
+        if [ $vms_ok = 0 ]; then
+            result vms FAIL $start "level-2 VMs did not boot"
+            return
+        fi
+        log "VMs ready after $((SECONDS - start)) s"
+    fi
+    selected sg_persist && scenario_sg_persist
+    # restart continues from fence_scsi's registrations.
+    selected fence_scsi && scenario_fence_scsi
+    selected restart && scenario_restart
+    selected iscsi_test_cu && scenario_iscsi_test_cu
+    [ -n "$NFS_READY" ] && selected fence_agent && scenario_fence_agent
+    if [ $need_vms = 1 ]; then
+        vm_stop node1 &
+        local stopping=$!
+        vm_stop node2
+        wait $stopping
+    fi
+    # Host A stops, then dies: last, it stays dead.
+    if [ -n "$NFS_READY" ]; then
+        selected nfs_stall && scenario_nfs_stall
+        selected nfs_dead_host && scenario_nfs_dead_host
+    fi
+    stop_daemon prh 2>/dev/null
     cp "$E2E_TMP"/*.log "$results/" 2>/dev/null
     cp "$E2E_TMP"/vm-*/qemu.log "$results/" 2>/dev/null
     log "done after $((SECONDS - start)) s"

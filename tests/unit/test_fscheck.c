@@ -1,7 +1,9 @@
 /*
  * test_fscheck: the database's filesystem from mountinfo, and the mounts
  * whose locks do not keep hosts apart (nfs(5) nolock and local_lock=,
- * gfs2(5) localflocks, mount.cifs(8) nobrl), or WAL on shared storage.
+ * gfs2(5) localflocks, mount.cifs(8) nobrl), or WAL on shared storage;
+ * the NFSv4 client identity a Linux host presents, and hosts that share
+ * one.
  */
 #include <string.h>
 
@@ -125,6 +127,74 @@ static void test_inspect_here(void **state)
     testutil_rmtree(dir);
 }
 
+/* Linux's client identity: uniform for NFSv4.1+ (RFC 8881 2.4: one
+ * co_ownerid per client), the namespace identifier before the module
+ * parameter; NFSv4.0 adds the server address; none for NFSv3 or ext4. */
+static void test_nfs_identity_build(void **state)
+{
+    FsInfo info;
+    char *id;
+
+    inspect("/srv/cluster/pr.db", &info);
+    id = fscheck_nfs_identity_build(&info, "node-a", NULL, NULL);
+    assert_string_equal(id, "Linux NFSv4.2 node-a");
+    g_free(id);
+    id = fscheck_nfs_identity_build(&info, "node-a", "", "mod-id");
+    assert_string_equal(id, "Linux NFSv4.2 mod-id/node-a");
+    g_free(id);
+    id = fscheck_nfs_identity_build(&info, "node-a", "ns-id", "mod-id");
+    assert_string_equal(id, "Linux NFSv4.2 ns-id/node-a");
+    g_free(id);
+    fscheck_info_clear(&info);
+
+    inspect("/srv/ll/pr.db", &info);
+    id = fscheck_nfs_identity_build(&info, "n", NULL, NULL);
+    assert_string_equal(id, "Linux NFSv4.1 n");
+    g_free(id);
+    fscheck_info_clear(&info);
+
+    inspect("/srv/v3/pr.db", &info);
+    assert_null(fscheck_nfs_identity_build(&info, "n", NULL, NULL));
+    fscheck_info_clear(&info);
+    inspect("/srv/over/pr.db", &info); /* nfs4 without vers= */
+    assert_null(fscheck_nfs_identity_build(&info, "n", NULL, NULL));
+    fscheck_info_clear(&info);
+    inspect("/var/lib/softpr/pr.db", &info);
+    assert_null(fscheck_nfs_identity_build(&info, "n", NULL, NULL));
+    fscheck_info_clear(&info);
+
+    assert_true(fscheck_parse_mountinfo(
+        "50 22 0:50 / /v40 rw - nfs4 s:/ rw,vers=4.0,addr=10.0.0.9\n",
+        "/v40/pr.db", &info));
+    id = fscheck_nfs_identity_build(&info, "n", NULL, NULL);
+    assert_string_equal(id, "Linux NFSv4.0 n/10.0.0.9");
+    g_free(id);
+    fscheck_info_clear(&info);
+}
+
+/* Two hosts presenting one identity are one client to the server: the
+ * refusal names both hosts, the identity and the two fixes. */
+static void test_nfs_identities_shared(void **state)
+{
+    const char *hosts[] = {"host-a", "host-b", "host-c"};
+    const char *distinct[] = {"Linux NFSv4.2 a", "Linux NFSv4.2 b", NULL};
+    const char *shared[] = {"Linux NFSv4.2 a", "Linux NFSv4.2 clone",
+                            "Linux NFSv4.2 clone"};
+    const char *not_nfs[] = {NULL, NULL, NULL};
+    GError *error = NULL;
+
+    assert_true(fscheck_nfs_identities_distinct(hosts, distinct, 3, NULL));
+    assert_true(fscheck_nfs_identities_distinct(hosts, not_nfs, 3, NULL));
+    assert_false(fscheck_nfs_identities_distinct(hosts, shared, 3, &error));
+    assert_non_null(strstr(error->message, "host-b and host-c share one "
+                                           "NFSv4 client identity "
+                                           "(\"Linux NFSv4.2 clone\")"));
+    assert_non_null(strstr(error->message, "distinct hostnames"));
+    assert_non_null(
+        strstr(error->message, "/sys/fs/nfs/net/nfs_client/identifier"));
+    g_error_free(error);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -132,6 +202,8 @@ int main(void)
         cmocka_unit_test(test_accepted),
         cmocka_unit_test(test_refused),
         cmocka_unit_test(test_inspect_here),
+        cmocka_unit_test(test_nfs_identity_build),
+        cmocka_unit_test(test_nfs_identities_shared),
     };
 
     return TESTUTIL_RUN("fscheck", tests, NULL, NULL);
