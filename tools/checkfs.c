@@ -89,7 +89,7 @@ typedef struct Check {
     unsigned n_peers;
     unsigned timeout_s;
     unsigned writes;
-    char *vfs;
+    const char *vfs;
     Store *subject;
     Store *board;
     TransportId me;
@@ -883,10 +883,51 @@ static bool run(Check *check)
     return true;
 }
 
+/* Run the check on @dir with the options given; the exit status. */
+static int check_fs_run(const char *dir, const char *host_id,
+                        unsigned n_peers, unsigned timeout_s,
+                        unsigned writes, const char *vfs)
+{
+    Check check = {0};
+    int status = TOOL_EXIT_FAILURE;
+
+    check.dir = realpath(dir, NULL);
+    check.host_id = g_strdup(host_id != NULL ? host_id : g_get_host_name());
+    check.n_peers = n_peers;
+    check.timeout_s = timeout_s;
+    check.writes = writes;
+    check.vfs = vfs;
+    check.port = 1;
+    check.pr.ports = &check.port;
+    check.pr.n_ports = 1;
+    check.pr.max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
+    check.pr.ua_policy = PR_UA_RECORD;
+    check.started_s = g_get_real_time() / G_USEC_PER_SEC;
+    check.peers = g_array_new(FALSE, TRUE, sizeof(Peer));
+
+    printf("softpr check-fs %s as %s\n", check.dir, check.host_id);
+    fflush(stdout);
+    if (run(&check) && check.failures == 0) {
+        printf("PASS\n");
+        status = TOOL_EXIT_OK;
+    } else {
+        printf("FAIL\n");
+    }
+    peers_clear(check.peers);
+    g_array_unref(check.peers);
+    store_close(check.subject);
+    store_close(check.board);
+    g_free(check.my_name);
+    g_free(check.host_id);
+    g_free(check.nfs_identity);
+    g_free(check.identity_file);
+    free(check.dir);
+    return status;
+}
+
 int check_fs_main(int argc, char **argv)
 {
     g_autoptr(GOptionContext) context = g_option_context_new("DIR");
-    Check check = {0};
     char *host_id = NULL;
     int peers = 2;
     int timeout_s = 120;
@@ -942,37 +983,8 @@ int check_fs_main(int argc, char **argv)
         tool_error("check-fs: %s is not a directory", argv[1]);
         goto out;
     }
-    check.dir = realpath(argv[1], NULL);
-    check.host_id = g_strdup(host_id != NULL ? host_id : g_get_host_name());
-    check.n_peers = (unsigned)peers;
-    check.timeout_s = (unsigned)timeout_s;
-    check.writes = (unsigned)writes;
-    check.vfs = vfs;
-    check.port = 1;
-    check.pr.ports = &check.port;
-    check.pr.n_ports = 1;
-    check.pr.max_registrations = PR_MAX_REGISTRATIONS_DEFAULT;
-    check.pr.ua_policy = PR_UA_RECORD;
-    check.started_s = g_get_real_time() / G_USEC_PER_SEC;
-    check.peers = g_array_new(FALSE, TRUE, sizeof(Peer));
-
-    printf("softpr check-fs %s as %s\n", check.dir, check.host_id);
-    fflush(stdout);
-    if (run(&check) && check.failures == 0) {
-        printf("PASS\n");
-        status = TOOL_EXIT_OK;
-    } else {
-        printf("FAIL\n");
-    }
-    peers_clear(check.peers);
-    g_array_unref(check.peers);
-    store_close(check.subject);
-    store_close(check.board);
-    g_free(check.my_name);
-    g_free(check.host_id);
-    g_free(check.nfs_identity);
-    g_free(check.identity_file);
-    free(check.dir);
+    status = check_fs_run(argv[1], host_id, (unsigned)peers,
+                          (unsigned)timeout_s, (unsigned)writes, vfs);
 out:
     g_free(host_id);
     g_free(vfs);

@@ -317,7 +317,8 @@ fence_step() {
     fi
 }
 
-# unfence VM KEY: fence_scsi's "on" (spc4-pr.md 4.2).
+# unfence VM KEY: fence_scsi's "on": register the node's key, then reserve
+# Write Exclusive - Registrants Only (SPC-4 5.12.7, 5.12.9).
 unfence() {
     local vm=$1 key=$2
 
