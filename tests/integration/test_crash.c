@@ -1,688 +1,177 @@
 /*
- * test_crash: kill -9 at random moments.  Two daemons (two hosts) share
- * one database; client threads issue PR OUT through either of them while
- * a killer sends SIGKILL to one daemon at a random moment and restarts
- * it, SOFTPR_CRASH_KILLS times (200 by default).
+ * test_crash: the database stays exactly as the daemons answered while
+ * they, or the database server, crash at random moments under load
+ * (the load and its checks: tests/support/crashload.h).
  *
- * Each client owns one logical unit that nobody else writes and sends it
- * REGISTER AND IGNORE EXISTING KEY with a new key each time.  On its own
- * LU such a command can only succeed (SPC-4 5.12.11.2.2: the key is
- * replaced whatever was registered, no reservation to conflict with), or
- * meet the database's lock bound (BUSY) or a failure (ABORTED COMMAND,
- * INTERNAL TARGET FAILURE, 0B/44/00), the two retryable answers
- * docs/emulation.md documents; any other answer fails the test.  When a
- * kill takes the answer, the client reads its keys to learn whether the
- * command committed.  Clients also contend on one shared LU with
- * RESERVE, RELEASE, PREEMPT, CLEAR and REGISTER, where conflicts are
- * answers SPC-4 gives.
+ * - Kills, on each backend: two daemons (two hosts) on one database,
+ *   SIGKILL to one of them at a random moment and a restart,
+ *   SOFTPR_CRASH_KILLS times (200 by default); at least a quarter of
+ *   the kills must land while a command is in flight.
+ * - PostgreSQL server restarts: both daemons keep running while the
+ *   server is stopped as by a crash (immediate) and started again,
+ *   SOFTPR_CRASH_RESTARTS times (20 by default), each once the load
+ *   flows again; meanwhile the daemons answer BUSY or ABORTED COMMAND.
  *
- * Afterwards every command is checked on its own: PRAGMA
- * integrity_check is ok; each owned LU's history holds, in order, one
- * GOOD row for each command that committed, with its key and the
- * PRgeneration it raised (6.14.2: one per REGISTER AND IGNORE EXISTING
- * KEY), and nothing for the others, and the LU holds the last key with
- * that PRgeneration; each client's history on the shared LU holds its
- * answered commands, in order, with the answer it got (a row for every
- * PR OUT that reached the database, none for BUSY or ABORTED COMMAND);
- * every LU's state satisfies SPC-4 (engine_state_consistent).  The run
- * must have done what it claims: every client had commands answered
- * GOOD, and at least a quarter of the kills landed while a command was
- * in flight.
+ * In every case no acknowledged command is lost, the PRgeneration and
+ * the history count exactly the GOOD ones, the state satisfies SPC-4,
+ * and no command was answered otherwise than what was committed.  The
+ * PostgreSQL tests share one throwaway server (tests/support/pgserver.c),
+ * each on a fresh database, and skip without the server binaries.
  */
-#include <fcntl.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
-#include <unistd.h>
+#include <stdlib.h>
 
-#include <sqlite3.h>
+#include "crashload.h"
+#include "pgserver.h"
+#include "testutil.h"
 
-#include "daemon.h"
-
-#include "bytes.h"
-#include "engine.h"
-#include "identity.h"
-#include "scsi.h"
-#include "store.h"
-
-#define CLIENTS 6
 #define DEFAULT_KILLS 200
+#define DEFAULT_RESTARTS 20
+/* Commands answered GOOD between two restarts: the load flows again. */
+#define GOOD_BETWEEN_EVENTS 20
+#define LOAD_TIMEOUT_MS 60000
 
-/* How a command ended, as its client saw it. */
-typedef enum Outcome {
-    OUTCOME_UNSENT,   /* the daemon was gone before it was sent */
-    OUTCOME_ANSWERED, /* an answer that reached the database: status */
-    OUTCOME_RETRY,    /* BUSY or ABORTED COMMAND: nothing written */
-    OUTCOME_LOST,     /* the answer was lost to a kill */
-} Outcome;
+static PgServer *server;
 
-/* One command a client sent, and what became of it. */
-typedef struct Sent {
-    uint8_t sa;
-    uint8_t type;
-    uint64_t rk;
-    uint64_t sark;
-    Outcome outcome;
-    uint8_t status;
-    uint8_t sense[3]; /* key, ASC, ASCQ with CHECK CONDITION */
-    bool committed;   /* own LU: known to be in the database */
-} Sent;
-
-typedef struct Crash Crash;
-
-typedef struct Client {
-    Crash *crash;
-    int index;
-    char *name;
-    TransportId initiator;
-    int own_disk;
-    int shared_disk;
-    GRand *rand;
-    GArray *own;    /* Sent, on the client's own LU */
-    GArray *shared; /* Sent, on the shared LU */
-    /* Figures. */
-    guint good;
-    guint busy;
-    guint aborted; /* ABORTED COMMAND, INTERNAL TARGET FAILURE */
-    guint lost;    /* answer lost to a kill */
-    guint lost_committed;
-} Client;
-
-struct Crash {
-    char *dir;
-    TestDaemon *daemons[2];
-    gint stop;
-    gint kills_sent;   /* kills so far; the killer counts before */
-    gint *kill_landed; /* [kill]: a command's answer was lost to it */
-    Client clients[CLIENTS];
-};
-
-static const char *const names[2] = {"a", "b"};
-
-static char *socket_of(Crash *c, int which)
+static int group_setup(void **state)
 {
-    g_autofree char *sock = g_strconcat(names[which], ".sock", NULL);
-
-    return g_build_filename(c->dir, sock, NULL);
+    return pgserver_start_for_group(&server) ? 0 : -1;
 }
 
-static TestDaemon *start_daemon(Crash *c, int which)
+static int group_teardown(void **state)
 {
-    g_autofree char *host = g_strconcat("host-", names[which], NULL);
-    const char *extra[] = {"--identity", "client", "--host-id", host, NULL};
-
-    /* All history kept: it must match the state exactly. */
-    return testd_start(c->dir, names[which],
-                       "[database]\nlock-timeout = 2\n"
-                       "[history]\nkeep-rows = 2000000000\nkeep-days = 0\n",
-                       extra);
-}
-
-/* Connect to either daemon, waiting while one is being restarted. */
-static PrClient *connect_any(Client *cl)
-{
-    for (;;) {
-        int which = g_rand_int_range(cl->rand, 0, 2);
-        g_autofree char *sock = socket_of(cl->crash, which);
-        PrClient *p = client_connect_as(sock, &cl->initiator, 30000, NULL);
-
-        if (p != NULL) {
-            return p;
-        }
-        g_usleep(2000);
-    }
-}
-
-/*
- * Send one command and wait for its answer; false when the connection
- * went before the answer came.  A kill then landed while the daemon had
- * the command: the kill it was is noted.
- */
-static bool send_command(Client *cl, PrClient *p, int disk, Sent *sent,
-                         ClientReply *r)
-{
-    uint8_t cdb[CDB_LEN];
-    uint8_t param[WIRE_DATA_MAX];
-    size_t len = cdb_prout_basic(param, sent->rk, sent->sark, 0, NULL, 0);
-
-    cdb_pr_out(cdb, sent->sa, 0, sent->type, (uint32_t)len);
-    if (!client_send(p, cdb, disk, param, len, NULL)) {
-        /* The daemon was gone before the command left: never ran. */
-        return false;
-    }
-    if (!client_receive(p, cdb, r, NULL)) {
-        int kill = g_atomic_int_get(&cl->crash->kills_sent);
-
-        if (kill > 0) {
-            g_atomic_int_set(&cl->crash->kill_landed[kill - 1], 1);
-        }
-        sent->outcome = OUTCOME_LOST;
-        cl->lost++;
-        return false;
-    }
-    sent->status = r->status;
-    return true;
-}
-
-/*
- * Classify the answer @r to @sent.  @own: the client's own LU, where
- * only GOOD and the two retryable answers can occur.
- */
-static void classify(Client *cl, bool own, Sent *sent, const ClientReply *r)
-{
-    ScsiSenseCode code = {0, 0, 0};
-    bool sense = r->status == SCSI_STATUS_CHECK_CONDITION &&
-                 scsi_sense_parse(r->sense, sizeof(r->sense), &code);
-
-    sent->outcome = OUTCOME_ANSWERED;
-    if (sense) {
-        sent->sense[0] = code.key;
-        sent->sense[1] = code.asc;
-        sent->sense[2] = code.ascq;
-    }
-    if (r->status == SCSI_STATUS_BUSY) {
-        cl->busy++;
-        sent->outcome = OUTCOME_RETRY;
-        return;
-    }
-    if (sense && code.key == SCSI_KEY_ABORTED_COMMAND && code.asc == 0x44 &&
-        code.ascq == 0x00) {
-        cl->aborted++;
-        sent->outcome = OUTCOME_RETRY;
-        return;
-    }
-    if (r->status == SCSI_STATUS_GOOD) {
-        cl->good++;
-        return;
-    }
-    if (!own && (r->status == SCSI_STATUS_RESERVATION_CONFLICT ||
-                 (sense && code.key == SCSI_KEY_ILLEGAL_REQUEST))) {
-        return;
-    }
-    testutil_fail("client %d: %s 0x%" G_GINT64_MODIFIER "x on its %s LU "
-                  "answered status 0x%02x sense %02x/%02x/%02x",
-                  cl->index, engine_out_action_name(sent->sa), sent->sark,
-                  own ? "own" : "shared", r->status, code.key, code.asc,
-                  code.ascq);
-}
-
-static bool keys_contain(const ClientReply *r, uint64_t key)
-{
-    uint32_t n = get_be32(r->data + 4) / 8;
-    uint32_t i;
-
-    for (i = 0; i < n; i++) {
-        if (get_be64(r->data + 8 + 8 * i) == key) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* The last key known to be committed on @cl's own LU, or 0. */
-static uint64_t last_committed(Client *cl)
-{
-    guint i;
-
-    for (i = cl->own->len; i > 0; i--) {
-        Sent *s = &g_array_index(cl->own, Sent, i - 1);
-
-        if (s->committed) {
-            return s->sark;
-        }
-    }
+    g_clear_pointer(&server, pgserver_free);
     return 0;
 }
 
-/*
- * The answer to REGISTER AND IGNORE EXISTING KEY @sent was lost: find
- * out whether it committed.  Only this client writes its LU, so its one
- * registered key says.
- */
-static void resolve(Client *cl, Sent *sent)
+/* A count from the environment variable @name, else @fallback. */
+static guint env_count(const char *name, guint fallback)
 {
-    uint64_t last = last_committed(cl);
+    const char *env = g_getenv(name);
 
-    for (;;) {
-        g_autoptr(PrClient) p = connect_any(cl);
-        uint8_t cdb[CDB_LEN];
-        ClientReply r;
-
-        cdb_pr_in(cdb, PR_IN_READ_KEYS, 64);
-        if (!client_command(p, cdb, cl->own_disk, NULL, 0, &r, NULL) ||
-            r.status != SCSI_STATUS_GOOD) {
-            continue;
-        }
-        if (keys_contain(&r, sent->sark)) {
-            sent->committed = true;
-            cl->lost_committed++;
-        } else if (last != 0 ? !keys_contain(&r, last)
-                             : get_be32(r.data + 4) != 0) {
-            testutil_fail("client %d: neither key 0x%" G_GINT64_MODIFIER
-                          "x nor the last committed 0x%" G_GINT64_MODIFIER
-                          "x is registered",
-                          cl->index, sent->sark, last);
-        }
-        return;
-    }
+    return env != NULL ? (guint)atoi(env) : fallback;
 }
 
-static void shared_command(Client *cl, PrClient *p, bool *broken)
+/* A fresh database on the program's server; skips the test without one. */
+static char *pg_database(void)
 {
-    static const uint8_t types[] = {1, 3, 5, 6, 7, 8};
-    uint64_t mine = 0x1000 + (uint64_t)cl->index;
-    uint64_t other = 0x1000 + (uint64_t)g_rand_int_range(cl->rand, 0, CLIENTS);
-    Sent sent = {0};
-    ClientReply r;
-
-    sent.type = types[g_rand_int_range(cl->rand, 0, G_N_ELEMENTS(types))];
-    sent.rk = mine;
-    switch (g_rand_int_range(cl->rand, 0, 10)) {
-    case 0:
-    case 1:
-    case 2:
-        sent.sa = PR_OUT_REGISTER_IGNORE;
-        sent.rk = 0;
-        sent.sark = mine;
-        break;
-    case 3:
-    case 4:
-        sent.sa = PR_OUT_RESERVE;
-        break;
-    case 5:
-        sent.sa = PR_OUT_RELEASE;
-        break;
-    case 6:
-    case 7:
-        sent.sa = PR_OUT_PREEMPT;
-        sent.sark = other;
-        break;
-    case 8:
-        sent.sa = PR_OUT_PREEMPT_AND_ABORT;
-        sent.sark = other;
-        break;
-    default:
-        sent.sa = g_rand_int_range(cl->rand, 0, 4) == 0
-                      ? PR_OUT_CLEAR
-                      : PR_OUT_REGISTER_IGNORE;
-        sent.sark = sent.sa == PR_OUT_CLEAR ? 0 : mine;
-        break;
+    if (server == NULL) {
+        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
+        skip();
     }
-    if (send_command(cl, p, cl->shared_disk, &sent, &r)) {
-        classify(cl, false, &sent, &r);
-    } else {
-        *broken = true;
-    }
-    if (sent.outcome != OUTCOME_UNSENT) {
-        g_array_append_val(cl->shared, sent);
-    }
+    return pgserver_new_database(server);
 }
 
-static gpointer client_thread(gpointer data)
+static void print_figures(const char *what, const CrashFigures *f,
+                          gint64 start)
 {
-    Client *cl = data;
-    uint32_t seq = 0;
-
-    while (!g_atomic_int_get(&cl->crash->stop)) {
-        g_autoptr(PrClient) p = connect_any(cl);
-        bool broken = false;
-
-        while (!broken && !g_atomic_int_get(&cl->crash->stop)) {
-            Sent sent = {.sa = PR_OUT_REGISTER_IGNORE};
-            ClientReply r;
-
-            sent.sark = ((uint64_t)(cl->index + 1) << 32) | ++seq;
-            if (!send_command(cl, p, cl->own_disk, &sent, &r)) {
-                broken = true;
-                if (sent.outcome == OUTCOME_LOST) {
-                    resolve(cl, &sent);
-                    g_array_append_val(cl->own, sent);
-                }
-                break;
-            }
-            classify(cl, true, &sent, &r);
-            sent.committed = r.status == SCSI_STATUS_GOOD;
-            g_array_append_val(cl->own, sent);
-            if (g_rand_boolean(cl->rand)) {
-                shared_command(cl, p, &broken);
-            }
-        }
-    }
-    return NULL;
-}
-
-static guint crash_kills(void)
-{
-    const char *env = g_getenv("SOFTPR_CRASH_KILLS");
-
-    return env != NULL ? (guint)atoi(env) : DEFAULT_KILLS;
-}
-
-/* Check one LU's stored state with the store and the engine's rules. */
-static PrState *check_lu(Store *store, const char *name)
-{
-    StoreLuInfo lu = {name, NULL, NULL};
-    g_autoptr(PrState) state = pr_state_new();
-    g_autoptr(GError) error = NULL;
-    gint64 lu_id = 0;
-    bool stale = false;
-
-    assert_true(
-        store_begin(store, false, g_get_monotonic_time() + 10000000, &error));
-    if (!store_load_state(store, &lu, state, &lu_id, &stale, &error)) {
-        fail_msg("LU %s: %s", name, error->message);
-    }
-    store_rollback(store);
-    if (!engine_state_consistent(state)) {
-        fail_msg("LU %s breaks SPC-4's invariants", name);
-    }
-    return g_steal_pointer(&state);
-}
-
-/* The LU name the daemons gave the file @fd (its user.softpr.lu
- * attribute, or its path where the filesystem has no user attributes). */
-static char *lu_name_of(int fd)
-{
-    IdentityOptions options = {.sysfs = "/sys"};
-    LuIdentity id;
-    char *name;
-
-    assert_true(identity_lu(fd, &options, false, &id, NULL));
-    name = g_steal_pointer(&id.name);
-    identity_lu_clear(&id);
-    return name;
-}
-
-/* The history rows of @lu (and of @initiator when not NULL), in order. */
-static GArray *history_of(Store *store, const char *lu, const char *initiator)
-{
-    StoreFilter filter = {.lu = lu, .initiator = initiator};
-    g_autoptr(GError) error = NULL;
-    GArray *rows = store_history(store, &filter,
-                                 g_get_monotonic_time() + 10000000, &error);
-
-    if (rows == NULL) {
-        fail_msg("history of %s: %s", lu, error->message);
-    }
-    return rows;
-}
-
-/* Whether history row @row records the command @sent as it was answered
- * (when @answered) or as it would have been. */
-static bool row_matches(const StoreHistoryRow *row, const Sent *sent,
-                        bool answered)
-{
-    if (g_strcmp0(row->action, engine_out_action_name(sent->sa)) != 0 ||
-        row->key != sent->rk || row->sa_key != sent->sark ||
-        row->type != sent->type) {
-        return false;
-    }
-    if (!answered) {
-        return true;
-    }
-    return row->status == sent->status &&
-           (sent->status != SCSI_STATUS_CHECK_CONDITION ||
-            (row->sense_key == sent->sense[0] && row->asc == sent->sense[1] &&
-             row->ascq == sent->sense[2]));
+    print_message("crash %s: %u in %.1f s, %u with a command in flight, "
+                  "%u took a command's answer; %u commands answered GOOD, "
+                  "%u answers lost (%u of them had committed), %u BUSY, %u "
+                  "ABORTED COMMAND; %u shared-LU commands; integrity check "
+                  "ok, every command in the history as answered, invariants "
+                  "hold\n",
+                  what, f->events, (g_get_monotonic_time() - start) / 1e6,
+                  f->landed_flight, f->landed_lost, f->good, f->lost,
+                  f->lost_committed, f->busy, f->aborted, f->shared_ops);
 }
 
 /*
- * Client @cl's own LU: one GOOD history row per committed command, in
- * order, with its key and PRgeneration; nothing else; the LU holds the
- * last committed key with that PRgeneration.
+ * @kills SIGKILLs of either daemon on @db (NULL: sqlite) at random
+ * moments, then the checks; at least a quarter of the kills must take
+ * a command's answer (a kill between two commands tests little).
  */
-static void check_own_lu(Store *store, Client *cl)
+static void kill_daemons_at_random(const char *db, const char *backend)
 {
-    g_autofree char *name = lu_name_of(cl->own_disk);
-    g_autoptr(GArray) rows = history_of(store, name, NULL);
-    g_autoptr(PrState) state = check_lu(store, name);
-    guint row = 0;
-    guint i;
-
-    for (i = 0; i < cl->own->len; i++) {
-        const Sent *sent = &g_array_index(cl->own, Sent, i);
-        const StoreHistoryRow *r;
-
-        if (!sent->committed) {
-            continue;
-        }
-        if (row >= rows->len) {
-            fail_msg("client %d: key 0x%" G_GINT64_MODIFIER "x committed (%s) "
-                     "but the history ends after %u rows",
-                     cl->index, sent->sark,
-                     sent->outcome == OUTCOME_LOST ? "answer lost" : "GOOD",
-                     rows->len);
-        }
-        r = &g_array_index(rows, StoreHistoryRow, row);
-        row++;
-        if (!row_matches(r, sent, true) || r->status != SCSI_STATUS_GOOD ||
-            r->generation != row) {
-            fail_msg(
-                "client %d: key 0x%" G_GINT64_MODIFIER "x committed as "
-                "PRgeneration %u; history row %u is %s 0x%" G_GINT64_MODIFIER
-                "x status 0x%02x PRgeneration %u",
-                cl->index, sent->sark, row, row, r->action, r->sa_key,
-                r->status, r->generation);
-        }
-    }
-    if (row != rows->len) {
-        const StoreHistoryRow *r = &g_array_index(rows, StoreHistoryRow, row);
-
-        fail_msg("client %d: history row %u (%s 0x%" G_GINT64_MODIFIER "x) is "
-                 "no command that committed",
-                 cl->index, row + 1, r->action, r->sa_key);
-    }
-    if (state->generation != row || state->regs->len != (row > 0 ? 1 : 0) ||
-        (row > 0 && g_array_index(state->regs, PrRegistration, 0).key !=
-                        last_committed(cl))) {
-        fail_msg("client %d: the LU has PRgeneration %u and %u keys; %u "
-                 "commands committed, the last with key 0x%" G_GINT64_MODIFIER
-                 "x",
-                 cl->index, state->generation, state->regs->len, row,
-                 last_committed(cl));
-    }
-}
-
-/*
- * Client @cl's rows in the shared LU's history: one per command that
- * got an answer other than BUSY or ABORTED COMMAND, with that answer, in
- * order; a command whose answer was lost may have one.  As a lost
- * command may look like the next, every way of matching them is tried:
- * @at holds the rows each way has matched so far.
- */
-static void check_shared_lu(Store *store, const char *lu, Client *cl)
-{
-    g_autoptr(GArray) rows = history_of(store, lu, cl->name);
-    g_autoptr(GArray) at = g_array_new(FALSE, FALSE, sizeof(guint));
-    guint zero = 0;
-    guint i, j;
-
-    g_array_append_val(at, zero);
-    for (i = 0; i < cl->shared->len; i++) {
-        const Sent *sent = &g_array_index(cl->shared, Sent, i);
-        g_autoptr(GArray) next = g_array_new(FALSE, FALSE, sizeof(guint));
-
-        if (sent->outcome == OUTCOME_RETRY) {
-            continue;
-        }
-        for (j = 0; j < at->len; j++) {
-            guint row = g_array_index(at, guint, j);
-            guint after = row + 1;
-
-            if (sent->outcome == OUTCOME_LOST) {
-                g_array_append_val(next, row);
-            }
-            if (row < rows->len &&
-                row_matches(&g_array_index(rows, StoreHistoryRow, row), sent,
-                            sent->outcome == OUTCOME_ANSWERED) &&
-                (next->len == 0 ||
-                 g_array_index(next, guint, next->len - 1) != after)) {
-                g_array_append_val(next, after);
-            }
-        }
-        if (next->len == 0) {
-            guint row = g_array_index(at, guint, 0);
-            const StoreHistoryRow *r =
-                row < rows->len ? &g_array_index(rows, StoreHistoryRow, row)
-                                : NULL;
-
-            fail_msg(
-                "client %d: shared-LU command %u (%s rk 0x%" G_GINT64_MODIFIER
-                "x sark 0x%" G_GINT64_MODIFIER "x type %u) answered "
-                "0x%02x is not in the history (row %u: %s, status 0x%02x)",
-                cl->index, i, engine_out_action_name(sent->sa), sent->rk,
-                sent->sark, sent->type, sent->status, row + 1,
-                r != NULL ? r->action : "none", r != NULL ? r->status : 0);
-        }
-        g_array_free(at, TRUE);
-        at = g_steal_pointer(&next);
-    }
-    for (j = 0; j < at->len; j++) {
-        if (g_array_index(at, guint, j) == rows->len) {
-            return;
-        }
-    }
-    fail_msg("client %d: %u history rows on the shared LU, more than its "
-             "commands account for (%u)",
-             cl->index, rows->len, g_array_index(at, guint, at->len - 1));
-}
-
-static void check_database(Crash *c, const char *db_path)
-{
-    StoreOptions o = {.path = db_path,
-                      .journal = STORE_JOURNAL_DELETE,
-                      .lock_timeout_ms = 10000,
-                      .host_id = "checker"};
-    g_autoptr(Store) store = store_open(&o, NULL);
-    g_autofree char *shared = lu_name_of(c->clients[0].shared_disk);
-    g_autoptr(PrState) state = NULL;
-    g_autofree char *sql = NULL;
-    int i;
-
-    assert_non_null(store);
-    for (i = 0; i < CLIENTS; i++) {
-        check_own_lu(store, &c->clients[i]);
-        check_shared_lu(store, shared, &c->clients[i]);
-    }
-    state = check_lu(store, shared);
-    /* One GOOD generation-raising row per PRgeneration (6.14.2). */
-    sql = g_strdup_printf("SELECT count(*) FROM history WHERE lu_name = '%s' "
-                          "AND status = 0 AND service_action IN "
-                          "(0, 3, 4, 5, 6, 7)",
-                          shared);
-    assert_int_equal(testutil_sql_int(db_path, sql), state->generation);
-}
-
-static void test_kill_daemons_at_random(void **state)
-{
-    Crash *c = g_new0(Crash, 1);
-    GThread *threads[CLIENTS];
-    GRand *rand = g_rand_new_with_seed(20261121);
-    guint kills = crash_kills();
+    guint kills = env_count("SOFTPR_CRASH_KILLS", DEFAULT_KILLS);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(20261121);
+    g_autofree char *what = g_strdup_printf("%s kills", backend);
     gint64 start = g_get_monotonic_time();
-    guint good = 0, busy = 0, aborted = 0, lost = 0, lost_committed = 0;
-    guint shared_ops = 0, landed = 0;
-    g_autofree char *db_path = NULL;
+    CrashLoad *c = crashload_new(db, kills);
+    CrashFigures f;
     guint k;
-    int i;
 
-    c->dir = testutil_tmpdir();
-    c->kill_landed = g_new0(gint, kills + 1);
-    c->daemons[0] = start_daemon(c, 0);
-    c->daemons[1] = start_daemon(c, 1);
-    db_path = g_strdup(c->daemons[0]->db);
-    for (i = 0; i < CLIENTS; i++) {
-        Client *cl = &c->clients[i];
-        g_autofree char *own = g_strdup_printf("own-%d.img", i);
-
-        cl->crash = c;
-        cl->index = i;
-        cl->name = g_strdup_printf("iqn.2026-11.test:client-%d", i);
-        cl->rand = g_rand_new_with_seed(1000 + (guint32)i);
-        cl->own = g_array_new(FALSE, TRUE, sizeof(Sent));
-        cl->shared = g_array_new(FALSE, TRUE, sizeof(Sent));
-        assert_true(tid_from_iscsi_name(cl->name, &cl->initiator, NULL));
-        cl->own_disk = testd_disk(c->dir, own, O_RDWR);
-        cl->shared_disk = testd_disk(c->dir, "shared.img", O_RDWR);
-    }
-    for (i = 0; i < CLIENTS; i++) {
-        threads[i] = g_thread_new("client", client_thread, &c->clients[i]);
-    }
+    crashload_start(c);
     for (k = 0; k < kills; k++) {
         int which = g_rand_int_range(rand, 0, 2);
 
         /* Random, not a synchronisation: where the kill lands. */
         g_usleep((gulong)g_rand_int_range(rand, 0, 15000));
-        g_atomic_int_inc(&c->kills_sent);
-        /* It must die of this SIGKILL, not of anything before it. */
-        testd_stop_signal(c->daemons[which], SIGKILL);
-        testd_free(c->daemons[which]);
-        c->daemons[which] = start_daemon(c, which);
+        crashload_event(c);
+        crashload_kill_daemon(c, which);
     }
-    g_atomic_int_set(&c->stop, 1);
-    for (i = 0; i < CLIENTS; i++) {
-        testutil_thread_join(threads[i]);
-    }
-    for (i = 0; i < 2; i++) {
-        testd_stop(c->daemons[i]);
-        testd_free(c->daemons[i]);
-    }
-
-    /* The database is whole, and every command is as it was answered. */
-    testutil_integrity_ok(db_path);
-    check_database(c, db_path);
-
-    for (i = 0; i < CLIENTS; i++) {
-        Client *cl = &c->clients[i];
-
-        if (cl->good == 0) {
-            fail_msg("client %d: no command answered GOOD in %u", i,
-                     cl->own->len + cl->shared->len);
-        }
-        good += cl->good;
-        busy += cl->busy;
-        aborted += cl->aborted;
-        lost += cl->lost;
-        lost_committed += cl->lost_committed;
-        shared_ops += cl->shared->len;
-    }
-    for (k = 0; k < kills; k++) {
-        landed += g_atomic_int_get(&c->kill_landed[k]);
-    }
-    print_message("crash: %u kills in %.1f s, %u of them while a command "
-                  "was in flight; %u commands answered GOOD, %u answers "
-                  "lost to a kill (%u of them had committed), %u BUSY, %u "
-                  "ABORTED COMMAND; %u shared-LU commands; integrity_check "
-                  "ok, every command in the history as answered, "
-                  "invariants hold\n",
-                  kills, (g_get_monotonic_time() - start) / 1e6, landed, good,
-                  lost, lost_committed, busy, aborted, shared_ops);
-    /* A kill between two commands tests little: many must land on one. */
-    if (landed * 4 < kills) {
+    crashload_finish(c);
+    crashload_check(c);
+    crashload_figures(c, &f);
+    print_figures(what, &f, start);
+    if (f.landed_lost * 4 < kills) {
         fail_msg("only %u of %u kills landed while a command was in flight",
-                 landed, kills);
+                 f.landed_lost, kills);
     }
+    crashload_free(c);
+}
 
-    for (i = 0; i < CLIENTS; i++) {
-        close(c->clients[i].own_disk);
-        close(c->clients[i].shared_disk);
-        g_rand_free(c->clients[i].rand);
-        g_array_free(c->clients[i].own, TRUE);
-        g_array_free(c->clients[i].shared, TRUE);
-        g_free(c->clients[i].name);
+static void test_sqlite_kill_daemons_at_random(void **state)
+{
+    kill_daemons_at_random(NULL, "sqlite");
+}
+
+static void test_pg_kill_daemons_at_random(void **state)
+{
+    g_autofree char *db = pg_database();
+
+    kill_daemons_at_random(db, "PostgreSQL");
+}
+
+/*
+ * The PostgreSQL server crashes (immediate stop) and comes back after a
+ * random pause, SOFTPR_CRASH_RESTARTS times, each at a random moment once
+ * commands commit again; both daemons run throughout.
+ */
+static void test_pg_server_restarts_under_load(void **state)
+{
+    g_autofree char *db = pg_database();
+    guint restarts = env_count("SOFTPR_CRASH_RESTARTS", DEFAULT_RESTARTS);
+    g_autoptr(GRand) rand = g_rand_new_with_seed(20261206);
+    gint64 start = g_get_monotonic_time();
+    CrashLoad *c = crashload_new(db, restarts);
+    CrashFigures f;
+    guint k;
+
+    crashload_start(c);
+    for (k = 0; k <= restarts; k++) {
+        if (!crashload_wait_good(c, crashload_good(c), GOOD_BETWEEN_EVENTS,
+                                 LOAD_TIMEOUT_MS)) {
+            fail_msg("no %d commands answered GOOD within %d s after "
+                     "restart %u",
+                     GOOD_BETWEEN_EVENTS, LOAD_TIMEOUT_MS / 1000, k);
+        }
+        if (k == restarts) {
+            break;
+        }
+        g_usleep((gulong)g_rand_int_range(rand, 0, 200000));
+        crashload_event(c);
+        assert_true(pgserver_restart(
+            server, (unsigned)g_rand_int_range(rand, 0, 500)));
     }
-    g_rand_free(rand);
-    testutil_rmtree(c->dir);
-    g_free(c->kill_landed);
-    g_free(c->dir);
-    g_free(c);
+    crashload_finish(c);
+    crashload_check(c);
+    crashload_figures(c, &f);
+    print_figures("PostgreSQL server restarts", &f, start);
+    if (f.busy + f.aborted == 0) {
+        fail_msg("no command was answered BUSY or ABORTED COMMAND in %u "
+                 "server restarts", restarts);
+    }
+    crashload_free(c);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_kill_daemons_at_random),
+        cmocka_unit_test(test_sqlite_kill_daemons_at_random),
+        cmocka_unit_test(test_pg_kill_daemons_at_random),
+        cmocka_unit_test(test_pg_server_restarts_under_load),
     };
 
-    return TESTUTIL_RUN("crash", tests, NULL, NULL);
+    return TESTUTIL_RUN("crash", tests, group_setup, group_teardown);
 }

@@ -1,0 +1,723 @@
+/*
+ * crashload: the crash tests' clients, daemons and checks, for sqlite
+ * and PostgreSQL (see crashload.h).
+ */
+#include "crashload.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+
+#include "bytes.h"
+#include "engine.h"
+#include "identity.h"
+#include "scsi.h"
+#include "store.h"
+
+#define CLIENTS 6
+/* After BUSY or ABORTED COMMAND a client pauses this long, as a guest
+ * would, rather than spin while the database is away. */
+#define RETRY_PAUSE_US 2000
+
+/* How a command ended, as its client saw it. */
+typedef enum Outcome {
+    OUTCOME_UNSENT,   /* the daemon was gone before it was sent */
+    OUTCOME_ANSWERED, /* an answer that reached the database: status */
+    OUTCOME_RETRY,    /* BUSY or ABORTED COMMAND: nothing written */
+    OUTCOME_LOST,     /* the answer was lost to a kill */
+} Outcome;
+
+/* One command a client sent, and what became of it. */
+typedef struct Sent {
+    uint8_t sa;
+    uint8_t type;
+    uint64_t rk;
+    uint64_t sark;
+    Outcome outcome;
+    uint8_t status;
+    uint8_t sense[3]; /* key, ASC, ASCQ with CHECK CONDITION */
+    bool committed;   /* own LU: known to be in the database */
+} Sent;
+
+typedef struct Client {
+    CrashLoad *crash;
+    int index;
+    char *name;
+    TransportId initiator;
+    int own_disk;
+    int shared_disk;
+    GRand *rand;
+    GArray *own;    /* Sent, on the client's own LU */
+    GArray *shared; /* Sent, on the shared LU */
+    /* Figures. */
+    guint good;
+    guint busy;
+    guint aborted; /* ABORTED COMMAND, INTERNAL TARGET FAILURE */
+    guint lost;    /* answer lost to a kill */
+    guint lost_committed;
+} Client;
+
+struct CrashLoad {
+    char *dir;
+    char *db; /* the connection string, or sqlite's file */
+    bool pg;
+    TestDaemon *daemons[2];
+    GThread *threads[CLIENTS];
+    gint stop;
+    gint good;      /* GOOD answers so far, every client */
+    gint in_flight; /* commands sent and not yet answered */
+    guint max_events;
+    gint events;         /* events so far; counted before each begins */
+    gint *event_landed;  /* [event]: a command's answer was lost to it */
+    guint landed_flight; /* events that began with a command in flight */
+    Client clients[CLIENTS];
+};
+
+static const char *const names[2] = {"a", "b"};
+
+static char *socket_of(CrashLoad *c, int which)
+{
+    g_autofree char *sock = g_strconcat(names[which], ".sock", NULL);
+
+    return g_build_filename(c->dir, sock, NULL);
+}
+
+/* Start daemon @which on the load's database; waits until it answers. */
+static TestDaemon *start_daemon(CrashLoad *c, int which)
+{
+    g_autofree char *host = g_strconcat("host-", names[which], NULL);
+    const char *extra[] = {"--identity", "client", "--host-id", host,
+                           c->pg ? "--db" : NULL, c->db, NULL};
+
+    /* All history kept: it must match the state exactly. */
+    return testd_start(c->dir, names[which],
+                       "[database]\nlock-timeout = 2\n"
+                       "[history]\nkeep-rows = 2000000000\nkeep-days = 0\n",
+                       extra);
+}
+
+/* Connect to either daemon, waiting while one is being restarted. */
+static PrClient *connect_any(Client *cl)
+{
+    for (;;) {
+        int which = g_rand_int_range(cl->rand, 0, 2);
+        g_autofree char *sock = socket_of(cl->crash, which);
+        PrClient *p = client_connect_as(sock, &cl->initiator, 30000, NULL);
+
+        if (p != NULL) {
+            return p;
+        }
+        g_usleep(2000);
+    }
+}
+
+/*
+ * Send one command and wait for its answer; false when the connection
+ * went before the answer came.  A kill then landed while the daemon had
+ * the command: the event it was is noted.
+ */
+static bool send_command(Client *cl, PrClient *p, int disk, Sent *sent,
+                         ClientReply *r)
+{
+    CrashLoad *c = cl->crash;
+    uint8_t cdb[CDB_LEN];
+    uint8_t param[WIRE_DATA_MAX];
+    size_t len = cdb_prout_basic(param, sent->rk, sent->sark, 0, NULL, 0);
+    bool answered;
+
+    cdb_pr_out(cdb, sent->sa, 0, sent->type, (uint32_t)len);
+    g_atomic_int_inc(&c->in_flight);
+    if (!client_send(p, cdb, disk, param, len, NULL)) {
+        /* The daemon was gone before the command left: never ran. */
+        g_atomic_int_add(&c->in_flight, -1);
+        return false;
+    }
+    answered = client_receive(p, cdb, r, NULL);
+    g_atomic_int_add(&c->in_flight, -1);
+    if (!answered) {
+        int event = g_atomic_int_get(&c->events);
+
+        if (event > 0) {
+            g_atomic_int_set(&c->event_landed[event - 1], 1);
+        }
+        sent->outcome = OUTCOME_LOST;
+        cl->lost++;
+        return false;
+    }
+    sent->status = r->status;
+    return true;
+}
+
+/*
+ * Classify the answer @r to @sent.  @own: the client's own LU, where
+ * only GOOD and the two retryable answers can occur.
+ */
+static void classify(Client *cl, bool own, Sent *sent, const ClientReply *r)
+{
+    ScsiSenseCode code = {0, 0, 0};
+    bool sense = r->status == SCSI_STATUS_CHECK_CONDITION &&
+                 scsi_sense_parse(r->sense, sizeof(r->sense), &code);
+
+    sent->outcome = OUTCOME_ANSWERED;
+    if (sense) {
+        sent->sense[0] = code.key;
+        sent->sense[1] = code.asc;
+        sent->sense[2] = code.ascq;
+    }
+    if (r->status == SCSI_STATUS_BUSY) {
+        cl->busy++;
+        sent->outcome = OUTCOME_RETRY;
+        g_usleep(RETRY_PAUSE_US);
+        return;
+    }
+    if (sense && code.key == SCSI_KEY_ABORTED_COMMAND && code.asc == 0x44 &&
+        code.ascq == 0x00) {
+        cl->aborted++;
+        sent->outcome = OUTCOME_RETRY;
+        g_usleep(RETRY_PAUSE_US);
+        return;
+    }
+    if (r->status == SCSI_STATUS_GOOD) {
+        cl->good++;
+        g_atomic_int_inc(&cl->crash->good);
+        return;
+    }
+    if (!own && (r->status == SCSI_STATUS_RESERVATION_CONFLICT ||
+                 (sense && code.key == SCSI_KEY_ILLEGAL_REQUEST))) {
+        return;
+    }
+    testutil_fail("client %d: %s 0x%" G_GINT64_MODIFIER "x on its %s LU "
+                  "answered status 0x%02x sense %02x/%02x/%02x",
+                  cl->index, engine_out_action_name(sent->sa), sent->sark,
+                  own ? "own" : "shared", r->status, code.key, code.asc,
+                  code.ascq);
+}
+
+static bool keys_contain(const ClientReply *r, uint64_t key)
+{
+    uint32_t n = get_be32(r->data + 4) / 8;
+    uint32_t i;
+
+    for (i = 0; i < n; i++) {
+        if (get_be64(r->data + 8 + 8 * i) == key) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/* The last key known to be committed on @cl's own LU, or 0. */
+static uint64_t last_committed(Client *cl)
+{
+    guint i;
+
+    for (i = cl->own->len; i > 0; i--) {
+        Sent *s = &g_array_index(cl->own, Sent, i - 1);
+
+        if (s->committed) {
+            return s->sark;
+        }
+    }
+    return 0;
+}
+
+/*
+ * The answer to REGISTER AND IGNORE EXISTING KEY @sent was lost: find
+ * out whether it committed.  Only this client writes its LU, so its one
+ * registered key says.
+ */
+static void resolve(Client *cl, Sent *sent)
+{
+    uint64_t last = last_committed(cl);
+
+    for (;;) {
+        g_autoptr(PrClient) p = connect_any(cl);
+        uint8_t cdb[CDB_LEN];
+        ClientReply r;
+
+        cdb_pr_in(cdb, PR_IN_READ_KEYS, 64);
+        if (!client_command(p, cdb, cl->own_disk, NULL, 0, &r, NULL) ||
+            r.status != SCSI_STATUS_GOOD) {
+            /* A daemon restarting, or the database away: BUSY. */
+            g_usleep(RETRY_PAUSE_US);
+            continue;
+        }
+        if (keys_contain(&r, sent->sark)) {
+            sent->committed = true;
+            cl->lost_committed++;
+        } else if (last != 0 ? !keys_contain(&r, last)
+                             : get_be32(r.data + 4) != 0) {
+            testutil_fail("client %d: neither key 0x%" G_GINT64_MODIFIER
+                          "x nor the last committed 0x%" G_GINT64_MODIFIER
+                          "x is registered",
+                          cl->index, sent->sark, last);
+        }
+        return;
+    }
+}
+
+static void shared_command(Client *cl, PrClient *p, bool *broken)
+{
+    static const uint8_t types[] = {1, 3, 5, 6, 7, 8};
+    uint64_t mine = 0x1000 + (uint64_t)cl->index;
+    uint64_t other = 0x1000 + (uint64_t)g_rand_int_range(cl->rand, 0, CLIENTS);
+    Sent sent = {0};
+    ClientReply r;
+
+    sent.type = types[g_rand_int_range(cl->rand, 0, G_N_ELEMENTS(types))];
+    sent.rk = mine;
+    switch (g_rand_int_range(cl->rand, 0, 10)) {
+    case 0:
+    case 1:
+    case 2:
+        sent.sa = PR_OUT_REGISTER_IGNORE;
+        sent.rk = 0;
+        sent.sark = mine;
+        break;
+    case 3:
+    case 4:
+        sent.sa = PR_OUT_RESERVE;
+        break;
+    case 5:
+        sent.sa = PR_OUT_RELEASE;
+        break;
+    case 6:
+    case 7:
+        sent.sa = PR_OUT_PREEMPT;
+        sent.sark = other;
+        break;
+    case 8:
+        sent.sa = PR_OUT_PREEMPT_AND_ABORT;
+        sent.sark = other;
+        break;
+    default:
+        sent.sa = g_rand_int_range(cl->rand, 0, 4) == 0
+                      ? PR_OUT_CLEAR
+                      : PR_OUT_REGISTER_IGNORE;
+        sent.sark = sent.sa == PR_OUT_CLEAR ? 0 : mine;
+        break;
+    }
+    if (send_command(cl, p, cl->shared_disk, &sent, &r)) {
+        classify(cl, false, &sent, &r);
+    } else {
+        *broken = true;
+    }
+    if (sent.outcome != OUTCOME_UNSENT) {
+        g_array_append_val(cl->shared, sent);
+    }
+}
+
+static gpointer client_thread(gpointer data)
+{
+    Client *cl = data;
+    uint32_t seq = 0;
+
+    while (!g_atomic_int_get(&cl->crash->stop)) {
+        g_autoptr(PrClient) p = connect_any(cl);
+        bool broken = false;
+
+        while (!broken && !g_atomic_int_get(&cl->crash->stop)) {
+            Sent sent = {.sa = PR_OUT_REGISTER_IGNORE};
+            ClientReply r;
+
+            sent.sark = ((uint64_t)(cl->index + 1) << 32) | ++seq;
+            if (!send_command(cl, p, cl->own_disk, &sent, &r)) {
+                broken = true;
+                if (sent.outcome == OUTCOME_LOST) {
+                    resolve(cl, &sent);
+                    g_array_append_val(cl->own, sent);
+                }
+                break;
+            }
+            classify(cl, true, &sent, &r);
+            sent.committed = r.status == SCSI_STATUS_GOOD;
+            g_array_append_val(cl->own, sent);
+            if (g_rand_boolean(cl->rand)) {
+                shared_command(cl, p, &broken);
+            }
+        }
+    }
+    return NULL;
+}
+
+/* Check one LU's stored state with the store and the engine's rules. */
+static PrState *check_lu(Store *store, const char *name)
+{
+    StoreLuInfo lu = {name, NULL, NULL};
+    g_autoptr(PrState) state = pr_state_new();
+    g_autoptr(GError) error = NULL;
+    gint64 lu_id = 0;
+    bool stale = false;
+
+    assert_true(
+        store_begin(store, false, g_get_monotonic_time() + 10000000, &error));
+    if (!store_load_state(store, &lu, state, &lu_id, &stale, &error)) {
+        fail_msg("LU %s: %s", name, error->message);
+    }
+    store_rollback(store);
+    if (!engine_state_consistent(state)) {
+        fail_msg("LU %s breaks SPC-4's invariants", name);
+    }
+    return g_steal_pointer(&state);
+}
+
+/* The LU name the daemons gave the file @fd (its user.softpr.lu
+ * attribute, or its path where the filesystem has no user attributes). */
+static char *lu_name_of(int fd)
+{
+    IdentityOptions options = {.sysfs = "/sys"};
+    LuIdentity id;
+    char *name;
+
+    assert_true(identity_lu(fd, &options, false, &id, NULL));
+    name = g_steal_pointer(&id.name);
+    identity_lu_clear(&id);
+    return name;
+}
+
+/* The history rows of @lu (and of @initiator when not NULL), in order. */
+static GArray *history_of(Store *store, const char *lu, const char *initiator)
+{
+    StoreFilter filter = {.lu = lu, .initiator = initiator};
+    g_autoptr(GError) error = NULL;
+    GArray *rows = store_history(store, &filter,
+                                 g_get_monotonic_time() + 10000000, &error);
+
+    if (rows == NULL) {
+        fail_msg("history of %s: %s", lu, error->message);
+    }
+    return rows;
+}
+
+/* Whether history row @row records the command @sent as it was answered
+ * (when @answered) or as it would have been. */
+static bool row_matches(const StoreHistoryRow *row, const Sent *sent,
+                        bool answered)
+{
+    if (g_strcmp0(row->action, engine_out_action_name(sent->sa)) != 0 ||
+        row->key != sent->rk || row->sa_key != sent->sark ||
+        row->type != sent->type) {
+        return false;
+    }
+    if (!answered) {
+        return true;
+    }
+    return row->status == sent->status &&
+           (sent->status != SCSI_STATUS_CHECK_CONDITION ||
+            (row->sense_key == sent->sense[0] && row->asc == sent->sense[1] &&
+             row->ascq == sent->sense[2]));
+}
+
+/*
+ * Client @cl's own LU: one GOOD history row per committed command, in
+ * order, with its key and PRgeneration; nothing else; the LU holds the
+ * last committed key with that PRgeneration.
+ */
+static void check_own_lu(Store *store, Client *cl)
+{
+    g_autofree char *name = lu_name_of(cl->own_disk);
+    g_autoptr(GArray) rows = history_of(store, name, NULL);
+    g_autoptr(PrState) state = check_lu(store, name);
+    guint row = 0;
+    guint i;
+
+    for (i = 0; i < cl->own->len; i++) {
+        const Sent *sent = &g_array_index(cl->own, Sent, i);
+        const StoreHistoryRow *r;
+
+        if (!sent->committed) {
+            continue;
+        }
+        if (row >= rows->len) {
+            fail_msg("client %d: key 0x%" G_GINT64_MODIFIER "x committed (%s) "
+                     "but the history ends after %u rows",
+                     cl->index, sent->sark,
+                     sent->outcome == OUTCOME_LOST ? "answer lost" : "GOOD",
+                     rows->len);
+        }
+        r = &g_array_index(rows, StoreHistoryRow, row);
+        row++;
+        if (!row_matches(r, sent, true) || r->status != SCSI_STATUS_GOOD ||
+            r->generation != row) {
+            fail_msg(
+                "client %d: key 0x%" G_GINT64_MODIFIER "x committed as "
+                "PRgeneration %u; history row %u is %s 0x%" G_GINT64_MODIFIER
+                "x status 0x%02x PRgeneration %u",
+                cl->index, sent->sark, row, row, r->action, r->sa_key,
+                r->status, r->generation);
+        }
+    }
+    if (row != rows->len) {
+        const StoreHistoryRow *r = &g_array_index(rows, StoreHistoryRow, row);
+
+        fail_msg("client %d: history row %u (%s 0x%" G_GINT64_MODIFIER "x) is "
+                 "no command that committed",
+                 cl->index, row + 1, r->action, r->sa_key);
+    }
+    if (state->generation != row || state->regs->len != (row > 0 ? 1 : 0) ||
+        (row > 0 && g_array_index(state->regs, PrRegistration, 0).key !=
+                        last_committed(cl))) {
+        fail_msg("client %d: the LU has PRgeneration %u and %u keys; %u "
+                 "commands committed, the last with key 0x%" G_GINT64_MODIFIER
+                 "x",
+                 cl->index, state->generation, state->regs->len, row,
+                 last_committed(cl));
+    }
+}
+
+/*
+ * Client @cl's rows in the shared LU's history: one per command that
+ * got an answer other than BUSY or ABORTED COMMAND, with that answer, in
+ * order; a command whose answer was lost may have one.  As a lost
+ * command may look like the next, every way of matching them is tried:
+ * @at holds the rows each way has matched so far.
+ */
+static void check_shared_lu(Store *store, const char *lu, Client *cl)
+{
+    g_autoptr(GArray) rows = history_of(store, lu, cl->name);
+    g_autoptr(GArray) at = g_array_new(FALSE, FALSE, sizeof(guint));
+    guint zero = 0;
+    guint i, j;
+
+    g_array_append_val(at, zero);
+    for (i = 0; i < cl->shared->len; i++) {
+        const Sent *sent = &g_array_index(cl->shared, Sent, i);
+        g_autoptr(GArray) next = g_array_new(FALSE, FALSE, sizeof(guint));
+
+        if (sent->outcome == OUTCOME_RETRY) {
+            continue;
+        }
+        for (j = 0; j < at->len; j++) {
+            guint row = g_array_index(at, guint, j);
+            guint after = row + 1;
+
+            if (sent->outcome == OUTCOME_LOST) {
+                g_array_append_val(next, row);
+            }
+            if (row < rows->len &&
+                row_matches(&g_array_index(rows, StoreHistoryRow, row), sent,
+                            sent->outcome == OUTCOME_ANSWERED) &&
+                (next->len == 0 ||
+                 g_array_index(next, guint, next->len - 1) != after)) {
+                g_array_append_val(next, after);
+            }
+        }
+        if (next->len == 0) {
+            guint row = g_array_index(at, guint, 0);
+            const StoreHistoryRow *r =
+                row < rows->len ? &g_array_index(rows, StoreHistoryRow, row)
+                                : NULL;
+
+            fail_msg(
+                "client %d: shared-LU command %u (%s rk 0x%" G_GINT64_MODIFIER
+                "x sark 0x%" G_GINT64_MODIFIER "x type %u) answered "
+                "0x%02x is not in the history (row %u: %s, status 0x%02x)",
+                cl->index, i, engine_out_action_name(sent->sa), sent->rk,
+                sent->sark, sent->type, sent->status, row + 1,
+                r != NULL ? r->action : "none", r != NULL ? r->status : 0);
+        }
+        g_array_free(at, TRUE);
+        at = g_steal_pointer(&next);
+    }
+    for (j = 0; j < at->len; j++) {
+        if (g_array_index(at, guint, j) == rows->len) {
+            return;
+        }
+    }
+    fail_msg("client %d: %u history rows on the shared LU, more than its "
+             "commands account for (%u)",
+             cl->index, rows->len, g_array_index(at, guint, at->len - 1));
+}
+
+/* The GOOD rows of @lu's history whose service action raises the
+ * PRgeneration (SPC-4 6.14.2: all but RESERVE and RELEASE). */
+static guint generation_rows(Store *store, const char *lu)
+{
+    g_autoptr(GArray) rows = history_of(store, lu, NULL);
+    guint n = 0;
+    guint i;
+
+    for (i = 0; i < rows->len; i++) {
+        const StoreHistoryRow *r = &g_array_index(rows, StoreHistoryRow, i);
+
+        if (r->has_fields && r->status == SCSI_STATUS_GOOD &&
+            r->service_action != PR_OUT_RESERVE &&
+            r->service_action != PR_OUT_RELEASE) {
+            n++;
+        }
+    }
+    return n;
+}
+
+void crashload_check(CrashLoad *c)
+{
+    StoreOptions o = {.path = c->db,
+                      .journal = STORE_JOURNAL_DELETE,
+                      .lock_timeout_ms = 10000,
+                      .host_id = "checker"};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Store) store = store_open(&o, &error);
+    g_autofree char *shared = lu_name_of(c->clients[0].shared_disk);
+    g_autoptr(PrState) state = NULL;
+    int i;
+
+    if (store == NULL) {
+        fail_msg("opening %s: %s", c->db, error->message);
+    }
+    /* The database is whole: the backend's own check (what `softpr`
+     * runs; sqlite's PRAGMA integrity_check). */
+    if (!store_check_integrity(store, g_get_monotonic_time() + 60000000,
+                               &error)) {
+        fail_msg("%s", error->message);
+    }
+    for (i = 0; i < CLIENTS; i++) {
+        check_own_lu(store, &c->clients[i]);
+        check_shared_lu(store, shared, &c->clients[i]);
+    }
+    state = check_lu(store, shared);
+    assert_int_equal(generation_rows(store, shared), state->generation);
+}
+
+CrashLoad *crashload_new(const char *db, guint max_events)
+{
+    CrashLoad *c = g_new0(CrashLoad, 1);
+    int i;
+
+    c->dir = testutil_tmpdir();
+    c->pg = db != NULL;
+    c->db = db != NULL ? g_strdup(db) : g_build_filename(c->dir, "pr.db", NULL);
+    c->max_events = max_events;
+    c->event_landed = g_new0(gint, max_events + 1);
+    c->daemons[0] = start_daemon(c, 0);
+    c->daemons[1] = start_daemon(c, 1);
+    for (i = 0; i < CLIENTS; i++) {
+        Client *cl = &c->clients[i];
+        g_autofree char *own = g_strdup_printf("own-%d.img", i);
+
+        cl->crash = c;
+        cl->index = i;
+        cl->name = g_strdup_printf("iqn.2026-11.test:client-%d", i);
+        cl->rand = g_rand_new_with_seed(1000 + (guint32)i);
+        cl->own = g_array_new(FALSE, TRUE, sizeof(Sent));
+        cl->shared = g_array_new(FALSE, TRUE, sizeof(Sent));
+        assert_true(tid_from_iscsi_name(cl->name, &cl->initiator, NULL));
+        cl->own_disk = testd_disk(c->dir, own, O_RDWR);
+        cl->shared_disk = testd_disk(c->dir, "shared.img", O_RDWR);
+    }
+    return c;
+}
+
+void crashload_start(CrashLoad *c)
+{
+    int i;
+
+    for (i = 0; i < CLIENTS; i++) {
+        c->threads[i] = g_thread_new("client", client_thread, &c->clients[i]);
+    }
+}
+
+guint crashload_good(CrashLoad *c)
+{
+    return (guint)g_atomic_int_get(&c->good);
+}
+
+bool crashload_wait_good(CrashLoad *c, guint since, guint more,
+                         unsigned timeout_ms)
+{
+    gint64 until = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (crashload_good(c) < since + more) {
+        if (g_get_monotonic_time() > until) {
+            return false;
+        }
+        g_usleep(5000);
+    }
+    return true;
+}
+
+void crashload_event(CrashLoad *c)
+{
+    g_assert((guint)g_atomic_int_get(&c->events) < c->max_events);
+    if (g_atomic_int_get(&c->in_flight) > 0) {
+        c->landed_flight++;
+    }
+    g_atomic_int_inc(&c->events);
+}
+
+void crashload_kill_daemon(CrashLoad *c, int which)
+{
+    /* It must die of this SIGKILL, not of anything before it. */
+    testd_stop_signal(c->daemons[which], SIGKILL);
+    testd_free(c->daemons[which]);
+    c->daemons[which] = start_daemon(c, which);
+}
+
+void crashload_finish(CrashLoad *c)
+{
+    int i;
+
+    g_atomic_int_set(&c->stop, 1);
+    for (i = 0; i < CLIENTS; i++) {
+        if (c->threads[i] != NULL) {
+            testutil_thread_join(c->threads[i]);
+            c->threads[i] = NULL;
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        if (c->daemons[i] != NULL) {
+            testd_stop(c->daemons[i]);
+            testd_free(c->daemons[i]);
+            c->daemons[i] = NULL;
+        }
+    }
+}
+
+void crashload_figures(CrashLoad *c, CrashFigures *f)
+{
+    guint k;
+    int i;
+
+    memset(f, 0, sizeof(*f));
+    for (i = 0; i < CLIENTS; i++) {
+        Client *cl = &c->clients[i];
+
+        if (cl->good == 0) {
+            fail_msg("client %d: no command answered GOOD in %u", i,
+                     cl->own->len + cl->shared->len);
+        }
+        f->good += cl->good;
+        f->busy += cl->busy;
+        f->aborted += cl->aborted;
+        f->lost += cl->lost;
+        f->lost_committed += cl->lost_committed;
+        f->shared_ops += cl->shared->len;
+    }
+    f->events = (guint)g_atomic_int_get(&c->events);
+    for (k = 0; k < f->events; k++) {
+        f->landed_lost += (guint)g_atomic_int_get(&c->event_landed[k]);
+    }
+    f->landed_flight = c->landed_flight;
+}
+
+void crashload_free(CrashLoad *c)
+{
+    int i;
+
+    for (i = 0; i < CLIENTS; i++) {
+        close(c->clients[i].own_disk);
+        close(c->clients[i].shared_disk);
+        g_rand_free(c->clients[i].rand);
+        g_array_free(c->clients[i].own, TRUE);
+        g_array_free(c->clients[i].shared, TRUE);
+        g_free(c->clients[i].name);
+    }
+    testutil_rmtree(c->dir);
+    g_free(c->event_landed);
+    g_free(c->db);
+    g_free(c->dir);
+    g_free(c);
+}
