@@ -51,6 +51,9 @@ typedef struct CrashFigures {
     guint events;        /* crashload_event() calls */
     guint landed_lost;   /* events that took a command's answer */
     guint landed_flight; /* events that began with a command in flight */
+    /* PostgreSQL: COMMITs whose answer the daemon's connection lost and
+     * that it found committed by their command id (src/store_pg.c). */
+    guint resolved_commits;
 } CrashFigures;
 
 /*
