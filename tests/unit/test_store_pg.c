@@ -1,10 +1,12 @@
 /*
  * test_store_pg: what only the PostgreSQL backend has: selection by a
  * connection string, its schema check, the per-LU lock between daemons,
- * and faults: a restarting server, an unreachable one at start, and a
- * connection lost around COMMIT.  One throwaway server for the program
- * (tests/support/pgserver.c), a fresh database per test; every test
- * skips when the PostgreSQL binaries are not installed.
+ * and faults: a restarting server, an unreachable one at start, a
+ * connection lost around COMMIT, and a failover to a synchronous
+ * standby.  One throwaway server for the program (tests/support/
+ * pgserver.c), a fresh database per test (the failover test makes its own
+ * primary and standby); every test skips when the PostgreSQL binaries are
+ * not installed.
  */
 #include <inttypes.h>
 #include <string.h>
@@ -413,6 +415,83 @@ static void test_pg_commit_lost_before_send(void **state)
     assert_true(write_key(store, "lu-1", 3, &error));
 }
 
+/* A primary with a synchronous standby, and a two-host connection
+ * string for a fresh database on them. */
+typedef struct PgPair {
+    PgServer *primary;
+    PgServer *standby;
+    char *conninfo;
+} PgPair;
+
+static void pair_start(PgPair *pair)
+{
+    g_autoptr(GError) error = NULL;
+
+    pair->primary = pgserver_start(&error);
+    if (pair->primary == NULL) {
+        fail_msg("primary: %s", error->message);
+    }
+    pair->standby = pgserver_start_standby(pair->primary, &error);
+    if (pair->standby == NULL) {
+        fail_msg("standby: %s", error->message);
+    }
+    g_autofree char *db = pgserver_create_database(pair->primary);
+    pair->conninfo =
+        pgserver_failover_conninfo(pair->primary, pair->standby, db);
+}
+
+static void pair_free(PgPair *pair)
+{
+    g_clear_pointer(&pair->standby, pgserver_free);
+    g_clear_pointer(&pair->primary, pgserver_free);
+    g_clear_pointer(&pair->conninfo, g_free);
+}
+
+/* Kill the primary as in a crash (an immediate stop): nothing is
+ * flushed that a COMMIT had not already waited for. */
+static void pair_kill_primary(PgPair *pair)
+{
+    assert_true(pgserver_stop(pair->primary));
+}
+
+/*
+ * The primary dies and its synchronous standby is promoted: every
+ * change whose commit returned (GOOD) is on the new primary.  Between
+ * the two, the store's command is answered BUSY within its bound (the
+ * standby, still read-only, is refused by target_session_attrs), never
+ * GOOD and never a hang; after the reconnect backoff, GOOD again.
+ */
+static void test_pg_failover_keeps_acknowledged(void **state)
+{
+    NEED_SERVER();
+    PgPair pair = {0};
+    g_autoptr(GError) error = NULL;
+    char lu[16];
+
+    pair_start(&pair);
+    g_autoptr(Store) store = open_ok(pair.conninfo);
+    for (unsigned i = 0; i < 20; i++) {
+        g_snprintf(lu, sizeof(lu), "lu-%u", i);
+        if (!write_key(store, lu, 100 + i, &error)) {
+            fail_msg("writing %s before the failover: %s", lu,
+                     error->message);
+        }
+    }
+    pair_kill_primary(&pair);
+    gint64 start = g_get_monotonic_time();
+    assert_false(write_key(store, "lu-0", 1, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+    assert_true(g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC);
+    g_clear_error(&error);
+    assert_true(pgserver_promote(pair.standby));
+    write_until_good(store, "lu-20", 120);
+    for (unsigned i = 0; i <= 20; i++) {
+        g_snprintf(lu, sizeof(lu), "lu-%u", i);
+        assert_int_equal(read_key(store, lu), 100 + i);
+    }
+    pair_free(&pair);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +513,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_commit_lost_before_send,
                                         setup, teardown),
+        cmocka_unit_test(test_pg_failover_keeps_acknowledged),
     };
 
     return TESTUTIL_RUN("store_pg", tests, group_setup, group_teardown);
