@@ -9,6 +9,7 @@
  * not installed.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -502,6 +503,88 @@ static void test_pg_failover_keeps_acknowledged(void **state)
     }
 }
 
+/* A write in flight on another thread: its outcome once joined. */
+typedef struct InFlight {
+    Store *store;
+    GError *error;
+    bool good;
+} InFlight;
+
+static gpointer in_flight_write(gpointer data)
+{
+    InFlight *w = data;
+
+    w->good = write_key(w->store, "lu-1", 2, &w->error);
+    return NULL;
+}
+
+/* Whether @sql (a boolean query) becomes true on @conninfo within 20 s. */
+static bool becomes_true(const char *conninfo, const char *sql)
+{
+    gint64 until = in_ms(20000);
+
+    for (;;) {
+        g_autofree char *value = raw_sql(conninfo, sql);
+        if (g_strcmp0(value, "t") == 0) {
+            return true;
+        }
+        if (g_get_monotonic_time() > until) {
+            return false;
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+/*
+ * The primary dies while a COMMIT waits for the standby's flush (its
+ * walreceiver is held stopped): the connection drops with the outcome
+ * unknown to the daemon.  The store asks the promoted standby by the
+ * command id and answers what is there: GOOD only if the change is on
+ * the new primary, BUSY only if nothing of it is.
+ */
+static void test_pg_failover_resolves_lost_commit(void **state)
+{
+    PgPair *pair = *state;
+    NEED_SERVER();
+    g_autoptr(GError) error = NULL;
+    InFlight w = {0};
+
+    w.store = open_ok(pair->conninfo);
+    assert_true(write_key(w.store, "lu-1", 1, &error));
+    g_autofree char *receiver =
+        raw_sql(pgserver_conninfo(pair->standby),
+                "SELECT pid FROM pg_stat_wal_receiver");
+    assert_non_null(receiver);
+    pid_t receiver_pid = (pid_t)strtol(receiver, NULL, 10);
+    assert_int_equal(kill(receiver_pid, SIGSTOP), 0);
+    GThread *thread = g_thread_new("in-flight", in_flight_write, &w);
+    bool waiting = becomes_true(
+        pgserver_conninfo(pair->primary),
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+        "WHERE wait_event = 'SyncRep')");
+    pair_kill_primary(pair);
+    assert_int_equal(kill(receiver_pid, SIGCONT), 0);
+    bool promoted = pgserver_promote(pair->standby);
+    g_thread_join(thread);
+    g_autoptr(Store) store = g_steal_pointer(&w.store);
+    g_autoptr(GError) outcome = g_steal_pointer(&w.error);
+    assert_true(waiting);
+    assert_true(promoted);
+
+    g_autoptr(Store) other = open_ok(pair->conninfo);
+    uint64_t stored = read_key(other, "lu-1");
+    print_message("in-flight COMMIT answered %s; the new primary holds "
+                  "key %" PRIu64 "\n",
+                  w.good ? "GOOD" : outcome->message, stored);
+    if (w.good) {
+        assert_int_equal(stored, 2);
+    } else {
+        assert_true(
+            g_error_matches(outcome, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+        assert_int_equal(stored, 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +607,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_commit_lost_before_send,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_failover_keeps_acknowledged,
+                                        pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_failover_resolves_lost_commit,
                                         pair_setup, pair_teardown),
     };
 
