@@ -11,6 +11,10 @@
  *   server is stopped as by a crash (immediate) and started again,
  *   SOFTPR_CRASH_RESTARTS times (20 by default), each once the load
  *   flows again; meanwhile the daemons answer BUSY or ABORTED COMMAND.
+ * - PostgreSQL failover: the daemons run on a two-host connection string
+ *   naming a primary and its synchronous streaming standby; the primary
+ *   crashes under load, the standby is promoted, and the load goes on
+ *   there (a primary and standby of the test's own).
  *
  * In every case no acknowledged command is lost, the PRgeneration and
  * the history count exactly the GOOD ones, the state satisfies SPC-4,
@@ -167,12 +171,93 @@ static void test_pg_server_restarts_under_load(void **state)
     crashload_free(c);
 }
 
+/* A primary of the failover test's own, with a synchronous standby. */
+typedef struct Failover {
+    PgServer *primary;
+    PgServer *standby;
+} Failover;
+
+static int failover_setup(void **state)
+{
+    Failover *f = g_new0(Failover, 1);
+    g_autoptr(GError) error = NULL;
+
+    *state = f;
+    if (server == NULL) {
+        return 0; /* no binaries: the test skips */
+    }
+    f->primary = pgserver_start(&error);
+    if (f->primary != NULL) {
+        f->standby = pgserver_start_standby(f->primary, &error);
+    }
+    if (f->standby == NULL) {
+        g_printerr("failover servers: %s\n", error->message);
+        return -1;
+    }
+    return 0;
+}
+
+static int failover_teardown(void **state)
+{
+    Failover *f = *state;
+
+    g_clear_pointer(&f->standby, pgserver_free);
+    g_clear_pointer(&f->primary, pgserver_free);
+    g_free(f);
+    return 0;
+}
+
+/*
+ * The daemons run on a two-host connection string (primary, then its
+ * synchronous standby; read-write only).  After a random stretch of
+ * load the primary crashes (immediate stop) and the standby is
+ * promoted; the load goes on there, and the promoted server must hold
+ * every command as it was answered: each acknowledged one present.
+ */
+static void test_pg_failover_to_standby(void **state)
+{
+    Failover *fo = *state;
+    g_autoptr(GRand) rand = g_rand_new_with_seed(20261207);
+    g_autofree char *dbname = NULL;
+    g_autofree char *db = NULL;
+    gint64 start = g_get_monotonic_time();
+    CrashLoad *c;
+    CrashFigures f;
+
+    if (fo->primary == NULL) {
+        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
+        skip();
+    }
+    dbname = pgserver_create_database(fo->primary);
+    db = pgserver_failover_conninfo(fo->primary, fo->standby, dbname);
+    c = crashload_new(db, 1);
+    crashload_start(c);
+    if (!crashload_wait_good(c, 0, (guint)g_rand_int_range(rand, 100, 400),
+                             LOAD_TIMEOUT_MS)) {
+        fail_msg("the load does not flow on the primary");
+    }
+    crashload_event(c);
+    assert_true(pgserver_stop(fo->primary));
+    assert_true(pgserver_promote(fo->standby));
+    if (!crashload_wait_good(c, crashload_good(c), 200, LOAD_TIMEOUT_MS)) {
+        fail_msg("no 200 commands answered GOOD within %d s on the promoted "
+                 "standby", LOAD_TIMEOUT_MS / 1000);
+    }
+    crashload_finish(c);
+    crashload_check(c);
+    crashload_figures(c, &f);
+    print_figures("PostgreSQL failovers", &f, start);
+    crashload_free(c);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sqlite_kill_daemons_at_random),
         cmocka_unit_test(test_pg_kill_daemons_at_random),
         cmocka_unit_test(test_pg_server_restarts_under_load),
+        cmocka_unit_test_setup_teardown(test_pg_failover_to_standby,
+                                        failover_setup, failover_teardown),
     };
 
     return TESTUTIL_RUN("crash", tests, group_setup, group_teardown);
