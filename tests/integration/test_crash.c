@@ -159,6 +159,7 @@ static void test_pg_server_restarts_under_load(void **state)
         crashload_event(c);
         assert_true(pgserver_restart(
             server, (unsigned)g_rand_int_range(rand, 0, 500)));
+        crashload_settled(c);
     }
     crashload_finish(c);
     crashload_check(c);
@@ -238,6 +239,7 @@ static void test_pg_failover_to_standby(void **state)
     }
     crashload_event(c);
     assert_true(pgserver_stop(fo->primary));
+    crashload_settled(c);
     assert_true(pgserver_promote(fo->standby));
     if (!crashload_wait_good(c, crashload_good(c), 200, LOAD_TIMEOUT_MS)) {
         fail_msg("no 200 commands answered GOOD within %d s on the promoted "

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <libpq-fe.h>
+
 #include "daemon.h"
 
 #include "bytes.h"
@@ -41,6 +43,7 @@ typedef struct Sent {
     uint8_t status;
     uint8_t sense[3]; /* key, ASC, ASCQ with CHECK CONDITION */
     bool committed;   /* own LU: known to be in the database */
+    int event;        /* lost: the events begun before the answer went */
 } Sent;
 
 typedef struct Client {
@@ -72,6 +75,7 @@ struct CrashLoad {
     gint in_flight; /* commands sent and not yet answered */
     guint max_events;
     gint events;         /* events so far; counted before each begins */
+    gint settled;        /* events whose commands the database has ended */
     gint *event_landed;  /* [event]: a command's answer was lost to it */
     guint landed_flight; /* events that began with a command in flight */
     guint resolved_commits;
@@ -145,6 +149,7 @@ static bool send_command(Client *cl, PrClient *p, int disk, Sent *sent,
         if (event > 0) {
             g_atomic_int_set(&c->event_landed[event - 1], 1);
         }
+        sent->event = event;
         sent->outcome = OUTCOME_LOST;
         cl->lost++;
         return false;
@@ -228,13 +233,23 @@ static uint64_t last_committed(Client *cl)
 
 /*
  * The answer to REGISTER AND IGNORE EXISTING KEY @sent was lost: find
- * out whether it committed.  Only this client writes its LU, so its one
- * registered key says.
+ * out whether it committed, once the database has ended it (a command
+ * whose answer is lost may still be running there).  Only this client
+ * writes its LU, so its one registered key says.
  */
 static void resolve(Client *cl, Sent *sent)
 {
     uint64_t last = last_committed(cl);
+    gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
 
+    /* Not before the database has ended the command: see settle(). */
+    while (g_atomic_int_get(&cl->crash->settled) < sent->event) {
+        if (g_get_monotonic_time() > until) {
+            testutil_fail("client %d: event %d never settled", cl->index,
+                          sent->event);
+        }
+        g_usleep(1000);
+    }
     for (;;) {
         g_autoptr(PrClient) p = connect_any(cl);
         uint8_t cdb[CDB_LEN];
@@ -649,12 +664,70 @@ void crashload_event(CrashLoad *c)
     g_atomic_int_inc(&c->events);
 }
 
+/*
+ * PostgreSQL: wait until every transaction that began before now has
+ * ended.  A killed daemon's backend outlives it: a COMMIT it had sent
+ * is still executed, after the kill, when the server gets to it; only
+ * then is the fate of the command whose answer the kill took decided.
+ * (sqlite needs no wait: the kernel ends a dead process's locks, and
+ * the next reader rolls its journal back.)
+ */
+static void settle(CrashLoad *c)
+{
+    PGconn *conn = PQconnectdb(c->db);
+    gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    PGresult *res;
+    char *now;
+
+    if (PQstatus(conn) != CONNECTION_OK) {
+        g_autofree char *message = g_strdup(PQerrorMessage(conn));
+
+        PQfinish(conn);
+        fail_msg("connecting to %s: %s", c->db, message);
+    }
+    res = PQexec(conn, "SELECT clock_timestamp()::text");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    now = g_strdup(PQgetvalue(res, 0, 0));
+    PQclear(res);
+    for (;;) {
+        const char *params[] = {now};
+        bool open;
+
+        res = PQexecParams(conn,
+                           "SELECT count(*) FROM pg_stat_activity WHERE "
+                           "pid <> pg_backend_pid() AND xact_start < "
+                           "$1::timestamptz",
+                           1, NULL, params, NULL, NULL, 0);
+        assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+        open = strcmp(PQgetvalue(res, 0, 0), "0") != 0;
+        PQclear(res);
+        if (!open) {
+            break;
+        }
+        if (g_get_monotonic_time() > until) {
+            fail_msg("transactions begun before a kill still open after 60 s");
+        }
+        g_usleep(1000);
+    }
+    g_free(now);
+    PQfinish(conn);
+}
+
 void crashload_kill_daemon(CrashLoad *c, int which)
 {
     /* It must die of this SIGKILL, not of anything before it. */
     testd_stop_signal(c->daemons[which], SIGKILL);
     testd_free(c->daemons[which]);
+    if (c->pg) {
+        settle(c);
+    }
+    crashload_settled(c);
     c->daemons[which] = start_daemon(c, which);
+}
+
+void crashload_settled(CrashLoad *c)
+{
+    g_atomic_int_set(&c->settled, g_atomic_int_get(&c->events));
 }
 
 /* How many COMMITs whose answer the connection lost daemon @d found

@@ -15,7 +15,8 @@
  * failure (ABORTED COMMAND, INTERNAL TARGET FAILURE, 0B/44/00), the two
  * retryable answers docs/emulation.md documents; any other answer fails
  * the test.  When a kill takes the answer, the client reads its keys to
- * learn whether the command committed.  Clients also contend on one
+ * learn whether the command committed, once the database has ended it
+ * (crashload_settled()).  Clients also contend on one
  * shared LU with RESERVE, RELEASE, PREEMPT, CLEAR and REGISTER, where
  * conflicts are answers SPC-4 gives.
  *
@@ -81,7 +82,16 @@ bool crashload_wait_good(CrashLoad *c, guint since, guint more,
  * charged to it, and whether a command is in flight is noted. */
 void crashload_event(CrashLoad *c);
 
-/* SIGKILL daemon @which (0 or 1) and start it again. */
+/*
+ * Every command the events so far interrupted has ended in the database
+ * (committed or rolled back): a client whose answer one of them took
+ * reads its keys only then.  Call it once the server was stopped (its
+ * transactions end with it).
+ */
+void crashload_settled(CrashLoad *c);
+
+/* SIGKILL daemon @which (0 or 1), wait until its commands have ended in
+ * the database (crashload_settled()), and start it again. */
 void crashload_kill_daemon(CrashLoad *c, int which);
 
 /* Stop the clients (joining them) and the daemons. */
