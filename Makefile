@@ -229,12 +229,16 @@ check-valgrind: tests
 	 G_SLICE=always-malloc G_DEBUG=gc-friendly SOFTPR_CRASH_KILLS=20 \
 	 SOFTPR_POWERCUT_POINTS=10 tests/run-tests.sh $(BUILD) $(TESTS)
 
-# The crash test with many more kill points (SOAK_KILLS) and the
-# power-cut test with many more cut points (SOAK_POWERCUTS).
+# The crash test with many more kill points (SOAK_KILLS, on each
+# backend; 2000 PostgreSQL kills took 150 s, so PostgreSQL needs no count
+# of its own) and PostgreSQL server restarts (SOAK_RESTARTS; 20 took
+# 16 s), and the power-cut test with many more cut points (SOAK_POWERCUTS).
 SOAK_KILLS ?= 2000
+SOAK_RESTARTS ?= 200
 SOAK_POWERCUTS ?= 1000
 check-soak: tests
-	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) SOFTPR_POWERCUT_POINTS=$(SOAK_POWERCUTS) \
+	@SOFTPR_CRASH_KILLS=$(SOAK_KILLS) SOFTPR_CRASH_RESTARTS=$(SOAK_RESTARTS) \
+	 SOFTPR_POWERCUT_POINTS=$(SOAK_POWERCUTS) \
 	 CHECK_TIMEOUT=$${CHECK_TIMEOUT:-3600} tests/run-tests.sh $(BUILD) \
 		$(BUILD)/tests/test_crash $(BUILD)/tests/test_powercut
 
