@@ -1,5 +1,6 @@
 /*
- * pgserver: a throwaway PostgreSQL server for the tests (see pgserver.h).
+ * pgserver: a throwaway PostgreSQL server for the tests (see pgserver.h),
+ * and a synchronous streaming standby of one for the failover tests.
  */
 #include "pgserver.h"
 
@@ -19,6 +20,7 @@ struct PgServer {
     char *datadir; /* dir/data */
     char *logfile; /* dir/server.log */
     char *conninfo;
+    char *options; /* more server options (-o), or NULL */
     bool running;
     unsigned next_db;
     uid_t uid; /* the server's user when the tests run as root */
@@ -139,8 +141,9 @@ static bool server_user(PgServer *server, GError **error)
 bool pgserver_resume(PgServer *server)
 {
     g_autofree char *options = g_strdup_printf(
-        "-k %s -c listen_addresses= -c fsync=off -c max_connections=200",
-        server->dir);
+        "-k %s -c listen_addresses= -c fsync=off -c max_connections=200%s%s",
+        server->dir, server->options != NULL ? " " : "",
+        server->options != NULL ? server->options : "");
     const char *args[] = {"start", "-w",           "-t", "60",    "-D",
                           server->datadir, "-l", server->logfile, "-o",
                           options,         NULL};
@@ -179,7 +182,9 @@ bool pgserver_restart(PgServer *server, unsigned pause_ms)
     return pgserver_resume(server);
 }
 
-PgServer *pgserver_start(GError **error)
+/* A new server's scratch directory and names, owned by its user;
+ * nothing in it yet.  NULL with @error set (NOT_FOUND: no binaries). */
+static PgServer *server_new(GError **error)
 {
     g_autofree char *bindir = pgserver_bindir();
     if (bindir == NULL) {
@@ -200,11 +205,23 @@ PgServer *pgserver_start(GError **error)
     server->logfile = g_build_filename(server->dir, "server.log", NULL);
     server->conninfo = g_strdup_printf("host=%s dbname=postgres user=softpr",
                                        server->dir);
+    if (!server_user(server, error)) {
+        pgserver_free(server);
+        return NULL;
+    }
+    return server;
+}
+
+PgServer *pgserver_start(GError **error)
+{
+    PgServer *server = server_new(error);
+    if (server == NULL) {
+        return NULL;
+    }
     const char *initdb[] = {"-D", server->datadir, "-U", "softpr",
                             "--auth=trust", "--no-sync", "-E", "UTF8",
                             "--locale=C", NULL};
-    if (!server_user(server, error) ||
-        !run_tool(server, "initdb", initdb, error)) {
+    if (!run_tool(server, "initdb", initdb, error)) {
         pgserver_free(server);
         return NULL;
     }
@@ -229,29 +246,64 @@ void pgserver_free(PgServer *server)
     g_free(server->datadir);
     g_free(server->logfile);
     g_free(server->conninfo);
+    g_free(server->options);
     g_free(server);
+}
+
+/* Run @sql on @conninfo; the first column of its first row into *@value
+ * (NULL: none) when @value is not NULL.  false with @error set. */
+static bool server_sql(const char *conninfo, const char *sql, char **value,
+                       GError **error)
+{
+    PGconn *conn = PQconnectdb(conninfo);
+    if (PQstatus(conn) != CONNECTION_OK) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "connecting to the test server: %s",
+                    PQerrorMessage(conn));
+        PQfinish(conn);
+        return false;
+    }
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType st = PQresultStatus(res);
+    bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+    if (!ok) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED, "%s: %s", sql,
+                    PQresultErrorMessage(res));
+    } else if (value != NULL) {
+        *value = st == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+                         !PQgetisnull(res, 0, 0)
+                     ? g_strdup(PQgetvalue(res, 0, 0))
+                     : NULL;
+    }
+    PQclear(res);
+    PQfinish(conn);
+    return ok;
+}
+
+char *pgserver_create_database(PgServer *server)
+{
+    char *name =
+        g_strdup_printf("t%u_%u", (unsigned)getpid(), server->next_db++);
+    g_autofree char *sql = g_strdup_printf("CREATE DATABASE %s", name);
+    g_autoptr(GError) error = NULL;
+    if (!server_sql(server->conninfo, sql, NULL, &error)) {
+        testutil_fail("%s", error->message);
+    }
+    return name;
 }
 
 char *pgserver_new_database(PgServer *server)
 {
-    g_autofree char *name =
-        g_strdup_printf("t%u_%u", (unsigned)getpid(), server->next_db++);
-    PGconn *conn = PQconnectdb(server->conninfo);
-    if (PQstatus(conn) != CONNECTION_OK) {
-        g_autofree char *message = g_strdup(PQerrorMessage(conn));
-        PQfinish(conn);
-        testutil_fail("connecting to the test server: %s", message);
-    }
-    g_autofree char *sql = g_strdup_printf("CREATE DATABASE %s", name);
-    PGresult *res = PQexec(conn, sql);
-    bool ok = PQresultStatus(res) == PGRES_COMMAND_OK;
-    g_autofree char *message = g_strdup(PQresultErrorMessage(res));
-    PQclear(res);
-    PQfinish(conn);
-    if (!ok) {
-        testutil_fail("CREATE DATABASE %s: %s", name, message);
-    }
+    g_autofree char *name = pgserver_create_database(server);
     return g_strdup_printf("host=%s dbname=%s user=softpr", server->dir, name);
+}
+
+char *pgserver_failover_conninfo(const PgServer *primary,
+                                 const PgServer *standby, const char *dbname)
+{
+    return g_strdup_printf("host=%s,%s dbname=%s user=softpr "
+                           "target_session_attrs=read-write",
+                           primary->dir, standby->dir, dbname);
 }
 
 const char *pgserver_conninfo(const PgServer *server)
@@ -272,6 +324,98 @@ bool pgserver_start_for_group(PgServer **server)
     if (*server == NULL &&
         !g_error_matches(error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND)) {
         g_printerr("test PostgreSQL server: %s\n", error->message);
+        return false;
+    }
+    return true;
+}
+
+/* The standby's name for synchronous_standby_names: its cluster_name,
+ * which the walreceiver sends as its application_name. */
+#define STANDBY_NAME "softpr_standby"
+
+/* Poll @conninfo with @sql (a boolean query) until it answers 't', for
+ * up to 60 s (a loaded test machine).  false with @error set otherwise. */
+static bool wait_until(const char *conninfo, const char *sql, GError **error)
+{
+    gint64 until = g_get_monotonic_time() + 60 * G_USEC_PER_SEC;
+    for (;;) {
+        g_autofree char *value = NULL;
+        g_autoptr(GError) local = NULL;
+        if (server_sql(conninfo, sql, &value, &local) &&
+            g_strcmp0(value, "t") == 0) {
+            return true;
+        }
+        if (g_get_monotonic_time() > until) {
+            g_set_error(error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                        "still not true after 60 s: %s (%s)", sql,
+                        local != NULL ? local->message : "false");
+            return false;
+        }
+        g_usleep(50 * 1000);
+    }
+}
+
+/* Make @primary wait synchronously for the standby (ALTER SYSTEM after
+ * the base backup, so that the standby, once promoted, does not wait
+ * for itself) and wait until it streams as the sync standby. */
+static bool make_synchronous(PgServer *primary, GError **error)
+{
+    return server_sql(primary->conninfo,
+                      "ALTER SYSTEM SET synchronous_standby_names = '"
+                      STANDBY_NAME "'", NULL, error) &&
+           server_sql(primary->conninfo,
+                      "ALTER SYSTEM SET synchronous_commit = on", NULL,
+                      error) &&
+           server_sql(primary->conninfo, "SELECT pg_reload_conf()", NULL,
+                      error) &&
+           wait_until(primary->conninfo,
+                      "SELECT EXISTS (SELECT 1 FROM pg_stat_replication "
+                      "WHERE application_name = '" STANDBY_NAME "' "
+                      "AND state = 'streaming' AND sync_state = 'sync')",
+                      error);
+}
+
+PgServer *pgserver_start_standby(PgServer *primary, GError **error)
+{
+    PgServer *standby = server_new(error);
+    if (standby == NULL) {
+        return NULL;
+    }
+    standby->options = g_strdup("-c cluster_name=" STANDBY_NAME);
+    /* initdb --auth=trust allows "local replication all trust". */
+    const char *basebackup[] = {"-D", standby->datadir, "-h", primary->dir,
+                                "-U", "softpr", "-R", "-X", "stream",
+                                "-c", "fast", "--no-sync", NULL};
+    if (!run_tool(standby, "pg_basebackup", basebackup, error)) {
+        print_log(primary);
+        pgserver_free(standby);
+        return NULL;
+    }
+    if (!pgserver_resume(standby)) {
+        g_set_error(error, G_IO_ERROR, G_IO_ERROR_FAILED,
+                    "the standby did not start");
+        pgserver_free(standby);
+        return NULL;
+    }
+    if (!make_synchronous(primary, error)) {
+        print_log(primary);
+        print_log(standby);
+        pgserver_free(standby);
+        return NULL;
+    }
+    return standby;
+}
+
+bool pgserver_promote(PgServer *standby)
+{
+    const char *args[] = {"promote", "-w", "-t", "60", "-D",
+                          standby->datadir, NULL};
+    g_autoptr(GError) error = NULL;
+    if (!run_tool(standby, "pg_ctl", args, &error) ||
+        !wait_until(standby->conninfo, "SELECT NOT pg_is_in_recovery()",
+                    &error)) {
+        g_printerr("promoting the standby: %s\n", error->message);
+        print_log(standby);
         return false;
     }
     return true;

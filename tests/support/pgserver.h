@@ -3,7 +3,8 @@
  * scratch directory it makes (initdb's data directory, the log and the
  * Unix socket: it never listens on TCP), and runs the server as an
  * unprivileged user (nobody) when the tests run as root.  One server per
- * test program; each test takes a fresh database on it.
+ * test program; each test takes a fresh database on it.  A failover test
+ * adds a synchronous streaming standby of its own primary.
  */
 #ifndef SOFTPR_TEST_PGSERVER_H
 #define SOFTPR_TEST_PGSERVER_H
@@ -60,6 +61,41 @@ bool pgserver_resume(PgServer *server);
  * g_free() it.  Fails the test when it cannot.
  */
 char *pgserver_new_database(PgServer *server);
+
+/*
+ * Create a new empty database on @server and return its name (what
+ * pgserver_new_database() connects to).  g_free() it.  Fails the test
+ * when it cannot.
+ */
+char *pgserver_create_database(PgServer *server);
+
+/*
+ * A base backup of @primary (pg_basebackup -R -X stream over its
+ * socket) in a scratch directory of its own, started on its own socket
+ * directory as a streaming standby; @primary is then made to wait for
+ * it synchronously (synchronous_standby_names, synchronous_commit on):
+ * a COMMIT that returned is flushed on both.  Returns once the primary's
+ * pg_stat_replication shows it streaming with sync_state 'sync'; NULL
+ * with @error set (and the logs printed) otherwise.  pgserver_free()
+ * stops it and removes its directory.  To fail over, pgserver_stop()
+ * the primary (an immediate stop, as a crash) and pgserver_promote().
+ */
+PgServer *pgserver_start_standby(PgServer *primary, GError **error);
+
+/*
+ * Promote @standby (pg_ctl promote -w); returns once it accepts writes
+ * (pg_is_in_recovery() false), false with the log printed otherwise.
+ */
+bool pgserver_promote(PgServer *standby);
+
+/*
+ * A libpq keyword/value string for database @dbname (made on @primary
+ * with pgserver_create_database(): it replicates) that names both
+ * hosts, primary first, and connects only to the one that accepts
+ * writes (target_session_attrs=read-write).  g_free() it.
+ */
+char *pgserver_failover_conninfo(const PgServer *primary,
+                                 const PgServer *standby, const char *dbname);
 
 /* The connection string of the server's maintenance database. */
 const char *pgserver_conninfo(const PgServer *server);

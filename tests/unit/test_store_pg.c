@@ -1,12 +1,15 @@
 /*
  * test_store_pg: what only the PostgreSQL backend has: selection by a
  * connection string, its schema check, the per-LU lock between daemons,
- * and faults: a restarting server, an unreachable one at start, and a
- * connection lost around COMMIT.  One throwaway server for the program
- * (tests/support/pgserver.c), a fresh database per test; every test
- * skips when the PostgreSQL binaries are not installed.
+ * and faults: a restarting server, an unreachable one at start, a
+ * connection lost around COMMIT, and a failover to a synchronous
+ * standby.  One throwaway server for the program (tests/support/
+ * pgserver.c), a fresh database per test (the failover test makes its own
+ * primary and standby); every test skips when the PostgreSQL binaries are
+ * not installed.
  */
 #include <inttypes.h>
+#include <signal.h>
 #include <string.h>
 
 #include <gio/gio.h>
@@ -413,6 +416,175 @@ static void test_pg_commit_lost_before_send(void **state)
     assert_true(write_key(store, "lu-1", 3, &error));
 }
 
+/* A primary with a synchronous standby, and a two-host connection
+ * string for a fresh database on them: the state of a failover test,
+ * made and freed by cmocka so that a failing test leaves no server. */
+typedef struct PgPair {
+    PgServer *primary;
+    PgServer *standby;
+    char *conninfo;
+} PgPair;
+
+static int pair_teardown(void **state)
+{
+    PgPair *pair = *state;
+
+    pgserver_free(pair->standby);
+    pgserver_free(pair->primary);
+    g_free(pair->conninfo);
+    g_free(pair);
+    return 0;
+}
+
+static int pair_setup(void **state)
+{
+    PgPair *pair = g_new0(PgPair, 1);
+    g_autoptr(GError) error = NULL;
+
+    *state = pair;
+    if (server == NULL) {
+        return 0; /* the test skips */
+    }
+    pair->primary = pgserver_start(&error);
+    if (pair->primary != NULL) {
+        pair->standby = pgserver_start_standby(pair->primary, &error);
+    }
+    if (pair->standby == NULL) {
+        print_error("primary and standby: %s\n", error->message);
+        pair_teardown(state);
+        return -1;
+    }
+    g_autofree char *db = pgserver_create_database(pair->primary);
+    pair->conninfo =
+        pgserver_failover_conninfo(pair->primary, pair->standby, db);
+    return 0;
+}
+
+/* Kill the primary as in a crash (an immediate stop): nothing is
+ * flushed that a COMMIT had not already waited for. */
+static void pair_kill_primary(PgPair *pair)
+{
+    assert_true(pgserver_stop(pair->primary));
+}
+
+/*
+ * The primary dies and its synchronous standby is promoted: every
+ * change whose commit returned (GOOD) is on the new primary.  Between
+ * the two, the store's command is answered BUSY within its bound (the
+ * standby, still read-only, is refused by target_session_attrs), never
+ * GOOD and never a hang; after the reconnect backoff, GOOD again.
+ */
+static void test_pg_failover_keeps_acknowledged(void **state)
+{
+    PgPair *pair = *state;
+    NEED_SERVER();
+    g_autoptr(GError) error = NULL;
+    char lu[16];
+
+    g_autoptr(Store) store = open_ok(pair->conninfo);
+    for (unsigned i = 0; i < 20; i++) {
+        g_snprintf(lu, sizeof(lu), "lu-%u", i);
+        if (!write_key(store, lu, 100 + i, &error)) {
+            fail_msg("writing %s before the failover: %s", lu,
+                     error->message);
+        }
+    }
+    pair_kill_primary(pair);
+    gint64 start = g_get_monotonic_time();
+    assert_false(write_key(store, "lu-0", 1, &error));
+    assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+    assert_true(g_get_monotonic_time() - start < 5 * G_USEC_PER_SEC);
+    g_clear_error(&error);
+    assert_true(pgserver_promote(pair->standby));
+    write_until_good(store, "lu-20", 120);
+    for (unsigned i = 0; i <= 20; i++) {
+        g_snprintf(lu, sizeof(lu), "lu-%u", i);
+        assert_int_equal(read_key(store, lu), 100 + i);
+    }
+}
+
+/* A write in flight on another thread: its outcome once joined. */
+typedef struct InFlight {
+    Store *store;
+    GError *error;
+    bool good;
+} InFlight;
+
+static gpointer in_flight_write(gpointer data)
+{
+    InFlight *w = data;
+
+    w->good = write_key(w->store, "lu-1", 2, &w->error);
+    return NULL;
+}
+
+/* Whether @sql (a boolean query) becomes true on @conninfo within 20 s. */
+static bool becomes_true(const char *conninfo, const char *sql)
+{
+    gint64 until = in_ms(20000);
+
+    for (;;) {
+        g_autofree char *value = raw_sql(conninfo, sql);
+        if (g_strcmp0(value, "t") == 0) {
+            return true;
+        }
+        if (g_get_monotonic_time() > until) {
+            return false;
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+/*
+ * The primary dies while a COMMIT waits for the standby's flush (its
+ * walreceiver is held stopped): the connection drops with the outcome
+ * unknown to the daemon.  The store asks the promoted standby by the
+ * command id and answers what is there: GOOD only if the change is on
+ * the new primary, BUSY only if nothing of it is.
+ */
+static void test_pg_failover_resolves_lost_commit(void **state)
+{
+    PgPair *pair = *state;
+    NEED_SERVER();
+    g_autoptr(GError) error = NULL;
+    InFlight w = {0};
+
+    w.store = open_ok(pair->conninfo);
+    assert_true(write_key(w.store, "lu-1", 1, &error));
+    g_autofree char *receiver =
+        raw_sql(pgserver_conninfo(pair->standby),
+                "SELECT pid FROM pg_stat_wal_receiver");
+    assert_non_null(receiver);
+    pid_t receiver_pid = (pid_t)strtol(receiver, NULL, 10);
+    assert_int_equal(kill(receiver_pid, SIGSTOP), 0);
+    GThread *thread = g_thread_new("in-flight", in_flight_write, &w);
+    bool waiting = becomes_true(
+        pgserver_conninfo(pair->primary),
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity "
+        "WHERE wait_event = 'SyncRep')");
+    pair_kill_primary(pair);
+    assert_int_equal(kill(receiver_pid, SIGCONT), 0);
+    bool promoted = pgserver_promote(pair->standby);
+    g_thread_join(thread);
+    g_autoptr(Store) store = g_steal_pointer(&w.store);
+    g_autoptr(GError) outcome = g_steal_pointer(&w.error);
+    assert_true(waiting);
+    assert_true(promoted);
+
+    g_autoptr(Store) other = open_ok(pair->conninfo);
+    uint64_t stored = read_key(other, "lu-1");
+    print_message("in-flight COMMIT answered %s; the new primary holds "
+                  "key %" PRIu64 "\n",
+                  w.good ? "GOOD" : outcome->message, stored);
+    if (w.good) {
+        assert_int_equal(stored, 2);
+    } else {
+        assert_true(
+            g_error_matches(outcome, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
+        assert_int_equal(stored, 1);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +606,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_commit_lost_before_send,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_failover_keeps_acknowledged,
+                                        pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_failover_resolves_lost_commit,
+                                        pair_setup, pair_teardown),
     };
 
     return TESTUTIL_RUN("store_pg", tests, group_setup, group_teardown);
