@@ -136,6 +136,27 @@ static void bench_pg_one_daemon(const char *dir, PgServer *server)
     daemon_stop(d);
 }
 
+/* The machine's CPU time so far (/proc/stat, in ticks): busy and all. */
+static void cpu_ticks(guint64 *busy, guint64 *total)
+{
+    g_autofree char *text = NULL;
+    guint64 v[8] = {0};
+
+    *busy = *total = 0;
+    if (!g_file_get_contents("/proc/stat", &text, NULL, NULL) ||
+        sscanf(text,
+               "cpu %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+               " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+               " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT
+               " %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT,
+               &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) != 8) {
+        return;
+    }
+    /* user nice system idle iowait irq softirq steal */
+    *total = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
+    *busy = *total - v[3] - v[4];
+}
+
 /*
  * @n daemons on one new database, each driving its own share of the
  * PG_LUS @disks with PG_CONNS_PER_DAEMON connections (REGISTER and
@@ -149,6 +170,7 @@ static void bench_pg_daemons(const char *dir, PgServer *server,
     g_autofree Daemon **d = g_new0(Daemon *, n);
     g_autofree Load *loads = g_new0(Load, n);
     unsigned share = PG_LUS / n;
+    guint64 busy0, total0, busy1, total1;
     unsigned k;
 
     for (k = 0; k < n; k++) {
@@ -163,7 +185,13 @@ static void bench_pg_daemons(const char *dir, PgServer *server,
                           .disks = disks + k * share,
                           .n_disks = share};
     }
+    cpu_ticks(&busy0, &total0);
     run_loads(name, loads, n, opt_seconds);
+    cpu_ticks(&busy1, &total1);
+    /* Whether the CPUs, not the daemons, were the limit: the whole
+     * machine's, the bench's own load and other processes' included. */
+    printf("BENCH name=%s cpu_busy_pct=%.0f\n", name,
+           total1 > total0 ? 100.0 * (busy1 - busy0) / (total1 - total0) : 0);
     for (k = 0; k < n; k++) {
         daemon_stop(d[k]);
     }
