@@ -9,7 +9,10 @@
  * daemons on one LU.  What each figure means is in docs/performance.md.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
 
 #include <gio/gio.h>
 #include <libpq-fe.h>
@@ -157,6 +160,68 @@ static void cpu_ticks(guint64 *busy, guint64 *total)
     *busy = *total - v[3] - v[4];
 }
 
+/* CPU seconds (user and system) process @pid has used; 0 when gone. */
+static double process_cpu_s(int pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", pid);
+    g_autofree char *text = NULL;
+    unsigned long utime, stime;
+    const char *rest;
+
+    /* Fields 14 and 15, counted after the name's closing parenthesis. */
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        (rest = strrchr(text, ')')) == NULL ||
+        sscanf(rest + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu",
+               &utime, &stime) != 2) {
+        return 0;
+    }
+    return (double)(utime + stime) / sysconf(_SC_CLK_TCK);
+}
+
+/*
+ * CPU seconds used so far by everything a PR OUT costs: the server's
+ * processes (every one pg_stat_activity lists, its background writers
+ * included), the @n daemons @d and this process (the clients).
+ */
+static double cpu_used_s(PGconn *conn, Daemon *const *d, unsigned n)
+{
+    PGresult *res = PQexec(conn, "SELECT pid FROM pg_stat_activity");
+    struct rusage self;
+    double sum = 0;
+    int i;
+
+    for (i = 0; PQresultStatus(res) == PGRES_TUPLES_OK && i < PQntuples(res);
+         i++) {
+        sum += process_cpu_s(atoi(PQgetvalue(res, i, 0)));
+    }
+    PQclear(res);
+    for (i = 0; i < (int)n; i++) {
+        sum += process_cpu_s((int)d[i]->pid);
+    }
+    if (getrusage(RUSAGE_SELF, &self) == 0) {
+        sum += self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 +
+               self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+    }
+    return sum;
+}
+
+/*
+ * Print what figure @f cost in CPU: @cpu_s seconds over its operations,
+ * the throughput the machine's CPUs would allow at that cost, and how
+ * busy they were (@busy and @total ticks, every process's).
+ */
+static void print_cpu(const Figure *f, double cpu_s, guint64 busy,
+                      guint64 total)
+{
+    double us_per_op = f->ops > 0 ? cpu_s * 1e6 / f->ops : 0;
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+    printf("BENCH name=%s cpu_us_per_op=%.0f cpu_limit_ops_per_s=%.0f "
+           "cpus=%ld machine_cpu_busy_pct=%.0f\n",
+           f->name, us_per_op, us_per_op > 0 ? cpus * 1e6 / us_per_op : 0,
+           cpus, total > 0 ? 100.0 * busy / total : 0);
+}
+
 /*
  * @n daemons on one new database, each driving its own share of the
  * PG_LUS @disks with PG_CONNS_PER_DAEMON connections (REGISTER and
@@ -171,6 +236,9 @@ static void bench_pg_daemons(const char *dir, PgServer *server,
     g_autofree Load *loads = g_new0(Load, n);
     unsigned share = PG_LUS / n;
     guint64 busy0, total0, busy1, total1;
+    PGconn *conn = pg_connect(conninfo);
+    double cpu0;
+    Figure *f;
     unsigned k;
 
     for (k = 0; k < n; k++) {
@@ -185,13 +253,14 @@ static void bench_pg_daemons(const char *dir, PgServer *server,
                           .disks = disks + k * share,
                           .n_disks = share};
     }
+    /* Whether the CPUs, not the daemons, are the limit. */
+    cpu0 = cpu_used_s(conn, d, n);
     cpu_ticks(&busy0, &total0);
-    run_loads(name, loads, n, opt_seconds);
+    f = run_loads(name, loads, n, opt_seconds);
     cpu_ticks(&busy1, &total1);
-    /* Whether the CPUs, not the daemons, were the limit: the whole
-     * machine's, the bench's own load and other processes' included. */
-    printf("BENCH name=%s cpu_busy_pct=%.0f\n", name,
-           total1 > total0 ? 100.0 * (busy1 - busy0) / (total1 - total0) : 0);
+    print_cpu(f, cpu_used_s(conn, d, n) - cpu0, busy1 - busy0,
+              total1 - total0);
+    PQfinish(conn);
     for (k = 0; k < n; k++) {
         daemon_stop(d[k]);
     }
