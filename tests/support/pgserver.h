@@ -34,9 +34,10 @@ char *pgserver_bindir(void);
 PgServer *pgserver_start(GError **error);
 
 /*
- * pgserver_start() with fsync on, as a production server runs, for
- * figures whose commits must be durable (the bench); the tests'
- * servers run with fsync off because they never measure a commit.
+ * pgserver_start() with fsync on, as a production server runs: for
+ * figures whose commits must be durable (the bench).  The tests'
+ * servers keep fsync off: they check what a commit wrote, not that it
+ * survives a power cut, and run faster without the flushes.
  */
 PgServer *pgserver_start_durable(GError **error);
 
