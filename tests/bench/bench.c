@@ -13,7 +13,9 @@
  * the same filesystem and journal mode (the limit for PR OUT), and Debian's
  * qemu-pr-helper answering PR IN on a regular file (its no-work path)
  * when it is installed.  "TARGET ..." lines compare the ratios with
- * docs/performance.md's targets; nothing here asserts a time.
+ * docs/performance.md's targets; nothing here asserts a time.  The same
+ * workloads on PostgreSQL, with their own baselines, are in bench_pg.c
+ * (--backend chooses one database's part).
  */
 #include <errno.h>
 #include <fcntl.h>
