@@ -75,6 +75,8 @@ UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,\
 INTEGRATION_TESTS := $(patsubst tests/integration/%.c,$(BUILD)/tests/%,\
 	$(wildcard tests/integration/test_*.c))
 TESTS := $(UNIT_TESTS) $(INTEGRATION_TESTS)
+BENCH_OBJS := $(BUILD)/tests/bench/bench.o $(BUILD)/tests/bench/bench_pg.o \
+	$(BUILD)/tests/support/pgserver.o $(BUILD)/tests/support/testutil.o
 TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildcard tests/support/*.c))
 
 # The objects of the test programs are reached only through pattern rules,
@@ -82,7 +84,7 @@ TEST_SUPPORT := $(patsubst tests/support/%.c,$(BUILD)/tests/support/%.o,$(wildca
 # build, recompiling all of them on the next make check: keep them.
 TEST_OBJS := $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/unit/test_*.c) \
 	$(wildcard tests/integration/test_*.c)) $(TEST_SUPPORT) \
-	$(BUILD)/tests/tools/prpeer.o $(BUILD)/tests/bench/bench.o
+	$(BUILD)/tests/tools/prpeer.o $(BENCH_OBJS)
 .SECONDARY: $(TEST_OBJS)
 
 TOOL_SRCS := $(wildcard tools/*.c)
@@ -179,12 +181,14 @@ $(PRELOAD): $(PRELOAD_OBJS)
 
 tests: $(PROGRAMS) $(TEST_TOOLS) $(TESTS)
 
-# The load generator (tests/bench/bench.c): make bench runs it, with
-# BENCH_ARGS (--quick for a smoke run, --seconds, --dir, --luns, --idle).
+# The load generator (tests/bench/bench.c, its PostgreSQL part in
+# bench_pg.c on the tests' throwaway server, pgserver.c): make bench runs
+# it, with BENCH_ARGS (--quick for a smoke run, --seconds, --dir, --luns,
+# --idle, --backend).
 BENCH := $(BUILD)/bench/softpr-bench
-$(BENCH): $(BUILD)/tests/bench/bench.o $(BUILD)/libsoftpr.a
+$(BENCH): $(BENCH_OBJS) $(BUILD)/libsoftpr.a
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(PKG_LIBS)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(CMOCKA_LIBS) $(PKG_LIBS)
 
 bench: $(PROGRAMS) $(BENCH)
 	$(BENCH) --softprd $(BUILD)/softprd $(BENCH_ARGS)

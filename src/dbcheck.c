@@ -14,6 +14,7 @@
 
 #include <glib/gstdio.h>
 
+#include "child.h"
 #include "error.h"
 #include "privs.h"
 
@@ -223,11 +224,20 @@ static DbCheckResult check_as_user(const StoreOptions *options, uid_t uid,
     return DBCHECK_OK;
 }
 
-G_GNUC_NORETURN static void child_main(int fd, const StoreOptions *options,
-                                       uid_t uid, gid_t gid, guint64 keep)
+/* What the child checks, as whom. */
+typedef struct CheckArgs {
+    const StoreOptions *options;
+    uid_t uid;
+    gid_t gid;
+    guint64 keep_caps;
+} CheckArgs;
+
+G_GNUC_NORETURN static void child_main(int fd, gpointer data)
 {
+    const CheckArgs *args = data;
     GError *error = NULL;
-    DbCheckResult result = check_as_user(options, uid, gid, keep, &error);
+    DbCheckResult result = check_as_user(args->options, args->uid, args->gid,
+                                         args->keep_caps, &error);
     g_autofree char *line =
         g_strdup_printf("%d%s", (int)result, error ? error->message : "");
     size_t off = 0;
@@ -251,41 +261,28 @@ G_GNUC_NORETURN static void child_main(int fd, const StoreOptions *options,
 DbCheckResult dbcheck_run(const StoreOptions *options, uid_t uid, gid_t gid,
                           guint64 keep_caps, GError **error)
 {
+    CheckArgs args = {options, uid, gid, keep_caps};
     g_autoptr(GString) report = NULL;
-    int fds[2];
+    int fd = -1;
     int status = 0;
     pid_t pid;
     char buf[256];
     ssize_t n;
 
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "pipe: %s",
-                    g_strerror(errno));
-        return DBCHECK_FAILED;
-    }
-    pid = fork();
+    pid = child_start(CHILD_WRITES, child_main, &args, &fd, error);
     if (pid < 0) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "fork: %s",
-                    g_strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
         return DBCHECK_FAILED;
     }
-    if (pid == 0) {
-        close(fds[0]);
-        child_main(fds[1], options, uid, gid, keep_caps);
-    }
-    close(fds[1]);
     /* Only now: the child _exit()s with nothing of ours allocated. */
     report = g_string_new(NULL);
-    while ((n = read(fds[0], buf, sizeof(buf))) != 0) {
+    while ((n = read(fd, buf, sizeof(buf))) != 0) {
         if (n > 0) {
             g_string_append_len(report, buf, n);
         } else if (errno != EINTR) {
             break;
         }
     }
-    close(fds[0]);
+    close(fd);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
     }
     if (report->len == 0 || report->str[0] < '0' + DBCHECK_OK ||

@@ -17,6 +17,7 @@
 
 #include <linux/capability.h>
 
+#include "child.h"
 #include "error.h"
 #include "privs.h"
 
@@ -112,7 +113,7 @@ static void remover_close_fds(int keep)
     }
 }
 
-G_GNUC_NORETURN static void remover_main(int fd)
+G_GNUC_NORETURN static void remover_main(int fd, gpointer data)
 {
     GArray *list = g_array_new(FALSE, TRUE, sizeof(SocketFile));
     SocketFile file;
@@ -144,30 +145,16 @@ G_GNUC_NORETURN static void remover_main(int fd)
 
 bool sockfile_start_remover(SocketFiles *files, GError **error)
 {
-    int fds[2];
     pid_t pid;
 
     if (files->remover != 0) {
         return true;
     }
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "pipe: %s",
-                    g_strerror(errno));
-        return false;
-    }
-    pid = fork();
+    pid = child_start(CHILD_READS, remover_main, NULL, &files->pipe_fd,
+                      error);
     if (pid < 0) {
-        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_SYSTEM, "fork: %s",
-                    g_strerror(errno));
-        close(fds[0]);
-        close(fds[1]);
         return false;
     }
-    if (pid == 0) {
-        remover_main(fds[0]);
-    }
-    close(fds[0]);
-    files->pipe_fd = fds[1];
     files->remover = pid;
     return true;
 }

@@ -467,7 +467,8 @@ static void log_ready(const Config *config)
 
     g_message("host %s; database %s%s; unit attentions %s", config->host_id,
               db,
-              !store_path_is_file(config->db_path) ? " (PostgreSQL)"
+              /* A server's description names its backend already. */
+              !store_path_is_file(config->db_path) ? ""
               : config->journal == STORE_JOURNAL_WAL ? " (WAL journal)"
                                                      : " (rollback journal)",
               config->ua_policy == PR_UA_REPORT ? "reported" : "recorded");

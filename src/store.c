@@ -256,13 +256,6 @@ bool store_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
     return true;
 }
 
-bool store_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                      const PrState *before, const PrState *after,
-                      GError **error)
-{
-    return store->backend->save_state(store, lu_id, lu, before, after, error);
-}
-
 bool store_lu_paths_here(Store *store, const char *lu_name, gint64 deadline,
                          char ***paths, GError **error)
 {

@@ -33,6 +33,14 @@ typedef struct StoreSenseCodes {
     uint8_t ascq;
 } StoreSenseCodes;
 
+/* How one stored row of an LU's state changes (StoreBackend.reg_write,
+ * .ua_write). */
+typedef enum StoreRowChange {
+    STORE_ROW_ADD,
+    STORE_ROW_UPDATE,
+    STORE_ROW_REMOVE,
+} StoreRowChange;
+
 /* A VM registry entry as a backend reads it back (StoreVm's key). */
 typedef struct StoreVmRecord {
     char *name;       /* its initiator name */
@@ -94,12 +102,29 @@ typedef struct StoreBackend {
      * (store.c then rolls back the whole transaction). */
     bool (*savepoint_rollback)(Store *store, GError **error);
 
-    /* store_load_state() and store_save_state(), in a transaction. */
+    /* store_load_state(), in a transaction. */
     bool (*load_state)(Store *store, const StoreLuInfo *lu, PrState *state,
                        gint64 *lu_id, bool *stale, GError **error);
-    bool (*save_state)(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                       const PrState *before, const PrState *after,
-                       GError **error);
+    /*
+     * store_save_state() writes what a command changed through these
+     * three, in a write transaction; store_save.c decides which rows
+     * changed, so each backend only writes rows.
+     * lu_write: the LU's own row from @after (generation, APTPL, lost
+     * information, reservation), inserted when *@lu_id is 0 (setting
+     * it), else updated; and, when @lu->path is set, where this host
+     * sees the LU.
+     * reg_write: add, update (key, holder, ALL_TG_PT) or remove the
+     * registration of @reg's I_T nexus (initiator and relative target
+     * port, compared exactly).
+     * ua_write: queue (STORE_ROW_ADD) or remove (STORE_ROW_REMOVE) one
+     * unit attention.
+     */
+    bool (*lu_write)(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                     const PrState *after, GError **error);
+    bool (*reg_write)(Store *store, gint64 lu_id, const PrRegistration *reg,
+                      StoreRowChange change, GError **error);
+    bool (*ua_write)(Store *store, gint64 lu_id, const PrUnitAttention *ua,
+                     StoreRowChange change, GError **error);
     /* Append to @paths (g_free'd strings) where this host has seen the
      * LU @lu_name, oldest first; in a transaction. */
     bool (*lu_paths_here)(Store *store, const char *lu_name, GPtrArray *paths,

@@ -237,6 +237,27 @@ static int outcome_lookup(Store *store, int old_pid, const char *old_started,
 }
 
 /*
+ * The lost COMMIT is on the server, but ending its backend may have cut
+ * short its wait for a synchronous standby: PostgreSQL then keeps it
+ * committed locally, not yet replicated.  One more commit,
+ * waited for in full, proves the standby holds everything before it
+ * (synchronous replication confirms WAL in order); with no synchronous
+ * standby it returns at once.  False when that is not seen by the
+ * deadline.
+ */
+static bool confirm_replicated(Store *store, GError **error)
+{
+    g_autofree char *uuid = g_uuid_string_random();
+    g_autofree char *sql = g_strdup_printf(
+        "BEGIN; INSERT INTO command_outcome (id, host, at_ms) VALUES "
+        "('confirm-%s', '', %" G_GINT64_FORMAT "); COMMIT",
+        uuid, g_get_real_time() / 1000);
+
+    return store_pg_run(store, "confirming a commit with the standby", sql, 0,
+                        NULL, error);
+}
+
+/*
  * The connection dropped during COMMIT: reconnect (up to the deadline
  * plus RESOLVE_GRACE_US) and answer what the server did.  true when the
  * transaction committed; false with BUSY when it did not (nothing of it
@@ -257,9 +278,17 @@ static bool resolve_commit(Store *store, int old_pid, const char *old_started,
         store->deadline = until;
         if (store_pg_connect(store, until, &local)) {
             int found = outcome_lookup(store, old_pid, old_started, id, &local);
-            if (found == 1) {
+            if (found == 1 && confirm_replicated(store, &local)) {
                 g_message("a COMMIT whose answer was lost had committed");
                 return true;
+            }
+            if (found == 1) {
+                /* Neither GOOD nor "nothing written": unknown. */
+                g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_IO,
+                            "a COMMIT whose answer was lost is on the server "
+                            "but was not confirmed durable in time: %s",
+                            local->message);
+                return false;
             }
             if (found == 0) {
                 set_busy(store, error, "committing",
@@ -415,7 +444,9 @@ const StoreBackend store_pg_backend = {
     .savepoint_release = pg_savepoint_release,
     .savepoint_rollback = pg_savepoint_rollback,
     .load_state = store_pg_load_state,
-    .save_state = store_pg_save_state,
+    .lu_write = store_pg_lu_write,
+    .reg_write = store_pg_reg_write,
+    .ua_write = store_pg_ua_write,
     .lu_paths_here = store_pg_lu_paths_here,
     .history_add = store_pg_history_add,
     .history_list = store_pg_history_list,

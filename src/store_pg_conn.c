@@ -115,13 +115,34 @@ static SoftprError code_for_sqlstate(const char *sqlstate)
     return SOFTPR_ERROR_IO;
 }
 
+/* @message (libpq's, which may span lines: "...failed\n\tIs the server
+ * running...") as one log line: each line break and the indentation
+ * after it become one space. */
+static char *one_line(const char *message)
+{
+    GString *out = g_string_new(NULL);
+
+    for (const char *c = message ? message : ""; *c != '\0'; c++) {
+        if (*c == '\n' || *c == '\r') {
+            while (c[1] == ' ' || c[1] == '\t' || c[1] == '\n' ||
+                   c[1] == '\r') {
+                c++;
+            }
+            g_string_append_c(out, ' ');
+        } else {
+            g_string_append_c(out, *c);
+        }
+    }
+    return g_strstrip(g_string_free(out, FALSE));
+}
+
 /* Report @what failing with @message, naming the database without the
  * connection string (which may hold a password). */
 static void set_error(Store *store, GError **error, SoftprError code,
                       const char *what, const char *message)
 {
     g_autofree char *name = store_pg_describe_conninfo(store->path);
-    g_autofree char *line = g_strstrip(g_strdup(message ? message : ""));
+    g_autofree char *line = one_line(message);
 
     g_set_error(error, SOFTPR_ERROR, code, "%s: %s: %s", name, what, line);
 }
@@ -248,7 +269,7 @@ bool store_pg_run(Store *store, const char *what, const char *sql, int n,
  * debug level instead of libpq's stderr. */
 static void log_notice(void *arg, const char *message)
 {
-    g_autofree char *line = g_strstrip(g_strdup(message));
+    g_autofree char *line = one_line(message);
 
     g_debug("PostgreSQL: %s", line);
 }

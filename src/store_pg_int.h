@@ -110,9 +110,12 @@ GBytes *store_pg_bytes(const PGresult *res, int row, int col);
 /* The operations of store_pg_state.c, store_pg_vm.c, store_pg_report.c. */
 bool store_pg_load_state(Store *store, const StoreLuInfo *lu, PrState *state,
                          gint64 *lu_id, bool *stale, GError **error);
-bool store_pg_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                         const PrState *before, const PrState *after,
-                         GError **error);
+bool store_pg_lu_write(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                       const PrState *after, GError **error);
+bool store_pg_reg_write(Store *store, gint64 lu_id, const PrRegistration *reg,
+                        StoreRowChange change, GError **error);
+bool store_pg_ua_write(Store *store, gint64 lu_id, const PrUnitAttention *ua,
+                       StoreRowChange change, GError **error);
 bool store_pg_lu_paths_here(Store *store, const char *lu_name,
                             GPtrArray *paths, GError **error);
 bool store_pg_history_add(Store *store, const char *lu_name,

@@ -204,8 +204,8 @@ static bool save_seen(Store *store, gint64 lu_id, const StoreLuInfo *lu,
         &p, error);
 }
 
-static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
-                    const PrState *after, GError **error)
+bool store_pg_lu_write(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                       const PrState *after, GError **error)
 {
     StorePgParams p;
 
@@ -249,51 +249,25 @@ static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
     return lu->path == NULL || save_seen(store, *lu_id, lu, error);
 }
 
-static int find_reg(const PrState *state, const PrRegistration *reg)
-{
-    for (guint i = 0; i < state->regs->len; i++) {
-        const PrRegistration *r =
-            &g_array_index(state->regs, PrRegistration, i);
-
-        if (r->rtpi == reg->rtpi && tid_equal(&r->initiator, &reg->initiator)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static bool find_ua(const PrState *state, const PrUnitAttention *ua)
-{
-    for (guint i = 0; i < state->uas->len; i++) {
-        const PrUnitAttention *u =
-            &g_array_index(state->uas, PrUnitAttention, i);
-
-        if (u->rtpi == ua->rtpi && u->asc == ua->asc && u->ascq == ua->ascq &&
-            tid_equal(&u->initiator, &ua->initiator)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-/* Add @reg, or change it when @old (its earlier form) is given. */
-static bool write_reg(Store *store, gint64 lu_id, const PrRegistration *reg,
-                      const PrRegistration *old, GError **error)
+bool store_pg_reg_write(Store *store, gint64 lu_id, const PrRegistration *reg,
+                        StoreRowChange change, GError **error)
 {
     StorePgParams p;
 
-    if (old != NULL && old->key == reg->key && old->holder == reg->holder &&
-        old->all_tg_pt == reg->all_tg_pt) {
-        return true;
-    }
     store_pg_params_init(&p);
     store_pg_param_int(&p, lu_id);
-    store_pg_param_tid(&p, &reg->initiator, old == NULL);
+    store_pg_param_tid(&p, &reg->initiator, change == STORE_ROW_ADD);
     store_pg_param_int(&p, reg->rtpi);
+    if (change == STORE_ROW_REMOVE) {
+        return run_params(store, "removing a registration",
+                          "DELETE FROM registration WHERE lu_id = $1 AND "
+                          "initiator = $2 AND rtpi = $3",
+                          &p, error);
+    }
     store_pg_param_int(&p, reg->all_tg_pt);
     store_pg_param_int(&p, (gint64)reg->key);
     store_pg_param_int(&p, reg->holder);
-    if (old != NULL) {
+    if (change == STORE_ROW_UPDATE) {
         return run_params(store, "updating a registration",
                           "UPDATE registration SET all_tg_pt = $4, key = $5, "
                           "holder = $6 WHERE lu_id = $1 AND initiator = $2 "
@@ -310,48 +284,13 @@ static bool write_reg(Store *store, gint64 lu_id, const PrRegistration *reg,
                       &p, error);
 }
 
-static bool save_registrations(Store *store, gint64 lu_id,
-                               const PrState *before, const PrState *after,
-                               GError **error)
+bool store_pg_ua_write(Store *store, gint64 lu_id, const PrUnitAttention *ua,
+                       StoreRowChange change, GError **error)
 {
-    for (guint i = 0; i < before->regs->len; i++) {
-        const PrRegistration *old =
-            &g_array_index(before->regs, PrRegistration, i);
-        StorePgParams p;
-
-        if (find_reg(after, old) >= 0) {
-            continue;
-        }
-        store_pg_params_init(&p);
-        store_pg_param_int(&p, lu_id);
-        store_pg_param_tid(&p, &old->initiator, false);
-        store_pg_param_int(&p, old->rtpi);
-        if (!run_params(store, "removing a registration",
-                        "DELETE FROM registration WHERE lu_id = $1 AND "
-                        "initiator = $2 AND rtpi = $3",
-                        &p, error)) {
-            return false;
-        }
-    }
-    for (guint i = 0; i < after->regs->len; i++) {
-        const PrRegistration *reg =
-            &g_array_index(after->regs, PrRegistration, i);
-        int j = find_reg(before, reg);
-        const PrRegistration *old =
-            j >= 0 ? &g_array_index(before->regs, PrRegistration, j) : NULL;
-
-        if (!write_reg(store, lu_id, reg, old, error)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-/* Queue @ua (@add), or remove it. */
-static bool write_ua(Store *store, gint64 lu_id, const PrUnitAttention *ua,
-                     bool add, GError **error)
-{
+    bool add = change == STORE_ROW_ADD;
     StorePgParams p;
+
+    g_assert(change != STORE_ROW_UPDATE);
 
     store_pg_params_init(&p);
     store_pg_param_int(&p, lu_id);
@@ -372,38 +311,6 @@ static bool write_ua(Store *store, gint64 lu_id, const PrUnitAttention *ua,
                       "initiator_name, rtpi, \"asc\", ascq, raised_at) VALUES "
                       "($1, $2, $3, $4, $5, $6, $7)",
                       &p, error);
-}
-
-static bool save_unit_attentions(Store *store, gint64 lu_id,
-                                 const PrState *before, const PrState *after,
-                                 GError **error)
-{
-    for (guint i = 0; i < before->uas->len; i++) {
-        const PrUnitAttention *ua =
-            &g_array_index(before->uas, PrUnitAttention, i);
-
-        if (!find_ua(after, ua) && !write_ua(store, lu_id, ua, false, error)) {
-            return false;
-        }
-    }
-    for (guint i = 0; i < after->uas->len; i++) {
-        const PrUnitAttention *ua =
-            &g_array_index(after->uas, PrUnitAttention, i);
-
-        if (!find_ua(before, ua) && !write_ua(store, lu_id, ua, true, error)) {
-            return false;
-        }
-    }
-    return true;
-}
-
-bool store_pg_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                         const PrState *before, const PrState *after,
-                         GError **error)
-{
-    return save_lu(store, &lu_id, lu, after, error) &&
-           save_registrations(store, lu_id, before, after, error) &&
-           save_unit_attentions(store, lu_id, before, after, error);
 }
 
 bool store_pg_lu_paths_here(Store *store, const char *lu_name,

@@ -116,9 +116,14 @@ int store_sqlite_schema_version(void);
 bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu,
                              PrState *state, gint64 *lu_id, bool *stale,
                              GError **error);
-bool store_sqlite_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                             const PrState *before, const PrState *after,
-                             GError **error);
+bool store_sqlite_lu_write(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                           const PrState *after, GError **error);
+bool store_sqlite_reg_write(Store *store, gint64 lu_id,
+                            const PrRegistration *reg, StoreRowChange change,
+                            GError **error);
+bool store_sqlite_ua_write(Store *store, gint64 lu_id,
+                           const PrUnitAttention *ua, StoreRowChange change,
+                           GError **error);
 bool store_sqlite_lu_paths_here(Store *store, const char *lu_name,
                                 GPtrArray *paths, GError **error);
 bool store_sqlite_history_add(Store *store, const char *lu_name,

@@ -208,39 +208,8 @@ bool store_sqlite_load_state(Store *store, const StoreLuInfo *lu,
 /* Saving                                                              */
 /* ------------------------------------------------------------------ */
 
-static int find_reg(const PrState *state, const PrRegistration *reg)
-{
-    guint i;
-
-    for (i = 0; i < state->regs->len; i++) {
-        const PrRegistration *r =
-            &g_array_index(state->regs, PrRegistration, i);
-
-        if (r->rtpi == reg->rtpi && tid_equal(&r->initiator, &reg->initiator)) {
-            return (int)i;
-        }
-    }
-    return -1;
-}
-
-static bool find_ua(const PrState *state, const PrUnitAttention *ua)
-{
-    guint i;
-
-    for (i = 0; i < state->uas->len; i++) {
-        const PrUnitAttention *u =
-            &g_array_index(state->uas, PrUnitAttention, i);
-
-        if (u->rtpi == ua->rtpi && u->asc == ua->asc && u->ascq == ua->ascq &&
-            tid_equal(&u->initiator, &ua->initiator)) {
-            return true;
-        }
-    }
-    return false;
-}
-
-static bool save_lu(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
-                    const PrState *after, GError **error)
+bool store_sqlite_lu_write(Store *store, gint64 *lu_id, const StoreLuInfo *lu,
+                           const PrState *after, GError **error)
 {
     sqlite3_stmt *stmt =
         *lu_id == 0
@@ -320,8 +289,7 @@ static bool update_registration(Store *store, gint64 lu_id,
 }
 
 static bool insert_registration(Store *store, gint64 lu_id,
-                                const PrRegistration *reg, gint64 now,
-                                GError **error)
+                                const PrRegistration *reg, GError **error)
 {
     sqlite3_stmt *stmt =
         store_sqlite_stmt(store, STMT_REG_INSERT, sql_reg_insert, error);
@@ -336,106 +304,70 @@ static bool insert_registration(Store *store, gint64 lu_id,
     sqlite3_bind_int64(stmt, 6, (sqlite3_int64)reg->key);
     sqlite3_bind_int(stmt, 7, reg->holder);
     sqlite3_bind_text(stmt, 8, store->host_id, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(stmt, 9, now);
+    sqlite3_bind_int64(stmt, 9, store_now_seconds());
     return store_sqlite_stmt_run(store, stmt, "adding a registration", error);
 }
 
-/* Whether @a and @b, of the same nexus, differ in what is stored. */
-static bool registration_differs(const PrRegistration *a,
-                                 const PrRegistration *b)
+static bool delete_unit_attention(Store *store, gint64 lu_id,
+                                  const PrUnitAttention *ua, GError **error)
 {
-    return a->key != b->key || a->holder != b->holder ||
-           a->all_tg_pt != b->all_tg_pt;
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_UA_DELETE, sql_ua_delete, error);
+
+    if (stmt == NULL) {
+        return false;
+    }
+    sqlite3_bind_int64(stmt, 1, lu_id);
+    store_sqlite_bind_tid(stmt, 2, 0, &ua->initiator);
+    sqlite3_bind_int(stmt, 3, ua->rtpi);
+    sqlite3_bind_int(stmt, 4, ua->asc);
+    sqlite3_bind_int(stmt, 5, ua->ascq);
+    return store_sqlite_stmt_run(store, stmt, "removing a unit attention",
+                                 error);
 }
 
-static bool save_registrations(Store *store, gint64 lu_id,
-                               const PrState *before, const PrState *after,
-                               GError **error)
+static bool insert_unit_attention(Store *store, gint64 lu_id,
+                                  const PrUnitAttention *ua, GError **error)
 {
-    gint64 now = store_now_seconds();
-    guint i;
+    sqlite3_stmt *stmt =
+        store_sqlite_stmt(store, STMT_UA_INSERT, sql_ua_insert, error);
 
-    for (i = 0; i < before->regs->len; i++) {
-        const PrRegistration *old =
-            &g_array_index(before->regs, PrRegistration, i);
-
-        if (find_reg(after, old) < 0 &&
-            !delete_registration(store, lu_id, old, error)) {
-            return false;
-        }
+    if (stmt == NULL) {
+        return false;
     }
-    for (i = 0; i < after->regs->len; i++) {
-        const PrRegistration *reg =
-            &g_array_index(after->regs, PrRegistration, i);
-        int j = find_reg(before, reg);
-
-        if (j < 0) {
-            if (!insert_registration(store, lu_id, reg, now, error)) {
-                return false;
-            }
-        } else if (registration_differs(
-                       &g_array_index(before->regs, PrRegistration, j), reg)) {
-            if (!update_registration(store, lu_id, reg, error)) {
-                return false;
-            }
-        }
-    }
-    return true;
+    sqlite3_bind_int64(stmt, 1, lu_id);
+    store_sqlite_bind_tid(stmt, 2, 3, &ua->initiator);
+    sqlite3_bind_int(stmt, 4, ua->rtpi);
+    sqlite3_bind_int(stmt, 5, ua->asc);
+    sqlite3_bind_int(stmt, 6, ua->ascq);
+    sqlite3_bind_int64(stmt, 7, store_now_seconds());
+    return store_sqlite_stmt_run(store, stmt, "queueing a unit attention",
+                                 error);
 }
 
-static bool save_unit_attentions(Store *store, gint64 lu_id,
-                                 const PrState *before, const PrState *after,
-                                 GError **error)
+bool store_sqlite_reg_write(Store *store, gint64 lu_id,
+                            const PrRegistration *reg, StoreRowChange change,
+                            GError **error)
 {
-    gint64 now = store_now_seconds();
-    guint i;
-
-    for (i = 0; i < before->uas->len; i++) {
-        const PrUnitAttention *ua =
-            &g_array_index(before->uas, PrUnitAttention, i);
-        sqlite3_stmt *stmt;
-
-        if (find_ua(after, ua)) {
-            continue;
-        }
-        stmt = store_sqlite_stmt(store, STMT_UA_DELETE, sql_ua_delete, error);
-        if (stmt == NULL) {
-            return false;
-        }
-        sqlite3_bind_int64(stmt, 1, lu_id);
-        store_sqlite_bind_tid(stmt, 2, 0, &ua->initiator);
-        sqlite3_bind_int(stmt, 3, ua->rtpi);
-        sqlite3_bind_int(stmt, 4, ua->asc);
-        sqlite3_bind_int(stmt, 5, ua->ascq);
-        if (!store_sqlite_stmt_run(store, stmt, "removing a unit attention",
-                                   error)) {
-            return false;
-        }
+    switch (change) {
+    case STORE_ROW_ADD:
+        return insert_registration(store, lu_id, reg, error);
+    case STORE_ROW_UPDATE:
+        return update_registration(store, lu_id, reg, error);
+    case STORE_ROW_REMOVE:
+        return delete_registration(store, lu_id, reg, error);
     }
-    for (i = 0; i < after->uas->len; i++) {
-        const PrUnitAttention *ua =
-            &g_array_index(after->uas, PrUnitAttention, i);
-        sqlite3_stmt *stmt;
+    g_assert_not_reached();
+}
 
-        if (find_ua(before, ua)) {
-            continue;
-        }
-        stmt = store_sqlite_stmt(store, STMT_UA_INSERT, sql_ua_insert, error);
-        if (stmt == NULL) {
-            return false;
-        }
-        sqlite3_bind_int64(stmt, 1, lu_id);
-        store_sqlite_bind_tid(stmt, 2, 3, &ua->initiator);
-        sqlite3_bind_int(stmt, 4, ua->rtpi);
-        sqlite3_bind_int(stmt, 5, ua->asc);
-        sqlite3_bind_int(stmt, 6, ua->ascq);
-        sqlite3_bind_int64(stmt, 7, now);
-        if (!store_sqlite_stmt_run(store, stmt, "queueing a unit attention",
-                                   error)) {
-            return false;
-        }
-    }
-    return true;
+bool store_sqlite_ua_write(Store *store, gint64 lu_id,
+                           const PrUnitAttention *ua, StoreRowChange change,
+                           GError **error)
+{
+    g_assert(change != STORE_ROW_UPDATE);
+    return change == STORE_ROW_ADD
+               ? insert_unit_attention(store, lu_id, ua, error)
+               : delete_unit_attention(store, lu_id, ua, error);
 }
 
 bool store_sqlite_lu_paths_here(Store *store, const char *lu_name,
@@ -460,13 +392,4 @@ bool store_sqlite_lu_paths_here(Store *store, const char *lu_name,
         return false;
     }
     return true;
-}
-
-bool store_sqlite_save_state(Store *store, gint64 lu_id, const StoreLuInfo *lu,
-                             const PrState *before, const PrState *after,
-                             GError **error)
-{
-    return save_lu(store, &lu_id, lu, after, error) &&
-           save_registrations(store, lu_id, before, after, error) &&
-           save_unit_attentions(store, lu_id, before, after, error);
 }

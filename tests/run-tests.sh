@@ -3,7 +3,7 @@
 #
 # Each program's own output (cmocka's per-test lines and its closing
 # [  PASSED  ] / [  FAILED  ] / [  SKIPPED ] summary) is shown as it
-# runs.  A test whose setup or teardown failed counts as failed.  The last line is the plain total of test cases:
+# runs, then "-- PROGRAM: N s", the time it took.  A test whose setup or teardown failed counts as failed.  The last line is the plain total of test cases:
 # "N passed, N failed, N skipped".  A program that dies without a cmocka
 # summary, exits non-zero after its tests passed (valgrind's or ASan's
 # exit status), or outlives its time counts as one failed case.
@@ -90,6 +90,7 @@ for t in "$@"; do
         echo "!! $name exited with status $rc"
         f=1
     fi
+    echo "-- $name: ${took} s"
     passed=$((passed + p))
     failed=$((failed + f))
     skipped=$((skipped + s))

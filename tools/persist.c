@@ -37,15 +37,13 @@
 #include "scsi.h"
 #include "softpr.h"
 #include "tid.h"
+#include "wire.h"
 
 /* The sg_persist whose interface this is: its version string. */
 #define SG_PERSIST_VERSION "0.67 20190913"
 
 /* sg3_utils' sense buffer for each command. */
 #define SG3_SENSE_LEN 64
-
-/* sg_persist's limit on the allocation length (-l, -m), and its default. */
-#define ALLOC_LEN_MAX 8192
 
 /* How long one command may take, sg3_utils' pass-through timeout. */
 #define COMMAND_TIMEOUT_MS 60000
@@ -366,9 +364,11 @@ static int option_alloc_len(Persist *p, int c, const char *arg)
         fprintf(stderr, "bad argument to '--%s'\n", name);
         return PERSIST_EXIT_SYNTAX;
     }
-    if (p->alloc_len > ALLOC_LEN_MAX) {
+    /* sg_persist's own limit on -l and -m is the most the pr-helper
+     * protocol carries, so one name serves both. */
+    if (p->alloc_len > WIRE_DATA_MAX) {
         fprintf(stderr, "'--%s' argument exceeds maximum value (%d)\n", name,
-                ALLOC_LEN_MAX);
+                WIRE_DATA_MAX);
         return PERSIST_EXIT_SYNTAX;
     }
     return -1;
@@ -1209,7 +1209,7 @@ int persist_main(int argc, char **argv)
     p->pr_in = true;
     p->prin_sa = -1;
     p->prout_sa = -1;
-    p->alloc_len = ALLOC_LEN_MAX;
+    p->alloc_len = WIRE_DATA_MAX;
     ret = parse_options(p, argc, argv);
     if (ret >= 0) {
         return ret;

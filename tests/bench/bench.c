@@ -13,7 +13,9 @@
  * the same filesystem and journal mode (the limit for PR OUT), and Debian's
  * qemu-pr-helper answering PR IN on a regular file (its no-work path)
  * when it is installed.  "TARGET ..." lines compare the ratios with
- * docs/performance.md's targets; nothing here asserts a time.
+ * docs/performance.md's targets; nothing here asserts a time.  The same
+ * workloads on PostgreSQL, with their own baselines, are in bench_pg.c
+ * (--backend chooses one database's part).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -31,6 +33,8 @@
 #include <glib.h>
 #include <glib/gstdio.h>
 
+#include "bench.h"
+
 #include "bytes.h"
 #include "cdb.h"
 #include "client.h"
@@ -45,13 +49,14 @@
 /* Options                                                             */
 /* ------------------------------------------------------------------ */
 
-static double opt_seconds = 3.0;
-static gboolean opt_quick;
+double opt_seconds = 3.0;
+gboolean opt_quick;
 static char *opt_softprd;
 static char *opt_qemu_pr_helper;
 static char *opt_dir;
 static int opt_luns = 100000;
 static int opt_idle = 1000;
+static char *opt_backend;
 
 static GOptionEntry entries[] = {
     {"seconds", 0, 0, G_OPTION_ARG_DOUBLE, &opt_seconds,
@@ -70,26 +75,19 @@ static GOptionEntry entries[] = {
      "Logical units in the large database (default 100000)", "N"},
     {"idle", 0, 0, G_OPTION_ARG_INT, &opt_idle,
      "Idle connections (default 1000)", "N"},
+    {"backend", 0, 0, G_OPTION_ARG_STRING, &opt_backend,
+     "The workloads of one database only: sqlite or pg (default all)",
+     "NAME"},
     {NULL}};
 
 /* ------------------------------------------------------------------ */
 /* Figures                                                             */
 /* ------------------------------------------------------------------ */
 
-typedef struct Figure {
-    char *name;
-    unsigned conns;
-    double p50_us;
-    double p99_us;
-    double ops_per_s;
-    guint64 ops;
-    guint64 errors;
-} Figure;
-
 static GHashTable *figures; /* name -> Figure * */
-static unsigned failures;
+unsigned failures;
 
-static gint64 now_ns(void)
+gint64 now_ns(void)
 {
     struct timespec ts;
 
@@ -116,9 +114,8 @@ static double percentile(GArray *sorted, double p)
     return g_array_index(sorted, double, i);
 }
 
-/* Record figure @name from latencies @lat (µs, any order) over @wall_s. */
-static Figure *figure_add(const char *name, unsigned conns, GArray *lat,
-                          double wall_s, guint64 errors)
+Figure *figure_add(const char *name, unsigned conns, GArray *lat,
+                   double wall_s, guint64 errors)
 {
     Figure *f = g_new0(Figure, 1);
 
@@ -144,7 +141,7 @@ static Figure *figure_add(const char *name, unsigned conns, GArray *lat,
     return f;
 }
 
-static const Figure *figure(const char *name)
+const Figure *figure(const char *name)
 {
     return g_hash_table_lookup(figures, name);
 }
@@ -157,10 +154,8 @@ static void figure_free(gpointer data)
     g_free(f);
 }
 
-/* A target: @measured against @limit, met when at most (or, with
- * @at_least, at least) the limit. */
-static void target(const char *name, double measured, double limit,
-                   bool at_least, const char *what)
+void target(const char *name, double measured, double limit, bool at_least,
+            const char *what)
 {
     bool met = at_least ? measured >= limit : measured <= limit;
 
@@ -171,11 +166,6 @@ static void target(const char *name, double measured, double limit,
 /* ------------------------------------------------------------------ */
 /* Daemons                                                             */
 /* ------------------------------------------------------------------ */
-
-typedef struct Daemon {
-    GPid pid;
-    char *socket;
-} Daemon;
 
 static bool wait_for_socket(const char *path, GPid pid)
 {
@@ -225,12 +215,9 @@ static Daemon *daemon_start(const char *const *argv, const char *socket,
     return d;
 }
 
-/*
- * softprd NAME on @db, identity "client", its socket in @dir.  The bench
- * is one process holding every connection, the idle ones too: no
- * per-peer cap.
- */
-static Daemon *softprd_start(const char *dir, const char *name, const char *db)
+/* The bench is one process holding every connection, the idle ones
+ * too: no per-peer cap. */
+Daemon *softprd_start(const char *dir, const char *name, const char *db)
 {
     g_autofree char *socket = g_strdup_printf("%s/%s.sock", dir, name);
     g_autofree char *log = g_strdup_printf("%s/%s.log", dir, name);
@@ -262,7 +249,7 @@ static long daemon_rss_kib(const Daemon *d)
     return strtol(line + 6, NULL, 10);
 }
 
-static void daemon_stop(Daemon *d)
+void daemon_stop(Daemon *d)
 {
     int status;
 
@@ -276,29 +263,13 @@ static void daemon_stop(Daemon *d)
 /* Load                                                                */
 /* ------------------------------------------------------------------ */
 
-typedef enum Op {
-    OP_READ_KEYS,
-    OP_FULL_STATUS,
-    OP_REGISTER_TOGGLE, /* REGISTER, then unregister */
-    OP_RESERVE_RELEASE,
-    OP_FENCE_MIX, /* fence_scsi's commands, over and over */
-} Op;
-
-/* @conns connections of one kind against one server. */
-typedef struct Load {
-    const char *socket;
-    bool declare; /* the identity extension: one initiator each */
-    const char *disk;
-    Op op;
-    unsigned conns;
-    unsigned first; /* index of the first connection's initiator */
-} Load;
-
 typedef struct Worker {
     const Load *load;
     unsigned index;
     PrClient *client;
-    int disk;
+    int disk;   /* the one in use */
+    int *disks; /* with load->n_disks: this connection's LUs */
+    unsigned n_disks;
     GArray *lat; /* µs */
     guint64 errors;
 } Worker;
@@ -427,6 +398,10 @@ static gpointer worker_run(gpointer data)
         gint64 t0 = now_ns();
         double us;
 
+        /* A pair of commands (register, unregister) stays on one LU. */
+        if (w->n_disks > 1) {
+            w->disk = w->disks[(i / 2) % w->n_disks];
+        }
         if (!step(w, i)) {
             w->errors++;
             break;
@@ -438,10 +413,57 @@ static gpointer worker_run(gpointer data)
 }
 
 /*
- * Run @n loads at once for @seconds and record figure @name (all their
- * connections together).
+ * The @j'th connection of @load, with its disk: @load's disk, or with
+ * @load->disks the LUs j, j + conns, j + 2 * conns... of them (or LU
+ * j % n_disks when there are more connections than LUs).
  */
-static Figure *run_loads(const char *name, const Load *loads, size_t n,
+static Worker *worker_new(const Load *load, unsigned j)
+{
+    Worker *w = g_new0(Worker, 1);
+    unsigned k;
+
+    w->load = load;
+    w->index = load->first + j;
+    w->client = connect_as(load->socket, load->declare, w->index);
+    w->lat = g_array_new(FALSE, FALSE, sizeof(double));
+    if (load->n_disks == 0) {
+        w->disk = open(load->disk, O_RDWR | O_CLOEXEC);
+        return w;
+    }
+    w->disks = g_new(int, load->n_disks / load->conns + 1);
+    for (k = j % load->n_disks; k < load->n_disks; k += load->conns) {
+        w->disks[w->n_disks++] = open(load->disks[k], O_RDWR | O_CLOEXEC);
+        if (w->disks[w->n_disks - 1] < 0) {
+            w->disk = -1;
+            return w;
+        }
+    }
+    w->disk = w->disks[0];
+    return w;
+}
+
+/* Close @w's connection and disks, and free it (not its latencies). */
+static void worker_free(Worker *w)
+{
+    unsigned k;
+
+    if (w->client != NULL) {
+        client_close(w->client);
+    }
+    if (w->n_disks == 0 && w->disk >= 0) {
+        close(w->disk);
+    }
+    for (k = 0; k < w->n_disks; k++) {
+        if (w->disks[k] >= 0) {
+            close(w->disks[k]);
+        }
+    }
+    g_free(w->disks);
+    g_array_free(w->lat, TRUE);
+    g_free(w);
+}
+
+Figure *run_loads(const char *name, const Load *loads, size_t n,
                          double seconds)
 {
     GPtrArray *workers = g_ptr_array_new();
@@ -460,14 +482,7 @@ static Figure *run_loads(const char *name, const Load *loads, size_t n,
     r->go = false;
     for (i = 0; i < n; i++) {
         for (j = 0; j < loads[i].conns; j++) {
-            Worker *w = g_new0(Worker, 1);
-
-            w->load = &loads[i];
-            w->index = loads[i].first + (unsigned)j;
-            w->client = connect_as(loads[i].socket, loads[i].declare, w->index);
-            w->disk = open(loads[i].disk, O_RDWR | O_CLOEXEC);
-            w->lat = g_array_new(FALSE, FALSE, sizeof(double));
-            g_ptr_array_add(workers, w);
+            g_ptr_array_add(workers, worker_new(&loads[i], (unsigned)j));
         }
     }
     r->total = workers->len;
@@ -493,14 +508,7 @@ static Figure *run_loads(const char *name, const Load *loads, size_t n,
         g_array_append_vals(all, w->lat->data, w->lat->len);
         errors += w->errors;
         conns++;
-        if (w->client != NULL) {
-            client_close(w->client);
-        }
-        if (w->disk >= 0) {
-            close(w->disk);
-        }
-        g_array_free(w->lat, TRUE);
-        g_free(w);
+        worker_free(w);
     }
     f = figure_add(name, conns, all, (now_ns() - start) / 1e9, errors);
     g_ptr_array_free(workers, TRUE);
@@ -510,16 +518,15 @@ static Figure *run_loads(const char *name, const Load *loads, size_t n,
     return f;
 }
 
-static Figure *run_load(const char *name, const char *socket, bool declare,
-                        const char *disk, Op op, unsigned conns)
+Figure *run_load(const char *name, const char *socket, bool declare,
+                 const char *disk, Op op, unsigned conns)
 {
     Load load = {socket, declare, disk, op, conns, 0};
 
     return run_loads(name, &load, 1, opt_seconds);
 }
 
-/* @n initiators register on @disk through @socket (one connection each). */
-static void register_many(const char *socket, const char *disk, unsigned n)
+void register_many(const char *socket, const char *disk, unsigned n)
 {
     int fd = open(disk, O_RDWR | O_CLOEXEC);
     unsigned i;
@@ -542,7 +549,7 @@ static void register_many(const char *socket, const char *disk, unsigned n)
     close(fd);
 }
 
-static char *make_disk(const char *dir, const char *name)
+char *make_disk(const char *dir, const char *name)
 {
     char *path = g_build_filename(dir, name, NULL);
 
@@ -918,81 +925,24 @@ static void remove_tree(const char *path)
 }
 
 /* ------------------------------------------------------------------ */
-/* Main                                                                */
+/* The sqlite workloads                                                */
 /* ------------------------------------------------------------------ */
 
-int main(int argc, char **argv)
+/* The limits of PR IN: the bare socket round trip and, when installed,
+ * qemu-pr-helper's no-work path. */
+static void bench_baselines(const char *dir, const char *disk)
 {
-    g_autoptr(GOptionContext) context =
-        g_option_context_new("- softprd's latency and throughput");
-    g_autoptr(GError) error = NULL;
-    g_autofree char *echo_sock = NULL;
-    g_autofree char *db = NULL;
-    g_autofree char *disk = NULL;
-    g_autofree char *disk_rr = NULL;
-    g_autofree char *disk_mix = NULL;
-    g_autofree char *disk_in1 = NULL;
-    GPtrArray *idle;
-    pid_t echo_pid;
-    bool scratch = false; /* opt_dir is ours to remove */
-    Daemon *d;
-    Daemon *d2;
-    long rss_before, rss_after;
-    guint i;
-    static const unsigned regs[] = {1, 16, 256};
+    g_autofree char *echo_sock = g_build_filename(dir, "echo.sock", NULL);
+    pid_t echo_pid = echo_start(echo_sock);
 
-    g_option_context_add_main_entries(context, entries, NULL);
-    if (!g_option_context_parse(context, &argc, &argv, &error)) {
-        g_printerr("softpr-bench: %s\n", error->message);
-        return 2;
-    }
-    if (opt_softprd == NULL) {
-        opt_softprd = g_strdup("build/softprd");
-    }
-    if (opt_qemu_pr_helper == NULL) {
-        opt_qemu_pr_helper = g_strdup("/usr/bin/qemu-pr-helper");
-    }
-    if (opt_quick) {
-        opt_seconds = 0.3;
-        opt_luns = 2000;
-        opt_idle = 100;
-    }
-    if (opt_seconds <= 0 || opt_luns < 2 || opt_idle < 1) {
-        g_printerr("softpr-bench: --seconds, --luns and --idle must be "
-                   "positive\n");
-        return 2;
-    }
-    raise_fd_limit();
-    signal(SIGPIPE, SIG_IGN);
-    if (opt_dir == NULL) {
-        opt_dir = g_dir_make_tmp("softpr-bench-XXXXXX", &error);
-        scratch = true;
-        if (opt_dir == NULL) {
-            g_printerr("softpr-bench: %s\n", error->message);
-            return 1;
-        }
-    } else if (g_mkdir_with_parents(opt_dir, 0755) != 0) {
-        g_printerr("softpr-bench: %s: %s\n", opt_dir, g_strerror(errno));
-        return 1;
-    }
-    figures = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, figure_free);
-    printf("# softpr-bench: %.1f s per workload in %s\n", opt_seconds, opt_dir);
-    printf("%-32s %5s %10s %10s %12s %9s %6s\n", "workload", "conns", "p50 us",
-           "p99 us", "ops/s", "ops", "errors");
-
-    /* Baselines. */
-    echo_sock = g_build_filename(opt_dir, "echo.sock", NULL);
-    echo_pid = echo_start(echo_sock);
-    disk = make_disk(opt_dir, "disk.img");
     run_load("baseline-socket-roundtrip", echo_sock, false, disk, OP_READ_KEYS,
              1);
     kill(echo_pid, SIGTERM);
     waitpid(echo_pid, NULL, 0);
     if (g_file_test(opt_qemu_pr_helper, G_FILE_TEST_IS_EXECUTABLE)) {
         g_autofree char *sock =
-            g_build_filename(opt_dir, "qemu-pr-helper.sock", NULL);
-        g_autofree char *log =
-            g_build_filename(opt_dir, "qemu-pr-helper.log", NULL);
+            g_build_filename(dir, "qemu-pr-helper.sock", NULL);
+        g_autofree char *log = g_build_filename(dir, "qemu-pr-helper.log", NULL);
         const char *qargv[] = {opt_qemu_pr_helper, "-k", sock, NULL};
         Daemon *q = daemon_start(qargv, sock, log);
 
@@ -1003,13 +953,28 @@ int main(int argc, char **argv)
         printf("# %s not installed: no qemu-pr-helper baseline\n",
                opt_qemu_pr_helper);
     }
+}
 
-    /* softprd. */
-    db = g_build_filename(opt_dir, "pr.db", NULL);
-    d = softprd_start(opt_dir, "softprd", db);
+/*
+ * One softprd on a sqlite database: PR IN by registrations, PR OUT next
+ * to the durable commit, and PR IN with idle connections open.  Returns
+ * the daemon's resident KiB with them.
+ */
+static long bench_sqlite_daemon(const char *dir, const char *disk)
+{
+    g_autofree char *db = g_build_filename(dir, "pr.db", NULL);
+    g_autofree char *disk_rr = make_disk(dir, "rr.img");
+    g_autofree char *disk_mix = make_disk(dir, "mix.img");
+    g_autofree char *disk_in1 = NULL;
+    Daemon *d = softprd_start(dir, "softprd", db);
+    static const unsigned regs[] = {1, 16, 256};
+    GPtrArray *idle;
+    long rss_before, rss_after;
+    guint i;
+
     for (i = 0; i < G_N_ELEMENTS(regs); i++) {
         g_autofree char *file = g_strdup_printf("in-%u.img", regs[i]);
-        g_autofree char *path = make_disk(opt_dir, file);
+        g_autofree char *path = make_disk(dir, file);
         g_autofree char *keys = g_strdup_printf("read-keys-%ureg", regs[i]);
         g_autofree char *full =
             g_strdup_printf("read-full-status-%ureg", regs[i]);
@@ -1020,20 +985,18 @@ int main(int argc, char **argv)
     }
     /* The durable commit next to the PR OUT it is the floor of: the
      * disk's speed drifts over a run. */
-    bench_commit(opt_dir);
-    bench_pr_out_in_process(opt_dir);
+    bench_commit(dir);
+    bench_pr_out_in_process(dir);
     run_load("register-unregister", d->socket, true, disk, OP_REGISTER_TOGGLE,
              1);
     run_load("register-unregister-16", d->socket, true, disk,
              OP_REGISTER_TOGGLE, 16);
-    disk_rr = make_disk(opt_dir, "rr.img");
     run_load("reserve-release", d->socket, true, disk_rr, OP_RESERVE_RELEASE,
              1);
-    disk_mix = make_disk(opt_dir, "mix.img");
     run_load("fence-mix-16", d->socket, true, disk_mix, OP_FENCE_MIX, 16);
 
     /* Idle connections: memory, and the others' latency. */
-    disk_in1 = g_build_filename(opt_dir, "in-1.img", NULL);
+    disk_in1 = g_build_filename(dir, "in-1.img", NULL);
     rss_before = daemon_rss_kib(d);
     idle = g_ptr_array_new_with_free_func((GDestroyNotify)client_close);
     for (i = 0; i < (guint)opt_idle; i++) {
@@ -1054,63 +1017,164 @@ int main(int argc, char **argv)
            idle->len, rss_before, rss_after);
     g_ptr_array_free(idle, TRUE);
     daemon_stop(d);
+    return rss_after;
+}
 
-    /* Two daemons on one database against one daemon: PR OUT. */
-    {
-        g_autofree char *db2 = g_build_filename(opt_dir, "two.db", NULL);
-        g_autofree char *shared = make_disk(opt_dir, "two.img");
-        Load loads[2];
+/* Two daemons on one sqlite database against one daemon: PR OUT. */
+static void bench_sqlite_two_daemons(const char *dir)
+{
+    g_autofree char *db2 = g_build_filename(dir, "two.db", NULL);
+    g_autofree char *shared = make_disk(dir, "two.img");
+    Daemon *d = softprd_start(dir, "host-a", db2);
+    Daemon *d2 = softprd_start(dir, "host-b", db2);
+    Load loads[2];
 
-        d = softprd_start(opt_dir, "host-a", db2);
-        d2 = softprd_start(opt_dir, "host-b", db2);
-        loads[0] = (Load){d->socket, true, shared, OP_REGISTER_TOGGLE, 8, 0};
-        loads[1] = (Load){d2->socket, true, shared, OP_REGISTER_TOGGLE, 8, 8};
-        run_loads("register-unregister-16-two-daemons", loads, 2, opt_seconds);
-        daemon_stop(d);
-        daemon_stop(d2);
+    loads[0] = (Load){d->socket, true, shared, OP_REGISTER_TOGGLE, 8, 0};
+    loads[1] = (Load){d2->socket, true, shared, OP_REGISTER_TOGGLE, 8, 8};
+    run_loads("register-unregister-16-two-daemons", loads, 2, opt_seconds);
+    daemon_stop(d);
+    daemon_stop(d2);
+}
+
+/* The sqlite targets (docs/performance.md); @large is the large
+ * database's figure, @rss_kib softprd's memory with idle connections. */
+static void sqlite_targets(const char *large, long rss_kib)
+{
+    target("pr-in-vs-socket",
+           figure("read-keys-1reg")->p50_us /
+               figure("baseline-socket-roundtrip")->p50_us,
+           1.5, false, "PR IN READ KEYS p50 / bare socket round trip p50");
+    if (figure("baseline-qemu-pr-helper-in") != NULL) {
+        target("pr-in-vs-qemu-pr-helper",
+               figure("read-keys-1reg")->p50_us /
+                   figure("baseline-qemu-pr-helper-in")->p50_us,
+               1.0, false, "PR IN p50 / qemu-pr-helper's no-work p50");
+    }
+    target("pr-out-vs-commit",
+           figure("register-unregister")->p50_us /
+               figure("baseline-durable-commit")->p50_us,
+           1.2, false, "PR OUT p50 / one durable commit p50");
+    target("writers-16-vs-1",
+           figure("register-unregister-16")->ops_per_s /
+               figure("register-unregister")->ops_per_s,
+           8.0, true, "PR OUT throughput, 16 connections / 1");
+    target("large-database",
+           figure(large)->p50_us / figure("read-keys-10reg-1lu")->p50_us, 1.3,
+           false, "PR IN p50 with the large database / with one LU");
+    target("idle-rss-mib", rss_kib / 1024.0, 64, false,
+           "softprd resident MiB with the idle connections");
+    target("idle-latency",
+           figure("read-keys-1reg-with-idle")->p50_us /
+               figure("read-keys-1reg")->p50_us,
+           1.1, false, "PR IN p50 with idle connections / without");
+    target("two-daemons",
+           figure("register-unregister-16-two-daemons")->ops_per_s /
+               figure("register-unregister-16")->ops_per_s,
+           0.8, true, "PR OUT throughput, two daemons / one daemon");
+}
+
+/* Every sqlite workload in @dir, in the order of docs/performance.md;
+ * returns the large database's figure name and *@rss_kib. */
+static char *bench_sqlite(const char *dir, long *rss_kib)
+{
+    g_autofree char *disk = make_disk(dir, "disk.img");
+    char *large = g_strdup_printf("read-keys-10reg-%ulu", (unsigned)opt_luns);
+
+    bench_baselines(dir, disk);
+    *rss_kib = bench_sqlite_daemon(dir, disk);
+    bench_sqlite_two_daemons(dir);
+    bench_database_size(dir, "read-keys-10reg-1lu", 1);
+    bench_database_size(dir, large, (unsigned)opt_luns);
+    return large;
+}
+
+/* ------------------------------------------------------------------ */
+/* Main                                                                */
+/* ------------------------------------------------------------------ */
+
+/* Parse and check the options; false (with a message) to exit 2. */
+static bool parse_options(int *argc, char ***argv)
+{
+    g_autoptr(GOptionContext) context =
+        g_option_context_new("- softprd's latency and throughput");
+    g_autoptr(GError) error = NULL;
+
+    g_option_context_add_main_entries(context, entries, NULL);
+    if (!g_option_context_parse(context, argc, argv, &error)) {
+        g_printerr("softpr-bench: %s\n", error->message);
+        return false;
+    }
+    if (opt_softprd == NULL) {
+        opt_softprd = g_strdup("build/softprd");
+    }
+    if (opt_qemu_pr_helper == NULL) {
+        opt_qemu_pr_helper = g_strdup("/usr/bin/qemu-pr-helper");
+    }
+    if (opt_quick) {
+        opt_seconds = 0.3;
+        opt_luns = 2000;
+        opt_idle = 100;
+    }
+    if (opt_seconds <= 0 || opt_luns < 2 || opt_idle < 1) {
+        g_printerr("softpr-bench: --seconds, --luns and --idle must be "
+                   "positive\n");
+        return false;
+    }
+    if (opt_backend == NULL) {
+        opt_backend = g_strdup("all");
+    }
+    if (strcmp(opt_backend, "all") != 0 && strcmp(opt_backend, "sqlite") != 0 &&
+        strcmp(opt_backend, "pg") != 0) {
+        g_printerr("softpr-bench: --backend is all, sqlite or pg\n");
+        return false;
+    }
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GError) error = NULL;
+    g_autofree char *large = NULL;
+    bool scratch = false; /* opt_dir is ours to remove */
+    bool sqlite = false, pg = false;
+    long rss_kib = 0;
+
+    if (!parse_options(&argc, &argv)) {
+        return 2;
+    }
+    sqlite = strcmp(opt_backend, "pg") != 0;
+    pg = strcmp(opt_backend, "sqlite") != 0;
+    raise_fd_limit();
+    signal(SIGPIPE, SIG_IGN);
+    if (opt_dir == NULL) {
+        opt_dir = g_dir_make_tmp("softpr-bench-XXXXXX", &error);
+        scratch = true;
+        if (opt_dir == NULL) {
+            g_printerr("softpr-bench: %s\n", error->message);
+            return 1;
+        }
+    } else if (g_mkdir_with_parents(opt_dir, 0755) != 0) {
+        g_printerr("softpr-bench: %s: %s\n", opt_dir, g_strerror(errno));
+        return 1;
+    }
+    figures = g_hash_table_new_full(g_str_hash, g_str_equal, NULL, figure_free);
+    printf("# softpr-bench: %.1f s per workload in %s\n", opt_seconds, opt_dir);
+    printf("%-32s %5s %10s %10s %12s %9s %6s\n", "workload", "conns", "p50 us",
+           "p99 us", "ops/s", "ops", "errors");
+    if (sqlite) {
+        large = bench_sqlite(opt_dir, &rss_kib);
+    }
+    if (pg) {
+        bench_pg(opt_dir);
     }
 
-    /* Database size. */
-    bench_database_size(opt_dir, "read-keys-10reg-1lu", 1);
-    {
-        g_autofree char *name =
-            g_strdup_printf("read-keys-10reg-%ulu", (unsigned)opt_luns);
-
-        bench_database_size(opt_dir, name, (unsigned)opt_luns);
-
-        /* Targets (docs/performance.md). */
-        printf("\n");
-        target("pr-in-vs-socket",
-               figure("read-keys-1reg")->p50_us /
-                   figure("baseline-socket-roundtrip")->p50_us,
-               1.5, false, "PR IN READ KEYS p50 / bare socket round trip p50");
-        if (figure("baseline-qemu-pr-helper-in") != NULL) {
-            target("pr-in-vs-qemu-pr-helper",
-                   figure("read-keys-1reg")->p50_us /
-                       figure("baseline-qemu-pr-helper-in")->p50_us,
-                   1.0, false, "PR IN p50 / qemu-pr-helper's no-work p50");
-        }
-        target("pr-out-vs-commit",
-               figure("register-unregister")->p50_us /
-                   figure("baseline-durable-commit")->p50_us,
-               1.2, false, "PR OUT p50 / one durable commit p50");
-        target("writers-16-vs-1",
-               figure("register-unregister-16")->ops_per_s /
-                   figure("register-unregister")->ops_per_s,
-               8.0, true, "PR OUT throughput, 16 connections / 1");
-        target("large-database",
-               figure(name)->p50_us / figure("read-keys-10reg-1lu")->p50_us,
-               1.3, false, "PR IN p50 with the large database / with one LU");
-        target("idle-rss-mib", rss_after / 1024.0, 64, false,
-               "softprd resident MiB with the idle connections");
-        target("idle-latency",
-               figure("read-keys-1reg-with-idle")->p50_us /
-                   figure("read-keys-1reg")->p50_us,
-               1.1, false, "PR IN p50 with idle connections / without");
-        target("two-daemons",
-               figure("register-unregister-16-two-daemons")->ops_per_s /
-                   figure("register-unregister-16")->ops_per_s,
-               0.8, true, "PR OUT throughput, two daemons / one daemon");
+    /* Targets (docs/performance.md). */
+    printf("\n");
+    if (sqlite) {
+        sqlite_targets(large, rss_kib);
+    }
+    if (pg) {
+        bench_pg_targets();
     }
     g_hash_table_destroy(figures);
     /* Kept after a failure: the daemons' logs say why. */

@@ -2,11 +2,13 @@
  * test_pg_daemon: softprd and softpr on a PostgreSQL database, chosen
  * with --db <connection string>: the daemon serves and keeps state
  * across its restarts and the server's, never shows the password (log,
- * ps), and `softpr dump` reads what it wrote.  One throwaway server for
+ * ps), two daemons serve other LUs while one LU is locked, and
+ * `softpr dump` reads what it wrote.  One throwaway server for
  * the program (tests/support/pgserver.c); skipped without PostgreSQL.
  */
 #include <fcntl.h>
 #include <string.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <gio/gio.h>
@@ -18,6 +20,7 @@
 #include "bytes.h"
 #include "engine.h"
 #include "scsi.h"
+#include "store.h"
 
 #define PASSWORD "s3cret-pw"
 
@@ -172,6 +175,101 @@ static void test_pg_daemon_server_restart(void **state)
     close(disk);
 }
 
+/* A disk file named @lu for every daemon (its user.softpr.lu). */
+static int named_disk(Fixture *f, const char *file, const char *lu)
+{
+    int fd = testd_disk(f->dir, file, O_RDWR);
+
+    if (fsetxattr(fd, "user.softpr.lu", lu, strlen(lu), 0) != 0) {
+        fail_msg("setting user.softpr.lu on %s: %s", file, g_strerror(errno));
+    }
+    return fd;
+}
+
+/*
+ * Two daemons, two LUs (issue 13 item 3): while a transaction holds LU
+ * x's lock, both daemons keep serving LU y (a command that waited for
+ * x's lock would end BUSY, not GOOD), and a command for x from either
+ * is answered BUSY once lock-timeout passes, with nothing written
+ * (SPC-4 5.12.1: a command that does not complete changes nothing: its
+ * key is not registered and PRgeneration stays).  Once the lock goes,
+ * x is served again.
+ */
+static void test_pg_two_daemons_other_lu_not_held(void **state)
+{
+    Fixture *f = fixture(state);
+    const char *const extra[] = {"--db", f->conninfo, NULL};
+    const char *config = "[database]\nlock-timeout = 1\n";
+    TestDaemon *a = testd_start(f->dir, "a", config, extra);
+    TestDaemon *b = testd_start(f->dir, "b", config, extra);
+    int x = named_disk(f, "x.img", "lu-x");
+    int y = named_disk(f, "y.img", "lu-y");
+    PrClient *ca = testd_connect(a);
+    PrClient *cb = testd_connect(b);
+    ClientReply reply;
+
+    assert_int_equal(testd_prout(ca, x, PR_OUT_REGISTER, 0, 0, 0x1, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prout(cb, y, PR_OUT_REGISTER, 0, 0, 0x2, 0, &reply),
+                     SCSI_STATUS_GOOD);
+
+    /* Hold x's lock as a daemon's command does: a write transaction
+     * that has loaded the LU. */
+    StoreOptions o = {.path = f->conninfo, .lock_timeout_ms = 10000,
+                      .host_id = "holder"};
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Store) holder = store_open(&o, &error);
+    g_autoptr(PrState) held = pr_state_new();
+    StoreLuInfo info = {.name = "lu-x"};
+    gint64 lu_id = 0;
+    bool stale = false;
+    assert_non_null(holder);
+    assert_true(store_begin(holder, true,
+                            g_get_monotonic_time() + 60 * G_USEC_PER_SEC,
+                            &error));
+    assert_true(store_load_state(holder, &info, held, &lu_id, &stale, &error));
+    assert_int_equal(held->generation, 1);
+
+    for (int i = 0; i < 3; i++) {
+        uint8_t ay = testd_prout(ca, y, PR_OUT_REGISTER_IGNORE, 0, 0,
+                                 0x10 + (uint64_t)i, 0, &reply);
+        uint8_t by = testd_prout(cb, y, PR_OUT_REGISTER_IGNORE, 0, 0,
+                                 0x20 + (uint64_t)i, 0, &reply);
+
+        assert_int_equal(ay, SCSI_STATUS_GOOD);
+        assert_int_equal(by, SCSI_STATUS_GOOD);
+    }
+    assert_int_equal(testd_prout(ca, x, PR_OUT_REGISTER, 0, 0x1, 0x5, 0, &reply),
+                     SCSI_STATUS_BUSY);
+    assert_int_equal(
+        testd_prout(cb, x, PR_OUT_REGISTER_IGNORE, 0, 0, 0x6, 0, &reply),
+        SCSI_STATUS_BUSY);
+    store_rollback(holder);
+
+    /* Nothing of the two BUSY commands was written: PRgeneration 1 and
+     * the first key. */
+    assert_int_equal(testd_prin(cb, x, PR_IN_READ_KEYS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data), 1);
+    assert_int_equal(get_be32(reply.data + 4), 8);
+    assert_true(get_be64(reply.data + 8) == 0x1);
+    /* y: PRgeneration 1 + 3 + 3: the two daemons' commands (SPC-4
+     * 6.14.2: one per REGISTER AND IGNORE EXISTING KEY). */
+    assert_int_equal(testd_prin(ca, y, PR_IN_READ_KEYS, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(get_be32(reply.data), 7);
+    /* And x is served again. */
+    assert_int_equal(testd_prout(ca, x, PR_OUT_REGISTER, 0, 0x1, 0x5, 0, &reply),
+                     SCSI_STATUS_GOOD);
+
+    client_close(ca);
+    client_close(cb);
+    testd_free(a);
+    testd_free(b);
+    close(x);
+    close(y);
+}
+
 /* softpr reads the daemon's PostgreSQL database with the same --db:
  * the key it registered, and no password in its output. */
 static void test_pg_tool_dump(void **state)
@@ -252,6 +350,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_daemon_server_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(test_pg_two_daemons_other_lu_not_held,
+                                        setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_tool_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_dump_same_as_sqlite, setup,
                                         teardown),

@@ -212,12 +212,15 @@ static PgServer *server_new(GError **error)
     return server;
 }
 
-PgServer *pgserver_start(GError **error)
+/* A new primary, initdb'd and started with more server @options (or
+ * NULL). */
+static PgServer *start(const char *options, GError **error)
 {
     PgServer *server = server_new(error);
     if (server == NULL) {
         return NULL;
     }
+    server->options = g_strdup(options);
     const char *initdb[] = {"-D", server->datadir, "-U", "softpr",
                             "--auth=trust", "--no-sync", "-E", "UTF8",
                             "--locale=C", NULL};
@@ -232,6 +235,17 @@ PgServer *pgserver_start(GError **error)
         return NULL;
     }
     return server;
+}
+
+PgServer *pgserver_start(GError **error)
+{
+    return start(NULL, error);
+}
+
+PgServer *pgserver_start_durable(GError **error)
+{
+    /* After the suite's fsync=off on the command line: the last wins. */
+    return start("-c fsync=on", error);
 }
 
 void pgserver_free(PgServer *server)

@@ -34,6 +34,14 @@ char *pgserver_bindir(void);
 PgServer *pgserver_start(GError **error);
 
 /*
+ * pgserver_start() with fsync on, as a production server runs: for
+ * figures whose commits must be durable (the bench).  The tests'
+ * servers keep fsync off: they check what a commit wrote, not that it
+ * survives a power cut, and run faster without the flushes.
+ */
+PgServer *pgserver_start_durable(GError **error);
+
+/*
  * pgserver_start() for a cmocka group setup: *@server NULL when the
  * binaries are missing (the group's tests then skip); false, with the
  * reason printed, when they are there and the server does not start.

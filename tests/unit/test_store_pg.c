@@ -504,6 +504,46 @@ static void test_pg_failover_keeps_acknowledged(void **state)
 }
 
 /* A write in flight on another thread: its outcome once joined. */
+/*
+ * The synchronous standby is down while the primary runs: no write may
+ * be answered GOOD, as none can reach the standby and a failover would
+ * lose it.  A plain COMMIT waits for the standby until the client's
+ * bound, then its connection is dropped; the lost COMMIT is resolved by
+ * its command id after its backend is ended, and PostgreSQL keeps the
+ * commit of a backend ended while it waited for the standby, locally
+ * only: found, it is still not durable.  Neither that nor a COMMIT
+ * whose connection a fault drops may be answered GOOD; each is
+ * answered within its bound; after the failover the new primary holds
+ * the last key answered GOOD.
+ */
+static void test_pg_standby_down_never_good(void **state)
+{
+    PgPair *pair = *state;
+    NEED_SERVER();
+    g_autoptr(GError) error = NULL;
+    g_autoptr(Store) store = open_ok(pair->conninfo);
+
+    assert_true(write_key(store, "lu-1", 1, &error));
+    assert_true(pgserver_stop(pair->standby));
+    if (write_key(store, "lu-1", 2, &error)) {
+        fail_msg("a COMMIT was answered GOOD with the synchronous standby "
+                 "down");
+    }
+    print_message("COMMIT with the standby down: %s\n", error->message);
+    g_clear_error(&error);
+    store_pg_inject_fault(store, STORE_PG_FAULT_DROP_AFTER_COMMIT);
+    if (write_key(store, "lu-1", 3, &error)) {
+        fail_msg("a lost COMMIT was resolved as GOOD with the synchronous "
+                 "standby down");
+    }
+    print_message("lost COMMIT with the standby down: %s\n", error->message);
+    pair_kill_primary(pair);
+    assert_true(pgserver_resume(pair->standby));
+    assert_true(pgserver_promote(pair->standby));
+    g_autoptr(Store) promoted = open_ok(pair->conninfo);
+    assert_int_equal(read_key(promoted, "lu-1"), 1);
+}
+
 typedef struct InFlight {
     Store *store;
     GError *error;
@@ -609,6 +649,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_failover_keeps_acknowledged,
                                         pair_setup, pair_teardown),
         cmocka_unit_test_setup_teardown(test_pg_failover_resolves_lost_commit,
+                                        pair_setup, pair_teardown),
+        cmocka_unit_test_setup_teardown(test_pg_standby_down_never_good,
                                         pair_setup, pair_teardown),
     };
 
