@@ -109,13 +109,18 @@ static char *begin_sql(Store *store, bool write, gint64 deadline)
     gint64 left_ms = MAX((deadline - g_get_monotonic_time()) / 1000, 1);
     GString *sql = g_string_new(NULL);
 
-    /* READ COMMITTED: after waiting for an LU's lock, each statement
-     * sees what the previous holder committed. */
+    /* A write: READ COMMITTED, so that after waiting for an LU's lock
+     * each statement sees what the previous holder committed.  A read
+     * takes no lock: REPEATABLE READ, so that its statements (the LU,
+     * its registrations, its unit attentions) all see one snapshot and
+     * never half of a commit that lands between them. */
     g_string_append_printf(sql,
-                           "BEGIN ISOLATION LEVEL READ COMMITTED%s; "
+                           "BEGIN ISOLATION LEVEL %s; "
                            "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
                            "SET LOCAL statement_timeout = %" G_GINT64_FORMAT,
-                           write ? "" : ", READ ONLY", left_ms, left_ms);
+                           write ? "READ COMMITTED"
+                                 : "REPEATABLE READ, READ ONLY",
+                           left_ms, left_ms);
     if (write) {
         g_autofree char *uuid = g_uuid_string_random();
         char *host = PQescapeLiteral(conn->pg, store->host_id,

@@ -305,6 +305,101 @@ static void test_pg_lu_lock_is_per_lu(void **state)
     assert_int_equal(read_key(a, "lu-1"), 8);
 }
 
+/* What test_pg_read_is_one_snapshot's writer commits as step @i: odd
+ * steps a registration holding a Write Exclusive reservation, even
+ * steps neither; PRgeneration @i. */
+static void torn_step_state(PrState *state, guint i)
+{
+    PrRegistration reg = {.key = 0x1000 + i, .rtpi = 1, .holder = true};
+
+    g_assert(tid_parse("iqn.2026-12.test:a", &reg.initiator, NULL));
+    g_array_set_size(state->regs, 0);
+    state->generation = i;
+    state->res_type = 0;
+    if (i % 2 == 1) {
+        g_array_append_val(state->regs, reg);
+        state->res_type = PR_TYPE_WRITE_EXCLUSIVE;
+    }
+}
+
+typedef struct TornWriter {
+    const char *conninfo;
+    gint stop;
+    guint steps;
+} TornWriter;
+
+static gpointer torn_writer(gpointer data)
+{
+    TornWriter *w = data;
+    g_autoptr(Store) store = open_ok(w->conninfo);
+    StoreLuInfo info = {.name = "lu-torn", .id_source = "serial"};
+
+    while (!g_atomic_int_get(&w->stop)) {
+        g_autoptr(PrState) before = pr_state_new();
+        g_autoptr(PrState) after = pr_state_new();
+        g_autoptr(GError) error = NULL;
+        gint64 lu_id = 0;
+        bool stale = false;
+
+        if (!store_begin(store, true, in_ms(5000), &error) ||
+            !store_load_state(store, &info, before, &lu_id, &stale, &error)) {
+            testutil_fail("writer: %s", error->message);
+        }
+        torn_step_state(after, before->generation + 1);
+        if (!store_save_state(store, lu_id, &info, before, after, &error) ||
+            !store_commit(store, &error)) {
+            testutil_fail("writer: %s", error->message);
+        }
+        w->steps++;
+    }
+    return NULL;
+}
+
+/*
+ * A read transaction loads an LU in several statements (the LU, its
+ * registrations, its unit attentions): all of them must see one
+ * commit, never the LU row of one and the registrations of the next,
+ * whatever commits meanwhile.  Such a torn state would break SPC-4
+ * 5.12.10 (a Write Exclusive reservation with no registered holder),
+ * which store_load_state() refuses as a damaged database.
+ */
+static void test_pg_read_is_one_snapshot(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    TornWriter w = {.conninfo = t->conninfo};
+    g_autoptr(Store) reader = open_ok(t->conninfo);
+    StoreLuInfo info = {.name = "lu-torn", .id_source = "serial"};
+    guint reads = 0;
+
+    GThread *thread = g_thread_new("writer", torn_writer, &w);
+    while (reads < 3000) {
+        g_autoptr(PrState) seen = pr_state_new();
+        g_autoptr(GError) error = NULL;
+        gint64 lu_id = 0;
+        bool stale = false;
+
+        if (!store_begin(reader, false, in_ms(5000), &error) ||
+            !store_load_state(reader, &info, seen, &lu_id, &stale, &error)) {
+            g_atomic_int_set(&w.stop, 1);
+            g_thread_join(thread);
+            fail_msg("read %u (writer at step %u): %s", reads, w.steps,
+                     error->message);
+        }
+        store_rollback(reader);
+        g_autoptr(PrState) expected = pr_state_new();
+        torn_step_state(expected, seen->generation);
+        assert_int_equal(seen->regs->len, expected->regs->len);
+        assert_int_equal(seen->res_type, expected->res_type);
+        reads++;
+    }
+    g_atomic_int_set(&w.stop, 1);
+    g_thread_join(thread);
+    print_message("%u reads while %u commits changed the LU\n", reads,
+                  w.steps);
+    assert_true(w.steps > 0);
+}
+
 /* Retry @store's write until GOOD or 15 s; returns how many BUSY. */
 static unsigned write_until_good(Store *store, const char *lu, uint64_t key)
 {
@@ -636,6 +731,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_integrity_finds_missing_holder,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_read_is_one_snapshot, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pg_lu_lock_is_per_lu, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_reconnect_after_restart,
