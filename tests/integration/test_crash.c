@@ -72,14 +72,15 @@ static void print_figures(const char *what, const CrashFigures *f,
     print_message("crash %s: %u in %.1f s, %u with a command in flight, "
                   "%u took a command's answer; %u commands answered GOOD, "
                   "%u answers lost (%u of them had committed), %u BUSY, %u "
-                  "ABORTED COMMAND; %u shared-LU commands; %u lost COMMITs "
+                  "ABORTED COMMAND; %u shared-LU commands, %u reads of it; "
+                  "%u lost COMMITs "
                   "found committed by their command id; integrity check "
                   "ok, every command in the history as answered, invariants "
                   "hold\n",
                   what, f->events, (g_get_monotonic_time() - start) / 1e6,
                   f->landed_flight, f->landed_lost, f->good, f->lost,
                   f->lost_committed, f->busy, f->aborted, f->shared_ops,
-                  f->resolved_commits);
+                  f->shared_reads, f->resolved_commits);
 }
 
 /*

@@ -265,6 +265,39 @@ static void shared_command(Client *cl, PrClient *p, bool *broken)
     }
 }
 
+/*
+ * READ FULL STATUS on the shared LU, which the others change meanwhile:
+ * GOOD, or one of the retryable answers while the database is away
+ * (the checks also find no damaged state in the daemons' logs, which a
+ * read that saw half of a commit reports).  A kill may take the answer.
+ */
+static void shared_read(Client *cl, PrClient *p, bool *broken)
+{
+    uint8_t cdb[CDB_LEN];
+    ClientReply r;
+    ScsiSenseCode code = {0, 0, 0};
+
+    cdb_pr_in(cdb, PR_IN_READ_FULL_STATUS, 8192);
+    if (!client_command(p, cdb, cl->shared_disk, NULL, 0, &r, NULL)) {
+        *broken = true;
+        return;
+    }
+    cl->reads++;
+    if (r.status == SCSI_STATUS_GOOD || r.status == SCSI_STATUS_BUSY) {
+        return;
+    }
+    if (r.status == SCSI_STATUS_CHECK_CONDITION &&
+        scsi_sense_parse(r.sense, sizeof(r.sense), &code) &&
+        code.key == SCSI_KEY_ABORTED_COMMAND && code.asc == 0x44 &&
+        code.ascq == 0x00) {
+        g_usleep(RETRY_PAUSE_US);
+        return;
+    }
+    testutil_fail("client %d: READ FULL STATUS on the shared LU answered "
+                  "status 0x%02x sense %02x/%02x/%02x",
+                  cl->index, r.status, code.key, code.asc, code.ascq);
+}
+
 static gpointer client_thread(gpointer data)
 {
     Client *cl = data;
@@ -292,6 +325,9 @@ static gpointer client_thread(gpointer data)
             g_array_append_val(cl->own, sent);
             if (g_rand_boolean(cl->rand)) {
                 shared_command(cl, p, &broken);
+            }
+            if (!broken && g_rand_int_range(cl->rand, 0, 4) == 0) {
+                shared_read(cl, p, &broken);
             }
         }
     }
@@ -446,6 +482,26 @@ static guint resolved_commits(TestDaemon *d)
     return n;
 }
 
+/* A daemon that loaded a state breaking SPC-4's invariants (a read that
+ * saw half of a commit, say) logged it (store_load_state()) and failed
+ * that command: the test fails too. */
+static void assert_no_damaged_state(TestDaemon *d)
+{
+    g_autofree char *out = testd_output(d);
+    const char *at = strstr(out, "reservation holder and registrations "
+                                 "disagree");
+
+    if (at != NULL) {
+        const char *line = at;
+
+        while (line > out && line[-1] != '\n') {
+            line--;
+        }
+        fail_msg("daemon %s loaded a damaged state: %.*s", d->socket,
+                 (int)(strchrnul(at, '\n') - line), line);
+    }
+}
+
 void crashload_finish(CrashLoad *c)
 {
     int i;
@@ -461,6 +517,7 @@ void crashload_finish(CrashLoad *c)
         if (c->daemons[i] != NULL) {
             testd_stop(c->daemons[i]);
             c->resolved_commits += resolved_commits(c->daemons[i]);
+            assert_no_damaged_state(c->daemons[i]);
             testd_free(c->daemons[i]);
             c->daemons[i] = NULL;
         }
@@ -486,6 +543,7 @@ void crashload_figures(CrashLoad *c, CrashFigures *f)
         f->lost += cl->lost;
         f->lost_committed += cl->lost_committed;
         f->shared_ops += cl->shared->len;
+        f->shared_reads += cl->reads;
     }
     f->events = (guint)g_atomic_int_get(&c->events);
     for (k = 0; k < f->events; k++) {

@@ -18,7 +18,8 @@
  * learn whether the command committed, once the database has ended it
  * (crashload_settled()).  Clients also contend on one
  * shared LU with RESERVE, RELEASE, PREEMPT, CLEAR and REGISTER, where
- * conflicts are answers SPC-4 gives.
+ * conflicts are answers SPC-4 gives, and read it with READ FULL STATUS
+ * (GOOD or a retryable answer) while it changes.
  *
  * crashload_check(): the backend's own integrity check passes
  * (store_check_integrity: PRAGMA integrity_check on sqlite); each owned
@@ -30,7 +31,8 @@
  * got (a row for every PR OUT that reached the database, none for BUSY
  * or ABORTED COMMAND); the shared LU's PRgeneration counts its GOOD
  * generation-raising rows; every LU's state satisfies SPC-4
- * (engine_state_consistent).
+ * (engine_state_consistent); and no daemon loaded a state that breaks
+ * it (a read that saw half of a commit), as its log would say.
  */
 #ifndef SOFTPR_TEST_CRASHLOAD_H
 #define SOFTPR_TEST_CRASHLOAD_H
@@ -49,6 +51,7 @@ typedef struct CrashFigures {
     guint lost;    /* answers lost to a kill */
     guint lost_committed;
     guint shared_ops;
+    guint shared_reads; /* READ FULL STATUS answered on the shared LU */
     guint events;        /* crashload_event() calls */
     guint landed_lost;   /* events that took a command's answer */
     guint landed_flight; /* events that began with a command in flight */

@@ -50,6 +50,7 @@ typedef struct Client {
     guint aborted; /* ABORTED COMMAND, INTERNAL TARGET FAILURE */
     guint lost;    /* answer lost to a kill */
     guint lost_committed;
+    guint reads; /* READ FULL STATUS answered on the shared LU */
 } Client;
 
 struct CrashLoad {
