@@ -106,7 +106,10 @@ static bool ensure_connected(Store *store, gint64 deadline, GError **error)
 static char *begin_sql(Store *store, bool write, gint64 deadline)
 {
     StoreConn *conn = store->conn;
-    gint64 left_ms = MAX((deadline - g_get_monotonic_time()) / 1000, 1);
+    /* PostgreSQL's timeouts are int milliseconds: a far deadline (the
+     * store's callers may pass G_MAXINT64) waits as long as it allows. */
+    gint64 left_ms =
+        CLAMP((deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
     GString *sql = g_string_new(NULL);
 
     /* READ COMMITTED: after waiting for an LU's lock, each statement
@@ -247,7 +250,8 @@ static bool resolve_commit(Store *store, int old_pid, const char *old_started,
 {
     StoreConn *conn = store->conn;
     g_autofree char *id = g_strdup(conn->outcome_id);
-    gint64 until = MAX(store->deadline, g_get_monotonic_time()) +
+    gint64 until = MIN(MAX(store->deadline, g_get_monotonic_time()),
+                       G_MAXINT64 - RESOLVE_GRACE_US) +
                    RESOLVE_GRACE_US;
     unsigned pause_ms = BACKOFF_MIN_MS;
 
