@@ -357,6 +357,8 @@ static bool group_apply(Store *store, const PrConfig *pr,
                             "the transaction was rolled back");
         return false;
     }
+    /* Its own lock wait (PostgreSQL locks the LU inside the group). */
+    store_set_deadline(store, item->request->deadline);
     command_change_init(&change, &run, store, pr, item, lu);
     ok = store_savepoint(store, error) &&
          command_apply_change(store, &change, error) &&
