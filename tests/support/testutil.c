@@ -15,6 +15,8 @@
 #include <glib/gstdio.h>
 #include <sqlite3.h>
 
+#include "pgserver.h"
+
 /* The first failure in a thread other than the test's, not reported. */
 static GMutex thread_failure_lock;
 static char *thread_failure;
@@ -266,4 +268,147 @@ StoreOptions testutil_store_options(const char *path)
     o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
     o.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
     return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* The same tests on each store backend                                */
+/* ------------------------------------------------------------------ */
+
+static const TestBackend backend_sqlite = {"sqlite", false};
+static const TestBackend backend_pg = {"PostgreSQL", true};
+
+/* The PostgreSQL group's server (NULL: not installed, or not started). */
+static PgServer *backend_server;
+
+static int backend_pg_group_setup(void **state)
+{
+    return pgserver_start_for_group(&backend_server) ? 0 : -1;
+}
+
+static int backend_pg_group_teardown(void **state)
+{
+    g_clear_pointer(&backend_server, pgserver_free);
+    return 0;
+}
+
+/* cmocka setup: the test's TestStore, from the TestBackend in *@state. */
+static int backend_setup(void **state)
+{
+    TestStore *s = g_new0(TestStore, 1);
+
+    s->backend = *state;
+    s->dir = testutil_tmpdir();
+    if (!s->backend->pg) {
+        s->db = g_build_filename(s->dir, "pr.db", NULL);
+    } else if (backend_server != NULL) {
+        s->db = pgserver_new_database(backend_server);
+    } else {
+        s->skip = true;
+    }
+    *state = s;
+    return 0;
+}
+
+static int backend_teardown(void **state)
+{
+    TestStore *s = *state;
+
+    testutil_rmtree(s->dir);
+    g_free(s->dir);
+    g_free(s->db);
+    g_free(s);
+    return 0;
+}
+
+TestStore *testutil_store(void **state)
+{
+    TestStore *s = *state;
+
+    if (s->skip) {
+        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
+        skip();
+    }
+    return s;
+}
+
+bool testutil_store_is_pg(const TestStore *s)
+{
+    return s->backend->pg;
+}
+
+StoreOptions testutil_store_db_options(const TestStore *s)
+{
+    StoreOptions o = testutil_store_options(s->db);
+
+    if (s->backend->pg) {
+        o.open_timeout_ms = 20000;
+    }
+    return o;
+}
+
+char *testutil_store_missing_db(const TestStore *s)
+{
+    if (s->backend->pg) {
+        return g_strdup_printf("host=%s dbname=softpr_missing user=softpr",
+                               pgserver_socket_dir(backend_server));
+    }
+    return g_build_filename(s->dir, "missing", "pr.db", NULL);
+}
+
+/* Whether CHECK_FILTER selects @name (cmocka's glob, all when unset). */
+static bool filter_selects(const char *name)
+{
+    const char *filter = g_getenv("CHECK_FILTER");
+
+    return filter == NULL || *filter == '\0' ||
+           g_pattern_match_simple(filter, name);
+}
+
+/* Run the tests of @tests that belong to @backend's group. */
+static int run_backend_group(const char *prog, const TestBackend *backend,
+                             const TestPerBackend *tests, size_t n)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree struct CMUnitTest *group = g_new0(struct CMUnitTest, n);
+    g_autofree char *group_name =
+        g_strdup_printf("%s/%s", prog, backend->name);
+    size_t selected = 0;
+    size_t k = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char *name;
+
+        if (!(backend->pg ? tests[i].pg : tests[i].sqlite)) {
+            continue;
+        }
+        name = g_strdup_printf("%s/%s", group_name, tests[i].name);
+        g_ptr_array_add(names, name);
+        selected += filter_selects(name) ? 1 : 0;
+        group[k++] = (struct CMUnitTest){
+            .name = name,
+            .test_func = tests[i].test,
+            .setup_func = backend_setup,
+            .teardown_func = backend_teardown,
+            .initial_state = (void *)backend,
+        };
+    }
+    if (selected == 0) {
+        return 0;
+    }
+    return _cmocka_run_group_tests(
+        group_name, group, k,
+        backend->pg ? backend_pg_group_setup : NULL,
+        backend->pg ? backend_pg_group_teardown : NULL);
+}
+
+int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
+                             size_t n)
+{
+    int failed;
+
+    testutil_apply_filter();
+    failed = run_backend_group(prog, &backend_sqlite, tests, n);
+    failed += run_backend_group(prog, &backend_pg, tests, n);
+    return testutil_finish(failed);
 }
