@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 
 #include "pgserver.h"
@@ -411,4 +412,87 @@ int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
     failed = run_backend_group(prog, &backend_sqlite, tests, n);
     failed += run_backend_group(prog, &backend_pg, tests, n);
     return testutil_finish(failed);
+}
+
+/* Column 0 of the first row of @sql on the PostgreSQL database
+ * @conninfo, as an integer (-1: no row). */
+static gint64 pg_sql_int(const char *conninfo, const char *sql)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *res;
+    gint64 value = -1;
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        g_autofree char *why = g_strdup(PQerrorMessage(pg));
+
+        PQfinish(pg);
+        fail_msg("connecting to %s: %s", conninfo, why);
+    }
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+        PQresultStatus(res) != PGRES_COMMAND_OK) {
+        g_autofree char *why = g_strdup(PQresultErrorMessage(res));
+
+        PQclear(res);
+        PQfinish(pg);
+        fail_msg("%s: %s", sql, why);
+    }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+        !PQgetisnull(res, 0, 0)) {
+        value = g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return value;
+}
+
+gint64 testutil_db_int(const TestStore *s, const char *sql)
+{
+    return s->backend->pg ? pg_sql_int(s->db, sql)
+                          : testutil_sql_int(s->db, sql);
+}
+
+struct TestDbLock {
+    sqlite3 *sqlite;
+    PGconn *pg;
+};
+
+TestDbLock *testutil_db_lock_writes(const TestStore *s)
+{
+    TestDbLock *lock = g_new0(TestDbLock, 1);
+
+    if (!s->backend->pg) {
+        /* The daemon may not have created the file yet. */
+        assert_int_equal(sqlite3_open(s->db, &lock->sqlite), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(lock->sqlite, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+            SQLITE_OK);
+        return lock;
+    }
+    lock->pg = PQconnectdb(s->db);
+    assert_int_equal(PQstatus(lock->pg), CONNECTION_OK);
+    PGresult *res =
+        PQexec(lock->pg, "BEGIN; LOCK TABLE lu IN EXCLUSIVE MODE");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail_msg("locking lu: %s", PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return lock;
+}
+
+void testutil_db_unlock(TestDbLock *lock)
+{
+    if (lock->sqlite != NULL) {
+        /* Even a COMMIT without changes can meet BUSY while a daemon
+         * retries its lock (seen under valgrind): wait for it. */
+        sqlite3_busy_timeout(lock->sqlite, 60000);
+        assert_int_equal(
+            sqlite3_exec(lock->sqlite, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(lock->sqlite);
+    }
+    if (lock->pg != NULL) {
+        PQclear(PQexec(lock->pg, "COMMIT"));
+        PQfinish(lock->pg);
+    }
+    g_free(lock);
 }

@@ -171,4 +171,22 @@ StoreOptions testutil_store_db_options(const TestStore *s);
  */
 char *testutil_store_missing_db(const TestStore *s);
 
+/*
+ * Column 0 of the first row of @sql (an integer) on @s's database, as
+ * another program would read it, on either backend (-1 when there is no
+ * row).  Write SQL both understand (quote "asc").
+ */
+gint64 testutil_db_int(const TestStore *s, const char *sql);
+
+/*
+ * From a connection of the test's own, keep everyone else from writing
+ * @s's database while reads go on, as another busy writer would:
+ * sqlite's BEGIN IMMEDIATE; on PostgreSQL the lu table locked in
+ * EXCLUSIVE mode (every PR OUT writes its LU's row).  Held until
+ * testutil_db_unlock().  Fails the test when it cannot.
+ */
+typedef struct TestDbLock TestDbLock;
+TestDbLock *testutil_db_lock_writes(const TestStore *s);
+void testutil_db_unlock(TestDbLock *lock);
+
 #endif /* SOFTPR_TESTUTIL_H */
