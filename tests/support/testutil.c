@@ -281,6 +281,10 @@ static const TestBackend backend_pg = {"PostgreSQL", true};
 /* The PostgreSQL group's server (NULL: not installed, or not started). */
 static PgServer *backend_server;
 
+/* The program's own fixture (testutil_run_per_backend_with()). */
+static int (*backend_hook_setup)(TestStore *s);
+static void (*backend_hook_teardown)(TestStore *s);
+
 static int backend_pg_group_setup(void **state)
 {
     return pgserver_start_for_group(&backend_server) ? 0 : -1;
@@ -307,13 +311,16 @@ static int backend_setup(void **state)
         s->skip = true;
     }
     *state = s;
-    return 0;
+    return !s->skip && backend_hook_setup != NULL ? backend_hook_setup(s) : 0;
 }
 
 static int backend_teardown(void **state)
 {
     TestStore *s = *state;
 
+    if (!s->skip && backend_hook_teardown != NULL) {
+        backend_hook_teardown(s);
+    }
     testutil_rmtree(s->dir);
     g_free(s->dir);
     g_free(s->db);
@@ -406,7 +413,17 @@ static int run_backend_group(const char *prog, const TestBackend *backend,
 int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
                              size_t n)
 {
+    return testutil_run_per_backend_with(prog, tests, n, NULL, NULL);
+}
+
+int testutil_run_per_backend_with(const char *prog, const TestPerBackend *tests,
+                                  size_t n, int (*setup)(TestStore *s),
+                                  void (*teardown)(TestStore *s))
+{
     int failed;
+
+    backend_hook_setup = setup;
+    backend_hook_teardown = teardown;
 
     testutil_apply_filter();
     failed = run_backend_group(prog, &backend_sqlite, tests, n);

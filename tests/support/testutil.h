@@ -122,7 +122,8 @@ typedef struct TestStore {
     const TestBackend *backend;
     char *dir;
     char *db;
-    bool skip; /* PostgreSQL is not installed: the test skips */
+    bool skip;  /* PostgreSQL is not installed: the test skips */
+    void *priv; /* the program's own (testutil_run_per_backend_with()) */
 } TestStore;
 
 /* One test of a program that runs per backend. */
@@ -149,6 +150,15 @@ typedef struct TestPerBackend {
  */
 int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
                              size_t n);
+
+/*
+ * testutil_run_per_backend() with @setup run after each test's TestStore
+ * is made (to fill @priv; nonzero fails the test) and @teardown before
+ * it goes; neither runs for a test that skips.
+ */
+int testutil_run_per_backend_with(const char *prog, const TestPerBackend *tests,
+                                  size_t n, int (*setup)(TestStore *s),
+                                  void (*teardown)(TestStore *s));
 
 /* The test's TestStore; skips the test (saying why) when its backend
  * cannot run here. */
