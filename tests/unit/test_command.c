@@ -584,14 +584,17 @@ static void test_writer_groups_queued_commands(void **state)
     GThread *threads[SUBMITTERS];
     GThread *writing = NULL;
     gint returned = 0;
-    Store *other = open_store(f, NULL);
+    TestDbLock *other = NULL;
     bool pg = testutil_store_is_pg(f);
     guint32 before = 0;
     g_autoptr(PrState) after = NULL;
     unsigned i;
     int waited;
 
-    hold_lu(other, LU_A);
+    /* Another process's connection: not a Store of this one, which
+     * would wait for it in the process (store_group.c) instead. */
+    store_close(open_store(f, NULL));
+    other = testutil_db_lock_writes(f);
     if (!pg) {
         before = change_counter(f->db);
     }
@@ -610,8 +613,7 @@ static void test_writer_groups_queued_commands(void **state)
     for (i = 0; i < SUBMITTERS; i++) {
         assert_int_equal(g_atomic_int_get(&subs[i].done), 0);
     }
-    store_rollback(other);
-    store_close(other);
+    testutil_db_unlock(other);
     for (i = 0; i < SUBMITTERS; i++) {
         g_thread_join(threads[i]);
     }
