@@ -507,9 +507,17 @@ static void test_busy_when_locked(void **state)
     assert_int_equal(get_be32(reply.data + 4), 0);
     assert_true(testd_wait_output(d, "answering BUSY", 30000));
     testutil_db_unlock(other);
-    assert_int_equal(
-        testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x99, 0, &reply),
-        SCSI_STATUS_GOOD);
+    /* Once the lock is free, a retry gets through, as a guest's does;
+     * within 0.2 s each try may still meet BUSY on a slow machine (seen
+     * under valgrind on PostgreSQL), so retry for a bounded time. */
+    for (int tries = 0; tries < 100; tries++) {
+        if (testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x99, 0,
+                        &reply) != SCSI_STATUS_BUSY) {
+            break;
+        }
+        g_usleep(100 * 1000);
+    }
+    assert_int_equal(reply.status, SCSI_STATUS_GOOD);
     testd_prin(c, disk, PR_IN_READ_KEYS, 8192, &reply);
     assert_int_equal(get_be32(reply.data + 4), 8);
     client_close(c);

@@ -486,6 +486,18 @@ TestDbLock *testutil_db_lock_writes(const TestStore *s)
             SQLITE_OK);
         return lock;
     }
+    /* The schema may not be there yet (the daemon makes it when it
+     * first connects): make it as the daemon would. */
+    {
+        StoreOptions o = testutil_store_db_options(s);
+        g_autoptr(GError) error = NULL;
+        Store *store = store_open(&o, &error);
+
+        if (store == NULL) {
+            fail_msg("store_open: %s", error->message);
+        }
+        store_close(store);
+    }
     lock->pg = PQconnectdb(s->db);
     assert_int_equal(PQstatus(lock->pg), CONNECTION_OK);
     PGresult *res =
