@@ -1397,6 +1397,87 @@ static void test_pg_mark_lost_in_place(void **state)
     assert_lost_then_replaced(f);
 }
 
+/* @text with its times and the name of @db (as the tool prints it)
+ * replaced, so that two backends' outputs compare. */
+static char *normalized(const char *text, const char *db)
+{
+    g_autoptr(GRegex) times = g_regex_new(
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?"
+        "(\\.[0-9]+)?Z?",
+        0, 0, NULL);
+    g_autoptr(GRegex) pg = g_regex_new("PostgreSQL /[^ \"\\n]+", 0, 0, NULL);
+    g_autofree char *a =
+        g_regex_replace_literal(times, text, -1, 0, "TIME", 0, NULL);
+    g_autofree char *b = g_regex_replace_literal(pg, a, -1, 0, "DB", 0, NULL);
+    g_auto(GStrv) parts = g_strsplit(b, db, -1);
+
+    return g_strjoinv("DB", parts);
+}
+
+/* What the tool prints of rich_scenario() on the fixture's database:
+ * dump and history, as tables and as JSON, normalized. */
+static char *rich_outputs(Fixture *f)
+{
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const dump_json[] = {"dump", "--json", NULL};
+    static const char *const history[] = {"history", NULL};
+    static const char *const history_json[] = {"history", "--json", NULL};
+    const char *const *const which[] = {dump, dump_json, history,
+                                        history_json};
+    GString *all = g_string_new(NULL);
+    size_t i;
+
+    rich_scenario(f);
+    for (i = 0; i < G_N_ELEMENTS(which); i++) {
+        g_autofree char *out = tool_ok(f, which[i]);
+        g_autofree char *norm = normalized(out, f->db);
+
+        g_string_append_printf(all, "== %s\n%s", which[i][0], norm);
+    }
+    assert_int_equal(testd_stop(f->host1), 0);
+    assert_int_equal(testd_stop(f->host2), 0);
+    g_clear_pointer(&f->host1, testd_free);
+    g_clear_pointer(&f->host2, testd_free);
+    return g_string_free(all, false);
+}
+
+/*
+ * The same commands through daemons on each backend: softpr's dump and
+ * history, tables and JSON, print the same but for the database's name
+ * and the times (the backends store what the tool formats once).
+ */
+static void test_pg_output_same_as_sqlite(void **state)
+{
+    Fixture *f = fixture(state);
+    static const TestBackend sqlite = {"sqlite", false};
+    g_autofree char *from_pg = rich_outputs(f);
+    g_autofree char *lite_db = g_build_filename(f->dir, "pr.db", NULL);
+    TestStore *pg_store = f->store;
+    TestStore lite = *pg_store;
+    g_autofree char *from_sqlite = NULL;
+
+    lite.backend = &sqlite;
+    lite.db = lite_db;
+    f->store = &lite;
+    f->db = lite.db;
+    from_sqlite = rich_outputs(f);
+    f->store = pg_store;
+    f->db = pg_store->db;
+    if (strcmp(from_pg, from_sqlite) != 0) {
+        g_autofree char *a = g_build_filename(f->dir, "pg.out", NULL);
+        g_autofree char *b = g_build_filename(f->dir, "sqlite.out", NULL);
+        g_autofree char *diff = NULL;
+        const char *const argv[] = {"diff", "-u", b, a, NULL};
+
+        assert_true(g_file_set_contents(a, from_pg, -1, NULL));
+        assert_true(g_file_set_contents(b, from_sqlite, -1, NULL));
+        testtool_run_program(argv, NULL, NULL, &diff, NULL);
+        print_message("%s", diff);
+        fail_msg("the backends' outputs differ (diff -u sqlite PostgreSQL "
+                 "above)");
+    }
+}
+
 /* softpr backup on PostgreSQL refuses, in one line naming pg_dump, and
  * writes nothing. */
 static void test_pg_backup_refused(void **state)
@@ -1578,6 +1659,7 @@ int main(void)
         SQLITE(test_restore_marks_lost),
         PG(test_pg_mark_lost_in_place),
         PG(test_pg_backup_refused),
+        PG(test_pg_output_same_as_sqlite),
         SQLITE(test_check_fs_passes),
         SQLITE(test_check_fs_detects_missing_locks),
     };
