@@ -57,8 +57,8 @@ static TestDaemon *start_on(Fixture *f, const char *name,
     /* The ready line names the backend: this run is on the one meant. */
     assert_true(testd_wait_output(d,
                                   testutil_store_is_pg(f)
-                                      ? "(PostgreSQL); unit attentions"
-                                      : " journal); unit attentions",
+                                      ? "; database PostgreSQL "
+                                      : "; database /",
                                   10000));
     return d;
 }
