@@ -838,7 +838,8 @@ static guint rpick(RandomRun *run, guint n)
     return (guint)g_rand_int_range(run->rand, 0, (gint32)n);
 }
 
-/* Mostly the issuer's own key in @s, so that commands get somewhere. */
+/* Mostly the issuer's own key in the engine's state, so that commands
+ * get somewhere; else one of random_keys (0 and unregistered ones too). */
 static uint64_t rpick_key(RandomRun *run, const PrNexus *nexus)
 {
     int me = engine_find_registration(run->model, nexus);
@@ -948,6 +949,9 @@ static void random_group(RandomRun *run)
     rcheck(run, engine_state_consistent(stored), "stored state inconsistent");
 }
 
+/* RANDOM_GROUPS random groups with @seed, the engine configured with two
+ * ports, four registrations at most and @policy, on a LU of their own
+ * (so that seeds do not meet). */
 static void random_seed(const TestStore *f, guint32 seed, PrUaPolicy policy)
 {
     static const char *const names[RANDOM_NEXUSES] = {"a", "b", "c", "a",
@@ -980,6 +984,8 @@ static void random_seed(const TestStore *f, guint32 seed, PrUaPolicy policy)
     g_rand_free(run.rand);
 }
 
+/* Seeds 1 and 2 with unit attentions recorded, 101 with them reported
+ * (the two unit-attentions settings of softprd). */
 static void test_random_through_store(void **state)
 {
     TestStore *f = testutil_store(state);
