@@ -418,6 +418,11 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                 done[i] = true;
             }
         }
+        /* The commit waits as the earliest command it holds allows, as
+         * when BEGIN took the lock for all (not the last one's wait). */
+        if (earliest_deadline(items, done, n) != G_MAXINT64) {
+            store_set_deadline(store, earliest_deadline(items, done, n));
+        }
         group_commit(store, &commit_error);
     }
     for (i = 0; i < n_lus; i++) {
