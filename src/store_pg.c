@@ -112,13 +112,19 @@ static char *begin_sql(Store *store, bool write, gint64 deadline)
         CLAMP((deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
     GString *sql = g_string_new(NULL);
 
-    /* READ COMMITTED: after waiting for an LU's lock, each statement
-     * sees what the previous holder committed. */
+    /* A writer, READ COMMITTED: after waiting for an LU's lock, each
+     * statement sees what the previous holder committed.  A reader,
+     * REPEATABLE READ: its several statements (an LU's row, its
+     * registrations, its unit attentions; a dump) read one snapshot,
+     * never a mix of two commits, as sqlite's read transaction does;
+     * read-only, it never meets a serialization failure. */
     g_string_append_printf(sql,
-                           "BEGIN ISOLATION LEVEL READ COMMITTED%s; "
+                           "BEGIN ISOLATION LEVEL %s; "
                            "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
                            "SET LOCAL statement_timeout = %" G_GINT64_FORMAT,
-                           write ? "" : ", READ ONLY", left_ms, left_ms);
+                           write ? "READ COMMITTED"
+                                 : "REPEATABLE READ, READ ONLY",
+                           left_ms, left_ms);
     if (write) {
         g_autofree char *uuid = g_uuid_string_random();
         char *host = PQescapeLiteral(conn->pg, store->host_id,
