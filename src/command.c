@@ -357,6 +357,8 @@ static bool group_apply(Store *store, const PrConfig *pr,
                             "the transaction was rolled back");
         return false;
     }
+    /* Its own lock wait (PostgreSQL locks the LU inside the group). */
+    store_set_deadline(store, item->request->deadline);
     command_change_init(&change, &run, store, pr, item, lu);
     ok = store_savepoint(store, error) &&
          command_apply_change(store, &change, error) &&
@@ -415,6 +417,11 @@ void command_execute_group(Store *store, const PrConfig *pr, CommandItem *items,
                                       items[i].lu->name);
                 done[i] = true;
             }
+        }
+        /* The commit waits as the earliest command it holds allows, as
+         * when BEGIN took the lock for all (not the last one's wait). */
+        if (earliest_deadline(items, done, n) != G_MAXINT64) {
+            store_set_deadline(store, earliest_deadline(items, done, n));
         }
         group_commit(store, &commit_error);
     }

@@ -205,6 +205,11 @@ bool store_commit(Store *store, GError **error)
     return true;
 }
 
+void store_set_deadline(Store *store, gint64 deadline)
+{
+    store->deadline = deadline;
+}
+
 bool store_in_transaction(Store *store)
 {
     return store->conn != NULL && store->backend->in_transaction(store);

@@ -178,6 +178,14 @@ void store_rollback(Store *store);
 bool store_in_transaction(Store *store);
 
 /*
+ * Inside a transaction: from now on, wait for other connections' locks
+ * until @deadline instead (the next command of a group has its own).
+ * PostgreSQL takes an LU's lock as its state is loaded, inside the
+ * transaction, so a command must wait by its own deadline there.
+ */
+void store_set_deadline(Store *store, gint64 deadline);
+
+/*
  * Inside a write transaction, one command's changes as a unit (group
  * commit): store_savepoint() marks where the command starts,
  * store_savepoint_release() keeps its changes in the transaction, and

@@ -106,14 +106,18 @@ static bool ensure_connected(Store *store, gint64 deadline, GError **error)
 static char *begin_sql(Store *store, bool write, gint64 deadline)
 {
     StoreConn *conn = store->conn;
-    gint64 left_ms = MAX((deadline - g_get_monotonic_time()) / 1000, 1);
+    /* PostgreSQL's timeouts are int milliseconds: a far deadline (the
+     * store's callers may pass G_MAXINT64) waits as long as it allows. */
+    gint64 left_ms =
+        CLAMP((deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
     GString *sql = g_string_new(NULL);
 
-    /* A write: READ COMMITTED, so that after waiting for an LU's lock
-     * each statement sees what the previous holder committed.  A read
-     * takes no lock: REPEATABLE READ, so that its statements (the LU,
-     * its registrations, its unit attentions) all see one snapshot and
-     * never half of a commit that lands between them. */
+    /* A writer, READ COMMITTED: after waiting for an LU's lock, each
+     * statement sees what the previous holder committed.  A reader,
+     * REPEATABLE READ: its several statements (an LU's row, its
+     * registrations, its unit attentions; a dump) read one snapshot,
+     * never a mix of two commits, as sqlite's read transaction does;
+     * read-only, it never meets a serialization failure. */
     g_string_append_printf(sql,
                            "BEGIN ISOLATION LEVEL %s; "
                            "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
@@ -273,7 +277,8 @@ static bool resolve_commit(Store *store, int old_pid, const char *old_started,
 {
     StoreConn *conn = store->conn;
     g_autofree char *id = g_strdup(conn->outcome_id);
-    gint64 until = MAX(store->deadline, g_get_monotonic_time()) +
+    gint64 until = MIN(MAX(store->deadline, g_get_monotonic_time()),
+                       G_MAXINT64 - RESOLVE_GRACE_US) +
                    RESOLVE_GRACE_US;
     unsigned pause_ms = BACKOFF_MIN_MS;
 

@@ -234,8 +234,10 @@ PGresult *store_pg_exec(Store *store, const char *what, const char *sql,
         sent = PQsendQueryParams(conn->pg, sql, n, types, values, lengths,
                                  formats, 0);
     }
-    PGresult *res = sent ? collect(conn->pg, store->deadline + EXEC_GRACE_US)
-                         : NULL;
+    /* Without overflow for a far deadline (G_MAXINT64). */
+    gint64 until = MIN(store->deadline, G_MAXINT64 - EXEC_GRACE_US) +
+                   EXEC_GRACE_US;
+    PGresult *res = sent ? collect(conn->pg, until) : NULL;
     ExecStatusType st = PQresultStatus(res);
     if (res != NULL && (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)) {
         return res;

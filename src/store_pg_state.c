@@ -31,12 +31,22 @@ static bool column_tid(const PGresult *res, int row, int col,
            used == len;
 }
 
-/* In a write transaction: wait for the LU's lock (lock_timeout bounds
- * it), held until the transaction ends.  Different LUs never wait. */
+/* In a write transaction: wait for the LU's lock until store->deadline
+ * (which may have moved since BEGIN: store_set_deadline()), held until
+ * the transaction ends.  Different LUs never wait. */
 static bool lock_lu(Store *store, const char *name, GError **error)
 {
+    gint64 left_ms = CLAMP(
+        (store->deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
+    g_autofree char *wait = g_strdup_printf(
+        "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
+        "SET LOCAL statement_timeout = %" G_GINT64_FORMAT,
+        left_ms, left_ms);
     StorePgParams p;
 
+    if (!store_pg_run(store, "setting the lock wait", wait, 0, NULL, error)) {
+        return false;
+    }
     store_pg_params_init(&p);
     store_pg_param_int(&p, store_pg_lu_lock_key(name));
     PGresult *res = store_pg_exec_params(

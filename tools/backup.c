@@ -55,6 +55,13 @@ int backup_main(int argc, char **argv)
     if (store == NULL) {
         goto out;
     }
+    if (!store_path_is_file(db.settings->db_path)) {
+        /* softprd(8): a server's database is copied by its own tool. */
+        tool_error("backup: %s is not a file: use pg_dump(1) to back up a "
+                   "PostgreSQL database",
+                   store_path(store));
+        goto out;
+    }
     if (g_strcmp0(dest, store_path(store)) == 0) {
         tool_error("backup: %s is the database itself", shown);
         goto out;

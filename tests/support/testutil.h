@@ -102,4 +102,101 @@ gint64 testutil_json_int(const char *json, const char *path);
 /* Fail the test unless PRAGMA integrity_check of @path says "ok". */
 void testutil_integrity_ok(const char *path);
 
+/* ------------------------------------------------------------------ */
+/* The same tests on each store backend                                */
+/* ------------------------------------------------------------------ */
+
+/* A store backend the tests run on. */
+typedef struct TestBackend {
+    const char *name; /* "sqlite", "PostgreSQL": the group's name part */
+    bool pg;
+} TestBackend;
+
+/*
+ * The database of one test: a scratch directory of its own and what
+ * softprd, softpr and store_open() take as the database: @dir/pr.db
+ * (not created) for sqlite, a new empty database on the program's
+ * throwaway server (tests/support/pgserver.c) for PostgreSQL.
+ */
+typedef struct TestStore {
+    const TestBackend *backend;
+    char *dir;
+    char *db;
+    bool skip;  /* PostgreSQL is not installed: the test skips */
+    void *priv; /* the program's own (testutil_run_per_backend_with()) */
+} TestStore;
+
+/* One test of a program that runs per backend. */
+typedef struct TestPerBackend {
+    const char *name;
+    CMUnitTestFunction test;
+    bool sqlite; /* run in the sqlite group */
+    bool pg;     /* run in the PostgreSQL group */
+} TestPerBackend;
+
+/* Both groups, sqlite's only, PostgreSQL's only. */
+#define TESTUTIL_BOTH(t) {#t, t, true, true}
+#define TESTUTIL_SQLITE_ONLY(t) {#t, t, true, false}
+#define TESTUTIL_PG_ONLY(t) {#t, t, false, true}
+
+/*
+ * Run @tests as two cmocka groups, "@prog/sqlite" and "@prog/PostgreSQL",
+ * each test named "@prog/<backend>/<name>", with CHECK_FILTER applied.
+ * Each test's state is a TestStore (testutil_store()).  The PostgreSQL
+ * group starts one server for the program (pgserver_start_for_group)
+ * unless the filter selects none of its tests; without the binaries its
+ * tests skip with PGSERVER_SKIP_MESSAGE.  Returns what testutil_finish()
+ * does for the failures of both groups.
+ */
+int testutil_run_per_backend(const char *prog, const TestPerBackend *tests,
+                             size_t n);
+
+/*
+ * testutil_run_per_backend() with @setup run after each test's TestStore
+ * is made (to fill @priv; nonzero fails the test) and @teardown before
+ * it goes; neither runs for a test that skips.
+ */
+int testutil_run_per_backend_with(const char *prog, const TestPerBackend *tests,
+                                  size_t n, int (*setup)(TestStore *s),
+                                  void (*teardown)(TestStore *s));
+
+/* The test's TestStore; skips the test (saying why) when its backend
+ * cannot run here. */
+TestStore *testutil_store(void **state);
+
+/* Whether the test runs on PostgreSQL. */
+bool testutil_store_is_pg(const TestStore *s);
+
+/*
+ * Store options for @s's database as testutil_store_options() gives
+ * them, with a PostgreSQL open allowed the time a loaded test machine
+ * needs to connect and create the schema.
+ */
+StoreOptions testutil_store_db_options(const TestStore *s);
+
+/*
+ * The connection string of a database that does not exist on @s's
+ * server (PostgreSQL), or a path whose directory does not exist
+ * (sqlite).  g_free() it.
+ */
+char *testutil_store_missing_db(const TestStore *s);
+
+/*
+ * Column 0 of the first row of @sql (an integer) on @s's database, as
+ * another program would read it, on either backend (-1 when there is no
+ * row).  Write SQL both understand (quote "asc").
+ */
+gint64 testutil_db_int(const TestStore *s, const char *sql);
+
+/*
+ * From a connection of the test's own, keep everyone else from writing
+ * @s's database while reads go on, as another busy writer would:
+ * sqlite's BEGIN IMMEDIATE; on PostgreSQL the lu table locked in
+ * EXCLUSIVE mode (every PR OUT writes its LU's row).  Held until
+ * testutil_db_unlock().  Fails the test when it cannot.
+ */
+typedef struct TestDbLock TestDbLock;
+TestDbLock *testutil_db_lock_writes(const TestStore *s);
+void testutil_db_unlock(TestDbLock *lock);
+
 #endif /* SOFTPR_TESTUTIL_H */

@@ -5,129 +5,44 @@
  * history, the VM registry, the report rows the tool formats, and lock
  * waits that end BUSY at the deadline.
  *
- * Each backend is one entry of `backends` below with a setup that gives
- * a test an empty database of its own (or skips when the backend cannot
- * run here); every test runs once per entry, named "<backend>/<test>".
+ * Every test runs once per backend (testutil_run_per_backend_with()),
+ * in the groups test_store_backend/sqlite and .../PostgreSQL, on an
+ * empty database of its own; the PostgreSQL group skips without the
+ * server binaries.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include <gio/gio.h>
 
-#include "pgserver.h"
 #include "testutil.h"
 
 #include "error.h"
 #include "scsi.h"
 #include "store.h"
 
-typedef struct Fixture Fixture;
-
-typedef struct BackendCase {
-    const char *name;
-    /* Fill @f->options for an empty database of the test's own; false:
-     * the backend cannot run here (the test is skipped). */
-    bool (*setup)(Fixture *f);
-    void (*teardown)(Fixture *f);
-} BackendCase;
-
-struct Fixture {
-    const BackendCase *backend;
+/* A test's database and the options that open it. */
+typedef struct Fixture {
+    const TestBackend *backend;
     StoreOptions options;
-    bool skip;
-    void *priv; /* the backend case's */
-};
+} Fixture;
 
-/* ------------------------------------------------------------------ */
-/* Backends                                                            */
-/* ------------------------------------------------------------------ */
-
-static bool sqlite_setup(Fixture *f)
-{
-    void *db = NULL;
-
-    if (testutil_db_setup(&db) != 0) {
-        return false;
-    }
-    f->priv = db;
-    f->options = testutil_store_options(((TestDb *)db)->path);
-    return true;
-}
-
-static void sqlite_teardown(Fixture *f)
-{
-    void *db = f->priv;
-
-    testutil_db_teardown(&db);
-}
-
-/*
- * PostgreSQL: one throwaway server for the program (started by the
- * first test that needs it, stopped at exit), a new database per test.
- */
-static PgServer *pg_server;
-static bool pg_tried;
-
-static void pg_stop_at_exit(void)
-{
-    g_clear_pointer(&pg_server, pgserver_free);
-}
-
-static bool pg_setup(Fixture *f)
-{
-    if (!pg_tried) {
-        g_autoptr(GError) error = NULL;
-
-        pg_tried = true;
-        pg_server = pgserver_start(&error);
-        if (pg_server == NULL) {
-            g_printerr("%s\n", g_error_matches(error, G_IO_ERROR,
-                                               G_IO_ERROR_NOT_FOUND)
-                                   ? PGSERVER_SKIP_MESSAGE
-                                   : error->message);
-        }
-        atexit(pg_stop_at_exit);
-    }
-    if (pg_server == NULL) {
-        print_message("%s\n", PGSERVER_SKIP_MESSAGE);
-        return false;
-    }
-    f->priv = pgserver_new_database(pg_server);
-    f->options = testutil_store_options(f->priv);
-    /* Connecting and creating the schema on a loaded test machine. */
-    f->options.open_timeout_ms = 20000;
-    return true;
-}
-
-static void pg_teardown(Fixture *f)
-{
-    g_free(f->priv);
-}
-
-static const BackendCase backends[] = {
-    {"sqlite", sqlite_setup, sqlite_teardown},
-    {"PostgreSQL", pg_setup, pg_teardown},
-};
-
-static int fixture_setup(void **state)
+/* testutil_run_per_backend_with()'s setup: options for the test's own
+ * empty database (a PostgreSQL one connects and creates the schema with
+ * the time a loaded test machine needs). */
+static int fixture_setup(TestStore *s)
 {
     Fixture *f = g_new0(Fixture, 1);
 
-    f->backend = *state;
-    f->skip = !f->backend->setup(f);
-    *state = f;
+    f->backend = s->backend;
+    f->options = testutil_store_db_options(s);
+    s->priv = f;
     return 0;
 }
 
-static int fixture_teardown(void **state)
+static void fixture_teardown(TestStore *s)
 {
-    Fixture *f = *state;
-
-    if (!f->skip) {
-        f->backend->teardown(f);
-    }
-    g_free(f);
-    return 0;
+    g_free(s->priv);
 }
 
 /* ------------------------------------------------------------------ */
@@ -142,14 +57,10 @@ static const StoreLuInfo lu_here = {
     .path = "/dev/sda",
 };
 
+/* The test's fixture; skips the test when its backend cannot run. */
 static Fixture *fixture(void **state)
 {
-    Fixture *f = *state;
-
-    if (f->skip) {
-        skip();
-    }
-    return f;
+    return testutil_store(state)->priv;
 }
 
 static Store *open_ok(Fixture *f)
@@ -625,43 +536,19 @@ static void test_busy_at_deadline(void **state)
 
 int main(void)
 {
-    static const struct {
-        const char *name;
-        CMUnitTestFunction test;
-    } contract[] = {
-        {"open_migrate", test_open_migrate},
-        {"transactions", test_transactions},
-        {"savepoints", test_savepoints},
-        {"state_round_trip", test_state_round_trip},
-        {"history", test_history},
-        {"history_retention", test_history_retention},
-        {"vm_registry", test_vm_registry},
-        {"report_rows", test_report_rows},
-        {"busy_at_deadline", test_busy_at_deadline},
+    static const TestPerBackend contract[] = {
+        {"open_migrate", test_open_migrate, true, true},
+        {"transactions", test_transactions, true, true},
+        {"savepoints", test_savepoints, true, true},
+        {"state_round_trip", test_state_round_trip, true, true},
+        {"history", test_history, true, true},
+        {"history_retention", test_history_retention, true, true},
+        {"vm_registry", test_vm_registry, true, true},
+        {"report_rows", test_report_rows, true, true},
+        {"busy_at_deadline", test_busy_at_deadline, true, true},
     };
-    g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
-    g_autofree struct CMUnitTest *tests = g_new0(
-        struct CMUnitTest, G_N_ELEMENTS(backends) * G_N_ELEMENTS(contract));
-    size_t n = 0;
-    size_t b;
-    size_t t;
 
-    for (b = 0; b < G_N_ELEMENTS(backends); b++) {
-        for (t = 0; t < G_N_ELEMENTS(contract); t++) {
-            char *name = g_strdup_printf("test_store_backend/%s/%s",
-                                         backends[b].name, contract[t].name);
-
-            g_ptr_array_add(names, name);
-            tests[n++] = (struct CMUnitTest){
-                .name = name,
-                .test_func = contract[t].test,
-                .setup_func = fixture_setup,
-                .teardown_func = fixture_teardown,
-                .initial_state = (void *)&backends[b],
-            };
-        }
-    }
-    testutil_apply_filter();
-    return testutil_finish(
-        _cmocka_run_group_tests("store_backend", tests, n, NULL, NULL));
+    return testutil_run_per_backend_with("test_store_backend", contract,
+                                         G_N_ELEMENTS(contract), fixture_setup,
+                                         fixture_teardown);
 }
