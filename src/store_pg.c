@@ -127,8 +127,8 @@ static char *begin_sql(Store *store, bool write, gint64 deadline)
                            left_ms, left_ms);
     if (write) {
         g_autofree char *uuid = g_uuid_string_random();
-        char *host = PQescapeLiteral(conn->pg, store->host_id,
-                                     strlen(store->host_id));
+        g_autofree char *host_id = store_pg_encode_text(store->host_id);
+        char *host = PQescapeLiteral(conn->pg, host_id, strlen(host_id));
 
         g_strlcpy(conn->outcome_id, uuid, sizeof(conn->outcome_id));
         g_string_append_printf(sql,

@@ -360,11 +360,79 @@ bool store_pg_is_null(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col) != 0;
 }
 
+/*
+ * PostgreSQL's text is UTF-8 (the databases are UTF8), but softpr's
+ * strings are bytes: a disk's path, a VM's name, an LU's name from an
+ * attribute.  A byte that is not part of UTF-8 is stored as U+FDD0
+ * followed by U+E000 plus the byte, and U+FDD0 itself as U+FDD0 twice.
+ * U+FDD0 is a noncharacter, absent from real text, so the usual string
+ * is stored as it is, and every string reads back byte for byte.
+ */
+#define ESCAPE "\xef\xb7\x90" /* U+FDD0 */
+#define ESCAPE_LEN 3
+
+char *store_pg_encode_text(const char *text)
+{
+    if (g_utf8_validate(text, -1, NULL) && strstr(text, ESCAPE) == NULL) {
+        return g_strdup(text);
+    }
+    GString *out = g_string_new(NULL);
+    const char *end = text + strlen(text);
+
+    for (const char *p = text; p < end;) {
+        gunichar c = g_utf8_get_char_validated(p, end - p);
+
+        if (c == (gunichar)-1 || c == (gunichar)-2) {
+            g_string_append(out, ESCAPE);
+            g_string_append_unichar(out, 0xe000 + (guchar)*p);
+            p++;
+            continue;
+        }
+        if (c == 0xfdd0) {
+            g_string_append(out, ESCAPE);
+        }
+        g_string_append_len(out, p, g_utf8_next_char(p) - p);
+        p = g_utf8_next_char(p);
+    }
+    return g_string_free(out, FALSE);
+}
+
+/* store_pg_encode_text() undone.  What it cannot have written (U+FDD0
+ * before anything else) is kept as it is. */
+static char *decode_text(const char *text)
+{
+    const char *at = strstr(text, ESCAPE);
+
+    if (at == NULL) {
+        return g_strdup(text);
+    }
+    GString *out = g_string_new_len(text, at - text);
+
+    while (at != NULL) {
+        const char *next = at + ESCAPE_LEN;
+        gunichar c = g_utf8_get_char_validated(next, -1);
+
+        if (c == 0xfdd0) {
+            g_string_append(out, ESCAPE);
+            next += ESCAPE_LEN;
+        } else if (c >= 0xe080 && c <= 0xe0ff) {
+            g_string_append_c(out, (char)(c - 0xe000));
+            next = g_utf8_next_char(next);
+        } else {
+            g_string_append(out, ESCAPE);
+        }
+        at = strstr(next, ESCAPE);
+        g_string_append_len(out, next, at != NULL ? at - next
+                                                  : (gssize)strlen(next));
+    }
+    return g_string_free(out, FALSE);
+}
+
 char *store_pg_text(const PGresult *res, int row, int col)
 {
     return store_pg_is_null(res, row, col)
                ? NULL
-               : g_strdup(PQgetvalue(res, row, col));
+               : decode_text(PQgetvalue(res, row, col));
 }
 
 GBytes *store_pg_bytes(const PGresult *res, int row, int col)
@@ -410,7 +478,10 @@ static void param_add(StorePgParams *p, const char *value, int length,
 
 void store_pg_param_text(StorePgParams *p, const char *text)
 {
-    param_add(p, text, 0, false, OID_TEXT);
+    char *stored = text != NULL ? store_pg_encode_text(text) : NULL;
+
+    g_ptr_array_add(p->owned, stored);
+    param_add(p, stored, 0, false, OID_TEXT);
 }
 
 void store_pg_param_int(StorePgParams *p, gint64 value)
@@ -442,8 +513,8 @@ void store_pg_param_tid(StorePgParams *p, const TransportId *tid,
     if (with_name) {
         char *name = tid_to_string(tid);
 
-        g_ptr_array_add(p->owned, name);
-        param_add(p, name, 0, false, OID_TEXT);
+        store_pg_param_text(p, name);
+        g_free(name);
     }
 }
 

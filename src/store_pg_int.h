@@ -89,6 +89,9 @@ typedef struct StorePgParams {
 
 void store_pg_params_init(StorePgParams *p);
 void store_pg_params_clear(StorePgParams *p);
+/* @text as stored: bytes that are not UTF-8 escaped, reversibly
+ * (store_pg_text() undoes it).  g_free() it. */
+char *store_pg_encode_text(const char *text);
 void store_pg_param_text(StorePgParams *p, const char *text);
 void store_pg_param_int(StorePgParams *p, gint64 value);
 void store_pg_param_null(StorePgParams *p);     /* type from the SQL */

@@ -168,6 +168,10 @@ static char *glob_to_regex(const char *glob)
     if (glob == NULL) {
         return NULL;
     }
+    /* Bytes that are not UTF-8 stay as they are: the regex goes to the
+     * server as text, escaped as the names it matches are stored
+     * (store_pg_encode_text()), and ASCII's metacharacters escape alike
+     * either way. */
     re = g_string_new("^");
     for (const char *p = glob; *p != '\0'; p++) {
         if (*p == '*') {

@@ -400,6 +400,54 @@ static void test_pg_read_is_one_snapshot(void **state)
     assert_true(w.steps > 0);
 }
 
+/*
+ * Names are bytes (an LU's name from user.softpr.lu, a path, a VM's
+ * name) and PostgreSQL's text is UTF-8: a name that is not UTF-8 is
+ * stored and read back byte for byte, and never meets the name of
+ * another LU, not even one spelled like its stored form.
+ */
+static void test_pg_names_not_utf8(void **state)
+{
+    PgTest *t = *state;
+    NEED_SERVER();
+    static const char *const names[] = {
+        "lu-\xff",                         /* not UTF-8 */
+        "lu-\xef\xb7\x90\xee\x83\xbf", /* U+FDD0 U+E0FF: its stored form */
+        "lu-\xef\xb7\x90",                 /* U+FDD0 alone */
+        "lu-\xc3",                          /* a sequence cut short */
+        "lu-",
+    };
+    g_autoptr(Store) store = open_ok(t->conninfo);
+    g_autoptr(GError) error = NULL;
+
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        if (!write_key(store, names[i], 0x100 + i, &error)) {
+            fail_msg("writing LU %u: %s", i, error->message);
+        }
+    }
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        assert_int_equal(read_key(store, names[i]), 0x100 + i);
+    }
+    /* The names as the reports read them back, each once. */
+    g_autoptr(GPtrArray) listed =
+        store_lu_names(store, NULL, in_ms(5000), &error);
+    assert_non_null(listed);
+    assert_int_equal(listed->len, G_N_ELEMENTS(names));
+    g_autoptr(GHashTable) seen = g_hash_table_new(g_str_hash, g_str_equal);
+    for (guint i = 0; i < listed->len; i++) {
+        g_hash_table_add(seen, g_ptr_array_index(listed, i));
+    }
+    /* A glob of the name, as `softpr dump --lu` passes it. */
+    g_autoptr(GPtrArray) matched =
+        store_lu_names(store, "lu-\xff", in_ms(5000), &error);
+    assert_non_null(matched);
+    assert_int_equal(matched->len, 1);
+    assert_string_equal(g_ptr_array_index(matched, 0), names[0]);
+    for (guint i = 0; i < G_N_ELEMENTS(names); i++) {
+        assert_true(g_hash_table_contains(seen, names[i]));
+    }
+}
+
 /* Retry @store's write until GOOD or 15 s; returns how many BUSY. */
 static unsigned write_until_good(Store *store, const char *lu, uint64_t key)
 {
@@ -731,6 +779,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_integrity_finds_missing_holder,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_names_not_utf8, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pg_read_is_one_snapshot, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_lu_lock_is_per_lu, setup,
