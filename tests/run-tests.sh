@@ -58,11 +58,16 @@ for t in "$@"; do
     rc=$?
     took=$(($(date +%s) - began))
     cat "$log"
-    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" | tail -n 1)
-    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" | tail -n 1)
+    # A program may run several cmocka groups (one per backend), each
+    # with its own summary: they add up.
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test(s)\..*/\1/p' "$log" |
+        awk '{ n += $1 } END { print n + 0 }')
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test(s).*/\1/p' "$log" |
+        awk '{ n += $1 } END { print n + 0 }')
     # " N FAILED TEST(S)" also counts the tests whose setup or teardown
     # failed ([  ERROR   ]), which the line above leaves out.
-    e=$(sed -n 's/^ \([0-9]*\) FAILED TEST(S)$/\1/p' "$log" | tail -n 1)
+    e=$(sed -n 's/^ \([0-9]*\) FAILED TEST(S)$/\1/p' "$log" |
+        awk '{ n += $1 } END { if (NR) print n }')
     p=${p:-0}
     f=${f:-0}
     if [ -n "$e" ] && [ "$e" -gt "$f" ]; then
