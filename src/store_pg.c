@@ -112,6 +112,7 @@ static char *begin_sql(Store *store, bool write, gint64 deadline)
         CLAMP((deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
     GString *sql = g_string_new(NULL);
 
+    conn->wait_deadline = deadline;
     /* A writer, READ COMMITTED: after waiting for an LU's lock, each
      * statement sees what the previous holder committed.  A reader,
      * REPEATABLE READ: its several statements (an LU's row, its

@@ -22,6 +22,10 @@ struct StoreConn {
     bool write;          /* the open transaction is a write one */
     bool savepoint;      /* a savepoint is open */
     char outcome_id[40]; /* the open write transaction's command id */
+    /* The deadline the open transaction's lock_timeout and
+     * statement_timeout were set from (lock_lu() sets them again only
+     * when store_set_deadline() moved it). */
+    gint64 wait_deadline;
     /* Reconnection: not before next_attempt (monotonic us), waiting
      * backoff_ms more after each failure (100 ms .. 5 s). */
     gint64 next_attempt;

@@ -36,16 +36,24 @@ static bool column_tid(const PGresult *res, int row, int col,
  * the transaction ends.  Different LUs never wait. */
 static bool lock_lu(Store *store, const char *name, GError **error)
 {
-    gint64 left_ms = CLAMP(
-        (store->deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
-    g_autofree char *wait = g_strdup_printf(
-        "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
-        "SET LOCAL statement_timeout = %" G_GINT64_FORMAT,
-        left_ms, left_ms);
+    StoreConn *conn = store->conn;
     StorePgParams p;
 
-    if (!store_pg_run(store, "setting the lock wait", wait, 0, NULL, error)) {
-        return false;
+    /* One round trip more only for a group's later command whose own
+     * deadline differs from the one BEGIN set the waits from. */
+    if (store->deadline != conn->wait_deadline) {
+        gint64 left_ms = CLAMP(
+            (store->deadline - g_get_monotonic_time()) / 1000, 1, G_MAXINT32);
+        g_autofree char *wait = g_strdup_printf(
+            "SET LOCAL lock_timeout = %" G_GINT64_FORMAT "; "
+            "SET LOCAL statement_timeout = %" G_GINT64_FORMAT,
+            left_ms, left_ms);
+
+        if (!store_pg_run(store, "setting the lock wait", wait, 0, NULL,
+                          error)) {
+            return false;
+        }
+        conn->wait_deadline = store->deadline;
     }
     store_pg_params_init(&p);
     store_pg_param_int(&p, store_pg_lu_lock_key(name));
