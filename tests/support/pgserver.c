@@ -264,10 +264,8 @@ void pgserver_free(PgServer *server)
     g_free(server);
 }
 
-/* Run @sql on @conninfo; the first column of its first row into *@value
- * (NULL: none) when @value is not NULL.  false with @error set. */
-static bool server_sql(const char *conninfo, const char *sql, char **value,
-                       GError **error)
+bool pgserver_sql(const char *conninfo, const char *sql, char **value,
+                  GError **error)
 {
     PGconn *conn = PQconnectdb(conninfo);
     if (PQstatus(conn) != CONNECTION_OK) {
@@ -300,7 +298,7 @@ char *pgserver_create_database(PgServer *server)
         g_strdup_printf("t%u_%u", (unsigned)getpid(), server->next_db++);
     g_autofree char *sql = g_strdup_printf("CREATE DATABASE %s", name);
     g_autoptr(GError) error = NULL;
-    if (!server_sql(server->conninfo, sql, NULL, &error)) {
+    if (!pgserver_sql(server->conninfo, sql, NULL, &error)) {
         testutil_fail("%s", error->message);
     }
     return name;
@@ -355,7 +353,7 @@ static bool wait_until(const char *conninfo, const char *sql, GError **error)
     for (;;) {
         g_autofree char *value = NULL;
         g_autoptr(GError) local = NULL;
-        if (server_sql(conninfo, sql, &value, &local) &&
+        if (pgserver_sql(conninfo, sql, &value, &local) &&
             g_strcmp0(value, "t") == 0) {
             return true;
         }
@@ -374,13 +372,13 @@ static bool wait_until(const char *conninfo, const char *sql, GError **error)
  * for itself) and wait until it streams as the sync standby. */
 static bool make_synchronous(PgServer *primary, GError **error)
 {
-    return server_sql(primary->conninfo,
+    return pgserver_sql(primary->conninfo,
                       "ALTER SYSTEM SET synchronous_standby_names = '"
                       STANDBY_NAME "'", NULL, error) &&
-           server_sql(primary->conninfo,
+           pgserver_sql(primary->conninfo,
                       "ALTER SYSTEM SET synchronous_commit = on", NULL,
                       error) &&
-           server_sql(primary->conninfo, "SELECT pg_reload_conf()", NULL,
+           pgserver_sql(primary->conninfo, "SELECT pg_reload_conf()", NULL,
                       error) &&
            wait_until(primary->conninfo,
                       "SELECT EXISTS (SELECT 1 FROM pg_stat_replication "
@@ -433,4 +431,15 @@ bool pgserver_promote(PgServer *standby)
         return false;
     }
     return true;
+}
+
+char *pgserver_sql_value(const char *conninfo, const char *sql)
+{
+    g_autoptr(GError) error = NULL;
+    char *value = NULL;
+
+    if (!pgserver_sql(conninfo, sql, &value, &error)) {
+        testutil_fail("%s", error->message);
+    }
+    return value;
 }

@@ -105,6 +105,18 @@ bool pgserver_promote(PgServer *standby);
 char *pgserver_failover_conninfo(const PgServer *primary,
                                  const PgServer *standby, const char *dbname);
 
+/*
+ * Run @sql (one or several statements) on @conninfo, in a connection of
+ * its own; the first column of its first row into *@value (NULL: none)
+ * when @value is not NULL.  false with @error set.
+ */
+bool pgserver_sql(const char *conninfo, const char *sql, char **value,
+                  GError **error);
+
+/* pgserver_sql() that fails the test on an error; returns the value
+ * (g_free() it). */
+char *pgserver_sql_value(const char *conninfo, const char *sql);
+
 /* The connection string of the server's maintenance database. */
 const char *pgserver_conninfo(const PgServer *server);
 

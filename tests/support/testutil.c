@@ -435,32 +435,9 @@ int testutil_run_per_backend_with(const char *prog, const TestPerBackend *tests,
  * @conninfo, as an integer (-1: no row). */
 static gint64 pg_sql_int(const char *conninfo, const char *sql)
 {
-    PGconn *pg = PQconnectdb(conninfo);
-    PGresult *res;
-    gint64 value = -1;
+    g_autofree char *value = pgserver_sql_value(conninfo, sql);
 
-    if (PQstatus(pg) != CONNECTION_OK) {
-        g_autofree char *why = g_strdup(PQerrorMessage(pg));
-
-        PQfinish(pg);
-        fail_msg("connecting to %s: %s", conninfo, why);
-    }
-    res = PQexec(pg, sql);
-    if (PQresultStatus(res) != PGRES_TUPLES_OK &&
-        PQresultStatus(res) != PGRES_COMMAND_OK) {
-        g_autofree char *why = g_strdup(PQresultErrorMessage(res));
-
-        PQclear(res);
-        PQfinish(pg);
-        fail_msg("%s: %s", sql, why);
-    }
-    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
-        !PQgetisnull(res, 0, 0)) {
-        value = g_ascii_strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-    }
-    PQclear(res);
-    PQfinish(pg);
-    return value;
+    return value != NULL ? g_ascii_strtoll(value, NULL, 10) : -1;
 }
 
 gint64 testutil_db_int(const TestStore *s, const char *sql)

@@ -99,28 +99,6 @@ static gint64 in_ms(unsigned ms)
     return g_get_monotonic_time() + (gint64)ms * 1000;
 }
 
-/* Run SQL on the database as another client would. */
-static char *raw_sql(const char *conninfo, const char *sql)
-{
-    PGconn *pg = PQconnectdb(conninfo);
-    char *value = NULL;
-
-    if (PQstatus(pg) != CONNECTION_OK) {
-        fail_msg("connect: %s", PQerrorMessage(pg));
-    }
-    PGresult *res = PQexec(pg, sql);
-    ExecStatusType st = PQresultStatus(res);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
-    }
-    if (st == PGRES_TUPLES_OK && PQntuples(res) > 0 &&
-        !PQgetisnull(res, 0, 0)) {
-        value = g_strdup(PQgetvalue(res, 0, 0));
-    }
-    PQclear(res);
-    PQfinish(pg);
-    return value;
-}
 
 /*
  * One PR OUT's store work on LU @lu: register key @key for one
@@ -211,7 +189,7 @@ static void test_pg_round_trip(void **state)
     assert_non_null(strstr(desc, "PostgreSQL"));
     assert_true(write_key(store, "lu-1", 0x1234, &error));
     assert_int_equal(read_key(store, "lu-1"), 0x1234);
-    g_autofree char *version = raw_sql(
+    g_autofree char *version = pgserver_sql_value(
         t->conninfo,
         "SELECT value FROM softpr_meta WHERE key = 'schema_version'");
     assert_string_equal(version, "1");
@@ -225,12 +203,12 @@ static void test_pg_foreign_database_refused(void **state)
     StoreOptions o = options_for(t->conninfo);
     g_autoptr(GError) error = NULL;
 
-    g_free(raw_sql(t->conninfo, "CREATE TABLE invoices (id int)"));
+    g_free(pgserver_sql_value(t->conninfo, "CREATE TABLE invoices (id int)"));
     assert_null(store_open(&o, &error));
     assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_FOREIGN));
     assert_null(strchr(error->message, '\n'));
     g_autofree char *meta =
-        raw_sql(t->conninfo, "SELECT to_regclass('softpr_meta')::text");
+        pgserver_sql_value(t->conninfo, "SELECT to_regclass('softpr_meta')::text");
     assert_null(meta);
 }
 
@@ -243,7 +221,7 @@ static void test_pg_newer_schema_refused(void **state)
     g_autoptr(GError) error = NULL;
 
     store_close(open_ok(t->conninfo));
-    g_free(raw_sql(t->conninfo, "UPDATE softpr_meta SET value = '999' "
+    g_free(pgserver_sql_value(t->conninfo, "UPDATE softpr_meta SET value = '999' "
                                 "WHERE key = 'schema_version'"));
     assert_null(store_open(&o, &error));
     assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_NEWER));
@@ -264,14 +242,14 @@ static void test_pg_integrity_finds_missing_holder(void **state)
 
     assert_true(write_key(store, "lu-1", 1, &error));
     assert_true(store_check_integrity(store, in_ms(2000), &error));
-    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 1"));
+    g_free(pgserver_sql_value(t->conninfo, "UPDATE lu SET res_type = 1"));
     assert_false(store_check_integrity(store, in_ms(2000), &error));
     assert_true(g_error_matches(error, SOFTPR_ERROR, SOFTPR_ERROR_CORRUPT));
     assert_non_null(strstr(error->message, "lu-1"));
     assert_null(strstr(error->message, "s3cret"));
     g_clear_error(&error);
     /* An all-registrants type has no flagged holder: consistent. */
-    g_free(raw_sql(t->conninfo, "UPDATE lu SET res_type = 7"));
+    g_free(pgserver_sql_value(t->conninfo, "UPDATE lu SET res_type = 7"));
     assert_true(store_check_integrity(store, in_ms(2000), &error));
 }
 
@@ -707,7 +685,7 @@ static bool becomes_true(const char *conninfo, const char *sql)
     gint64 until = in_ms(20000);
 
     for (;;) {
-        g_autofree char *value = raw_sql(conninfo, sql);
+        g_autofree char *value = pgserver_sql_value(conninfo, sql);
         if (g_strcmp0(value, "t") == 0) {
             return true;
         }
@@ -735,7 +713,7 @@ static void test_pg_failover_resolves_lost_commit(void **state)
     w.store = open_ok(pair->conninfo);
     assert_true(write_key(w.store, "lu-1", 1, &error));
     g_autofree char *receiver =
-        raw_sql(pgserver_conninfo(pair->standby),
+        pgserver_sql_value(pgserver_conninfo(pair->standby),
                 "SELECT pid FROM pg_stat_wal_receiver");
     assert_non_null(receiver);
     pid_t receiver_pid = (pid_t)strtol(receiver, NULL, 10);
