@@ -270,6 +270,90 @@ static void test_pg_two_daemons_other_lu_not_held(void **state)
     close(y);
 }
 
+/*
+ * docs/deployment.md's least privilege: an owner role creates the
+ * schema once; the daemon then runs as a role holding only the GRANTs
+ * the document lists, and serves, keeps state across its restart, and
+ * `softpr dump` reads the database as that role.  A role without the
+ * GRANTs is refused with one line naming the database.
+ */
+static void test_pg_least_privilege_role(void **state)
+{
+    Fixture *f = fixture(state);
+    const char *admin = pgserver_conninfo(server);
+    g_autofree char *suffix = g_strdup_printf("%u", (unsigned)getpid());
+    g_autofree char *owner = g_strconcat("softpr_owner_", suffix, NULL);
+    g_autofree char *daemon_role = g_strconcat("softprd_", suffix, NULL);
+    g_autofree char *other = g_strconcat("nogrant_", suffix, NULL);
+    g_autofree char *db = g_strconcat("lp_", suffix, NULL);
+    g_autofree char *roles = g_strdup_printf(
+        "CREATE ROLE %s LOGIN; CREATE ROLE %s LOGIN; CREATE ROLE %s LOGIN",
+        owner, daemon_role, other);
+    g_autofree char *create = g_strdup_printf(
+        "CREATE DATABASE %s OWNER %s", db, owner);
+    const char *socket_dir = pgserver_socket_dir(server);
+    g_autofree char *as_owner = g_strdup_printf(
+        "host=%s dbname=%s user=%s", socket_dir, db, owner);
+    g_autofree char *as_daemon = g_strdup_printf(
+        "host=%s dbname=%s user=%s", socket_dir, db, daemon_role);
+    g_autofree char *as_other = g_strdup_printf(
+        "host=%s dbname=%s user=%s", socket_dir, db, other);
+
+    g_free(pgserver_sql_value(admin, roles));
+    g_free(pgserver_sql_value(admin, create));
+    /* The owner creates the schema (a daemon's first start). */
+    const char *const first[] = {"--db", as_owner, NULL};
+    testd_free(testd_start(f->dir, "owner", NULL, first));
+    /* The GRANTs of docs/deployment.md, as the owner gives them. */
+    g_autofree char *grants = g_strdup_printf(
+        "GRANT CONNECT ON DATABASE %s TO %s; "
+        "GRANT USAGE ON SCHEMA public TO %s; "
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public "
+        "TO %s; GRANT USAGE ON ALL SEQUENCES IN SCHEMA public TO %s",
+        db, daemon_role, daemon_role, daemon_role, daemon_role);
+    g_free(pgserver_sql_value(as_owner, grants));
+
+    const char *const extra[] = {"--db", as_daemon, NULL};
+    TestDaemon *d = testd_start(f->dir, "prh", NULL, extra);
+    int disk = testd_disk(f->dir, "disk.img", O_RDWR);
+    ClientReply reply;
+    PrClient *c = testd_connect(d);
+
+    assert_int_equal(testd_prout(c, disk, PR_OUT_REGISTER, 0, 0, 0x77, 0,
+                                 &reply),
+                     SCSI_STATUS_GOOD);
+    assert_int_equal(testd_prout(c, disk, PR_OUT_RESERVE,
+                                 PR_TYPE_WRITE_EXCLUSIVE, 0x77, 0, 0, &reply),
+                     SCSI_STATUS_GOOD);
+    client_close(c);
+    testd_free(d);
+    d = testd_start(f->dir, "prh", NULL, extra);
+    c = testd_connect(d);
+    assert_int_equal(testd_prin(c, disk, PR_IN_READ_RESERVATION, 8192, &reply),
+                     SCSI_STATUS_GOOD);
+    assert_true(get_be64(reply.data + 8) == 0x77);
+    client_close(c);
+    testd_free(d);
+    close(disk);
+
+    const char *const dump[] = {"dump", "--db", as_daemon, NULL};
+    g_autofree char *out = NULL;
+    g_autofree char *err = NULL;
+    if (testtool_run(dump, NULL, NULL, &out, &err) != 0) {
+        fail_msg("softpr dump as %s: %s", daemon_role, err);
+    }
+    assert_non_null(strstr(out, "0x77"));
+
+    /* No GRANT: refused in one line, naming the database. */
+    const char *const refused[] = {"dump", "--db", as_other, NULL};
+    g_autofree char *out2 = NULL;
+    g_autofree char *err2 = NULL;
+    assert_int_not_equal(testtool_run(refused, NULL, NULL, &out2, &err2), 0);
+    print_message("without GRANTs: %s", err2);
+    assert_non_null(strstr(err2, db));
+    assert_int_equal(strchr(err2, '\n') - err2, (long)strlen(err2) - 1);
+}
+
 /* softpr reads the daemon's PostgreSQL database with the same --db:
  * the key it registered, and no password in its output. */
 static void test_pg_tool_dump(void **state)
@@ -352,6 +436,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_two_daemons_other_lu_not_held,
                                         setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_least_privilege_role, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_pg_tool_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_dump_same_as_sqlite, setup,
                                         teardown),
