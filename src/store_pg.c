@@ -31,11 +31,54 @@ static void set_busy(Store *store, GError **error, const char *what,
 static void pg_close(Store *store);
 static void pg_rollback(Store *store);
 
+/*
+ * libpq's reason for refusing a connection string, as it may be shown:
+ * it quotes the text at fault, which in a malformed string may be a
+ * piece of the password ('password=se cret': missing "=" after
+ * "cret").  Shown only when what it quotes is one of libpq's keywords.
+ */
+static char *parse_error_shown(const char *why)
+{
+    const char *open = why != NULL ? strchr(why, '"') : NULL;
+    const char *close = open != NULL ? strchr(open + 1, '"') : NULL;
+    bool keyword = false;
+
+    if (why == NULL) {
+        return g_strdup("out of memory");
+    }
+    if (open == NULL || close == NULL) {
+        return g_strstrip(g_strdup(why));
+    }
+    g_autofree char *quoted = g_strndup(open + 1, close - open - 1);
+    PQconninfoOption *defaults = PQconndefaults();
+    for (PQconninfoOption *o = defaults; o != NULL && o->keyword != NULL;
+         o++) {
+        keyword = keyword || strcmp(o->keyword, quoted) == 0;
+    }
+    PQconninfoFree(defaults);
+    return keyword ? g_strstrip(g_strdup(why))
+                   : g_strdup("libpq cannot parse it (the text at fault is "
+                              "not shown: it may be part of a password)");
+}
+
 static bool pg_open(Store *store, bool create, GError **error)
 {
     g_autoptr(GError) local = NULL;
     g_autofree char *name = store_pg_describe_conninfo(store->path);
+    char *why = NULL;
+    PQconninfoOption *options = PQconninfoParse(store->path, &why);
 
+    /* A connection string libpq cannot read is a configuration error,
+     * not a server that may come back: refused at once. */
+    if (options == NULL) {
+        g_autofree char *reason = parse_error_shown(why);
+
+        g_set_error(error, SOFTPR_ERROR, SOFTPR_ERROR_CONFIG,
+                    "invalid PostgreSQL connection string: %s", reason);
+        PQfreemem(why);
+        return false;
+    }
+    PQconninfoFree(options);
     store->conn = g_new0(StoreConn, 1);
     store->conn->create = create;
     if (store_pg_connect(store, store->deadline, &local)) {

@@ -354,6 +354,36 @@ static void test_pg_least_privilege_role(void **state)
     assert_int_equal(strchr(err2, '\n') - err2, (long)strlen(err2) - 1);
 }
 
+/*
+ * A connection string libpq cannot parse is a broken configuration, not
+ * a server that may come back: softprd and softpr exit non-zero at once
+ * with one line, which shows no piece of the password (libpq's own
+ * reason would quote "cret" here).
+ */
+static void test_pg_bad_conninfo_refused(void **state)
+{
+    Fixture *f = fixture(state);
+    g_autofree char *sock = g_build_filename(f->dir, "bad.sock", NULL);
+    const char *bad = "host=/nonexistent dbname=x password=se cret";
+    const char *const args[] = {"--db", bad, "-k", sock, NULL};
+    g_autofree char *out = NULL;
+    int status = testd_run(f->dir, args, &out);
+
+    assert_int_not_equal(status, 0);
+    assert_non_null(strstr(out, "invalid PostgreSQL connection string"));
+    assert_null(strstr(out, "cret"));
+    assert_int_equal(strchr(out, '\n') - out, (long)strlen(out) - 1);
+    assert_false(g_file_test(sock, G_FILE_TEST_EXISTS));
+
+    const char *const dump[] = {"dump", "--db", bad, NULL};
+    g_autofree char *tool_out = NULL;
+    g_autofree char *tool_err = NULL;
+    assert_int_not_equal(testtool_run(dump, NULL, NULL, &tool_out, &tool_err),
+                         0);
+    assert_non_null(strstr(tool_err, "invalid PostgreSQL connection string"));
+    assert_null(strstr(tool_err, "cret"));
+}
+
 /* softpr reads the daemon's PostgreSQL database with the same --db:
  * the key it registered, and no password in its output. */
 static void test_pg_tool_dump(void **state)
@@ -437,6 +467,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_two_daemons_other_lu_not_held,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_least_privilege_role, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_pg_bad_conninfo_refused, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(test_pg_tool_dump, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_dump_same_as_sqlite, setup,
