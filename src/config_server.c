@@ -38,6 +38,7 @@ void config_to_server_options(const Config *config, ServerOptions *options,
     options->lock_timeout_ms = config->lock_timeout_ms;
     config_store_options(config, &options->store);
     options->store.create = true;
+    options->store.open_unreachable = true;
     options->pr.n_ports = target_ports(config, ports);
     options->pr.ports = *ports;
     options->pr.max_registrations = config->max_registrations;

@@ -94,6 +94,7 @@ Store *store_open_until(const StoreOptions *options, gint64 deadline,
     store->host_id = g_strdup(options->host_id != NULL ? options->host_id
                                                        : g_get_host_name());
     store->journal = options->journal;
+    store->open_unreachable = options->open_unreachable;
     store->group = options->group;
     if (store->group != NULL) {
         /* Before opening: a replacement noticed meanwhile reopens it. */

@@ -101,6 +101,11 @@ typedef struct StoreOptions {
     const char *host_id;      /* recorded with every change */
     const char *vfs;          /* sqlite VFS name; NULL for the default */
     bool create;              /* create the file when it does not exist */
+    /* PostgreSQL: open even when the server cannot be reached, answering
+     * BUSY until it can (the daemon: a database host that reboots must
+     * not keep QEMU from starting); otherwise that fails the open (the
+     * tool, which has nobody to answer BUSY to). */
+    bool open_unreachable;
     /* Audit history retention: the newest keep_rows rows (0: record no
      * history), none older than keep_days days (0: no age limit). */
     unsigned history_keep_rows;

@@ -221,6 +221,7 @@ struct Store {
     char *host_id;
     char *vfs; /* sqlite VFS name, or NULL */
     StoreJournal journal;
+    bool open_unreachable; /* StoreOptions' */
     unsigned history_keep_rows;
     unsigned history_keep_days;
     unsigned vm_keep_days;

@@ -84,7 +84,8 @@ static bool pg_open(Store *store, bool create, GError **error)
     if (store_pg_connect(store, store->deadline, &local)) {
         return true;
     }
-    if (!g_error_matches(local, SOFTPR_ERROR, SOFTPR_ERROR_BUSY)) {
+    if (!g_error_matches(local, SOFTPR_ERROR, SOFTPR_ERROR_BUSY) ||
+        !store->open_unreachable) {
         g_propagate_error(error, g_steal_pointer(&local));
         pg_close(store);
         return false;

@@ -471,8 +471,9 @@ static void test_pg_reconnect_after_restart(void **state)
     assert_int_equal(read_key(store, "lu-1"), 3);
 }
 
-/* The server is down when the daemon starts: the store opens anyway,
- * answers BUSY, and creates the schema once the server is back. */
+/* The server is down when the daemon starts: the daemon's store opens
+ * anyway, answers BUSY, and creates the schema once the server is back;
+ * the tool's says so at once. */
 static void test_pg_unreachable_at_start(void **state)
 {
     PgTest *t = *state;
@@ -481,9 +482,17 @@ static void test_pg_unreachable_at_start(void **state)
 
     assert_true(pgserver_stop(server));
     StoreOptions o = options_for(t->conninfo);
-    g_autoptr(Store) store = store_open(&o, &error);
+    /* The tool's open fails at once, with the reason; the daemon's
+     * (open_unreachable) opens and answers BUSY until the server is
+     * back. */
+    g_autoptr(GError) tool_error = NULL;
+    g_autoptr(Store) tool = store_open(&o, &tool_error);
+    o.open_unreachable = true;
+    g_autoptr(Store) store = tool == NULL ? store_open(&o, &error) : NULL;
     bool resumed = pgserver_resume(server);
     assert_true(resumed);
+    assert_null(tool);
+    assert_true(g_error_matches(tool_error, SOFTPR_ERROR, SOFTPR_ERROR_BUSY));
     if (store == NULL) {
         fail_msg("store_open with the server down: %s", error->message);
     }
