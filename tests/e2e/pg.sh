@@ -226,8 +226,8 @@ scenario_pg_restart() {
         t_up=$(now)
         down=$(elapsed "${stops[-1]}" "$t_up")
         echo "restart $i: server down $down s" >>"$E2E_TMP/pg-load.log"
-        figures+="restart $i: down $down s"
-        figures+=" @$i@; "
+        figures+="restart $i: down $down s, "
+        figures+="@$i@; "
         sleep 4
     done
     load_stop
