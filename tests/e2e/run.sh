@@ -82,6 +82,17 @@ done
 
 mkdir -p "$out"
 "$here/images.sh" "$out" || exit 1
+# pg.sh's empty cluster, made here once: initdb under TCG takes minutes.
+rm -rf "$out/pg-data"
+if [[ " ${scenarios[*]} " == *" pg_"* ]]; then
+    install -d -o postgres "$out/pg-data" &&
+        runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb \
+            -D "$out/pg-data" -U postgres -E UTF8 --no-sync \
+            --auth-local=trust --auth-host=reject >"$build/e2e-initdb.log" 2>&1 || {
+        echo "check-e2e: initdb failed (see $build/e2e-initdb.log)"
+        exit 1
+    }
+fi
 
 # boot ATTEMPT: one level-1 run; its console goes to $out/l1-ATTEMPT.log.
 boot() {
