@@ -410,7 +410,7 @@ load_start() {
 # load_start_on TAG H...: LOAD_STREAMS streams through each host H's
 # daemon at $E2E_TMP/TAGH.sock; keys 0xHSNNNNN (host, stream, count)
 # answered GOOD go to $E2E_TMP/acked-H.  Each command's outcome goes to
-# LOAD_LOG (NFS_LOG), and with LOAD_TIMES set one line "START END EXIT"
+# LOAD_LOG (NFS_LOG), and with LOAD_TIMES set one line "START END EXIT KEY"
 # (seconds since the epoch) to that file.
 load_start_on() {
     local tag=$1 h stream
