@@ -12,6 +12,8 @@
 # host runs its own softprd on the one database file.
 #
 #   nfs_setup                the server, hosts A and B, their daemons
+#   bridge_start             the bridge the hosts are on (pg.sh too)
+#   host_create H            host H's namespaces on the bridge
 #   host_run H COMMAND...    run COMMAND in host H's namespaces
 #   scenario_nfs_identity, scenario_nfs_refused, scenario_fence_agent,
 #   scenario_nfs_stall, scenario_nfs_dead_host
@@ -46,16 +48,34 @@ host_run() {
     nsenter -t "${HOST_PID[$h]}" -n -u -- "$@"
 }
 
-nfs_server_start() {
-    local m h
+# bridge_start: br-e2e, NFS_SERVER's address on it, for hosts to join;
+# does nothing when it is up already (pg.sh or nfs_setup first).
+bridge_start() {
+    local m
 
-    for m in nfsd nfsv4 nfsv3 bridge veth; do
+    [ -e /sys/class/net/br-e2e ] && return 0
+    for m in bridge veth; do
         modprobe "$m" || {
             log "modprobe $m failed"
             return 1
         }
     done
     ip link set lo up
+    ip link add br-e2e type bridge &&
+        ip addr add "$NFS_SERVER/24" dev br-e2e &&
+        ip link set br-e2e up
+}
+
+nfs_server_start() {
+    local m h
+
+    for m in nfsd nfsv4 nfsv3; do
+        modprobe "$m" || {
+            log "modprobe $m failed"
+            return 1
+        }
+    done
+    bridge_start || return 1
     # mountd, statd and mount.nfs look names up: answer from /etc/hosts,
     # and let DNS fail at once (nothing listens on this guest's port 53)
     # instead of timing out on the host's name servers.
@@ -73,9 +93,6 @@ nfs_server_start() {
     echo $NFS_LEASE >/proc/fs/nfsd/nfsv4leasetime &&
         echo $NFS_GRACE >/proc/fs/nfsd/nfsv4gracetime &&
         echo $NFS_GRACE >/proc/sys/fs/nfs/nlm_grace_period || return 1
-    ip link add br-e2e type bridge &&
-        ip addr add "$NFS_SERVER/24" dev br-e2e &&
-        ip link set br-e2e up || return 1
     echo "$NFS_EXPORT *(rw,sync,no_subtree_check,no_root_squash,insecure,fsid=0)" \
         >/etc/exports
     # rpcbind and statd for the NFSv3 mounts of nfs_refused.
@@ -289,26 +306,34 @@ KB=5eedbbbb
 # key and device files (/run/cluster.*) are host H's own.
 FENCE_AGENT_FAILED=
 fence_agent_run() {
-    local h=$1 expect=$2 out rc
-    shift 2
+    fence_agent_via "" "$@"
+}
 
-    mkdir -p "$E2E_TMP/run-$h"
+# fence_agent_via TAG H EXPECT ACTION ARGS...: fence_agent_run through
+# host H's daemon at $E2E_TMP/TAGH.sock (TAG empty: "host", the NFS
+# daemon), with /run at $E2E_TMP/run-TAGH, logged in TAG-fence-agent.log.
+fence_agent_via() {
+    local tag=$1 h=$2 expect=$3 out rc
+    shift 3
+
+    mkdir -p "$E2E_TMP/run-$tag$h"
     out=$(host_run "$h" unshare -m sh -c 'mount --bind "$1" /run && shift && exec "$@"' \
-        sh "$E2E_TMP/run-$h" env LD_PRELOAD="$SHIM" \
-        SOFTPR_SOCKET="$E2E_TMP/host$h.sock" SOFTPR_DEVICES="$EMULATED_DISK" \
+        sh "$E2E_TMP/run-$tag$h" env LD_PRELOAD="$SHIM" \
+        SOFTPR_SOCKET="$E2E_TMP/${tag:-host}$h.sock" SOFTPR_DEVICES="$EMULATED_DISK" \
         fence_scsi --devices="$EMULATED_DISK" "$@" 2>&1)
     rc=$?
     printf '== host %s: fence_scsi %s: rc %s\n%s\n' "$h" "$*" $rc "$out" \
-        >>"$E2E_TMP/fence-agent.log"
+        >>"$E2E_TMP/${tag:+$tag-}fence-agent.log"
     [ "$rc" = "$expect" ] ||
         FENCE_AGENT_FAILED+="host $h fence_scsi $* exit $rc (expected $expect); "
 }
 
-# guest_keys VM: the keys sg_persist reads in the guest.
+# guest_keys VM [LOG]: the keys sg_persist reads in the guest; logged in
+# $E2E_TMP/LOG (fence-agent.log).
 guest_keys() {
     keys_in_vm "$1"
     printf '== %s: sg_persist -n -i -k: rc %s\n%s' "$1" "$VM_RC" "$VM_OUT" \
-        >>"$E2E_TMP/fence-agent.log"
+        >>"$E2E_TMP/${2:-fence-agent.log}"
 }
 
 scenario_fence_agent() {
@@ -361,7 +386,17 @@ scenario_fence_agent() {
 persist_as() {
     local h=$1
     shift
-    "$SOFTPR" persist --socket "$E2E_TMP/host$h.sock" "$@" "$EMULATED_DISK"
+    persist_on "$E2E_TMP/host$h.sock" "$@"
+}
+
+# persist_on SOCKET ARGS...: softpr persist through the daemon at SOCKET
+# on the scsi_debug disk; with LOAD_TIMEOUT set, killed after that many
+# seconds (exit 124).
+persist_on() {
+    local socket=$1
+    shift
+    ${LOAD_TIMEOUT:+timeout "$LOAD_TIMEOUT"} \
+        "$SOFTPR" persist --socket "$socket" "$@" "$EMULATED_DISK"
 }
 
 # Streams of PR OUT commands through host A's daemon, each a new key,
@@ -369,26 +404,45 @@ persist_as() {
 # keys of those answered GOOD go to $E2E_TMP/acked-A.
 LOAD_STREAMS=4
 load_start() {
-    : >"$E2E_TMP/acked-A"
+    load_start_on host A
+}
+
+# load_start_on TAG H...: LOAD_STREAMS streams through each host H's
+# daemon at $E2E_TMP/TAGH.sock; keys 0xHSNNNNN (host, stream, count)
+# answered GOOD go to $E2E_TMP/acked-H.  Each command's outcome goes to
+# LOAD_LOG (NFS_LOG), and with LOAD_TIMES set one line "START END EXIT KEY"
+# (seconds since the epoch) to that file.
+load_start_on() {
+    local tag=$1 h stream
+    shift
+
     rm -f "$E2E_TMP/load-stop"
     LOAD_PIDS=()
-    for stream in $(seq 1 $LOAD_STREAMS); do
-        load_stream "$stream" &
-        LOAD_PIDS+=($!)
+    for h in "$@"; do
+        : >"$E2E_TMP/acked-$h"
+        for stream in $(seq 1 $LOAD_STREAMS); do
+            load_stream "$stream" "$h" "$E2E_TMP/$tag$h.sock" &
+            LOAD_PIDS+=($!)
+        done
     done
 }
 
+# load_stream STREAM H SOCKET: one stream of load_start_on.
 load_stream() {
-    local i=0 key
+    local i=0 key t0 rc
 
     while [ ! -e "$E2E_TMP/load-stop" ]; do
         i=$((i + 1))
-        key=$(printf '0xa%x%05x' "$1" $i)
-        if persist_as A -n -o -I -S "$key" >>"$NFS_LOG" 2>&1
-        then
-            echo "$key" >>"$E2E_TMP/acked-A"
+        key=$(printf '0x%s%x%05x' "${2,,}" "$1" $i)
+        t0=$EPOCHREALTIME
+        persist_on "$3" -n -o -I -S "$key" >>"${LOAD_LOG:-$NFS_LOG}" 2>&1
+        rc=$?
+        [ -n "${LOAD_TIMES:-}" ] &&
+            echo "$t0 $EPOCHREALTIME $rc $key" >>"$LOAD_TIMES"
+        if [ $rc = 0 ]; then
+            echo "$key" >>"$E2E_TMP/acked-$2"
         else
-            echo "$key: exit $?" >>"$NFS_LOG"
+            echo "$key: exit $rc" >>"${LOAD_LOG:-$NFS_LOG}"
         fi
     done
 }
@@ -423,15 +477,26 @@ stop_in_commit() {
     return 1
 }
 
-# Every key in acked-A has its GOOD REGISTER in the history.
+# acked_missing [DB H...]: how many keys in acked-H (acked-A) have no
+# GOOD REGISTER in the history of DB (host B's view of the NFS database).
 acked_missing() {
-    local history key missing=0
+    local db=${1:-/mnt/e2e-B/softpr.db} h files=()
 
-    history=$("$SOFTPR" history --db "/mnt/e2e-B/softpr.db" 2>&1)
-    while read -r key; do
-        grep -q "sa-key $key -> GOOD" <<<"$history" || missing=$((missing + 1))
-    done <"$E2E_TMP/acked-A"
-    echo $missing
+    shift
+    for h in "${@:-A}"; do
+        files+=("$E2E_TMP/acked-$h")
+    done
+    "$SOFTPR" history --db "$db" >"$E2E_TMP/history.txt" 2>&1
+    awk -v history="$E2E_TMP/history.txt" '
+        FILENAME == history {
+            if (match($0, /sa-key 0x[0-9a-f]+ -> GOOD/)) {
+                split(substr($0, RSTART, RLENGTH), f, " ")
+                good[f[2]] = 1
+            }
+            next
+        }
+        !($1 in good) { missing++ }
+        END { print missing + 0 }' "$E2E_TMP/history.txt" "${files[@]}"
 }
 
 scenario_nfs_stall() {

@@ -11,7 +11,11 @@
 # Then two hosts (network namespaces in level 1) share one database on
 # the level-1 kernel's NFS server: check-fs on cloned hostnames and on
 # refused mounts, Debian's fence_scsi across the hosts, a host stopped
-# and a host cut off while holding the lock (tests/e2e/nfs.sh).
+# and a host cut off while holding the lock (tests/e2e/nfs.sh).  Then
+# the hosts' daemons on one PostgreSQL server in a third namespace over
+# TCP: fence_scsi across them, and the server restarted under load
+# (tests/e2e/pg.sh; the server binaries come from the host's postgresql
+# package, seen in level 1 through the host root).
 #
 # As root it installs the Debian packages it needs when they are
 # missing.  E2E_TIMEOUT (seconds, default 2400) bounds each boot;
@@ -26,7 +30,8 @@ build=$(cd "${1:?usage: run.sh BUILD}" && pwd)
 out=$build/e2e
 timeout_s=${E2E_TIMEOUT:-2400}
 all_scenarios=(passthrough nfs_identity nfs_refused sg_persist fence_scsi
-    restart iscsi_test_cu fence_agent nfs_stall nfs_dead_host)
+    restart iscsi_test_cu fence_agent nfs_stall nfs_dead_host pg_fence
+    pg_restart)
 scenarios=()
 for s in "${all_scenarios[@]}"; do
     if [ -z "${E2E_SCENARIOS:-}" ] || [[ " $E2E_SCENARIOS " == *" $s "* ]]; then
@@ -39,7 +44,7 @@ done
 }
 packages=(qemu-system-x86 qemu-utils linux-image-amd64 sg3-utils
     libiscsi-bin busybox-static cpio kmod nfs-kernel-server fence-agents
-    iproute2 sqlite3)
+    iproute2 sqlite3 postgresql)
 
 start=$SECONDS
 
@@ -77,6 +82,17 @@ done
 
 mkdir -p "$out"
 "$here/images.sh" "$out" || exit 1
+# pg.sh's empty cluster, made here once: initdb under TCG takes minutes.
+rm -rf "$out/pg-data"
+if [[ " ${scenarios[*]} " == *" pg_"* ]]; then
+    install -d -o postgres "$out/pg-data" &&
+        runuser -u postgres -- /usr/lib/postgresql/15/bin/initdb \
+            -D "$out/pg-data" -U postgres -E UTF8 --no-sync \
+            --auth-local=trust --auth-host=reject >"$build/e2e-initdb.log" 2>&1 || {
+        echo "check-e2e: initdb failed (see $build/e2e-initdb.log)"
+        exit 1
+    }
+fi
 
 # boot ATTEMPT: one level-1 run; its console goes to $out/l1-ATTEMPT.log.
 boot() {

@@ -10,7 +10,8 @@
 # iscsi-test-cu.  Then the same VMs move to two "hosts" (nfs.sh: network
 # namespaces, each its own softprd and NFS mount of one database on the
 # level-1 kernel's NFS server) for Debian's fence_scsi, and host
-# failures.  Each scenario prints one line
+# failures; and (pg.sh) the hosts' daemons on one PostgreSQL server in a
+# third namespace, for fence_scsi and server restarts under load.  Each scenario prints one line
 #   E2E-RESULT NAME PASS|FAIL SECONDS DETAIL
 # and run.sh on the host collects them.  SCENARIOS (from run.sh's
 # E2E_SCENARIOS; empty: all) selects scenarios; what they need (VMs, the
@@ -37,6 +38,8 @@ SOFTPR=$BUILD/softpr
 SHIM=$BUILD/libsoftpr-preload.so
 mkdir -p "$E2E_TMP"
 export TZ=UTC
+# After E2E_TMP: pg.sh names its files by it.
+source "$here/pg.sh"
 
 NODE1=iqn.2026-11.org.softpr:vm:node1
 NODE2=iqn.2026-11.org.softpr:vm:node2
@@ -661,8 +664,8 @@ main() {
 
     log "kernel $(uname -r), QEMU $(qemu-system-x86_64 --version | head -n 1)"
     log "scenarios: ${SCENARIOS:-all}"
-    selected sg_persist fence_scsi restart iscsi_test_cu fence_agent &&
-        need_vms=1
+    selected sg_persist fence_scsi restart iscsi_test_cu fence_agent \
+        pg_fence && need_vms=1
     if ! setup_devices; then
         result setup FAIL $start "SCSI devices did not appear"
         return
@@ -691,6 +694,11 @@ main() {
         selected nfs_identity && scenario_nfs_identity
         selected nfs_refused && scenario_nfs_refused
     fi
+    # After nfs_setup: hosts A and B are its hosts when it ran.
+    if selected pg_fence pg_restart; then
+        pg_setup || result setup FAIL $start "PostgreSQL in host P or hosts A and B's daemons on it did not come up"
+    fi
+    [ -n "$PG_READY" ] && selected pg_restart && scenario_pg_restart
     if [ $need_vms = 1 ]; then
         vm_wait node1 900 || vms_ok=0
         vm_wait node2 900 || vms_ok=0
@@ -705,6 +713,9 @@ main() {
     selected fence_scsi && scenario_fence_scsi
     selected restart && scenario_restart
     selected iscsi_test_cu && scenario_iscsi_test_cu
+    # Before fence_agent, which moves the guests from prh to hosts A and
+    # B's NFS daemons; pg_fence hands them back to prh.
+    [ -n "$PG_READY" ] && selected pg_fence && scenario_pg_fence
     [ -n "$NFS_READY" ] && selected fence_agent && scenario_fence_agent
     if [ $need_vms = 1 ]; then
         vm_stop node1 &
